@@ -1,0 +1,34 @@
+//! The running service: configuration, store and domain services, built once
+//! and shared by the grpc layer and background tasks.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Config, projects::Projects, store::Store};
+
+/// Everything the server runs on.
+pub struct App {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// Projects, scenes and memory.
+    pub projects: Projects,
+    /// Cancelled on SIGTERM: streams end and background work stops.
+    pub shutdown: CancellationToken,
+}
+
+impl App {
+    /// Builds the domain services over an opened (not necessarily reachable) store.
+    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
+        let projects = Projects::new(store.clone(), Arc::new(|_project_id: &str| {}));
+        Arc::new(Self { config, store, projects, shutdown })
+    }
+
+    /// Starts background work once the store is migrated.
+    pub async fn start(&self) {}
+
+    /// Stops background work after the server drained.
+    pub async fn stop(&self) {}
+}

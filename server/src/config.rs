@@ -1,0 +1,631 @@
+//! The one place that reads configuration.
+//!
+//! Layers, later ones win: built-in defaults < `brain.toml` (or `--config PATH`)
+//! < `BRAIN_*` environment variables < command-line flags. Keys are flat and
+//! spelled the same everywhere: `token_budget` in the file is
+//! `BRAIN_TOKEN_BUDGET` in the environment and `--set token_budget=...` on the
+//! command line. The merged result is validated once, with every problem
+//! reported together.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// GPT-4o's context window: no budget may exceed it.
+pub const MODEL_WINDOW_TOKENS: u32 = 128_000;
+
+/// Default config file, read when present and no `--config` names another.
+pub const DEFAULT_CONFIG_FILE: &str = "brain.toml";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for production log pipelines.
+    Json,
+}
+
+/// Which decider makes the brain decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeciderKind {
+    /// The embedded rule-based decider.
+    Rules,
+    /// An OpenAI-compatible chat-completions model, falling back to rules.
+    Openai,
+}
+
+/// Which analyser extracts image facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VisionKind {
+    /// The embedded pixel analyser.
+    Pixels,
+    /// Pixel facts plus an OpenAI-compatible vision model for typography and layout.
+    Openai,
+}
+
+/// SQLite `synchronous` pragma for the embedded store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// Durable against process crashes; a power loss may lose the last commits. Fast in WAL mode.
+    Normal,
+    /// Durable against power loss too; every commit waits for fsync.
+    Full,
+}
+
+/// brain's configuration. Every field has a default, so an empty environment
+/// starts a working server on SQLite.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    // --- server ---
+    /// gRPC listen address. Without API keys only a loopback address is allowed (see `insecure`).
+    pub listen_addr: SocketAddr,
+    /// Serve on a non-loopback address without API keys.
+    pub insecure: bool,
+    /// Write the bound addresses as JSON to this file once the server is ready (for scripts and tests).
+    pub ready_file: Option<PathBuf>,
+    /// `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Log filter, in `tracing-subscriber` EnvFilter syntax.
+    pub log_level: String,
+    /// Largest request message accepted, in bytes; larger ones are RESOURCE_EXHAUSTED.
+    pub max_message_bytes: usize,
+    /// RPCs handled at once across all connections; more are refused with RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
+    /// Upper bound on a unary RPC's run time, in ms; a shorter client deadline wins.
+    pub request_timeout_ms: u64,
+    /// After SIGTERM, how long in-flight RPCs may take to finish, in ms.
+    pub shutdown_grace_ms: u64,
+    /// After SIGTERM, how long to keep serving while reporting NOT_SERVING, in ms, so load balancers stop sending first.
+    pub shutdown_delay_ms: u64,
+    /// How often health probes the store, in ms.
+    pub health_probe_interval_ms: u64,
+    /// How long a store probe may take before the store counts as down, in ms.
+    pub health_probe_timeout_ms: u64,
+    /// Idle time after which a server stream sends a heartbeat, in ms.
+    pub stream_heartbeat_ms: u64,
+    /// How long a verified API key is trusted before it is checked against the store again, in ms.
+    pub auth_cache_ttl_ms: u64,
+    /// Deployment environment name, reported to error tracking.
+    pub environment: String,
+
+    // --- database ---
+    /// `sqlite://PATH` (the embedded default; the file and its directory are created) or `postgres://...`.
+    pub database_url: String,
+    /// Connections in the read pool (SQLite) or the whole pool (PostgreSQL).
+    pub db_max_connections: u32,
+    /// How long to wait for a pooled connection, in ms, before the store counts as unavailable.
+    pub db_acquire_timeout_ms: u64,
+    /// SQLite: how long a statement waits for a lock, in ms.
+    pub sqlite_busy_timeout_ms: u64,
+    /// SQLite: `normal` or `full`.
+    pub sqlite_synchronous: SqliteSync,
+
+    // --- orchestration ---
+    /// Default token budget of an enhanced prompt (o200k_base); a request may lower it.
+    pub token_budget: u32,
+    /// Largest accepted prompt, in bytes; larger ones are RESOURCE_EXHAUSTED.
+    pub max_prompt_bytes: usize,
+    /// Conversation turns in a context packet.
+    pub recent_turns: u32,
+    /// Projects whose context packet is cached.
+    pub context_cache_capacity: u64,
+    /// `rules` or `openai`.
+    pub decider: DeciderKind,
+    /// Base URL of the OpenAI-compatible API (chat completions live at `{base}/chat/completions`).
+    pub openai_base_url: String,
+    /// API key for the OpenAI-compatible API.
+    pub openai_api_key: Option<String>,
+    /// Model used for decisions.
+    pub openai_model: String,
+    /// Timeout of one decision call, in ms.
+    pub openai_timeout_ms: u64,
+    /// Retries of a failed decision call before falling back to rules.
+    pub openai_max_retries: u32,
+    /// First retry delay, in ms; doubles each retry.
+    pub openai_backoff_ms: u64,
+    /// Consecutive failures that open the circuit breaker.
+    pub openai_breaker_threshold: u32,
+    /// How long the breaker stays open before one trial call, in ms.
+    pub openai_breaker_cooldown_ms: u64,
+
+    // --- images ---
+    /// `pixels` or `openai`.
+    pub vision: VisionKind,
+    /// Model used for vision analysis.
+    pub vision_model: String,
+    /// Largest accepted image, inline or fetched, in bytes.
+    pub max_image_bytes: usize,
+    /// Images accepted in one request.
+    pub max_images_per_request: u32,
+    /// Largest decoded image, in pixels; bigger ones (decompression bombs) are refused before allocating.
+    pub max_image_pixels: u64,
+    /// Image URL fetch: TCP connect timeout, in ms.
+    pub image_fetch_connect_timeout_ms: u64,
+    /// Image URL fetch: total timeout, in ms.
+    pub image_fetch_timeout_ms: u64,
+    /// Image URL fetch: redirects followed (each one re-validated).
+    pub image_fetch_max_redirects: u32,
+    /// Allow image URLs on loopback and private networks. For development and tests only.
+    pub allow_private_image_urls: bool,
+    /// Background workers analysing images.
+    pub job_workers: u32,
+    /// Attempts before a job fails for good.
+    pub job_max_attempts: u32,
+    /// Lease on a claimed job, in ms; extended while the worker runs, reclaimed when it expires.
+    pub job_lease_ms: u64,
+    /// First retry delay of a failed job, in ms; doubles each attempt.
+    pub job_backoff_ms: u64,
+    /// How often idle workers look for due jobs, in ms (new jobs also wake them at once).
+    pub job_poll_interval_ms: u64,
+    /// How long analysed facts stay in the image facts cache, in ms.
+    pub image_facts_cache_ttl_ms: u64,
+    /// Weight bound of the image facts cache, in entries.
+    pub image_facts_cache_capacity: u64,
+    /// Default time OrchestrateStream waits for its images' events, in ms.
+    pub image_wait_ms: u64,
+
+    // --- performance and observability ---
+    /// HTTP address for `/metrics` and `/dashboard`; `off` (or empty) disables them.
+    #[serde(deserialize_with = "optional_addr")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Old blocking flow, estimated context stage, in ms.
+    pub perf_old_context_ms: f64,
+    /// Old blocking flow, estimated decision stage, in ms.
+    pub perf_old_decision_ms: f64,
+    /// Old blocking flow, estimated image analysis stage when images are present, in ms.
+    pub perf_old_image_ms: f64,
+    /// Async-win target, from 0 to 1.
+    pub perf_improvement_target: f64,
+    /// Report a performance anomaly to error tracking when a stage's p95 exceeds this, in ms.
+    pub perf_anomaly_p95_ms: f64,
+    /// Sentry DSN; also read from `SENTRY_DSN`. Unset disables error tracking.
+    pub sentry_dsn: Option<String>,
+
+    // --- retention ---
+    /// Newest conversation turns per project kept unarchived.
+    pub retention_keep_turns: u32,
+    /// Events older than this many hours are deleted.
+    pub retention_event_hours: u64,
+    /// Finished jobs older than this many hours are deleted.
+    pub retention_job_hours: u64,
+    /// Idempotency keys older than this many hours are forgotten.
+    pub idempotency_window_hours: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            insecure: false,
+            ready_file: None,
+            log_format: LogFormat::Pretty,
+            log_level: "info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn,hyper=warn".into(),
+            max_message_bytes: 64 << 20,
+            max_concurrent_requests: 1024,
+            request_timeout_ms: 30_000,
+            shutdown_grace_ms: 10_000,
+            shutdown_delay_ms: 0,
+            health_probe_interval_ms: 500,
+            health_probe_timeout_ms: 1_000,
+            stream_heartbeat_ms: 15_000,
+            auth_cache_ttl_ms: 30_000,
+            environment: "development".into(),
+
+            database_url: "sqlite://data/brain.db".into(),
+            db_max_connections: 8,
+            db_acquire_timeout_ms: 5_000,
+            sqlite_busy_timeout_ms: 5_000,
+            sqlite_synchronous: SqliteSync::Normal,
+
+            token_budget: 120_000,
+            max_prompt_bytes: 32 * 1024,
+            recent_turns: 10,
+            context_cache_capacity: 10_000,
+            decider: DeciderKind::Rules,
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_api_key: None,
+            openai_model: "gpt-4o-mini".into(),
+            openai_timeout_ms: 5_000,
+            openai_max_retries: 2,
+            openai_backoff_ms: 200,
+            openai_breaker_threshold: 5,
+            openai_breaker_cooldown_ms: 30_000,
+
+            vision: VisionKind::Pixels,
+            vision_model: "gpt-4o-mini".into(),
+            max_image_bytes: 20 << 20,
+            max_images_per_request: 8,
+            max_image_pixels: 64_000_000,
+            image_fetch_connect_timeout_ms: 3_000,
+            image_fetch_timeout_ms: 15_000,
+            image_fetch_max_redirects: 3,
+            allow_private_image_urls: false,
+            job_workers: 2,
+            job_max_attempts: 5,
+            job_lease_ms: 30_000,
+            job_backoff_ms: 500,
+            job_poll_interval_ms: 1_000,
+            image_facts_cache_ttl_ms: 600_000,
+            image_facts_cache_capacity: 10_000,
+            image_wait_ms: 60_000,
+
+            metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            perf_old_context_ms: 500.0,
+            perf_old_decision_ms: 2_000.0,
+            perf_old_image_ms: 3_000.0,
+            perf_improvement_target: 0.30,
+            perf_anomaly_p95_ms: 250.0,
+            sentry_dsn: None,
+
+            retention_keep_turns: 200,
+            retention_event_hours: 24 * 7,
+            retention_job_hours: 24,
+            idempotency_window_hours: 24,
+        }
+    }
+}
+
+/// Keys that hold secrets: never printed or logged.
+const SECRET_KEYS: [&str; 2] = ["openai_api_key", "sentry_dsn"];
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_redacted_toml())
+    }
+}
+
+/// Where configuration comes from, besides the process environment.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `--config PATH`; when unset, `brain.toml` in the working directory is read if it exists.
+    pub file: Option<PathBuf>,
+    /// Flag overrides, as `key=value` (values parsed as TOML, falling back to strings).
+    pub overrides: Vec<(String, String)>,
+}
+
+/// A configuration that failed to load or validate; lists every problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Loads defaults, the config file, `BRAIN_*` variables and flag overrides, then validates.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(sources, &env)
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(sources: &Sources, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let known = Self::keys();
+        let mut problems = Vec::new();
+
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+
+        match &sources.file {
+            Some(path) if !path.exists() => {
+                problems.push(format!("config file {} does not exist", path.display()));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+
+        let mut env_layer = toml::Table::new();
+        for (name, value) in env {
+            let key = match name.strip_prefix("BRAIN_") {
+                Some(rest) => rest.to_ascii_lowercase(),
+                None if name == "SENTRY_DSN" => "sentry_dsn".to_owned(),
+                None => continue,
+            };
+            // BRAIN_CONFIG names the file; BRAIN_TEST_* and BRAIN_CI_* belong to tests and CI.
+            if key == "config" || key.starts_with("test_") || key.starts_with("ci_") {
+                continue;
+            }
+            if !known.contains(&key) {
+                problems.push(format!("{name}: unknown setting (see docs/CONFIGURATION.md)"));
+                continue;
+            }
+            let value = typed_value(&key, value);
+            env_layer.insert(key, value);
+        }
+        // SENTRY_DSN is the SDK's conventional name; BRAIN_SENTRY_DSN wins when both are set.
+        if let Some(dsn) = env.iter().find(|(k, _)| k == "BRAIN_SENTRY_DSN") {
+            env_layer.insert("sentry_dsn".into(), toml::Value::String(dsn.1.clone()));
+        }
+        figment = figment.merge(Serialized::defaults(env_layer));
+
+        let mut flag_layer = toml::Table::new();
+        for (key, value) in &sources.overrides {
+            let key = key.replace('-', "_");
+            if !known.contains(&key) {
+                problems.push(format!("--set {key}: unknown setting"));
+                continue;
+            }
+            let value = typed_value(&key, value);
+            flag_layer.insert(key, value);
+        }
+        figment = figment.merge(Serialized::defaults(flag_layer));
+
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        let config: Config =
+            figment.extract().map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every setting's key.
+    pub fn keys() -> Vec<String> {
+        match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => {
+                let mut keys: Vec<String> = t.keys().cloned().collect();
+                // Optional settings without a default are skipped by TOML serialisation.
+                for optional in TEXT_KEYS {
+                    if !keys.iter().any(|k| k == optional) {
+                        keys.push(optional.to_owned());
+                    }
+                }
+                keys
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Checks ranges and combinations; returns every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        let mut positive = |name: &str, value: u64| {
+            if value == 0 {
+                p.push(format!("{name}: must be greater than 0"));
+            }
+        };
+        positive("max_message_bytes", self.max_message_bytes as u64);
+        positive("max_concurrent_requests", self.max_concurrent_requests as u64);
+        positive("request_timeout_ms", self.request_timeout_ms);
+        positive("health_probe_interval_ms", self.health_probe_interval_ms);
+        positive("health_probe_timeout_ms", self.health_probe_timeout_ms);
+        positive("stream_heartbeat_ms", self.stream_heartbeat_ms);
+        positive("db_max_connections", u64::from(self.db_max_connections));
+        positive("db_acquire_timeout_ms", self.db_acquire_timeout_ms);
+        positive("max_prompt_bytes", self.max_prompt_bytes as u64);
+        positive("context_cache_capacity", self.context_cache_capacity);
+        positive("openai_timeout_ms", self.openai_timeout_ms);
+        positive("openai_breaker_threshold", u64::from(self.openai_breaker_threshold));
+        positive("max_image_bytes", self.max_image_bytes as u64);
+        positive("max_images_per_request", u64::from(self.max_images_per_request));
+        positive("max_image_pixels", self.max_image_pixels);
+        positive("image_fetch_connect_timeout_ms", self.image_fetch_connect_timeout_ms);
+        positive("image_fetch_timeout_ms", self.image_fetch_timeout_ms);
+        positive("job_workers", u64::from(self.job_workers));
+        positive("job_max_attempts", u64::from(self.job_max_attempts));
+        positive("job_lease_ms", self.job_lease_ms);
+        positive("job_poll_interval_ms", self.job_poll_interval_ms);
+        positive("image_facts_cache_ttl_ms", self.image_facts_cache_ttl_ms);
+        positive("image_facts_cache_capacity", self.image_facts_cache_capacity);
+
+        if self.token_budget == 0 || self.token_budget > MODEL_WINDOW_TOKENS {
+            p.push(format!(
+                "token_budget: {} is outside 1..={MODEL_WINDOW_TOKENS} (GPT-4o's window)",
+                self.token_budget
+            ));
+        }
+        if self.health_probe_timeout_ms + self.health_probe_interval_ms > 2_000 {
+            p.push(
+                "health_probe_interval_ms + health_probe_timeout_ms: must be at most 2000 so health \
+                 flips within 2 s of the store going away"
+                    .into(),
+            );
+        }
+        if self.max_image_bytes > self.max_message_bytes {
+            p.push(format!(
+                "max_image_bytes ({}) must not exceed max_message_bytes ({})",
+                self.max_image_bytes, self.max_message_bytes
+            ));
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            p.push(format!(
+                "database_url: '{}' is neither sqlite:PATH nor postgres://...",
+                redact_url(&self.database_url)
+            ));
+        }
+        if self.decider == DeciderKind::Openai && self.openai_base_url.trim().is_empty() {
+            p.push("decider=openai needs openai_base_url".into());
+        }
+        if !self.openai_base_url.starts_with("http://") && !self.openai_base_url.starts_with("https://") {
+            p.push(format!("openai_base_url: '{}' is not an http(s) URL", self.openai_base_url));
+        }
+        for (name, value) in [
+            ("perf_old_context_ms", self.perf_old_context_ms),
+            ("perf_old_decision_ms", self.perf_old_decision_ms),
+            ("perf_old_image_ms", self.perf_old_image_ms),
+            ("perf_anomaly_p95_ms", self.perf_anomaly_p95_ms),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                p.push(format!("{name}: must be a non-negative number"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.perf_improvement_target) {
+            p.push("perf_improvement_target: must be between 0 and 1".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            p.push(format!("log_level: '{}' is not a valid filter", self.log_level));
+        }
+        if p.is_empty() { Ok(()) } else { Err(ConfigError(p)) }
+    }
+
+    /// True when the database is the embedded SQLite store.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// The configuration as TOML with secrets replaced, for `brain-server config` and startup logs.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut value = match toml::Value::try_from(self) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => return String::from("<unprintable configuration>"),
+        };
+        for key in SECRET_KEYS {
+            if let Some(v) = value.get_mut(key) {
+                *v = toml::Value::String("<redacted>".into());
+            }
+        }
+        if let Some(toml::Value::String(url)) = value.get_mut("database_url") {
+            *url = redact_url(url);
+        }
+        toml::to_string(&value).unwrap_or_default()
+    }
+
+    /// `request_timeout_ms` as a Duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Settings whose values are text (strings, paths, addresses, URLs, secrets):
+/// their raw value is used as is, so a numeric-looking secret stays a string.
+const TEXT_KEYS: [&str; 4] = ["ready_file", "openai_api_key", "sentry_dsn", "metrics_addr"];
+
+/// Converts a flag or environment value to the TOML type its setting expects.
+fn typed_value(key: &str, raw: &str) -> toml::Value {
+    let default_is_text = matches!(
+        toml::Value::try_from(Config::default()).ok().as_ref().and_then(|t| t.get(key)),
+        Some(toml::Value::String(_))
+    );
+    if default_is_text || TEXT_KEYS.contains(&key) { toml::Value::String(raw.to_owned()) } else { parse_value(raw) }
+}
+
+/// Parses a value as TOML (numbers, booleans, arrays), falling back to a plain string.
+fn parse_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match wrapped.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+/// Reads an optional socket address where "off" or "" means none.
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let raw: Option<String> = Option::deserialize(d)?;
+    match raw.as_deref().map(str::trim) {
+        None | Some("") | Some("off") | Some("none") => Ok(None),
+        Some(addr) => addr.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Hides the password of a connection URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:<redacted>{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let c = Config::load_from(&Sources::default(), &[]).expect("defaults load");
+        assert!(c.is_sqlite());
+        assert_eq!(c.token_budget, 120_000);
+        assert_eq!(c.listen_addr.to_string(), "127.0.0.1:50051");
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("brain.toml");
+        std::fs::write(&file, "token_budget = 1000\nrecent_turns = 3\njob_workers = 7\n").expect("write");
+        let sources = Sources { file: Some(file), overrides: vec![("job_workers".into(), "9".into())] };
+        let c = Config::load_from(
+            &sources,
+            &env(&[("BRAIN_RECENT_TURNS", "4"), ("BRAIN_JOB_WORKERS", "8"), ("BRAIN_TEST_POSTGRES_URL", "x")]),
+        )
+        .expect("load");
+        assert_eq!(c.token_budget, 1000, "file beats default");
+        assert_eq!(c.recent_turns, 4, "env beats file");
+        assert_eq!(c.job_workers, 9, "flag beats env");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let err = Config::load_from(
+            &Sources::default(),
+            &env(&[("BRAIN_TOKEN_BUDGET", "200000"), ("BRAIN_JOB_WORKERS", "0"), ("BRAIN_DATABASE_URL", "mysql://x")]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("token_budget"), "{text}");
+        assert!(text.contains("job_workers"), "{text}");
+        assert!(text.contains("database_url"), "{text}");
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_types_are_named() {
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_TOKEN_BUGDET", "1")])).expect_err("typo");
+        assert!(err.to_string().contains("BRAIN_TOKEN_BUGDET"), "{err}");
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_JOB_WORKERS", "many")])).expect_err("type");
+        assert!(err.to_string().contains("job_workers"), "{err}");
+    }
+
+    #[test]
+    fn metrics_can_be_turned_off() {
+        let c = Config::load_from(&Sources::default(), &env(&[("BRAIN_METRICS_ADDR", "off")])).expect("load");
+        assert_eq!(c.metrics_addr, None);
+        let c = Config::load_from(&Sources::default(), &env(&[("BRAIN_METRICS_ADDR", "127.0.0.1:0")])).expect("load");
+        assert_eq!(c.metrics_addr.map(|a| a.port()), Some(0));
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config {
+            openai_api_key: Some("sk-secret".into()),
+            database_url: "postgres://brain:hunter2@db/brain".into(),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("sk-secret"));
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("postgres://brain:<redacted>@db/brain"));
+    }
+
+    #[test]
+    fn sentry_dsn_is_read_from_its_conventional_name() {
+        let c =
+            Config::load_from(&Sources::default(), &env(&[("SENTRY_DSN", "http://k@127.0.0.1:1/1")])).expect("load");
+        assert_eq!(c.sentry_dsn.as_deref(), Some("http://k@127.0.0.1:1/1"));
+    }
+}

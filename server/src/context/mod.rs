@@ -1,0 +1,5 @@
+//! Context: what brain remembers about a project, rendered into the enhanced
+//! prompt and kept inside the token budget.
+
+pub mod render;
+pub mod tokens;

@@ -1,0 +1,198 @@
+//! The domain error: what went wrong, in terms a caller can act on.
+//!
+//! Every failure carries a [`Reason`] (a stable UPPER_SNAKE name, listed in
+//! `proto/brain/v1/errors.proto`), and each reason belongs to exactly one
+//! [`ErrorKind`]. The grpc layer maps kinds to status codes in one place
+//! (`grpc::status`); nothing else builds a `tonic::Status` from an error.
+
+use std::fmt;
+
+/// The class of a failure; decides the gRPC code and the error-tracking tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request is malformed or asks for something impossible.
+    InvalidArgument,
+    /// The named resource does not exist for the caller's tenant.
+    NotFound,
+    /// No valid credentials.
+    Unauthenticated,
+    /// A size or rate limit was exceeded.
+    ResourceExhausted,
+    /// A dependency (the store) is down, or the server is draining; retrying may help.
+    Unavailable,
+    /// The work did not finish in time.
+    DeadlineExceeded,
+    /// A bug or an unexpected state.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Tag used by error tracking and logs: validation, not_found, permission, timeout, unavailable or internal.
+    pub fn class(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument | ErrorKind::ResourceExhausted => "validation",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Unauthenticated => "permission",
+            ErrorKind::DeadlineExceeded => "timeout",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+macro_rules! reasons {
+    ($($variant:ident => $name:literal, $kind:ident;)*) => {
+        /// Why a request failed; sent as `google.rpc.ErrorInfo.reason`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason { $($variant,)* }
+
+        impl Reason {
+            /// Every reason, for contract tests.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            /// The UPPER_SNAKE name clients branch on.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Reason::$variant => $name,)* }
+            }
+
+            /// The class this reason belongs to.
+            pub fn kind(self) -> ErrorKind {
+                match self { $(Reason::$variant => ErrorKind::$kind,)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    MissingField => "MISSING_FIELD", InvalidArgument;
+    InvalidField => "INVALID_FIELD", InvalidArgument;
+    InvalidId => "INVALID_ID", InvalidArgument;
+    UnknownEnumValue => "UNKNOWN_ENUM_VALUE", InvalidArgument;
+    InvalidPageSize => "INVALID_PAGE_SIZE", InvalidArgument;
+    InvalidPageToken => "INVALID_PAGE_TOKEN", InvalidArgument;
+    PromptEmpty => "PROMPT_EMPTY", InvalidArgument;
+    TokenBudgetOutOfRange => "TOKEN_BUDGET_OUT_OF_RANGE", InvalidArgument;
+    RequestIdReused => "REQUEST_ID_REUSED", InvalidArgument;
+    ImageUnsupportedType => "IMAGE_UNSUPPORTED_TYPE", InvalidArgument;
+    ImageUrlInvalid => "IMAGE_URL_INVALID", InvalidArgument;
+    ImageUrlForbidden => "IMAGE_URL_FORBIDDEN", InvalidArgument;
+    ImageIdTaken => "IMAGE_ID_TAKEN", InvalidArgument;
+    ProjectNotFound => "PROJECT_NOT_FOUND", NotFound;
+    SceneNotFound => "SCENE_NOT_FOUND", NotFound;
+    MemoryNotFound => "MEMORY_NOT_FOUND", NotFound;
+    ImageNotFound => "IMAGE_NOT_FOUND", NotFound;
+    ApiKeyMissing => "API_KEY_MISSING", Unauthenticated;
+    ApiKeyInvalid => "API_KEY_INVALID", Unauthenticated;
+    MessageTooLarge => "MESSAGE_TOO_LARGE", ResourceExhausted;
+    PromptTooLarge => "PROMPT_TOO_LARGE", ResourceExhausted;
+    ImageTooLarge => "IMAGE_TOO_LARGE", ResourceExhausted;
+    TooManyImages => "TOO_MANY_IMAGES", ResourceExhausted;
+    Overloaded => "OVERLOADED", ResourceExhausted;
+    ValueTooLarge => "VALUE_TOO_LARGE", ResourceExhausted;
+    StoreUnavailable => "STORE_UNAVAILABLE", Unavailable;
+    ShuttingDown => "SHUTTING_DOWN", Unavailable;
+    DeadlineExceeded => "DEADLINE_EXCEEDED", DeadlineExceeded;
+    Internal => "INTERNAL", Internal;
+}
+
+/// A failed operation: a reason, a message for the caller and, for bad input,
+/// the offending field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    reason: Reason,
+    message: String,
+    field: Option<String>,
+    limit: Option<String>,
+    /// Details for logs only (never sent to the client): the underlying cause of internal and store errors.
+    detail: Option<String>,
+}
+
+/// Result with the domain error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error with a reason and a caller-facing message.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), field: None, limit: None, detail: None }
+    }
+
+    /// A required field is empty.
+    pub fn missing(field: &str) -> Self {
+        Self::new(Reason::MissingField, format!("{field} is required")).with_field(field)
+    }
+
+    /// A field's value is not acceptable.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(Reason::InvalidField, message).with_field(field)
+    }
+
+    /// A bug or unexpected state; `detail` is logged, the caller sees a generic message.
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        Self {
+            detail: Some(detail.to_string()),
+            ..Self::new(Reason::Internal, "internal error; the server logged the details")
+        }
+    }
+
+    /// The store did not answer.
+    pub fn store_unavailable(detail: impl fmt::Display) -> Self {
+        Self {
+            detail: Some(detail.to_string()),
+            ..Self::new(Reason::StoreUnavailable, "the database is unavailable; retry with backoff")
+        }
+    }
+
+    /// Names the offending request field.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Names the limit that was exceeded.
+    pub fn with_limit(mut self, limit: impl fmt::Display) -> Self {
+        self.limit = Some(limit.to_string());
+        self
+    }
+
+    /// Why it failed.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The class of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.reason.kind()
+    }
+
+    /// The caller-facing message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The offending field, for bad input.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// The limit that was exceeded, for size errors.
+    pub fn limit(&self) -> Option<&str> {
+        self.limit.as_deref()
+    }
+
+    /// The underlying cause, for logs.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

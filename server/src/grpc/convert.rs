@@ -1,0 +1,149 @@
+//! Conversions between `brain.v1` messages and domain types. Only the grpc
+//! layer sees proto types.
+
+use brain_proto::v1 as pb;
+use prost_types::Timestamp;
+
+use crate::{
+    error::{Error, Reason, Result},
+    model::{self, MemorySource, MemoryType, SceneStatus},
+};
+
+/// A time in ms since the epoch as a protobuf Timestamp.
+pub fn timestamp(ms: model::Millis) -> Timestamp {
+    Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
+}
+
+/// A Duration as ms; None when unset. Negative or huge durations are INVALID_ARGUMENT.
+pub fn duration_ms(field: &str, d: Option<&prost_types::Duration>) -> Result<Option<i64>> {
+    let Some(d) = d else { return Ok(None) };
+    if d.seconds < 0 || d.nanos < 0 || d.seconds > i64::MAX / 2000 {
+        return Err(Error::invalid(field, format!("{field} must be a positive duration")));
+    }
+    Ok(Some(d.seconds * 1000 + i64::from(d.nanos) / 1_000_000))
+}
+
+fn unknown_enum(field: &str, value: i32) -> Error {
+    Error::new(Reason::UnknownEnumValue, format!("{field} has unknown value {value}")).with_field(field)
+}
+
+/// A memory type from the wire; `None` for UNSPECIFIED.
+pub fn memory_type(field: &str, value: i32) -> Result<Option<MemoryType>> {
+    match pb::MemoryType::try_from(value).map_err(|_| unknown_enum(field, value))? {
+        pb::MemoryType::Unspecified => Ok(None),
+        pb::MemoryType::UserPreference => Ok(Some(MemoryType::UserPreference)),
+        pb::MemoryType::SceneRelationship => Ok(Some(MemoryType::SceneRelationship)),
+        pb::MemoryType::ConversationContext => Ok(Some(MemoryType::ConversationContext)),
+    }
+}
+
+/// A required memory type from the wire.
+pub fn required_memory_type(field: &str, value: i32) -> Result<MemoryType> {
+    memory_type(field, value)?.ok_or_else(|| Error::missing(field))
+}
+
+/// A scene status from the wire; UNSPECIFIED means OK.
+pub fn scene_status(field: &str, value: i32) -> Result<SceneStatus> {
+    match pb::SceneStatus::try_from(value).map_err(|_| unknown_enum(field, value))? {
+        pb::SceneStatus::Unspecified | pb::SceneStatus::Ok => Ok(SceneStatus::Ok),
+        pb::SceneStatus::Broken => Ok(SceneStatus::Broken),
+    }
+}
+
+impl From<MemoryType> for pb::MemoryType {
+    fn from(t: MemoryType) -> Self {
+        match t {
+            MemoryType::UserPreference => pb::MemoryType::UserPreference,
+            MemoryType::SceneRelationship => pb::MemoryType::SceneRelationship,
+            MemoryType::ConversationContext => pb::MemoryType::ConversationContext,
+        }
+    }
+}
+
+impl From<MemorySource> for pb::MemorySource {
+    fn from(s: MemorySource) -> Self {
+        match s {
+            MemorySource::Api => pb::MemorySource::Api,
+            MemorySource::Prompt => pb::MemorySource::Prompt,
+            MemorySource::Image => pb::MemorySource::Image,
+            MemorySource::Decision => pb::MemorySource::Decision,
+        }
+    }
+}
+
+impl From<SceneStatus> for pb::SceneStatus {
+    fn from(s: SceneStatus) -> Self {
+        match s {
+            SceneStatus::Ok => pb::SceneStatus::Ok,
+            SceneStatus::Broken => pb::SceneStatus::Broken,
+        }
+    }
+}
+
+impl From<model::Project> for pb::Project {
+    fn from(p: model::Project) -> Self {
+        pb::Project {
+            project_id: p.id,
+            name: p.name,
+            description: p.description,
+            create_time: Some(timestamp(p.created_at)),
+            update_time: Some(timestamp(p.updated_at)),
+        }
+    }
+}
+
+impl From<model::Scene> for pb::Scene {
+    fn from(s: model::Scene) -> Self {
+        pb::Scene {
+            scene_id: s.scene_id,
+            project_id: s.project_id,
+            name: s.name,
+            position: s.position,
+            summary: s.summary,
+            duration_seconds: s.duration_seconds,
+            status: pb::SceneStatus::from(s.status) as i32,
+            summary_tokens: s.summary_tokens,
+            create_time: Some(timestamp(s.created_at)),
+            update_time: Some(timestamp(s.updated_at)),
+        }
+    }
+}
+
+impl From<model::MemoryItem> for pb::MemoryItem {
+    fn from(m: model::MemoryItem) -> Self {
+        pb::MemoryItem {
+            memory_id: m.id,
+            project_id: m.project_id,
+            r#type: pb::MemoryType::from(m.memory_type) as i32,
+            key: m.key,
+            value: m.value,
+            confidence: m.confidence,
+            source: pb::MemorySource::from(m.source) as i32,
+            source_prompt: m.source_prompt.unwrap_or_default(),
+            token_count: m.token_count,
+            occurrences: m.occurrences,
+            create_time: Some(timestamp(m.created_at)),
+            update_time: Some(timestamp(m.updated_at)),
+            expire_time: m.expires_at.map(timestamp),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_handle_pre_epoch_millis() {
+        assert_eq!(timestamp(1_500), Timestamp { seconds: 1, nanos: 500_000_000 });
+        assert_eq!(timestamp(-1), Timestamp { seconds: -1, nanos: 999_000_000 });
+    }
+
+    #[test]
+    fn unknown_enums_are_invalid_arguments() {
+        assert_eq!(memory_type("type", 99).map_err(|e| e.reason()), Err(Reason::UnknownEnumValue));
+        assert_eq!(memory_type("type", 0), Ok(None));
+        assert_eq!(required_memory_type("type", 0).map_err(|e| e.reason()), Err(Reason::MissingField));
+        assert_eq!(scene_status("status", 2), Ok(SceneStatus::Broken));
+    }
+}

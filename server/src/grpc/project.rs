@@ -1,0 +1,151 @@
+//! `brain.v1.ProjectService`: maps requests to [`Projects`] and back.
+
+use brain_proto::v1::{self as pb, project_service_server::ProjectService};
+use tonic::{Request, Response, Status};
+
+use super::{convert, tenant};
+use crate::{
+    model::{MemoryPut, MemorySelector, MemorySource, SceneUpsert},
+    projects::Projects,
+};
+
+/// The ProjectService implementation.
+pub struct ProjectApi {
+    projects: Projects,
+}
+
+impl ProjectApi {
+    /// Serves `projects`.
+    pub fn new(projects: Projects) -> Self {
+        Self { projects }
+    }
+}
+
+#[tonic::async_trait]
+impl ProjectService for ProjectApi {
+    async fn create_project(
+        &self,
+        request: Request<pb::CreateProjectRequest>,
+    ) -> Result<Response<pb::CreateProjectResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let project = self.projects.create(&tenant, &req.name, &req.description).await?;
+        Ok(Response::new(pb::CreateProjectResponse { project: Some(project.into()) }))
+    }
+
+    async fn get_project(
+        &self,
+        request: Request<pb::GetProjectRequest>,
+    ) -> Result<Response<pb::GetProjectResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let project = self.projects.get(&tenant, &request.get_ref().project_id).await?;
+        Ok(Response::new(pb::GetProjectResponse { project: Some(project.into()) }))
+    }
+
+    async fn list_projects(
+        &self,
+        request: Request<pb::ListProjectsRequest>,
+    ) -> Result<Response<pb::ListProjectsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.get_ref();
+        let page = self.projects.list(&tenant, req.page_size, &req.page_token).await?;
+        Ok(Response::new(pb::ListProjectsResponse {
+            projects: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn upsert_scene(
+        &self,
+        request: Request<pb::UpsertSceneRequest>,
+    ) -> Result<Response<pb::UpsertSceneResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let up = SceneUpsert {
+            status: convert::scene_status("status", req.status)?,
+            project_id: req.project_id,
+            scene_id: Some(req.scene_id).filter(|id| !id.is_empty()),
+            name: req.name,
+            position: req.position,
+            summary: req.summary,
+            duration_seconds: req.duration_seconds,
+        };
+        let (scene, created) = self.projects.upsert_scene(&tenant, up).await?;
+        Ok(Response::new(pb::UpsertSceneResponse { scene: Some(scene.into()), created }))
+    }
+
+    async fn delete_scene(
+        &self,
+        request: Request<pb::DeleteSceneRequest>,
+    ) -> Result<Response<pb::DeleteSceneResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.get_ref();
+        self.projects.delete_scene(&tenant, &req.project_id, &req.scene_id).await?;
+        Ok(Response::new(pb::DeleteSceneResponse {}))
+    }
+
+    async fn list_scenes(
+        &self,
+        request: Request<pb::ListScenesRequest>,
+    ) -> Result<Response<pb::ListScenesResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.get_ref();
+        let page = self.projects.list_scenes(&tenant, &req.project_id, req.page_size, &req.page_token).await?;
+        Ok(Response::new(pb::ListScenesResponse {
+            scenes: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn put_memory(
+        &self,
+        request: Request<pb::PutMemoryRequest>,
+    ) -> Result<Response<pb::PutMemoryResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let put = MemoryPut {
+            memory_type: convert::required_memory_type("type", req.r#type)?,
+            ttl_ms: convert::duration_ms("ttl", req.ttl.as_ref())?,
+            project_id: req.project_id,
+            key: req.key,
+            value: req.value,
+            confidence: req.confidence.unwrap_or(1.0),
+            source: MemorySource::Api,
+            source_prompt: None,
+        };
+        let (memory, created) = self.projects.put_memory(&tenant, put).await?;
+        Ok(Response::new(pb::PutMemoryResponse { memory: Some(memory.into()), created }))
+    }
+
+    async fn delete_memory(
+        &self,
+        request: Request<pb::DeleteMemoryRequest>,
+    ) -> Result<Response<pb::DeleteMemoryResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let selector = match req.target {
+            Some(pb::delete_memory_request::Target::MemoryId(id)) => MemorySelector::Id(id),
+            Some(pb::delete_memory_request::Target::MemoryKey(k)) => {
+                MemorySelector::Key(convert::required_memory_type("memory_key.type", k.r#type)?, k.key)
+            }
+            None => return Err(crate::error::Error::missing("memory_id").into()),
+        };
+        self.projects.delete_memory(&tenant, &req.project_id, selector).await?;
+        Ok(Response::new(pb::DeleteMemoryResponse {}))
+    }
+
+    async fn list_memories(
+        &self,
+        request: Request<pb::ListMemoriesRequest>,
+    ) -> Result<Response<pb::ListMemoriesResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.get_ref();
+        let memory_type = convert::memory_type("type", req.r#type)?;
+        let page =
+            self.projects.list_memories(&tenant, &req.project_id, memory_type, req.page_size, &req.page_token).await?;
+        Ok(Response::new(pb::ListMemoriesResponse {
+            memories: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+}

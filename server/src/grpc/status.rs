@@ -1,0 +1,95 @@
+//! The one place a domain [`Error`] becomes a gRPC [`Status`].
+//!
+//! Every status carries a `google.rpc.ErrorInfo` with domain `brain.v1`, the
+//! UPPER_SNAKE reason, and `field` / `limit` metadata when known. Internal and
+//! unavailable errors are logged here with their detail, which never reaches
+//! the client.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::{Error, ErrorKind, Reason};
+
+/// The gRPC code of an error class.
+pub fn code(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorKind::Internal => Code::Internal,
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Status {
+        match err.kind() {
+            ErrorKind::Internal => {
+                tracing::error!(reason = err.reason().as_str(), detail = err.detail(), "internal error");
+            }
+            ErrorKind::Unavailable => {
+                tracing::warn!(reason = err.reason().as_str(), detail = err.detail(), "unavailable");
+            }
+            _ => {}
+        }
+        let mut metadata = HashMap::new();
+        if let Some(field) = err.field() {
+            metadata.insert("field".to_owned(), field.to_owned());
+        }
+        if let Some(limit) = err.limit() {
+            metadata.insert("limit".to_owned(), limit.to_owned());
+        }
+        Status::with_error_details(
+            code(err.kind()),
+            err.message(),
+            ErrorDetails::with_error_info(err.reason().as_str(), brain_proto::ERROR_DOMAIN, metadata),
+        )
+    }
+}
+
+/// Rewrites tonic's own oversized-message error (OUT_OF_RANGE, from its
+/// decoder) into RESOURCE_EXHAUSTED with a reason, as the gRPC spec asks.
+pub fn oversized_message(code: Code, message: &str, limit: usize) -> Option<Status> {
+    (code == Code::OutOfRange && message.contains("message length too large")).then(|| {
+        Error::new(Reason::MessageTooLarge, format!("the request is larger than the server accepts ({limit} bytes)"))
+            .with_limit(limit)
+            .into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_carry_error_info() {
+        let status: Status = Error::missing("project_id").into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "MISSING_FIELD");
+        assert_eq!(info.domain, "brain.v1");
+        assert_eq!(info.metadata.get("field").map(String::as_str), Some("project_id"));
+    }
+
+    #[test]
+    fn internal_details_stay_on_the_server() {
+        let status: Status = Error::internal("secret table name").into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn every_reason_is_in_the_contract() {
+        for reason in Reason::ALL {
+            let name = format!("ERROR_REASON_{}", reason.as_str());
+            assert!(
+                brain_proto::v1::ErrorReason::from_str_name(&name).is_some(),
+                "{name} is missing from proto/brain/v1/errors.proto"
+            );
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! brain: the gRPC service AI products call on every user prompt.
+//!
+//! Dependencies point one way: `grpc` → domain modules (`projects`,
+//! `context`, ...) → `store`. The domain never sees proto types; the grpc
+//! layer never writes SQL.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod grpc;
+pub mod model;
+pub mod pagination;
+pub mod projects;
+pub mod store;
+pub mod telemetry;
+pub mod validate;

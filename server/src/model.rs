@@ -1,0 +1,301 @@
+//! Domain types shared by the store and the domain modules.
+//!
+//! These mirror the `brain.v1` contract but are plain Rust: the domain never
+//! sees proto types, and the grpc layer converts at the edge. Times are
+//! milliseconds since the Unix epoch.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}
+
+/// A new time-ordered id (UUIDv7, hyphenated lowercase).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The tenant a request acts for. Every stored row belongs to one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TenantId(pub String);
+
+impl TenantId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    /// Id.
+    pub id: TenantId,
+    /// Unique name, as given to `keys create --tenant`.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// An API key's public record (the key itself is never stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyInfo {
+    /// Id of the key record.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Owning tenant's name.
+    pub tenant_name: String,
+    /// First characters of the key, to recognise it.
+    pub prefix: String,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<Millis>,
+}
+
+/// A project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    /// Id.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change to the project or anything in it.
+    pub updated_at: Millis,
+}
+
+/// Whether a scene renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SceneStatus {
+    /// It renders.
+    Ok,
+    /// It is broken.
+    Broken,
+}
+
+impl SceneStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SceneStatus::Ok => "ok",
+            SceneStatus::Broken => "broken",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ok" => Some(SceneStatus::Ok),
+            "broken" => Some(SceneStatus::Broken),
+            _ => None,
+        }
+    }
+}
+
+/// A scene of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scene {
+    /// Project.
+    pub project_id: String,
+    /// Id within the project.
+    pub scene_id: String,
+    /// Display name.
+    pub name: String,
+    /// 0-based position.
+    pub position: u32,
+    /// What it shows.
+    pub summary: String,
+    /// Stored o200k_base count of the scene's summary line.
+    pub summary_tokens: u32,
+    /// Length in seconds.
+    pub duration_seconds: Option<f64>,
+    /// Whether it renders.
+    pub status: SceneStatus,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// Kind of a memory item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum MemoryType {
+    /// A user preference.
+    UserPreference,
+    /// How a scene relates to the conversation.
+    SceneRelationship,
+    /// The latest interaction.
+    ConversationContext,
+}
+
+impl MemoryType {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryType::UserPreference => "user_preference",
+            MemoryType::SceneRelationship => "scene_relationship",
+            MemoryType::ConversationContext => "conversation_context",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user_preference" => Some(MemoryType::UserPreference),
+            "scene_relationship" => Some(MemoryType::SceneRelationship),
+            "conversation_context" => Some(MemoryType::ConversationContext),
+            _ => None,
+        }
+    }
+}
+
+/// Where a memory item came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MemorySource {
+    /// PutMemory.
+    Api,
+    /// Extracted from a prompt.
+    Prompt,
+    /// Derived from image facts.
+    Image,
+    /// Recorded from a decision.
+    Decision,
+}
+
+impl MemorySource {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemorySource::Api => "api",
+            MemorySource::Prompt => "prompt",
+            MemorySource::Image => "image",
+            MemorySource::Decision => "decision",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "api" => Some(MemorySource::Api),
+            "prompt" => Some(MemorySource::Prompt),
+            "image" => Some(MemorySource::Image),
+            "decision" => Some(MemorySource::Decision),
+            _ => None,
+        }
+    }
+}
+
+/// One remembered item of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryItem {
+    /// Id.
+    pub id: String,
+    /// Project.
+    pub project_id: String,
+    /// Kind.
+    pub memory_type: MemoryType,
+    /// Key within the kind.
+    pub key: String,
+    /// Value.
+    pub value: String,
+    /// Confidence from 0 to 1.
+    pub confidence: f64,
+    /// Origin.
+    pub source: MemorySource,
+    /// Prompt it came from, if any.
+    pub source_prompt: Option<String>,
+    /// Stored o200k_base count of the item's line.
+    pub token_count: u32,
+    /// Times the same value was seen.
+    pub occurrences: u32,
+    /// Expiry, if any.
+    pub expires_at: Option<Millis>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// Input of CreateProject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewProject {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+}
+
+/// Input of UpsertScene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneUpsert {
+    /// Project.
+    pub project_id: String,
+    /// Scene id; None lets the server assign one.
+    pub scene_id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Target position; None appends a new scene or keeps an existing one in place.
+    pub position: Option<u32>,
+    /// Summary.
+    pub summary: String,
+    /// Length in seconds.
+    pub duration_seconds: Option<f64>,
+    /// Status.
+    pub status: SceneStatus,
+}
+
+/// Input of PutMemory and of memory writes by the domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryPut {
+    /// Project.
+    pub project_id: String,
+    /// Kind.
+    pub memory_type: MemoryType,
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: String,
+    /// Confidence from 0 to 1.
+    pub confidence: f64,
+    /// Origin.
+    pub source: MemorySource,
+    /// Prompt it came from.
+    pub source_prompt: Option<String>,
+    /// Lifetime in ms; None never expires.
+    pub ttl_ms: Option<i64>,
+}
+
+/// Which memory item to delete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemorySelector {
+    /// By id.
+    Id(String),
+    /// By type and key.
+    Key(MemoryType, String),
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// Items of this page.
+    pub items: Vec<T>,
+    /// Token for the next page; None on the last page.
+    pub next_page_token: Option<String>,
+}

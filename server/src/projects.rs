@@ -1,0 +1,152 @@
+//! Projects, scenes and memory items: validation, token counting at write
+//! time, and invalidation of whatever caches a project's context.
+
+use std::sync::Arc;
+
+use crate::{
+    context::{render, tokens},
+    error::{Error, Result},
+    model::{MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, Scene, SceneUpsert, TenantId},
+    pagination::PageRequest,
+    store::Store,
+    validate,
+};
+
+/// Longest accepted memory lifetime: ten years, in ms.
+const MAX_TTL_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
+/// Longest accepted scene duration, in seconds.
+const MAX_SCENE_SECONDS: f64 = 3_600.0;
+
+/// Called with a project id after every committed write to that project.
+pub type ChangeHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The project domain service.
+#[derive(Clone)]
+pub struct Projects {
+    store: Store,
+    on_change: ChangeHook,
+}
+
+impl Projects {
+    /// A service over `store` that calls `on_change` after each write.
+    pub fn new(store: Store, on_change: ChangeHook) -> Self {
+        Self { store, on_change }
+    }
+
+    /// Creates a project.
+    pub async fn create(&self, tenant: &TenantId, name: &str, description: &str) -> Result<Project> {
+        let new = NewProject {
+            name: validate::name("name", name, validate::MAX_NAME_CHARS)?,
+            description: validate::text("description", description, validate::MAX_DESCRIPTION_CHARS)?,
+        };
+        self.store.create_project(tenant, &new).await
+    }
+
+    /// One project.
+    pub async fn get(&self, tenant: &TenantId, project_id: &str) -> Result<Project> {
+        let project_id = validate::id("project_id", project_id)?;
+        self.store.get_project(tenant, &project_id).await
+    }
+
+    /// A page of projects.
+    pub async fn list(&self, tenant: &TenantId, page_size: i32, page_token: &str) -> Result<Page<Project>> {
+        let page = PageRequest::parse(page_size, page_token, &format!("projects:{tenant}"))?;
+        self.store.list_projects(tenant, &page).await
+    }
+
+    /// Creates or replaces a scene; counts its summary's tokens once, here.
+    pub async fn upsert_scene(&self, tenant: &TenantId, mut up: SceneUpsert) -> Result<(Scene, bool)> {
+        up.project_id = validate::id("project_id", &up.project_id)?;
+        up.scene_id = match up.scene_id.as_deref() {
+            Some(id) => validate::optional_id("scene_id", id)?,
+            None => None,
+        };
+        up.name = validate::name("name", &up.name, validate::MAX_NAME_CHARS)?;
+        up.summary = validate::text("summary", &up.summary, validate::MAX_TEXT_CHARS)?;
+        if let Some(d) = up.duration_seconds
+            && !(d.is_finite() && d > 0.0 && d <= MAX_SCENE_SECONDS)
+        {
+            return Err(Error::invalid(
+                "duration_seconds",
+                format!("duration_seconds must be greater than 0 and at most {MAX_SCENE_SECONDS}"),
+            ));
+        }
+        let summary_tokens = tokens::count(&render::scene_summary_line(&up.summary));
+        let result = self.store.upsert_scene(tenant, &up, summary_tokens).await?;
+        (self.on_change)(&up.project_id);
+        Ok(result)
+    }
+
+    /// Deletes a scene.
+    pub async fn delete_scene(&self, tenant: &TenantId, project_id: &str, scene_id: &str) -> Result<()> {
+        let project_id = validate::id("project_id", project_id)?;
+        let scene_id = validate::id("scene_id", scene_id)?;
+        self.store.delete_scene(tenant, &project_id, &scene_id).await?;
+        (self.on_change)(&project_id);
+        Ok(())
+    }
+
+    /// A page of scenes in position order.
+    pub async fn list_scenes(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<Scene>> {
+        let project_id = validate::id("project_id", project_id)?;
+        let page = PageRequest::parse(page_size, page_token, &format!("scenes:{project_id}"))?;
+        self.store.list_scenes(tenant, &project_id, &page).await
+    }
+
+    /// Writes a memory item; counts its line's tokens once, here.
+    pub async fn put_memory(&self, tenant: &TenantId, mut put: MemoryPut) -> Result<(MemoryItem, bool)> {
+        put.project_id = validate::id("project_id", &put.project_id)?;
+        put.key = validate::name("key", &put.key, validate::MAX_NAME_CHARS)?;
+        put.value = validate::text("value", &put.value, validate::MAX_TEXT_CHARS)?;
+        if put.value.trim().is_empty() {
+            return Err(Error::missing("value"));
+        }
+        if !(put.confidence.is_finite() && (0.0..=1.0).contains(&put.confidence)) {
+            return Err(Error::invalid("confidence", "confidence must be between 0 and 1"));
+        }
+        if let Some(ttl) = put.ttl_ms
+            && !(1..=MAX_TTL_MS).contains(&ttl)
+        {
+            return Err(Error::invalid("ttl", "ttl must be positive and at most ten years"));
+        }
+        let token_count = tokens::count(&render::memory_line(&put.key, &put.value, put.confidence));
+        let result = self.store.put_memory(tenant, &put, token_count).await?;
+        (self.on_change)(&put.project_id);
+        Ok(result)
+    }
+
+    /// Deletes a memory item.
+    pub async fn delete_memory(&self, tenant: &TenantId, project_id: &str, selector: MemorySelector) -> Result<()> {
+        let project_id = validate::id("project_id", project_id)?;
+        let selector = match selector {
+            MemorySelector::Id(id) => MemorySelector::Id(validate::id("memory_id", &id)?),
+            MemorySelector::Key(t, key) => {
+                MemorySelector::Key(t, validate::name("memory_key.key", &key, validate::MAX_NAME_CHARS)?)
+            }
+        };
+        self.store.delete_memory(tenant, &project_id, &selector).await?;
+        (self.on_change)(&project_id);
+        Ok(())
+    }
+
+    /// A page of memory items.
+    pub async fn list_memories(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        memory_type: Option<crate::model::MemoryType>,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<MemoryItem>> {
+        let project_id = validate::id("project_id", project_id)?;
+        let scope = format!("memories:{project_id}:{}", memory_type.map_or("all", |t| t.as_str()));
+        let page = PageRequest::parse(page_size, page_token, &scope)?;
+        self.store.list_memories(tenant, &project_id, memory_type, &page).await
+    }
+}

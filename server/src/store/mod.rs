@@ -1,0 +1,282 @@
+//! The store: SeaORM entities and every query the domain needs. Nothing else
+//! in the server touches SQL.
+//!
+//! SQLite (the embedded default) gets one writer connection, a read pool and
+//! a probe connection; writes start with `BEGIN IMMEDIATE`, so a transaction
+//! never has to upgrade its lock halfway and hit SQLITE_BUSY. PostgreSQL gets
+//! one pool for reads and writes, plus the probe connection.
+
+pub mod entities;
+mod projects;
+mod tenants;
+
+use std::{path::Path, time::Duration};
+
+use brain_migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::{
+    config::{Config, SqliteSync},
+    error::Error,
+};
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    write: DatabaseConnection,
+    read: DatabaseConnection,
+    probe: DatabaseConnection,
+    backend: Backend,
+    max_connections: u32,
+}
+
+/// Key of the PostgreSQL advisory lock that serialises migrations across replicas.
+const MIGRATION_LOCK_KEY: i64 = 0x6272_6169_6e00; // "brain\0"
+
+impl Store {
+    /// Creates the pools without connecting; [`Store::initialize`] connects and migrates.
+    ///
+    /// Connecting lazily lets the server bind and report NOT_SERVING while the
+    /// database is still unreachable, instead of crash-looping.
+    pub async fn open(config: &Config) -> Result<Self, Error> {
+        let acquire = Duration::from_millis(config.db_acquire_timeout_ms);
+        let probe_timeout = Duration::from_millis(config.health_probe_timeout_ms);
+        if config.is_sqlite() {
+            let path = sqlite_path(&config.database_url)?;
+            if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::store_unavailable(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            let busy = Duration::from_millis(config.sqlite_busy_timeout_ms);
+            let synchronous = match config.sqlite_synchronous {
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+                SqliteSync::Full => SqliteSynchronous::Full,
+            };
+            let url = format!("sqlite://{path}");
+            let write = sqlite_pool(&url, 1, acquire, move |o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(synchronous)
+                    .busy_timeout(busy)
+                    .foreign_keys(true)
+            })
+            .await?;
+            let read =
+                sqlite_pool(&url, config.db_max_connections, acquire, move |o| o.busy_timeout(busy).foreign_keys(true))
+                    .await?;
+            // The probe takes the write lock briefly, so its busy timeout is the probe timeout.
+            let probe = sqlite_pool(&url, 1, probe_timeout, move |o| o.busy_timeout(probe_timeout)).await?;
+            Ok(Self { write, read, probe, backend: Backend::Sqlite, max_connections: config.db_max_connections + 1 })
+        } else {
+            let mut opts = ConnectOptions::new(config.database_url.clone());
+            opts.max_connections(config.db_max_connections)
+                .min_connections(0)
+                .acquire_timeout(acquire)
+                .connect_timeout(acquire)
+                .connect_lazy(true)
+                .sqlx_logging(false);
+            let pool = connect_lazy(opts).await?;
+            let mut probe_opts = ConnectOptions::new(config.database_url.clone());
+            probe_opts
+                .max_connections(1)
+                .min_connections(0)
+                .acquire_timeout(probe_timeout)
+                .connect_timeout(probe_timeout)
+                .connect_lazy(true)
+                .sqlx_logging(false);
+            let probe = connect_lazy(probe_opts).await?;
+            Ok(Self {
+                write: pool.clone(),
+                read: pool,
+                probe,
+                backend: Backend::Postgres,
+                max_connections: config.db_max_connections,
+            })
+        }
+    }
+
+    /// Connects and applies pending migrations. Safe to run from several
+    /// replicas at once: PostgreSQL migrations hold an advisory lock, SQLite
+    /// ones the write lock.
+    pub async fn initialize(&self) -> Result<(), Error> {
+        let txn = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+                .await
+                .map_err(Error::from)?;
+        }
+        Migrator::up(&txn, None).await.map_err(Error::from)?;
+        txn.commit().await.map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Checks that the store answers a write-capable request within the probe timeout.
+    ///
+    /// SQLite takes and releases the write lock (`BEGIN IMMEDIATE; ROLLBACK`),
+    /// so a database another process has locked counts as down. PostgreSQL
+    /// runs `SELECT 1` on a dedicated connection, so a saturated pool does
+    /// not look like an outage.
+    pub async fn ping(&self) -> Result<(), Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let txn = self
+                    .probe
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(Error::from)?;
+                txn.rollback().await.map_err(Error::from)
+            }
+            Backend::Postgres => self.probe.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(Error::from),
+        }
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, Error> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        self.write.begin_with_options(options).await.map_err(Error::from)
+    }
+
+    /// The connection for reads.
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    /// The database in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Connections in use, idle, and the maximum, across the read and write pools.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (mut in_use, mut idle) = (0, 0);
+        let pools: &[&DatabaseConnection] = match self.backend {
+            Backend::Sqlite => &[&self.write, &self.read],
+            Backend::Postgres => &[&self.write],
+        };
+        for pool in pools {
+            let (size, pool_idle) = pool_size(pool, self.backend);
+            in_use += size.saturating_sub(pool_idle);
+            idle += pool_idle;
+        }
+        PoolStats { in_use, idle, max: self.max_connections }
+    }
+
+    /// Closes every pool.
+    pub async fn close(&self) {
+        for pool in [&self.write, &self.read, &self.probe] {
+            let _ = pool.clone().close().await;
+        }
+    }
+}
+
+/// Connection pool occupancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections in use.
+    pub in_use: u32,
+    /// Idle connections.
+    pub idle: u32,
+    /// Maximum connections.
+    pub max: u32,
+}
+
+fn pool_size(conn: &DatabaseConnection, backend: Backend) -> (u32, u32) {
+    // The accessors panic on the wrong backend, so pick by the backend we opened.
+    match backend {
+        Backend::Sqlite => {
+            let pool = conn.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+        Backend::Postgres => {
+            let pool = conn.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+    }
+}
+
+async fn connect_lazy(opts: ConnectOptions) -> Result<DatabaseConnection, Error> {
+    Database::connect(opts).await.map_err(Error::from)
+}
+
+async fn sqlite_pool(
+    url: &str,
+    max: u32,
+    acquire: Duration,
+    configure: impl Fn(sea_orm::sqlx::sqlite::SqliteConnectOptions) -> sea_orm::sqlx::sqlite::SqliteConnectOptions
+    + Send
+    + Sync
+    + 'static,
+) -> Result<DatabaseConnection, Error> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(acquire)
+        .connect_lazy(true)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(configure);
+    connect_lazy(opts).await
+}
+
+/// The file path of a `sqlite:` URL. In-memory databases are refused: the
+/// writer and the read pool would each see a different empty database.
+fn sqlite_path(url: &str) -> Result<String, Error> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return Err(Error::store_unavailable(
+            "database_url must name a SQLite file (in-memory databases cannot be shared by the writer and readers)",
+        ));
+    }
+    Ok(path.to_owned())
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) { Error::store_unavailable(&err) } else { Error::internal(&err) }
+    }
+}
+
+/// Whether a database error means "the store is not answering" (retryable)
+/// rather than a bug: connection, pool, I/O and lock timeouts.
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+            Sqlx::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14);
+                // PostgreSQL: class 08 (connection), 57P (operator intervention: shutdown, terminated), 53 (resources).
+                matches!(code.as_ref(), "5" | "6" | "10" | "13" | "14" | "517" | "261")
+                    || code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code.starts_with("53")
+            }
+            _ => false,
+        },
+        _ => {
+            let text = err.to_string();
+            text.contains("database is locked") || text.contains("connection closed") || text.contains("PoolTimedOut")
+        }
+    }
+}

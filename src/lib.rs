@@ -1,0 +1,25 @@
+//! The `brain.v1` gRPC contract, generated from `proto/brain/v1` at build time.
+//!
+//! Servers implement the `*_server` traits, clients use the `*_client` types,
+//! and [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
+
+/// Package `brain.v1`.
+pub mod v1 {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("brain.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every file in `proto/brain/v1`, for reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("brain_v1_descriptor");
+
+/// The `google.rpc.ErrorInfo` domain of every error brain returns.
+pub const ERROR_DOMAIN: &str = "brain.v1";
+
+/// Fully qualified names of the brain.v1 services, as health and reflection list them.
+pub const SERVICE_NAMES: [&str; 5] = [
+    "brain.v1.OrchestratorService",
+    "brain.v1.ProjectService",
+    "brain.v1.ImageFactsService",
+    "brain.v1.PerformanceService",
+    "brain.v1.AdminService",
+];
