@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, projects::Projects, store::Store};
+use crate::{cache::ProjectChanges, config::Config, perf::Perf, projects::Projects, store::Store};
 
 /// Everything the server runs on.
 pub struct App {
@@ -15,6 +15,10 @@ pub struct App {
     pub store: Store,
     /// Projects, scenes and memory.
     pub projects: Projects,
+    /// Announces committed writes per project, for cache invalidation.
+    pub changes: Arc<ProjectChanges>,
+    /// Performance recording.
+    pub perf: Perf,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
 }
@@ -22,8 +26,9 @@ pub struct App {
 impl App {
     /// Builds the domain services over an opened (not necessarily reachable) store.
     pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
-        let projects = Projects::new(store.clone(), Arc::new(|_project_id: &str| {}));
-        Arc::new(Self { config, store, projects, shutdown })
+        let changes = Arc::new(ProjectChanges::new());
+        let projects = Projects::new(store.clone(), changes.clone());
+        Arc::new(Self { config, store, projects, changes, perf: Perf::new(), shutdown })
     }
 
     /// Starts background work once the store is migrated.

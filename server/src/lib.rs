@@ -6,6 +6,8 @@
 
 pub mod app;
 pub mod auth;
+pub mod brain;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -13,7 +15,9 @@ pub mod error;
 pub mod grpc;
 pub mod model;
 pub mod pagination;
+pub mod perf;
 pub mod projects;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
+pub mod vision;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::{
+    cache::ProjectChanges,
     context::{render, tokens},
     error::{Error, Result},
     model::{MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, Scene, SceneUpsert, TenantId},
@@ -17,20 +18,17 @@ const MAX_TTL_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
 /// Longest accepted scene duration, in seconds.
 const MAX_SCENE_SECONDS: f64 = 3_600.0;
 
-/// Called with a project id after every committed write to that project.
-pub type ChangeHook = Arc<dyn Fn(&str) + Send + Sync>;
-
 /// The project domain service.
 #[derive(Clone)]
 pub struct Projects {
     store: Store,
-    on_change: ChangeHook,
+    changes: Arc<ProjectChanges>,
 }
 
 impl Projects {
-    /// A service over `store` that calls `on_change` after each write.
-    pub fn new(store: Store, on_change: ChangeHook) -> Self {
-        Self { store, on_change }
+    /// A service over `store` that announces each committed write on `changes`.
+    pub fn new(store: Store, changes: Arc<ProjectChanges>) -> Self {
+        Self { store, changes }
     }
 
     /// Creates a project.
@@ -73,7 +71,7 @@ impl Projects {
         }
         let summary_tokens = tokens::count(&render::scene_summary_line(&up.summary));
         let result = self.store.upsert_scene(tenant, &up, summary_tokens).await?;
-        (self.on_change)(&up.project_id);
+        self.changes.changed(&up.project_id);
         Ok(result)
     }
 
@@ -82,7 +80,7 @@ impl Projects {
         let project_id = validate::id("project_id", project_id)?;
         let scene_id = validate::id("scene_id", scene_id)?;
         self.store.delete_scene(tenant, &project_id, &scene_id).await?;
-        (self.on_change)(&project_id);
+        self.changes.changed(&project_id);
         Ok(())
     }
 
@@ -117,7 +115,7 @@ impl Projects {
         }
         let token_count = tokens::count(&render::memory_line(&put.key, &put.value, put.confidence));
         let result = self.store.put_memory(tenant, &put, token_count).await?;
-        (self.on_change)(&put.project_id);
+        self.changes.changed(&put.project_id);
         Ok(result)
     }
 
@@ -131,7 +129,7 @@ impl Projects {
             }
         };
         self.store.delete_memory(tenant, &project_id, &selector).await?;
-        (self.on_change)(&project_id);
+        self.changes.changed(&project_id);
         Ok(())
     }
 

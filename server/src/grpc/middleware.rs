@@ -18,11 +18,12 @@ use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::status::oversized_message;
+use super::status::{code_name, oversized_message};
 use crate::{
     auth::Authenticator,
     error::{Error, Reason},
     model::{TenantId, new_id},
+    perf::Perf,
 };
 
 /// The request id of an RPC: the client's `x-request-id`, or a generated one.
@@ -39,6 +40,8 @@ pub struct RpcState {
     pub request_timeout: Duration,
     /// Largest accepted message, for the oversized-message error.
     pub max_message_bytes: usize,
+    /// Where RPC outcomes are recorded.
+    pub perf: Perf,
 }
 
 /// Wraps services with [`RpcService`].
@@ -104,6 +107,7 @@ where
                 .map_or_else(new_id, str::to_owned);
             let span = tracing::info_span!("rpc", %method, %request_id, tenant = tracing::field::Empty);
 
+            let mut tenant_seen: Option<TenantId> = None;
             let outcome: Result<Response<Body>, Status> = async {
                 let auth = state.auth.get().ok_or_else(|| {
                     Status::from(Error::new(Reason::StoreUnavailable, "brain is starting; retry shortly"))
@@ -114,6 +118,7 @@ where
                 let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
                 let tenant: TenantId = auth.authenticate(header).await.map_err(Status::from)?;
                 tracing::Span::current().record("tenant", tenant.as_str());
+                tenant_seen = Some(tenant.clone());
                 request.extensions_mut().insert(tenant);
                 request.extensions_mut().insert(RequestId(request_id.clone()));
                 match tokio::time::timeout(state.request_timeout, inner.call(request)).await {
@@ -138,9 +143,11 @@ where
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-request-id", value);
             }
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            let elapsed = started.elapsed();
+            state.perf.record_rpc(&method, code_name(code), tenant_seen.as_ref().map(TenantId::as_str), None, elapsed);
             span.in_scope(|| {
-                tracing::info!(code = ?code, duration_ms = format_args!("{elapsed_ms:.2}"), "rpc finished");
+                let duration_ms = elapsed.as_secs_f64() * 1e3;
+                tracing::info!(code = code_name(code), duration_ms = format_args!("{duration_ms:.2}"), "rpc finished");
             });
             Ok(response)
         })
@@ -156,8 +163,7 @@ fn status_of(response: &Response<Body>) -> (Code, String) {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map_or(Code::Ok, Code::from_i32);
-    let message =
-        headers.get("grpc-message").and_then(|v| v.to_str().ok()).map(percent_decode).unwrap_or_default();
+    let message = headers.get("grpc-message").and_then(|v| v.to_str().ok()).map(percent_decode).unwrap_or_default();
     (code, message)
 }
 

@@ -55,6 +55,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         permits: Arc::new(Semaphore::new(config.max_concurrent_requests)),
         request_timeout: config.request_timeout(),
         max_message_bytes: config.max_message_bytes,
+        perf: app.perf.clone(),
     });
     let fatal: Arc<Mutex<Option<String>>> = Arc::default();
     tokio::spawn(initialize(app.clone(), state.clone(), grpc_addr, fatal.clone()));
