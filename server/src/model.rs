@@ -299,3 +299,39 @@ pub struct Page<T> {
     /// Token for the next page; None on the last page.
     pub next_page_token: Option<String>,
 }
+
+/// Where an accepted image is in its analysis (stored in `image_analyses.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ImageStatus {
+    /// Accepted, waiting for a worker or a retry.
+    Pending,
+    /// A worker is analysing it.
+    Running,
+    /// Facts are stored.
+    Ready,
+    /// Failed for good.
+    Failed,
+}
+
+impl ImageStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageStatus::Pending => "pending",
+            ImageStatus::Running => "running",
+            ImageStatus::Ready => "ready",
+            ImageStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(ImageStatus::Pending),
+            "running" => Some(ImageStatus::Running),
+            "ready" => Some(ImageStatus::Ready),
+            "failed" => Some(ImageStatus::Failed),
+            _ => None,
+        }
+    }
+}

@@ -1,1 +1,441 @@
-//! e2e harness
+//! Harness for black-box tests: a fresh database per test (a SQLite file, or a
+//! throwaway PostgreSQL database when `BRAIN_TEST_POSTGRES_URL` is set), the
+//! real server binary started on `127.0.0.1:0`, and gRPC clients for it.
+//!
+//! Write a test as `async fn name(db: TestDb)` and list it in
+//! [`backend_tests!`]; it then runs once per backend.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use brain_proto::v1::{
+    admin_service_client::AdminServiceClient, image_facts_service_client::ImageFactsServiceClient,
+    orchestrator_service_client::OrchestratorServiceClient, performance_service_client::PerformanceServiceClient,
+    project_service_client::ProjectServiceClient,
+};
+use sea_orm::{ConnectionTrait, Database};
+use tonic::{
+    Code, Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_types::StatusExt;
+
+/// Environment variable naming a PostgreSQL database the tests may use to create throwaway databases.
+pub const POSTGRES_ENV: &str = "BRAIN_TEST_POSTGRES_URL";
+/// When set, PostgreSQL variants fail instead of skipping if `BRAIN_TEST_POSTGRES_URL` is missing.
+pub const REQUIRE_POSTGRES_ENV: &str = "BRAIN_TEST_REQUIRE_POSTGRES";
+
+/// The server binary under test: `BRAIN_SERVER_BIN`, or the `brain-server-under-test` binary cargo
+/// builds next to this package's test executables (target/<profile>/) before running them.
+pub fn server_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BRAIN_SERVER_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("current test executable");
+    // target/<profile>/deps/<test> → target/<profile>/brain-server-under-test
+    let profile_dir = exe.parent().and_then(Path::parent).expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join("brain-server-under-test");
+    assert!(bin.exists(), "{} is missing; run the tests with `cargo test -p brain-e2e`", bin.display());
+    bin
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temp dir.
+    Sqlite,
+    /// A throwaway PostgreSQL database.
+    Postgres,
+}
+
+/// A fresh database for one test; dropped (file or database) when the last handle goes.
+#[derive(Debug)]
+pub struct TestDb {
+    /// URL to give the server.
+    pub url: String,
+    /// Which backend.
+    pub backend: Backend,
+    /// Temp dir for the SQLite file (and anything else the test writes).
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh SQLite file.
+    pub async fn sqlite() -> Arc<TestDb> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/brain.db", dir.path().display());
+        Arc::new(TestDb { url, backend: Backend::Sqlite, dir, postgres: None })
+    }
+
+    /// A fresh PostgreSQL database, or None when `BRAIN_TEST_POSTGRES_URL` is unset.
+    pub async fn postgres() -> Option<Arc<TestDb>> {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            assert!(
+                std::env::var_os(REQUIRE_POSTGRES_ENV).is_none(),
+                "{REQUIRE_POSTGRES_ENV} is set but {POSTGRES_ENV} is not"
+            );
+            return None;
+        };
+        let name = format!("brain_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url).await.expect("connect to BRAIN_TEST_POSTGRES_URL");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        admin.close().await.ok();
+        let url = replace_database(&admin_url, &name);
+        let dir = tempfile::tempdir().expect("temp dir");
+        Some(Arc::new(TestDb { url, backend: Backend::Postgres, dir, postgres: Some((admin_url, name)) }))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else { return };
+        // Drop runs outside any runtime we can borrow, so use a short-lived one on its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Replaces the database name (the URL path) of a PostgreSQL URL.
+pub fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Runs each listed `async fn(Arc<TestDb>)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestDb::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    match $crate::TestDb::postgres().await {
+                        Some(db) => super::$name(db).await,
+                        None => eprintln!("skipped {}: {} is not set", stringify!($name), $crate::POSTGRES_ENV),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Options for starting a server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Extra command-line arguments, e.g. `["--set", "job_workers=1"]`.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Listen address; default 127.0.0.1:0.
+    pub listen_addr: Option<String>,
+    /// Wait for health SERVING before returning (default true via [`ServerOptions::new`]).
+    pub wait_serving: bool,
+}
+
+impl ServerOptions {
+    /// Defaults: loopback port 0, wait until SERVING.
+    pub fn new() -> Self {
+        Self { wait_serving: true, ..Self::default() }
+    }
+
+    /// Adds `--set key=value`.
+    pub fn set(mut self, key: &str, value: impl ToString) -> Self {
+        self.args.push("--set".into());
+        self.args.push(format!("{key}={}", value.to_string()));
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.into(), value.to_string()));
+        self
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    child: Option<Child>,
+    /// The gRPC address it listens on.
+    pub addr: SocketAddr,
+    /// The database it uses.
+    pub db: Arc<TestDb>,
+    run_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server on a fresh port against `db` and waits until it is SERVING.
+    pub async fn start(db: &Arc<TestDb>) -> Server {
+        Self::start_with(db, ServerOptions::new()).await
+    }
+
+    /// Starts the server with options.
+    pub async fn start_with(db: &Arc<TestDb>, options: ServerOptions) -> Server {
+        let run_dir = tempfile::tempdir().expect("temp dir");
+        let ready = run_dir.path().join("ready.json");
+        let log = std::fs::File::create(run_dir.path().join("server.log")).expect("log file");
+        let mut cmd = Command::new(server_binary());
+        cmd.arg("--listen-addr")
+            .arg(options.listen_addr.as_deref().unwrap_or("127.0.0.1:0"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--database-url")
+            .arg(&db.url)
+            .arg("--metrics-addr")
+            .arg("off")
+            .arg("--log-format")
+            .arg("json")
+            .args(&options.args)
+            .env_remove("BRAIN_CONFIG")
+            .current_dir(run_dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start brain-server");
+        let mut server =
+            Server { child: Some(child), addr: "127.0.0.1:0".parse().expect("addr"), db: db.clone(), run_dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready)
+                && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+                && let Some(addr) = json["grpc_addr"].as_str()
+            {
+                server.addr = addr.parse().expect("grpc_addr");
+                break;
+            }
+            if let Some(status) = server.try_exit() {
+                panic!("brain-server exited early with {status}:\n{}", server.logs());
+            }
+            assert!(Instant::now() < deadline, "brain-server did not listen within 60 s:\n{}", server.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if options.wait_serving {
+            server.wait_health("", ServingStatus::Serving, Duration::from_secs(60)).await;
+        }
+        server
+    }
+
+    /// The server's log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.run_dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// The working directory of the process (for files it writes).
+    pub fn run_dir(&self) -> &Path {
+        self.run_dir.path()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// A plaintext channel to the server.
+    pub async fn channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("connect to brain-server")
+    }
+
+    /// Health status of `service` ("" for the whole server).
+    pub async fn health(&self, service: &str) -> Result<ServingStatus, Status> {
+        let mut client = HealthClient::new(self.channel().await);
+        let response = client.check(HealthCheckRequest { service: service.into() }).await?;
+        Ok(response.into_inner().status())
+    }
+
+    /// Waits until `service` reports `want`; panics with the log after `timeout`. Returns the time it took.
+    pub async fn wait_health(&self, service: &str, want: ServingStatus, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if let Ok(status) = self.health(service).await
+                && status == want
+            {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "health of '{service}' did not become {want:?} within {timeout:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A ProjectService client sending `key` (or no key).
+    pub async fn projects(&self, key: Option<&str>) -> ProjectServiceClient<InterceptedService<Channel, ApiKey>> {
+        ProjectServiceClient::with_interceptor(self.channel().await, ApiKey::new(key))
+    }
+
+    /// An OrchestratorService client.
+    pub async fn orchestrator(
+        &self,
+        key: Option<&str>,
+    ) -> OrchestratorServiceClient<InterceptedService<Channel, ApiKey>> {
+        OrchestratorServiceClient::with_interceptor(self.channel().await, ApiKey::new(key))
+    }
+
+    /// An ImageFactsService client.
+    pub async fn image_facts(&self, key: Option<&str>) -> ImageFactsServiceClient<InterceptedService<Channel, ApiKey>> {
+        ImageFactsServiceClient::with_interceptor(self.channel().await, ApiKey::new(key))
+    }
+
+    /// A PerformanceService client.
+    pub async fn performance(
+        &self,
+        key: Option<&str>,
+    ) -> PerformanceServiceClient<InterceptedService<Channel, ApiKey>> {
+        PerformanceServiceClient::with_interceptor(self.channel().await, ApiKey::new(key))
+    }
+
+    /// An AdminService client.
+    pub async fn admin(&self, key: Option<&str>) -> AdminServiceClient<InterceptedService<Channel, ApiKey>> {
+        AdminServiceClient::with_interceptor(self.channel().await, ApiKey::new(key))
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+
+    /// Sends SIGKILL (kill -9): no cleanup at all.
+    pub fn kill9(&self) {
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        if let Some(child) = &self.child {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
+        }
+    }
+
+    fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Waits for the process to exit; panics after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.try_exit() {
+                return status;
+            }
+            assert!(started.elapsed() < timeout, "brain-server did not exit within {timeout:?}:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs a `brain-server` subcommand (e.g. `keys create`) against `db`; returns stdout, panics on failure.
+pub fn run_cli(db: &TestDb, args: &[&str]) -> String {
+    let output = Command::new(server_binary())
+        .args(args)
+        .arg("--database-url")
+        .arg(&db.url)
+        .arg("--log-format")
+        .arg("json")
+        .env_remove("BRAIN_CONFIG")
+        .current_dir(db.dir.path())
+        .output()
+        .expect("run brain-server");
+    assert!(
+        output.status.success(),
+        "brain-server {args:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Creates an API key for `tenant` with the real CLI and returns it.
+pub fn create_key(db: &TestDb, tenant: &str) -> String {
+    let out = run_cli(db, &["keys", "create", "--tenant", tenant]);
+    let key = out.trim().to_owned();
+    assert!(key.starts_with("brk_"), "unexpected key output: {out}");
+    key
+}
+
+/// Adds `authorization: Bearer KEY` to every call (nothing when None).
+#[derive(Clone)]
+pub struct ApiKey(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl ApiKey {
+    /// An interceptor for `key`.
+    pub fn new(key: Option<&str>) -> Self {
+        Self(key.map(|k| format!("Bearer {k}").parse().expect("ascii key")))
+    }
+}
+
+impl Interceptor for ApiKey {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Asserts a call failed with `code` and ErrorInfo `reason` (domain brain.v1); returns the status.
+#[track_caller]
+pub fn assert_error<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, reason: &str) -> Status {
+    let status = match result {
+        Ok(v) => panic!("expected {code:?}/{reason}, got success: {v:?}"),
+        Err(s) => s,
+    };
+    assert_eq!(status.code(), code, "wrong code: {status:?}");
+    let info = status.get_details_error_info().unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.domain, brain_proto::ERROR_DOMAIN);
+    assert_eq!(info.reason, reason, "wrong reason: {status:?}");
+    status
+}
+
+/// The `field` metadata of a status's ErrorInfo.
+pub fn error_field(status: &Status) -> Option<String> {
+    status.get_details_error_info().and_then(|i| i.metadata.get("field").cloned())
+}
