@@ -3,6 +3,7 @@
 //! server's lifecycle.
 
 pub mod convert;
+pub mod image_facts;
 mod middleware;
 mod pending;
 mod project;

@@ -1,0 +1,194 @@
+//! One subscriber: replay stored events after a cursor, then follow the hub.
+//!
+//! Joining the hub happens before the replay query: the hub's cursor at that
+//! moment (H) splits the work, events up to H come from the store and later
+//! ones through the channel, and delivery skips any cursor not above the last
+//! one sent, so the two never overlap or leave a gap.
+
+use std::{collections::VecDeque, pin::Pin, sync::Arc, time::Duration};
+
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, EventBus, hub::Registration};
+use crate::{
+    error::{Error, Result},
+    model::{Millis, now_ms},
+};
+
+/// Events read from the store per replay query.
+const REPLAY_BATCH: u64 = 256;
+
+/// What a watch yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchItem {
+    /// A stored event, in cursor order.
+    Event(Arc<Event>),
+    /// Nothing happened for a heartbeat interval.
+    Heartbeat {
+        /// Server time.
+        time: Millis,
+        /// The project's latest committed cursor known to be delivered (or
+        /// filtered out) on this stream; resuming after it loses nothing.
+        latest_cursor: u64,
+    },
+}
+
+/// A live subscription to a project's events.
+pub struct Watch {
+    bus: EventBus,
+    project_id: String,
+    orchestration_id: Option<Arc<str>>,
+    /// Last cursor delivered (or the starting cursor).
+    last: u64,
+    /// Replay from the store covers (`replay_pos`, `replay_until`].
+    replay_pos: u64,
+    replay_until: u64,
+    buffer: VecDeque<Arc<Event>>,
+    registration: Registration,
+    heartbeat: Duration,
+    idle: Pin<Box<Sleep>>,
+    shutdown: CancellationToken,
+    done: bool,
+}
+
+impl Watch {
+    /// Subscribes to `project_id` (whose tenant the caller checked) after
+    /// `after_cursor`, optionally to one orchestration's events only. Ends at
+    /// `shutdown`; sends a heartbeat after `heartbeat` without events.
+    pub async fn open(
+        bus: &EventBus,
+        project_id: &str,
+        after_cursor: u64,
+        orchestration_id: Option<&str>,
+        heartbeat: Duration,
+        shutdown: CancellationToken,
+    ) -> Result<Self> {
+        let orchestration_id: Option<Arc<str>> = orchestration_id.map(Arc::from);
+        let registration = bus.register(project_id, orchestration_id.clone()).await?;
+        if after_cursor > registration.start {
+            // The hub may trail the log by a moment; only the store can say the cursor is impossible.
+            let latest = bus.store().latest_event_cursor(project_id).await?;
+            if after_cursor > latest {
+                return Err(Error::invalid(
+                    "after_cursor",
+                    format!("after_cursor {after_cursor} is ahead of the project's latest event cursor {latest}"),
+                ));
+            }
+        }
+        Ok(Self {
+            bus: bus.clone(),
+            project_id: project_id.to_owned(),
+            orchestration_id,
+            last: after_cursor,
+            replay_pos: after_cursor,
+            replay_until: registration.start,
+            buffer: VecDeque::new(),
+            registration,
+            heartbeat,
+            idle: Box::pin(tokio::time::sleep(heartbeat)),
+            shutdown,
+            done: false,
+        })
+    }
+
+    /// The last cursor delivered (or the starting cursor).
+    pub fn last_cursor(&self) -> u64 {
+        self.last
+    }
+
+    /// The next event or heartbeat; `None` once the stream ended (shutdown).
+    /// After an error the stream is over.
+    pub async fn next(&mut self) -> Option<Result<WatchItem>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            while let Some(event) = self.buffer.pop_front() {
+                if event.cursor > self.last {
+                    self.last = event.cursor;
+                    self.reset_idle();
+                    return Some(Ok(WatchItem::Event(event)));
+                }
+            }
+            if self.replay_pos < self.replay_until {
+                if self.shutdown.is_cancelled() {
+                    self.done = true;
+                    return None;
+                }
+                if let Err(err) = self.replay_page().await {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => {
+                    self.done = true;
+                    return None;
+                }
+                received = self.registration.rx.recv() => match received {
+                    Some(event) => self.buffer.push_back(event),
+                    None if self.registration.lagged.load(std::sync::atomic::Ordering::Acquire) => {
+                        if let Err(err) = self.rejoin().await {
+                            self.done = true;
+                            return Some(Err(err));
+                        }
+                    }
+                    None => {
+                        self.done = true;
+                        return None;
+                    }
+                },
+                () = &mut self.idle => {
+                    self.reset_idle();
+                    return Some(Ok(WatchItem::Heartbeat { time: now_ms(), latest_cursor: self.latest_known() }));
+                }
+            }
+        }
+    }
+
+    async fn replay_page(&mut self) -> Result<()> {
+        let page = self
+            .bus
+            .store()
+            .events_after(
+                &self.project_id,
+                self.replay_pos,
+                Some(self.replay_until),
+                self.orchestration_id.as_deref(),
+                REPLAY_BATCH,
+            )
+            .await?;
+        match page.last() {
+            Some(last) if page.len() as u64 == REPLAY_BATCH => self.replay_pos = last.cursor,
+            _ => self.replay_pos = self.replay_until,
+        }
+        self.buffer.extend(page.into_iter().map(Arc::new));
+        Ok(())
+    }
+
+    /// Fell behind: join the hub again and replay what was missed from the store.
+    async fn rejoin(&mut self) -> Result<()> {
+        tracing::debug!(project_id = %self.project_id, cursor = self.last, "subscriber lagged; catching up from the store");
+        let registration = self.bus.register(&self.project_id, self.orchestration_id.clone()).await?;
+        self.replay_pos = self.last;
+        self.replay_until = registration.start;
+        self.registration = registration;
+        Ok(())
+    }
+
+    /// The newest cursor this stream has nothing left to deliver up to.
+    fn latest_known(&self) -> u64 {
+        let hub = self.registration.hub_cursor();
+        // Only when nothing is queued has every event up to the hub's cursor
+        // been delivered or filtered out.
+        if self.buffer.is_empty() && self.registration.rx.is_empty() { hub.max(self.last) } else { self.last }
+    }
+
+    fn reset_idle(&mut self) {
+        let deadline = Instant::now() + self.heartbeat;
+        self.idle.as_mut().reset(deadline);
+    }
+}
