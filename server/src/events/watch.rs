@@ -50,6 +50,7 @@ pub struct Watch {
     idle: Pin<Box<Sleep>>,
     shutdown: CancellationToken,
     done: bool,
+    rejoins: u32,
 }
 
 impl Watch {
@@ -89,12 +90,18 @@ impl Watch {
             idle: Box::pin(tokio::time::sleep(heartbeat)),
             shutdown,
             done: false,
+            rejoins: 0,
         })
     }
 
     /// The last cursor delivered (or the starting cursor).
     pub fn last_cursor(&self) -> u64 {
         self.last
+    }
+
+    /// How many times this subscriber fell behind and caught up from the store.
+    pub fn rejoins(&self) -> u32 {
+        self.rejoins
     }
 
     /// The next event or heartbeat; `None` once the stream ended (shutdown).
@@ -176,6 +183,7 @@ impl Watch {
         self.replay_pos = self.last;
         self.replay_until = registration.start;
         self.registration = registration;
+        self.rejoins += 1;
         Ok(())
     }
 
@@ -190,5 +198,129 @@ impl Watch {
     fn reset_idle(&mut self) {
         let deadline = Instant::now() + self.heartbeat;
         self.idle.as_mut().reset(deadline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::{
+        config::Config,
+        events::{EventType, NewEvent},
+        model::NewProject,
+        store::{self, Store},
+    };
+
+    async fn store_with_project(dir: &tempfile::TempDir) -> (Store, crate::model::TenantId, String) {
+        let config =
+            Config { database_url: format!("sqlite://{}/brain.db", dir.path().display()), ..Config::default() };
+        let store = Store::open(&config).await.expect("open");
+        store.initialize().await.expect("migrate");
+        let tenant = store.ensure_tenant("t").await.expect("tenant").id;
+        let project = store
+            .create_project(&tenant, &NewProject { name: "p".into(), description: String::new() })
+            .await
+            .expect("project");
+        (store, tenant, project.id)
+    }
+
+    async fn append(store: &Store, tenant: &crate::model::TenantId, project_id: &str, n: usize) -> u64 {
+        let txn = store.begin_write().await.expect("txn");
+        let new: Vec<NewEvent> = (0..n)
+            .map(|i| NewEvent {
+                event_type: EventType::ImageFactsFailed,
+                image_id: format!("img-{i}"),
+                orchestration_id: (i % 2 == 0).then(|| "even".to_owned()),
+                facts: None,
+                error: Some("x".into()),
+                derived_preferences: Vec::new(),
+            })
+            .collect();
+        let events = store::append_events_in(&txn, store.backend(), tenant, project_id, &new).await.expect("append");
+        txn.commit().await.expect("commit");
+        events.last().map_or(0, |e| e.cursor)
+    }
+
+    /// A slow subscriber with a tiny buffer lags again and again while
+    /// producers commit, and still sees every cursor exactly once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lagging_subscribers_catch_up_without_gaps_or_duplicates() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, tenant, project_id) = store_with_project(&dir).await;
+        let before = append(&store, &tenant, &project_id, 5).await;
+        let shutdown = CancellationToken::new();
+        let bus = EventBus::new(store.clone(), shutdown.clone(), 2);
+        let heartbeat = Duration::from_secs(60);
+        let mut slow = Watch::open(&bus, &project_id, 2, None, heartbeat, shutdown.clone()).await.expect("watch");
+        let mut even =
+            Watch::open(&bus, &project_id, 0, Some("even"), heartbeat, shutdown.clone()).await.expect("watch");
+
+        let mut producer = Some({
+            let (store, tenant, project_id, bus) = (store.clone(), tenant.clone(), project_id.clone(), bus.clone());
+            tokio::spawn(async move {
+                let mut last = 0;
+                for round in 0..40 {
+                    last = append(&store, &tenant, &project_id, 1 + round % 3).await;
+                    bus.publish(&project_id, last);
+                }
+                last
+            })
+        });
+        let mut seen = Vec::new();
+        let mut seen_even = Vec::new();
+        let mut total = u64::MAX;
+        while seen.last().copied().unwrap_or(0) < total {
+            if let Some(Ok(WatchItem::Event(e))) = slow.next().await {
+                seen.push(e.cursor);
+            }
+            if seen.len() % 7 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if producer.as_ref().is_some_and(|p| p.is_finished())
+                && let Some(p) = producer.take()
+            {
+                total = p.await.expect("producer");
+            }
+        }
+        assert_eq!(seen, (3..=total).collect::<Vec<_>>(), "every cursor after 2 exactly once, in order");
+        assert!(before == 5 && total > 40);
+        assert!(slow.rejoins() > 0, "the slow subscriber lagged and caught up");
+
+        while seen_even.len() < 10 {
+            match even.next().await {
+                Some(Ok(WatchItem::Event(e))) => {
+                    assert_eq!(e.orchestration_id.as_deref(), Some("even"));
+                    seen_even.push(e.cursor);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let unique: BTreeSet<u64> = seen_even.iter().copied().collect();
+        assert_eq!(unique.len(), seen_even.len(), "no duplicates");
+        assert!(seen_even.windows(2).all(|w| w[0] < w[1]));
+
+        shutdown.cancel();
+        assert!(slow.next().await.is_none(), "the watch ends at shutdown");
+        drop((slow, even));
+        assert_eq!(bus.stats(), (0, 0), "the hub is dropped with its last subscriber");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_watches_send_heartbeats_and_refuse_future_cursors() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, tenant, project_id) = store_with_project(&dir).await;
+        let last = append(&store, &tenant, &project_id, 3).await;
+        let shutdown = CancellationToken::new();
+        let bus = EventBus::new(store.clone(), shutdown.clone(), 8);
+        let beat = Duration::from_millis(50);
+        let err = Watch::open(&bus, &project_id, last + 1, None, beat, shutdown.clone()).await.err().expect("refused");
+        assert_eq!(err.field(), Some("after_cursor"));
+        let mut watch = Watch::open(&bus, &project_id, last, None, beat, shutdown.clone()).await.expect("watch");
+        match watch.next().await {
+            Some(Ok(WatchItem::Heartbeat { latest_cursor, .. })) => assert_eq!(latest_cursor, last),
+            other => panic!("expected a heartbeat, got {other:?}"),
+        }
     }
 }
