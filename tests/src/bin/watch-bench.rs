@@ -164,7 +164,8 @@ async fn main() {
         .await;
     let open_secs = opened.elapsed().as_secs_f64();
     let mut tasks = Vec::with_capacity(streams.len());
-    for mut s in streams {
+    for (i, mut s) in streams.into_iter().enumerate() {
+        let project = (i % projects.len()) as u32;
         let delivered = delivered.clone();
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -176,7 +177,7 @@ async fn main() {
                             if let Some(Message::Event(e)) = m.message {
                                 let t = e.create_time.unwrap_or_default();
                                 let created = t.seconds as f64 * 1e3 + f64::from(t.nanos) / 1e6;
-                                latencies.push(now_ms_f64() - created);
+                                latencies.push((project, e.cursor, now_ms_f64() - created));
                                 delivered.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -224,10 +225,21 @@ async fn main() {
     let ticks = cpu_ticks(args.pid).saturating_sub(ticks_before);
     let _ = stop_tx.send(true);
     let mut all = Vec::new();
+    let mut per_event: HashMap<(u32, u64), (f64, f64)> = HashMap::new();
     for t in tasks {
-        all.extend(t.await.unwrap_or_default());
+        for (project, cursor, latency) in t.await.unwrap_or_default() {
+            all.push(latency);
+            let e = per_event.entry((project, cursor)).or_insert((f64::MAX, f64::MIN));
+            e.0 = e.0.min(latency);
+            e.1 = e.1.max(latency);
+        }
     }
     all.sort_by(f64::total_cmp);
+    // First subscriber of each event: commit, wake-up and store read; last: plus the fan-out.
+    let mut first: Vec<f64> = per_event.values().map(|v| v.0).collect();
+    let mut spread: Vec<f64> = per_event.values().map(|v| v.1 - v.0).collect();
+    first.sort_by(f64::total_cmp);
+    spread.sort_by(f64::total_cmp);
     let clk_tck = 100.0; // USER_HZ on Linux
     let cpu_pct = ticks as f64 / clk_tck / busy_secs * 100.0;
     let per_stream = rss_after.saturating_sub(rss_before) as f64 / args.streams as f64;
@@ -241,6 +253,16 @@ async fn main() {
     println!("latency p90        {:.2} ms", percentile(&all, 90.0));
     println!("latency p99        {:.2} ms", percentile(&all, 99.0));
     println!("latency max        {:.2} ms", all.last().copied().unwrap_or(f64::NAN));
+    println!(
+        "first subscriber   p50 {:.2} ms, p99 {:.2} ms (per event)",
+        percentile(&first, 50.0),
+        percentile(&first, 99.0)
+    );
+    println!(
+        "fan-out spread     p50 {:.2} ms, p99 {:.2} ms (last - first subscriber, per event)",
+        percentile(&spread, 50.0),
+        percentile(&spread, 99.0)
+    );
     println!("server RSS before  {:.1} MiB", rss_before as f64 / 1048576.0);
     println!("server RSS after   {:.1} MiB (streams open)", rss_after as f64 / 1048576.0);
     println!("RSS per stream     {:.1} KiB", per_stream / 1024.0);
@@ -251,7 +273,7 @@ async fn main() {
             "streams": args.streams, "connections": args.connections, "projects": args.projects,
             "images": total_images, "rate": args.rate, "deliveries": all.len(), "expected": expected,
             "p50_ms": percentile(&all, 50.0), "p90_ms": percentile(&all, 90.0), "p99_ms": percentile(&all, 99.0),
-            "max_ms": all.last().copied(), "rss_before": rss_before, "rss_after": rss_after,
+            "max_ms": all.last().copied(), "first_p99_ms": percentile(&first, 99.0), "spread_p99_ms": percentile(&spread, 99.0), "rss_before": rss_before, "rss_after": rss_after,
             "rss_per_stream_bytes": per_stream, "server_cpu_pct": cpu_pct,
         })
     );
