@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{cache::ProjectChanges, config::Config, perf::Perf, projects::Projects, store::Store};
+use crate::{admin::Admin, cache::ProjectChanges, config::Config, perf::Perf, projects::Projects, store::Store};
 
 /// Everything the server runs on.
 pub struct App {
@@ -19,6 +19,8 @@ pub struct App {
     pub changes: Arc<ProjectChanges>,
     /// Performance recording.
     pub perf: Perf,
+    /// Maintenance (retention).
+    pub admin: Admin,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
 }
@@ -28,7 +30,8 @@ impl App {
     pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
-        Arc::new(Self { config, store, projects, changes, perf: Perf::new(), shutdown })
+        let admin = Admin::new(store.clone(), &config);
+        Arc::new(Self { config, store, projects, changes, perf: Perf::new(), admin, shutdown })
     }
 
     /// Starts background work once the store is migrated.

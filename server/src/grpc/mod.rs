@@ -2,6 +2,7 @@
 //! the tower middleware every RPC passes through, health, reflection and the
 //! server's lifecycle.
 
+mod admin;
 pub mod convert;
 mod middleware;
 mod pending;

@@ -3,8 +3,8 @@
 //! reflection and clients see the whole contract from day one.
 
 use brain_proto::v1::{
-    admin_service_server::AdminService, image_facts_service_server::ImageFactsService,
-    orchestrator_service_server::OrchestratorService, performance_service_server::PerformanceService,
+    image_facts_service_server::ImageFactsService, orchestrator_service_server::OrchestratorService,
+    performance_service_server::PerformanceService,
 };
 
 /// Placeholder implementation of the services still to come.
@@ -13,4 +13,3 @@ pub struct Pending;
 impl OrchestratorService for Pending {}
 impl ImageFactsService for Pending {}
 impl PerformanceService for Pending {}
-impl AdminService for Pending {}

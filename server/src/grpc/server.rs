@@ -25,6 +25,7 @@ use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{
+    admin::AdminApi,
     middleware::{RpcLayer, RpcState},
     pending::Pending,
     project::ProjectApi,
@@ -78,7 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(OrchestratorServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(PerformanceServiceServer::new(Pending).max_decoding_message_size(max))
-        .add_service(AdminServiceServer::new(Pending).max_decoding_message_size(max));
+        .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
 
     write_ready_file(&config, grpc_addr)?;
     tracing::info!(%grpc_addr, database = %crate::config::redact_url(&config.database_url), "listening");

@@ -8,7 +8,10 @@
 
 pub mod entities;
 mod projects;
+mod retention;
 mod tenants;
+
+pub use retention::{RetentionPolicy, RetentionReport};
 
 use std::{path::Path, time::Duration};
 
