@@ -35,6 +35,10 @@ use crate::{app::App, auth::Authenticator, config::Config, context::tokens, stor
 /// Name of the implicit tenant served when no API keys exist.
 pub const IMPLICIT_TENANT: &str = "default";
 
+/// Health service name that reports whether the process serves at all, regardless of the
+/// store: for Kubernetes liveness probes, so a database outage makes pods unready, not restarted.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 /// Runs the server until SIGTERM or Ctrl-C; returns an error if it could not start or had to refuse to serve.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
@@ -50,6 +54,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::new(config.clone(), store.clone(), shutdown.clone());
     let (reporter, health_service) = tonic_health::server::health_reporter();
     set_health(&reporter, ServingStatus::NotServing).await;
+    reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
 
     let state = Arc::new(RpcState {
         auth: OnceLock::new(),
