@@ -21,13 +21,13 @@ use tokio::{
 
 /// Features of the server still answering UNIMPLEMENTED today. A scenario step
 /// for one of them asserts UNIMPLEMENTED (marked `LANDS-WITH: <feature>`) until
-/// the feature is listed here or in `BRAIN_LANDED` (comma-separated, or `all`),
+/// the feature is listed here or in `BRAIN_TEST_LANDED` (comma-separated, or `all`),
 /// which runs the step's real assertions instead.
 const LANDED: &[&str] = &[];
 
 /// True when the scenario should exercise `feature` for real.
 pub fn landed(feature: &str) -> bool {
-    let from_env = std::env::var("BRAIN_LANDED").unwrap_or_default();
+    let from_env = std::env::var("BRAIN_TEST_LANDED").unwrap_or_default();
     LANDED.contains(&feature) || from_env.split(',').map(str::trim).any(|f| f == feature || f == "all")
 }
 
@@ -39,6 +39,20 @@ pub fn repo_root() -> PathBuf {
 /// The shared test image.
 pub fn sunset_png() -> Vec<u8> {
     std::fs::read(repo_root().join("client/testdata/sunset.png")).expect("client/testdata/sunset.png")
+}
+
+/// A command for the server binary without the caller's `BRAIN_*` variables:
+/// the server reads those as settings and refuses unknown ones (`BRAIN_ADDR`,
+/// `BRAIN_API_KEY` and `BRAIN_SERVER_BIN` are the client's); the tests pass
+/// everything the server needs as flags.
+fn server_command(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BRAIN_") {
+            command.env_remove(&name);
+        }
+    }
+    command
 }
 
 fn server_binary() -> PathBuf {
@@ -78,7 +92,7 @@ impl BrainServer {
         let binary = server_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("brain.db").display());
-        let output = Command::new(&binary)
+        let output = server_command(&binary)
             .args(["keys", "create", "--tenant", "client-tests", "--database-url", &database_url])
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", binary.display()));
@@ -92,7 +106,7 @@ impl BrainServer {
 
         let ready_file = dir.path().join("ready.json");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = Command::new(&binary)
+        let child = server_command(&binary)
             .args(["--listen-addr", "127.0.0.1:0", "--metrics-addr", "off", "--database-url", &database_url])
             .arg("--ready-file")
             .arg(&ready_file)
