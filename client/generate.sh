@@ -100,11 +100,17 @@ ensure_grpcio_tools() {
 }
 
 ensure_protoc_gen_es() {
-  PROTOC_GEN_ES="$CLIENT_DIR/typescript/node_modules/.bin/protoc-gen-es"
-  if [[ ! -x "$PROTOC_GEN_ES" ]]; then
+  local package="$CLIENT_DIR/typescript"
+  PROTOC_GEN_ES="$package/node_modules/.bin/protoc-gen-es"
+  # node_modules/.installed-lock records which package-lock.json was installed
+  # (test-all.sh reads it too), so a changed lockfile reinstalls.
+  local lock_hash
+  lock_hash="$(sha256sum "$package/package-lock.json" | cut -d' ' -f1)"
+  if [[ ! -x "$PROTOC_GEN_ES" || "$(cat "$package/node_modules/.installed-lock" 2>/dev/null)" != "$lock_hash" ]]; then
     command -v npm >/dev/null || die "npm is not installed"
-    log "installing the TypeScript package's pinned dev dependencies (npm ci)"
-    (cd "$CLIENT_DIR/typescript" && npm ci --ignore-scripts --no-audit --no-fund >&2)
+    log "installing the TypeScript package's pinned dependencies (npm ci)"
+    (cd "$package" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+    echo "$lock_hash" >"$package/node_modules/.installed-lock"
   fi
 }
 
