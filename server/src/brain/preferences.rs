@@ -24,6 +24,8 @@
 //! `design` (layout and decoration cues such as rounded corners),
 //! `language`.
 
+use super::rules::clause::format_seconds;
+use super::rules::duration::{self, Amount};
 use super::rules::lexer::{Kind, Token, tokenize};
 
 /// A preference read from a prompt.
@@ -151,6 +153,11 @@ fn strength(w: &[&str]) -> Option<(Strength, usize)> {
         &["consistently"],
         &["let's", "go", "with"],
         &["everywhere"],
+        &["we", "want"],
+        &["i", "want"],
+        &["we", "need"],
+        &["should", "be"],
+        &["needs", "to", "be"],
     ];
     for (list, strength) in [(DISLIKES, Strength::Dislike), (STATED, Strength::Stated), (WIDE, Strength::ProjectWide)] {
         let found = list.iter().filter_map(|seq| has_seq(w, seq)).min();
@@ -161,10 +168,26 @@ fn strength(w: &[&str]) -> Option<(Strength, usize)> {
     None
 }
 
+/// Whether a sentence is about one scene ("the intro", "scene 2", "this
+/// scene") rather than the whole project.
+fn names_a_scene(w: &[&str]) -> bool {
+    const SCENE_KINDS: &[&str] =
+        &["intro", "outro", "introduction", "ending", "credits", "hook", "opener", "closer", "finale"];
+    w.iter().enumerate().any(|(i, x)| {
+        let prev = i.checked_sub(1).and_then(|p| w.get(p)).copied();
+        let next = w.get(i + 1).copied();
+        SCENE_KINDS.contains(x)
+            || (matches!(*x, "scene" | "slide")
+                && (matches!(prev, Some("this" | "that" | "the" | "first" | "last" | "second" | "third"))
+                    || next.is_some_and(|n| n.parse::<u32>().is_ok())))
+    })
+}
+
 /// Whether a sentence is an edit instruction ("make the intro blue").
 fn is_edit(w: &[&str]) -> bool {
     const FILLERS: &[&str] =
         &["please", "can", "could", "you", "now", "just", "ok", "okay", "and", "also", "then", "so"];
+    #[rustfmt::skip]
     const VERBS: &[&str] = &[
         "make", "change", "set", "use", "give", "turn", "apply", "switch", "recolor", "recolour", "paint", "update",
         "restyle", "redesign", "add",
@@ -207,185 +230,50 @@ const STYLE: &[(&str, &str)] = &[
     ("bold", "bold"),
     ("3d", "3d"),
 ];
+#[rustfmt::skip]
 const MOOD: &[&str] = &[
-    "energetic",
-    "calm",
-    "upbeat",
-    "dramatic",
-    "serious",
-    "cheerful",
-    "moody",
-    "warm",
-    "cozy",
-    "inspiring",
-    "exciting",
-    "chill",
-    "peaceful",
-    "intense",
-    "fun",
-    "happy",
-    "mysterious",
-    "uplifting",
-    "relaxed",
-    "relaxing",
-    "dynamic",
-    "lively",
-    "joyful",
-    "optimistic",
-    "emotional",
-    "epic",
-    "dreamy",
-    "bright",
+    "energetic", "calm", "upbeat", "dramatic", "serious", "cheerful", "moody", "warm", "cozy", "inspiring",
+    "exciting", "chill", "peaceful", "intense", "fun", "happy", "mysterious", "uplifting", "relaxed", "relaxing",
+    "dynamic", "lively", "joyful", "optimistic", "emotional", "epic", "dreamy", "bright",
 ];
+#[rustfmt::skip]
 const TONE: &[&str] = &[
-    "formal",
-    "casual",
-    "friendly",
-    "professional",
-    "humorous",
-    "funny",
-    "witty",
-    "conversational",
-    "authoritative",
-    "playful",
-    "serious",
-    "sarcastic",
-    "informal",
-    "warm",
-    "direct",
-    "concise",
-    "technical",
+    "formal", "casual", "friendly", "professional", "humorous", "funny", "witty", "conversational", "authoritative",
+    "playful", "serious", "sarcastic", "informal", "warm", "direct", "concise", "technical",
 ];
+#[rustfmt::skip]
 const COLORS: &[&str] = &[
-    "red",
-    "blue",
-    "green",
-    "yellow",
-    "orange",
-    "purple",
-    "pink",
-    "black",
-    "white",
-    "gray",
-    "grey",
-    "brown",
-    "teal",
-    "cyan",
-    "magenta",
-    "gold",
-    "golden",
-    "silver",
-    "beige",
-    "navy",
-    "maroon",
-    "turquoise",
-    "violet",
-    "indigo",
-    "lavender",
-    "coral",
-    "crimson",
-    "olive",
-    "mint",
-    "peach",
-    "cream",
-    "ivory",
-    "charcoal",
-    "amber",
-    "emerald",
-    "burgundy",
-    "pastel",
-    "pastels",
-    "monochrome",
-    "monochromatic",
-    "earthy",
-    "muted",
-    "vibrant",
-    "neutral",
+    "red", "blue", "green", "yellow", "orange", "purple", "pink", "black", "white", "gray", "grey", "brown", "teal",
+    "cyan", "magenta", "gold", "golden", "silver", "beige", "navy", "maroon", "turquoise", "violet", "indigo",
+    "lavender", "coral", "crimson", "olive", "mint", "peach", "cream", "ivory", "charcoal", "amber", "emerald",
+    "burgundy", "pastel", "pastels", "monochrome", "monochromatic", "earthy", "muted", "vibrant", "neutral",
 ];
+#[rustfmt::skip]
 const COLOR_MODIFIERS: &[&str] = &[
     "dark", "light", "bright", "deep", "pale", "soft", "pastel", "neon", "warm", "cool", "muted", "brand", "navy",
     "royal", "sky", "forest",
 ];
+#[rustfmt::skip]
 const FONTS: &[&str] = &[
-    "serif",
-    "monospace",
-    "mono",
-    "script",
-    "handwritten",
-    "cursive",
-    "rounded",
-    "helvetica",
-    "arial",
-    "inter",
-    "roboto",
-    "montserrat",
-    "poppins",
-    "lato",
-    "georgia",
-    "garamond",
-    "futura",
-    "verdana",
-    "baskerville",
-    "bodoni",
-    "playfair",
-    "raleway",
-    "nunito",
-    "oswald",
-    "merriweather",
-    "courier",
-    "avenir",
-    "gotham",
-    "didot",
-    "rockwell",
-    "condensed",
-    "bold",
-    "thin",
-    "light",
-    "geometric",
+    "serif", "monospace", "mono", "script", "handwritten", "cursive", "rounded", "helvetica", "arial", "inter",
+    "roboto", "montserrat", "poppins", "lato", "georgia", "garamond", "futura", "verdana", "baskerville", "bodoni",
+    "playfair", "raleway", "nunito", "oswald", "merriweather", "courier", "avenir", "gotham", "didot", "rockwell",
+    "condensed", "bold", "thin", "light", "geometric",
 ];
+#[rustfmt::skip]
 const MUSIC: &[&str] = &[
-    "upbeat",
-    "lofi",
-    "lo",
-    "ambient",
-    "calm",
-    "epic",
-    "cinematic",
-    "electronic",
-    "acoustic",
-    "piano",
-    "jazz",
-    "jazzy",
-    "classical",
-    "rock",
-    "corporate",
-    "chill",
-    "orchestral",
-    "energetic",
-    "synthwave",
-    "hip",
+    "upbeat", "lofi", "lo", "ambient", "calm", "epic", "cinematic", "electronic", "acoustic", "piano", "jazz",
+    "jazzy", "classical", "rock", "corporate", "chill", "orchestral", "energetic", "synthwave", "hip",
 ];
+#[rustfmt::skip]
 const ANIMATION: &[&str] = &[
     "smooth", "subtle", "minimal", "snappy", "bouncy", "dynamic", "slow", "fast", "quick", "gentle", "playful",
     "simple",
 ];
+#[rustfmt::skip]
 const LANGUAGES: &[&str] = &[
-    "english",
-    "spanish",
-    "french",
-    "german",
-    "italian",
-    "portuguese",
-    "dutch",
-    "japanese",
-    "chinese",
-    "korean",
-    "arabic",
-    "hindi",
-    "russian",
-    "polish",
-    "swedish",
-    "turkish",
+    "english", "spanish", "french", "german", "italian", "portuguese", "dutch", "japanese", "chinese", "korean",
+    "arabic", "hindi", "russian", "polish", "swedish", "turkish",
 ];
 
 fn first_of<'a>(w: &[&'a str], from: usize, list: &[&str]) -> Option<(usize, &'a str)> {
@@ -407,7 +295,13 @@ fn color_phrase(w: &[&str], from: usize) -> Option<String> {
             while start > from && start > i.saturating_sub(2) && COLOR_MODIFIERS.contains(&w[start - 1]) {
                 start -= 1;
             }
-            let value = w[start..=i].join(" ");
+            let mut value = w[start..=i].join(" ");
+            // "navy and gold", "black and white": a two-colour palette.
+            if w.get(i + 1) == Some(&"and")
+                && let Some(second) = w.get(i + 2).filter(|x| COLORS.contains(x))
+            {
+                value = format!("{value} and {second}");
+            }
             return Some(match value.as_str() {
                 "pastels" => "pastel".to_string(),
                 "monochromatic" => "monochrome".to_string(),
@@ -477,23 +371,19 @@ fn values(all: &[&str], w: &[&str], tokens: &[Token], from: usize, strength: Str
     let video_noun = has(&["video", "videos", "whole", "total", "overall"]) && !scene_noun;
     if scene_noun || video_noun {
         let key = if scene_noun { "duration" } else { "video_duration" };
-        let amount = tokens.iter().enumerate().skip(from).find_map(|(i, t)| {
-            let n = t.number?;
-            let unit = tokens.get(i + 1).map(|u| u.text.as_str())?;
-            let secs = match unit {
-                "s" | "sec" | "secs" | "second" | "seconds" => n,
-                "min" | "mins" | "minute" | "minutes" => n * 60.0,
-                _ => return None,
-            };
-            let qualifier =
-                i.checked_sub(1).and_then(|p| tokens.get(p)).map(|p| p.text.as_str()).and_then(|p| match p {
-                    "under" | "below" | "max" | "maximum" | "most" | "than" => Some("under "),
-                    "over" | "least" => Some("over "),
-                    "around" | "about" | "roughly" | "approximately" => Some("about "),
-                    _ => None,
-                });
-            Some(format!("{}{} seconds", qualifier.unwrap_or(""), super::rules::clause::format_seconds(secs)))
-        });
+        let consumed = vec![false; tokens.len()];
+        let amount =
+            duration::find(tokens, from.min(tokens.len())..tokens.len(), &consumed).into_iter().find_map(|d| {
+                let Amount::Absolute(secs) = d.amount else { return None };
+                let qualifier =
+                    d.start.checked_sub(1).and_then(|p| tokens.get(p)).map(|p| p.text.as_str()).and_then(|p| match p {
+                        "under" | "below" | "max" | "maximum" | "most" | "than" | "within" => Some("under "),
+                        "over" | "least" => Some("over "),
+                        "around" | "about" | "roughly" | "approximately" | "~" => Some("about "),
+                        _ => None,
+                    });
+                Some(format!("{}{} seconds", qualifier.unwrap_or(""), format_seconds(secs)))
+            });
         if let Some(a) = amount {
             out.push((key, a));
         } else if let Some((_, x)) = first_of(w, from, &["short", "shorter", "brief", "long", "longer"]) {
@@ -580,9 +470,12 @@ fn values(all: &[&str], w: &[&str], tokens: &[Token], from: usize, strength: Str
     {
         out.push(("theme", if x == "darker" { "dark" } else { "light" }.to_string()));
     }
+    // A colour noun makes a colour a palette taste; without one, a colour in
+    // a font sentence is the font's ("always use white fonts").
+    let color_noun = has(&["color", "colors", "colour", "colours", "palette", "tones"]);
+    let font_found = out.iter().any(|(k, _)| *k == "font");
     if !background
-        && !out.iter().any(|(k, _)| *k == "font")
-        && (has(&["color", "colors", "colour", "colours", "palette", "tones", "brand"]) || strength != Strength::OneOff)
+        && (color_noun || (!font_found && (has(&["brand"]) || strength != Strength::OneOff)))
         && let Some(c) = color_phrase(w, from)
     {
         out.push(("color", c));
@@ -704,6 +597,9 @@ pub fn extract(prompt: &str) -> Vec<ExtractedPreference> {
         let sentence: Vec<Token> = sentence.iter().filter(|t| t.kind != Kind::Quote).cloned().collect();
         let w = words(&sentence);
         let (strength, from) = match strength(&w) {
+            // "I don't want the intro to be blue", "keep the intro short": about one
+            // scene, so a one-off whatever the wording.
+            Some((Strength::ProjectWide | Strength::Dislike, _)) if names_a_scene(&w) => (Strength::OneOff, 0),
             Some(s) => s,
             None if is_edit(&w) => (Strength::OneOff, 0),
             None => {
@@ -831,7 +727,7 @@ mod tests {
         assert!(get("always use serif fonts", "font").is_some_and(|p| p.1 > STATED_CONFIDENCE));
         assert_eq!(get("use our brand blue", "color"), Some(("brand blue".into(), STATED_CONFIDENCE)));
         assert_eq!(get("From now on, use sans-serif fonts", "font").map(|p| p.0), Some("sans-serif".into()));
-        assert_eq!(get("Our brand colors are navy and gold", "color").map(|p| p.0), Some("navy".into()));
+        assert_eq!(get("Our brand colors are navy and gold", "color").map(|p| p.0), Some("navy and gold".into()));
         assert_eq!(get("I love upbeat music", "music").map(|p| p.0), Some("upbeat".into()));
         assert_eq!(get("we prefer a friendly tone in the copy", "tone").map(|p| p.0), Some("friendly".into()));
         assert_eq!(get("I like smooth transitions", "animation").map(|p| p.0), Some("smooth".into()));
@@ -850,6 +746,22 @@ mod tests {
             Some("under 30 seconds".into())
         );
         assert_eq!(get("every scene should feel calm", "mood").map(|p| p.0), Some("calm".into()));
+        assert_eq!(
+            get("please keep the whole video under a minute", "video_duration").map(|p| p.0),
+            Some("under 60 seconds".into())
+        );
+        assert_eq!(get("the music should be upbeat", "music"), Some(("upbeat".into(), PROJECT_WIDE_CONFIDENCE)));
+        assert_eq!(
+            get("we want a playful, colorful style with rounded corners", "style").map(|p| p.0),
+            Some("playful, colorful".into())
+        );
+        assert_eq!(
+            get("we want a playful, colorful style with rounded corners", "design").map(|p| p.0),
+            Some("rounded corners".into())
+        );
+        let brand = extract("our brand font is Montserrat and our colors are teal and coral");
+        assert!(brand.iter().any(|p| p.key == "font" && p.value == "montserrat"));
+        assert!(brand.iter().any(|p| p.key == "color" && p.value == "teal and coral"));
     }
 
     #[test]
@@ -878,6 +790,10 @@ mod tests {
         );
         // A one-off scene length is an edit, not a taste.
         assert!(extract("make the intro 5 seconds").is_empty());
+        assert!(extract("keep the intro short").is_empty());
+        // Wanting something of one scene is a one-off too.
+        assert!(extract("I don't want the intro to be blue").iter().all(|p| p.confidence <= ONE_OFF_CONFIDENCE));
+        assert!(extract("the intro should be blue").iter().all(|p| p.confidence <= ONE_OFF_CONFIDENCE));
         assert!(extract("delete scene 2").is_empty());
     }
 

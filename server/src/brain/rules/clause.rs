@@ -29,6 +29,8 @@ pub(crate) enum Intent {
     Duration,
     /// Look at the attached images.
     Analyze,
+    /// Change the order of scenes, which no tool does.
+    Reorder,
 }
 
 /// What a clause asks for, and how sure the rules are.
@@ -62,40 +64,11 @@ fn word(tokens: &[Token], i: usize) -> Option<&str> {
 }
 
 /// Words that start a verb's object ("delete *the* intro").
+#[rustfmt::skip]
 const OBJECT_STARTERS: &[&str] = &[
-    "the",
-    "a",
-    "an",
-    "it",
-    "its",
-    "this",
-    "that",
-    "these",
-    "those",
-    "them",
-    "all",
-    "every",
-    "each",
-    "everything",
-    "our",
-    "my",
-    "your",
-    "scene",
-    "scenes",
-    "slide",
-    "slides",
-    "some",
-    "another",
-    "one",
-    "both",
-    "any",
-    "rid",
-    "up",
-    "out",
-    "down",
-    "off",
-    "in",
-    "me",
+    "the", "a", "an", "it", "its", "this", "that", "these", "those", "them", "all", "every", "each", "everything",
+    "our", "my", "your", "scene", "scenes", "slide", "slides", "some", "another", "one", "both", "any", "rid", "up",
+    "out", "down", "off", "in", "me",
 ];
 
 /// The verb class at `i` and the index after the verb (multi-word verbs
@@ -116,7 +89,7 @@ fn verb_at(tokens: &[Token], i: usize) -> Option<(VerbClass, usize)> {
                 .any(|k| word(tokens, k).is_some_and(|w| ["out", "away", "off"].contains(&w)));
             return particle.then_some((VerbClass::Delete, i + 1));
         }
-        ("speed", Some("up")) => return Some((VerbClass::Duration, i + 2)),
+        ("speed", Some("up")) | ("slow", Some("down")) => return Some((VerbClass::Duration, i + 2)),
         ("clean" | "tone" | "spice" | "jazz" | "punch" | "mix" | "switch" | "liven" | "tidy", Some("up" | "down")) => {
             return Some((VerbClass::Edit, i + 2));
         }
@@ -148,7 +121,7 @@ fn verb_class_of(word: &str) -> Option<VerbClass> {
 /// A typo'd verb ("delet", "chnage"), checked only where a verb is expected.
 fn typo_verb(tokens: &[Token], i: usize) -> Option<(VerbClass, usize)> {
     let w = word(tokens, i)?;
-    if w.chars().count() < 4 || verb_class(w).is_some() || FILLERS.contains(&w) {
+    if w.chars().count() < 4 || verb_class(w).is_some() || is(w, list::FILLERS) {
         return None;
     }
     TYPO_VERBS.iter().find(|v| within_edit_distance(w, v, 1)).and_then(|v| verb_class_of(v)).map(|c| (c, i + 1))
@@ -175,7 +148,7 @@ fn starts_request(tokens: &[Token], j: usize, end: usize, consumed: &[bool]) -> 
                     || o.text.starts_with(|c: char| c.is_ascii_digit())
             }) || word(tokens, k) == Some("last");
         }
-        if t.kind == Kind::Word && FILLERS.contains(&t.text.as_str()) {
+        if t.kind == Kind::Word && is(t.text.as_str(), list::FILLERS) {
             k += 1;
             continue;
         }
@@ -217,6 +190,7 @@ pub(crate) fn split(tokens: &[Token], consumed: &[bool]) -> Vec<Range<usize>> {
 }
 
 /// Words after which a verb-looking word is a noun ("the color", "its style").
+#[rustfmt::skip]
 const NOUN_DETERMINERS: &[&str] = &[
     "the", "a", "an", "this", "its", "my", "our", "your", "their", "his", "her", "these", "those", "some", "any",
     "each", "every", "which", "what", "whose",
@@ -227,41 +201,11 @@ const QUESTION_VERB_LEADS: &[&str] =
     &["you", "we", "i", "to", "can", "could", "should", "would", "please", "let's", "lets", "and", "then", "just", "u"];
 
 /// Words that end a verb's object phrase.
+#[rustfmt::skip]
 const OBJECT_END: &[&str] = &[
-    "to",
-    "in",
-    "on",
-    "into",
-    "onto",
-    "inside",
-    "within",
-    "from",
-    "of",
-    "for",
-    "at",
-    "off",
-    "with",
-    "about",
-    "showing",
-    "that",
-    "which",
-    "where",
-    "between",
-    "after",
-    "before",
-    "like",
-    "as",
-    "so",
-    "by",
-    "using",
-    "based",
-    "explaining",
-    "featuring",
-    "introducing",
-    "called",
-    "named",
-    "instead",
-    "and",
+    "to", "in", "on", "into", "onto", "inside", "within", "from", "of", "for", "at", "off", "with", "about",
+    "showing", "that", "which", "where", "between", "after", "before", "like", "as", "so", "by", "using", "based",
+    "explaining", "featuring", "introducing", "called", "named", "instead", "and",
 ];
 
 /// Facts about a verb's object.
@@ -319,10 +263,10 @@ fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], menti
         }
         if t.kind == Kind::Word && !is_consumed(consumed, k) {
             let stem = t.stem.as_str();
-            if ELEMENT_NOUNS.contains(&stem) && !o.mentions_scene {
+            if is(stem, list::ELEMENT_NOUNS) && !o.mentions_scene {
                 o.element_first = true;
             }
-            if NEW_SCENE_NOUNS.contains(&stem) && stem != "one" {
+            if is(stem, list::NEW_SCENE_NOUNS) && stem != "one" {
                 o.new_scene_noun = true;
             }
             if t.is("one") && k > from && word(tokens, k - 1).is_some_and(|p| p == "new" || p == "another") {
@@ -331,7 +275,7 @@ fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], menti
             if t.is_any(&["new", "another", "extra", "additional"]) {
                 o.new_marker = true;
             }
-            if EDIT_FIX_NOUNS.contains(&stem) {
+            if is(stem, list::EDIT_FIX_NOUNS) {
                 o.edit_fix_noun = true;
             }
             if t.is_any(&["duration", "length", "runtime"]) {
@@ -353,12 +297,12 @@ pub(crate) fn is_locative(tokens: &[Token], m: &Mention) -> bool {
             Some("the" | "this" | "that" | "our" | "my") => continue,
             Some(w) => {
                 return ["in", "on", "from", "inside", "within", "into", "onto", "of", "to", "at"].contains(&w)
-                    || tokens.get(m.end).is_some_and(|t| SCENE_NOUNS.contains(&t.text.as_str()));
+                    || tokens.get(m.end).is_some_and(|t| is(t.text.as_str(), list::SCENE_NOUNS));
             }
             None => break,
         }
     }
-    tokens.get(m.end).is_some_and(|t| SCENE_NOUNS.contains(&t.text.as_str()))
+    tokens.get(m.end).is_some_and(|t| is(t.text.as_str(), list::SCENE_NOUNS))
 }
 
 /// "into a new scene", "as a new intro", "into one scene": the result is a new scene.
@@ -368,7 +312,7 @@ fn becomes_new_scene(tokens: &[Token], range: &Range<usize>) -> bool {
             && word(tokens, i + 1).is_some_and(|w| ["a", "an", "one", "new", "another", "single", "its"].contains(&w))
             && (i + 1..(i + 4).min(range.end)).any(|k| {
                 tokens.get(k).is_some_and(|t| {
-                    t.kind == Kind::Word && NEW_SCENE_NOUNS.contains(&t.stem.as_str()) && t.stem != "one"
+                    t.kind == Kind::Word && is(t.stem.as_str(), list::NEW_SCENE_NOUNS) && t.stem != "one"
                 })
             })
     })
@@ -381,7 +325,7 @@ pub(crate) fn broken_signal(tokens: &[Token], range: &Range<usize>, consumed: &[
             return false;
         }
         let Some(w) = word(tokens, i) else { return false };
-        if BROKEN_WORDS.contains(&w) {
+        if is(w, list::BROKEN_WORDS) {
             // "the broken scene" as a reference still says something is broken.
             return true;
         }
@@ -398,7 +342,7 @@ pub(crate) fn broken_signal(tokens: &[Token], range: &Range<usize>, consumed: &[
 
 /// Whether the clause's durations are element timings ("fade in over 2 seconds").
 fn timing_bound(tokens: &[Token], range: &Range<usize>, d: &DurationExpr) -> bool {
-    let animated = (range.start..range.end).any(|i| word(tokens, i).is_some_and(|w| ANIMATION_WORDS.contains(&w)));
+    let animated = (range.start..range.end).any(|i| word(tokens, i).is_some_and(|w| is(w, list::ANIMATION_WORDS)));
     let prev = d.start.checked_sub(1).and_then(|p| word(tokens, p));
     animated || prev.is_some_and(|p| ["after", "over", "within", "every", "at", "per"].contains(&p))
 }
@@ -475,7 +419,7 @@ pub(crate) fn read(
             verb = Some((class, k, end));
             break;
         }
-        if !(t.kind == Kind::Word && FILLERS.contains(&t.text.as_str())) {
+        if !(t.kind == Kind::Word && is(t.text.as_str(), list::FILLERS)) {
             first_content = false;
         }
         k += 1;
@@ -485,6 +429,7 @@ pub(crate) fn read(
     let has_valued_length = reading.lengths.iter().any(|d| d.amount.has_value());
 
     let intent = match verb {
+        Some((_, at, end)) if reorders_scenes(tokens, &range, consumed, mentions, at, end) => Some(Intent::Reorder),
         Some((class, at, end)) => {
             let obj = object_of(tokens, end, range.end, consumed, mentions);
             let verb_word = word(tokens, at).unwrap_or("");
@@ -496,7 +441,11 @@ pub(crate) fn read(
                         Some(Intent::Duration)
                     } else if becomes_new_scene(tokens, &range) || obj.new_scene_noun || obj.new_marker {
                         Some(Intent::Add)
-                    } else if obj.element_first || matches!(verb_word, "put" | "place") {
+                    } else if obj.element_first
+                        || matches!(verb_word, "put" | "place")
+                        // "add these to the demo", "add more energy to the intro".
+                        || mentions.iter().any(|m| !m.reference && matches!(m.refers, Refers::Scenes(..)) && is_locative(tokens, m))
+                    {
                         Some(Intent::Edit)
                     } else {
                         Some(Intent::Add)
@@ -588,6 +537,44 @@ pub(crate) fn read(
     reading
 }
 
+/// "move the outro before the intro", "swap the intro and the outro",
+/// "reorder the scenes": changing the order of scenes, not their content.
+fn reorders_scenes(
+    tokens: &[Token],
+    range: &Range<usize>,
+    consumed: &[bool],
+    mentions: &[&Mention],
+    at: usize,
+    end: usize,
+) -> bool {
+    let Some(verb) = word(tokens, at) else { return false };
+    if !["move", "put", "place", "swap", "switch", "reorder", "rearrange", "shift", "bring", "reposition"]
+        .contains(&verb)
+    {
+        return false;
+    }
+    let uncovered = |i: usize| !is_consumed(consumed, i) && !mentions.iter().any(|m| m.start <= i && i < m.end);
+    let has_element = (range.start..range.end).any(|i| {
+        uncovered(i) && tokens.get(i).is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::ELEMENT_NOUNS))
+    });
+    if has_element {
+        return false;
+    }
+    let scene_mentions = mentions.iter().filter(|m| matches!(m.refers, Refers::Scenes(..)) && !m.reference).count();
+    let obj = object_of(tokens, end, range.end, consumed, mentions);
+    let position_word = (range.start..range.end).any(|i| {
+        uncovered(i)
+            && word(tokens, i).is_some_and(|w| {
+                ["first", "last", "beginning", "start", "end", "front", "back", "before", "after", "earlier", "later"]
+                    .contains(&w)
+            })
+    });
+    let scene_list = word(tokens, end).is_some_and(|w| w == "the")
+        && word(tokens, end + 1).is_some_and(|w| ["scenes", "slides", "order"].contains(&w));
+    (obj.mentions_scene && position_word)
+        || (["swap", "switch", "reorder", "rearrange"].contains(&verb) && (scene_mentions >= 2 || scene_list))
+}
+
 /// A clause without a verb: "scene 3 is broken", "the hook should last half a
 /// minute", "I need another scene", "the title is too small".
 fn state_intent(
@@ -605,12 +592,15 @@ fn state_intent(
         return None;
     }
     // The subject: an element ("the title is too long") or a scene.
+    let is_element =
+        |i: usize| tokens.get(i).is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::ELEMENT_NOUNS));
+    // "the title is too long", "the intro text is too long": an element's length is an edit.
     let subject_is_element = (range.start..range.end)
-        .find(|&i| {
-            mentions.iter().any(|m| m.start == i)
-                || tokens.get(i).is_some_and(|t| t.kind == Kind::Word && ELEMENT_NOUNS.contains(&t.stem.as_str()))
-        })
-        .is_some_and(|i| !mentions.iter().any(|m| m.start == i));
+        .find(|&i| mentions.iter().any(|m| m.start == i) || is_element(i))
+        .is_some_and(|i| match mentions.iter().find(|m| m.start == i) {
+            Some(m) => is_element(m.end),
+            None => true,
+        });
     if !reading.lengths.is_empty() && !subject_is_element {
         return Some(Intent::Duration);
     }
@@ -619,7 +609,7 @@ fn state_intent(
             && (i + 1..(i + 4).min(range.end)).any(|k| {
                 tokens.get(k).is_some_and(|t| {
                     t.kind == Kind::Word
-                        && NEW_SCENE_NOUNS.contains(&t.stem.as_str())
+                        && is(t.stem.as_str(), list::NEW_SCENE_NOUNS)
                         && t.stem != "one"
                         && !mentions
                             .iter()
@@ -665,28 +655,28 @@ pub(crate) fn complexity(
             .filter_map(|i| tokens.get(i))
     };
     let structural = adds_or_removes_element
-        || words().any(|t| t.kind == Kind::Word && STRUCTURAL_WORDS.contains(&t.text.as_str()))
+        || words().any(|t| t.kind == Kind::Word && is(t.text.as_str(), list::STRUCTURAL_WORDS))
         || words().zip(words().skip(1)).any(|(a, b)| a.is("side") && b.is("by"));
     if structural {
         return (EditComplexity::Structural, false);
     }
-    if words().any(|t| t.kind == Kind::Word && CREATIVE_STRONG.contains(&t.text.as_str())) {
+    if words().any(|t| t.kind == Kind::Word && is(t.text.as_str(), list::CREATIVE_STRONG)) {
         return (EditComplexity::Creative, false);
     }
     let surgical = words().any(|t| {
         t.kind == Kind::Quote
             || t.kind == Kind::Word
-                && (SURGICAL_WORDS.contains(&t.text.as_str())
-                    || SURGICAL_WORDS.contains(&t.stem.as_str())
-                    || COLOR_WORDS.contains(&t.text.as_str())
-                    || FONT_WORDS.contains(&t.text.as_str())
+                && (is(t.text.as_str(), list::SURGICAL_WORDS)
+                    || is(t.stem.as_str(), list::SURGICAL_WORDS)
+                    || is(t.text.as_str(), list::COLOR_WORDS)
+                    || is(t.text.as_str(), list::FONT_WORDS)
                     || is_hex_color(&t.text)
                     || t.text.ends_with("px") && t.text.trim_end_matches("px").chars().all(|c| c.is_ascii_digit()))
     });
     if surgical {
         return (EditComplexity::Surgical, false);
     }
-    if words().any(|t| t.kind == Kind::Word && CREATIVE_WEAK.contains(&t.text.as_str())) {
+    if words().any(|t| t.kind == Kind::Word && is(t.text.as_str(), list::CREATIVE_WEAK)) {
         return (EditComplexity::Creative, false);
     }
     (EditComplexity::Creative, true)
@@ -716,7 +706,7 @@ pub(crate) fn attributes(
                 if !attrs.contains_key("color") {
                     if is_hex_color(w) {
                         attrs.insert("color".to_string(), w.to_string());
-                    } else if COLOR_WORDS.contains(&w) {
+                    } else if is(w, list::COLOR_WORDS) {
                         let mut phrase = vec![w];
                         let mut back = pos;
                         while back > 0 && phrase.len() < 3 {
@@ -731,7 +721,7 @@ pub(crate) fn attributes(
                         attrs.insert("color".to_string(), phrase.join(" "));
                     }
                 }
-                if !attrs.contains_key("font") && FONT_WORDS.contains(&w) {
+                if !attrs.contains_key("font") && is(w, list::FONT_WORDS) {
                     let value = if w == "sans" && idx.get(pos + 1).and_then(|&j| word(tokens, j)) == Some("serif") {
                         "sans-serif".to_string()
                     } else {
@@ -754,12 +744,12 @@ pub(crate) fn attributes(
                     }
                 }
                 if !attrs.contains_key("element")
-                    && ELEMENT_NOUNS.contains(&t.stem.as_str())
+                    && is(t.stem.as_str(), list::ELEMENT_NOUNS)
                     && !["color", "colour", "font", "typeface"].contains(&t.stem.as_str())
                 {
                     attrs.insert("element".to_string(), t.stem.clone());
                 }
-                if CREATIVE_WEAK.contains(&w) && !["better", "nicer", "boring", "dull", "bland"].contains(&w) {
+                if is(w, list::CREATIVE_WEAK) && !["better", "nicer", "boring", "dull", "bland"].contains(&w) {
                     attrs
                         .entry("style".to_string())
                         .and_modify(|s: &mut String| {
@@ -792,11 +782,11 @@ pub(crate) fn mentions_image(tokens: &[Token], range: &Range<usize>) -> bool {
     (range.start..range.end).any(|i| {
         tokens.get(i).is_some_and(|t| {
             t.kind == Kind::Word
-                && (IMAGE_NOUNS.contains(&t.text.as_str())
+                && (is(t.text.as_str(), list::IMAGE_NOUNS)
                     || (t.is_any(&["this", "these", "attached", "above"])
                         && !tokens
                             .get(i + 1)
-                            .is_some_and(|n| SCENE_NOUNS.contains(&n.text.as_str()) || n.stem == "scene")))
+                            .is_some_and(|n| is(n.text.as_str(), list::SCENE_NOUNS) || n.stem == "scene")))
         })
     })
 }
@@ -811,10 +801,10 @@ pub(crate) fn image_selection(tokens: &[Token], range: &Range<usize>, images: us
     for i in range.start..range.end {
         let Some(t) = tokens.get(i) else { continue };
         let next = tokens.get(i + 1);
-        let next_is_image = next.is_some_and(|n| IMAGE_NOUNS.contains(&n.text.as_str()) || n.is("one"));
+        let next_is_image = next.is_some_and(|n| is(n.text.as_str(), list::IMAGE_NOUNS) || n.is("one"));
         let position = if next_is_image {
             if t.is("last") { Some(images) } else { super::lexer::ordinal_value(&t.text) }
-        } else if IMAGE_NOUNS.contains(&t.text.as_str()) {
+        } else if is(t.text.as_str(), list::IMAGE_NOUNS) {
             next.and_then(|n| n.number).filter(|n| n.fract() == 0.0 && *n >= 1.0).map(|n| n as usize)
         } else {
             None
@@ -826,4 +816,27 @@ pub(crate) fn image_selection(tokens: &[Token], range: &Range<usize>, images: us
         }
     }
     (!picked.is_empty()).then_some(picked)
+}
+
+/// How many new scenes a create asks for ("add two new scenes", "create 3
+/// slides"); 1 unless the first scene noun is a counted plural.
+pub(crate) fn new_scene_count(tokens: &[Token], range: &Range<usize>) -> usize {
+    let Some(noun) = (range.start..range.end).find(|&i| {
+        tokens
+            .get(i)
+            .is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::NEW_SCENE_NOUNS) && t.stem != "one")
+    }) else {
+        return 1;
+    };
+    if !tokens[noun].text.ends_with('s') {
+        return 1;
+    }
+    (noun.saturating_sub(3)..noun)
+        .rev()
+        .find_map(|i| {
+            let t = tokens.get(i)?;
+            t.number.or_else(|| super::lexer::word_number(&t.text)).filter(|n| n.fract() == 0.0)
+        })
+        .map(|n| n.clamp(1.0, 10.0) as usize)
+        .unwrap_or(1)
 }

@@ -102,41 +102,11 @@ fn glued_seconds(word: &str) -> Option<f64> {
 }
 
 /// Words after "the 80s" that show a decade, not a length.
+#[rustfmt::skip]
 const DECADE_FOLLOWERS: &[&str] = &[
-    "look",
-    "feel",
-    "vibe",
-    "vibes",
-    "style",
-    "aesthetic",
-    "neon",
-    "retro",
-    "theme",
-    "music",
-    "font",
-    "fonts",
-    "design",
-    "colors",
-    "colours",
-    "palette",
-    "synth",
-    "synthwave",
-    "arcade",
-    "disco",
-    "vaporwave",
-    "era",
-    "kid",
-    "movie",
-    "film",
-    "tv",
-    "sitcom",
-    "poster",
-    "type",
-    "typography",
-    "glam",
-    "grunge",
-    "pop",
-    "rock",
+    "look", "feel", "vibe", "vibes", "style", "aesthetic", "neon", "retro", "theme", "music", "font", "fonts",
+    "design", "colors", "colours", "palette", "synth", "synthwave", "arcade", "disco", "vaporwave", "era", "kid",
+    "movie", "film", "tv", "sitcom", "poster", "type", "typography", "glam", "grunge", "pop", "rock",
 ];
 
 /// Whether "80s" at `i` is a decade ("a retro 80s neon vibe").
@@ -164,6 +134,7 @@ fn is_decade(tokens: &[Token], i: usize, word: &str) -> bool {
 }
 
 /// Words after "a second" that make it a length, not an ordinal ("a second quote").
+#[rustfmt::skip]
 const AFTER_SINGLE_UNIT: &[&str] = &[
     "long", "longer", "shorter", "more", "less", "and", "of", "per", "or", "later", "earlier", "in", "to", "for",
     "each", "max", "maximum", "total", "tops", "only", "please", "off", "from",
@@ -279,6 +250,44 @@ pub(crate) fn find(tokens: &[Token], range: Range<usize>, consumed: &[bool]) -> 
             i += 1;
             continue;
         }
+        // "by 50%", "50% shorter", "to 80%".
+        if let Some(n) = tokens.get(i).and_then(|t| t.number)
+            && tokens.get(i + 1).is_some_and(|t| t.is_punct('%'))
+        {
+            let prev = i.checked_sub(1).and_then(|p| word_at(tokens, p));
+            let next = word_at(tokens, i + 2);
+            let share = n / 100.0;
+            // A percentage is about length only where the clause says so
+            // ("increase the font size by 20%" is not).
+            let about_length = tokens.get(range.clone()).unwrap_or(&[]).iter().any(|t| {
+                t.is_any(&["duration", "length", "runtime", "long", "time", "shorter", "longer", "shorten", "lengthen"])
+            });
+            let factor = if !about_length {
+                None
+            } else {
+                match (prev, next) {
+                    (_, Some("shorter" | "less")) => Some(1.0 - share),
+                    (_, Some("longer" | "more")) => Some(1.0 + share),
+                    (Some("by"), _) => match clause_direction(tokens, &range) {
+                        -1 => Some(1.0 - share),
+                        1 => Some(1.0 + share),
+                        _ => None,
+                    },
+                    (Some("to"), _) => Some(share),
+                    _ => None,
+                }
+            };
+            if let Some(f) = factor.filter(|f| *f > 0.0) {
+                let end = if next.is_some_and(|w| ["shorter", "less", "longer", "more"].contains(&w)) {
+                    i + 3
+                } else {
+                    i + 2
+                };
+                found.push(DurationExpr { start: i, end, amount: Amount::Factor(f) });
+                i = end;
+                continue;
+            }
+        }
         // "2 more seconds", "3 extra seconds", "2 fewer seconds".
         if let Some((n, j)) = number_at(tokens, i)
             && let Some(w) = word_at(tokens, j)
@@ -379,6 +388,7 @@ fn direction_only(tokens: &[Token], range: &Range<usize>, consumed: &[bool]) -> 
             "long" if prev == Some("too") => Amount::Shorter,
             "short" if prev == Some("too") => Amount::Longer,
             "speed" if next == Some("up") => Amount::Shorter,
+            "slow" if next == Some("down") => Amount::Longer,
             "time" if prev == Some("less") => Amount::Shorter,
             "time" if prev == Some("more") => Amount::Longer,
             _ => continue,
@@ -456,6 +466,10 @@ mod tests {
         assert_eq!(amounts("double the length of the intro"), [Amount::Factor(2.0)]);
         assert_eq!(amounts("make the outro shorter"), [Amount::Shorter]);
         assert_eq!(amounts("the intro is too long"), [Amount::Shorter]);
+        assert_eq!(amounts("increase the duration by 50%"), [Amount::Factor(1.5)]);
+        assert_eq!(amounts("make it 25% shorter"), [Amount::Factor(0.75)]);
+        assert!(amounts("increase the font size by 20%").is_empty());
+        assert_eq!(amounts("slow down the intro"), [Amount::Longer]);
     }
 
     #[test]

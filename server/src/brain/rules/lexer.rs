@@ -14,7 +14,7 @@ pub(crate) enum Kind {
     Number,
     /// Text between quotes; [`Token::text`] keeps the original case.
     Quote,
-    /// One punctuation mark: `, ; . ! ? : ( ) -`.
+    /// One punctuation mark: `, ; . ! ? : ( ) - %`.
     Punct,
 }
 
@@ -97,7 +97,7 @@ pub(crate) fn tokenize(prompt: &str) -> Vec<Token> {
                 let keep = c.is_alphanumeric()
                     || c == '_'
                     || (is_apostrophe(c)
-                        && prev.is_some_and(|p| p.is_alphabetic())
+                        && prev.is_some_and(|p| p.is_alphanumeric())
                         && next.is_some_and(|n| n.is_alphabetic()))
                     || (c == '.'
                         && prev.is_some_and(|p| p.is_ascii_digit())
@@ -128,6 +128,7 @@ pub(crate) fn tokenize(prompt: &str) -> Vec<Token> {
         let mark = match c {
             ',' | ';' | '.' | '!' | '?' | ':' | '(' | ')' => Some(c),
             '-' | '–' | '—' => Some('-'),
+            '%' => Some('%'),
             _ => None,
         };
         if let Some(mark) = mark {

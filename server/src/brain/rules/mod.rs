@@ -23,7 +23,7 @@
 //! question into analyzeImage.
 
 pub(crate) mod clause;
-mod duration;
+pub(crate) mod duration;
 pub(crate) mod lexer;
 mod lexicon;
 mod target;
@@ -222,10 +222,16 @@ fn resolve(ctx: &Ctx, mentions: &[&Mention], antecedent: &Antecedent, intent: In
     if n == 0 {
         return Resolution::NoScenes;
     }
-    let targets: Vec<&Mention> = {
-        let direct: Vec<&Mention> = mentions.iter().copied().filter(|m| !m.reference).collect();
-        direct
-    };
+    let targets: Vec<&Mention> = mentions.iter().copied().filter(|m| !m.reference).collect();
+    let excluded: Vec<usize> = mentions
+        .iter()
+        .filter(|m| m.excluded)
+        .filter_map(|m| match &m.refers {
+            Refers::Scenes(s, _) => Some(s.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     let strong: Vec<(&Mention, &Vec<usize>, How)> = targets
         .iter()
         .filter_map(|m| match &m.refers {
@@ -284,6 +290,12 @@ fn resolve(ctx: &Ctx, mentions: &[&Mention], antecedent: &Antecedent, intent: In
             }
             return Resolution::Ambiguous(scenes);
         }
+        if !excluded.is_empty() {
+            scenes.retain(|k| !excluded.contains(k));
+            if scenes.is_empty() {
+                return Resolution::Ambiguous((0..n).filter(|k| !excluded.contains(k)).collect());
+            }
+        }
         return Resolution::Scenes(scenes, Found::Mention(how));
     }
     let pronoun = targets.iter().any(|m| m.refers == Refers::Pronoun);
@@ -297,7 +309,10 @@ fn resolve(ctx: &Ctx, mentions: &[&Mention], antecedent: &Antecedent, intent: In
         .collect();
     match antecedent {
         Antecedent::Scenes(s) if pronoun || weak.is_empty() => return Resolution::Scenes(s.clone(), Found::Previous),
-        Antecedent::NewScene if pronoun || weak.is_empty() => return Resolution::NewScene,
+        // Only an edit describes the scene being added; deleting "it" is not.
+        Antecedent::NewScene if (pronoun || weak.is_empty()) && matches!(intent, Intent::Edit | Intent::Duration) => {
+            return Resolution::NewScene;
+        }
         _ => {}
     }
     if n == 1 {
@@ -334,6 +349,7 @@ fn verb_phrase(intent: Intent) -> &'static str {
         Intent::Duplicate => "duplicate",
         Intent::Add => "add",
         Intent::Analyze => "analyze",
+        Intent::Reorder => "move",
     }
 }
 
@@ -423,8 +439,31 @@ fn plan(
     let lengths: Vec<Amount> = reading.lengths.iter().map(|d| d.amount).collect();
     match intent {
         Intent::Add | Intent::Duplicate => {
-            steps.push(add_step(ctx, range, intent, reading, mentions, base_confidence));
+            let step = add_step(ctx, range, intent, reading, mentions, base_confidence);
+            let count = if intent == Intent::Add { clause::new_scene_count(&ctx.tokens, range) } else { 1 };
+            for _ in 1..count {
+                steps.push(step.clone());
+            }
+            steps.push(step);
             Ok(Antecedent::NewScene)
+        }
+        Intent::Reorder => {
+            let mut named: Vec<usize> = Vec::new();
+            for m in mentions {
+                if let Refers::Scenes(s, _) = &m.refers {
+                    for &k in s {
+                        if !named.contains(&k) {
+                            named.push(k);
+                        }
+                    }
+                }
+            }
+            Err(Ask {
+                question: "I can't change the order of scenes: I can add, edit, delete or fix a scene, change its length, or work from an image. What would you like me to do instead?".to_string(),
+                candidates: named.iter().filter_map(|&k| ctx.scenes.get(k)).map(|s| s.scene_id.clone()).collect(),
+                why: "The prompt asks to reorder scenes, which no tool does.".to_string(),
+                confidence: 0.7,
+            })
         }
         Intent::Analyze => {
             steps.push(Step {
@@ -1063,6 +1102,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn exclusions_counts_and_reordering() {
+        let d = run("delete all scenes except the intro", &abc(), &[]);
+        let Outcome::Workflow(steps) = &d.outcome else { panic!("{d:?}") };
+        let targets: Vec<_> = steps.iter().map(|s| s.target_scene_id.as_deref()).collect();
+        assert_eq!(targets, [Some("s2"), Some("s3")]);
+
+        let d = run("create 3 scenes for our onboarding flow", &abc(), &[]);
+        let Outcome::Workflow(steps) = &d.outcome else { panic!("{d:?}") };
+        assert_eq!(steps.len(), 3);
+        assert!(steps.iter().all(|s| s.tool == Tool::AddScene));
+
+        let (q, c) = question(&run("move the outro before the intro", &abc(), &[]));
+        assert!(q.contains("order"), "{q}");
+        assert_eq!(c, ["s3", "s1"]);
+    }
+
+    #[test]
+    fn common_words_are_not_typos_of_names() {
+        // "into" is one edit from "intro" but is a word of its own.
+        let (_, c) = question(&run("turn this into a video", &abc(), &[]));
+        assert_eq!(c.len(), 3);
+        assert_eq!(tool(&run("make scene 2's logo bigger", &abc(), &[])).target_scene_id.as_deref(), Some("s2"));
     }
 
     #[tokio::test]

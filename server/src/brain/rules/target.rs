@@ -5,9 +5,7 @@
 use crate::model::{Scene, SceneStatus};
 
 use super::lexer::{Kind, Token, ordinal_value, tokenize, within_edit_distance, word_number};
-use super::lexicon::{
-    DETERMINERS, ELEMENT_NOUNS, IMAGE_NOUNS, NON_NAME_MODIFIERS, REFERENCE_MARKERS, SCENE_KIND_NAMES, SCENE_NOUNS,
-};
+use super::lexicon::{DETERMINERS, NON_NAME_MODIFIERS, REFERENCE_MARKERS, SCENE_KIND_NAMES, is, list, verb_class};
 
 /// How a mention picked its scenes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +86,8 @@ pub(crate) struct Mention {
     pub refers: Refers,
     /// A point of comparison ("like the intro"), not the thing to change.
     pub reference: bool,
+    /// Left out ("every scene except the intro"); also a reference.
+    pub excluded: bool,
 }
 
 /// Scene mentions of a prompt, and which tokens belong to scene names.
@@ -129,6 +129,7 @@ fn key_of(t: &Token) -> Option<&str> {
 }
 
 /// Words too common to identify a scene by themselves.
+#[rustfmt::skip]
 const PARTIAL_STOPWORDS: &[&str] = &[
     "the", "and", "to", "of", "for", "in", "on", "with", "our", "my", "your", "scene", "slide", "video", "part",
     "section", "page", "new", "one", "a", "an", "it", "is", "at", "by", "or", "this", "that", "all", "from", "up",
@@ -158,6 +159,9 @@ fn covered(m: &Mentions, i: usize) -> bool {
 
 /// Whole names, exact or with one typo per long word, longest first.
 fn full_names(tokens: &[Token], keys: &[NameKey], m: &mut Mentions) {
+    // Whether each token may be a typo: long enough and not a word we know.
+    let typo_candidate: Vec<bool> =
+        tokens.iter().map(|t| key_of(t).is_some_and(|k| k.chars().count() >= 5 && !is_known_word(k))).collect();
     // (start, len, scene, fuzzy)
     let mut candidates: Vec<(usize, usize, usize, bool)> = Vec::new();
     for start in 0..tokens.len() {
@@ -181,7 +185,9 @@ fn full_names(tokens: &[Token], keys: &[NameKey], m: &mut Mentions) {
                 if got == word {
                     return true;
                 }
-                let close = word.chars().count() >= 5 && got.chars().count() >= 4 && within_edit_distance(got, word, 1);
+                // Only unknown words may be typos: "into" is not "intro".
+                let close =
+                    typo_candidate[start + k] && word.chars().count() >= 5 && within_edit_distance(got, word, 1);
                 fuzzy |= close;
                 close
             });
@@ -221,7 +227,7 @@ fn full_names(tokens: &[Token], keys: &[NameKey], m: &mut Mentions) {
         // A one-word name that is also an element ("Logo") is weaker evidence.
         let element_name = len == 1
             && !acronyms.contains(&start)
-            && tokens.get(start).is_some_and(|t| ELEMENT_NOUNS.contains(&t.stem.as_str()));
+            && tokens.get(start).is_some_and(|t| is(t.stem.as_str(), list::ELEMENT_NOUNS));
         let how = if fuzzy {
             How::Fuzzy
         } else if element_name {
@@ -229,8 +235,28 @@ fn full_names(tokens: &[Token], keys: &[NameKey], m: &mut Mentions) {
         } else {
             How::Name
         };
-        m.list.push(Mention { start, end: start + len, refers: Refers::Scenes(scenes, how), reference: false });
+        m.list.push(Mention {
+            start,
+            end: start + len,
+            refers: Refers::Scenes(scenes, how),
+            reference: false,
+            excluded: false,
+        });
     }
+}
+
+/// Words the rules know, which are therefore not typos of a scene name.
+fn is_known_word(w: &str) -> bool {
+    #[rustfmt::skip]
+    const COMMON: &[&str] = &[
+        "about", "after", "again", "other", "these", "those", "there", "their", "where", "which", "while", "would",
+        "could", "should", "scene", "slide", "video", "image", "today", "first", "second", "third", "later",
+        "under", "above", "below", "every", "thing", "things", "still", "maybe", "right", "shorter", "longer",
+        "bigger", "smaller", "darker", "lighter", "brighter", "faster", "slower", "instead", "before", "between",
+        "inside", "intros", "outros", "doesn't", "isn't", "won't", "can't", "please", "thanks", "start", "entire",
+        "whole", "color", "colour", "seconds", "minute", "minutes", "little", "really", "everything", "something",
+    ];
+    is(w, u32::MAX) || verb_class(w).is_some() || COMMON.contains(&w)
 }
 
 fn word(tokens: &[Token], i: usize) -> Option<&str> {
@@ -238,7 +264,7 @@ fn word(tokens: &[Token], i: usize) -> Option<&str> {
 }
 
 fn is_scene_noun(tokens: &[Token], i: usize) -> bool {
-    tokens.get(i).is_some_and(|t| t.kind == Kind::Word && (SCENE_NOUNS.contains(&t.text.as_str()) || t.stem == "scene"))
+    tokens.get(i).is_some_and(|t| t.kind == Kind::Word && (is(t.text.as_str(), list::SCENE_NOUNS) || t.stem == "scene"))
 }
 
 fn is_time_unit(w: &str) -> bool {
@@ -251,8 +277,8 @@ fn is_time_unit(w: &str) -> bool {
 /// Whether the prompt says "first image", "image 2", "the second picture".
 fn mentions_image_ordinal(tokens: &[Token]) -> bool {
     tokens.windows(2).any(|w| {
-        let noun0 = IMAGE_NOUNS.contains(&w[0].text.as_str());
-        let noun1 = IMAGE_NOUNS.contains(&w[1].text.as_str());
+        let noun0 = is(w[0].text.as_str(), list::IMAGE_NOUNS);
+        let noun1 = is(w[1].text.as_str(), list::IMAGE_NOUNS);
         (ordinal_value(&w[0].text).is_some() || w[0].is_any(&["last", "other"])) && noun1
             || noun0 && w[1].kind == Kind::Number
     })
@@ -267,6 +293,10 @@ fn scene_number(tokens: &[Token], i: usize) -> Option<usize> {
     if t.kind != Kind::Word {
         return None;
     }
+    // "scene 2's logo".
+    if let Some(d) = t.text.strip_suffix("'s").filter(|d| d.chars().all(|c| c.is_ascii_digit())) {
+        return d.parse().ok().filter(|&n: &usize| n > 0);
+    }
     if let Some(d) = t.text.strip_prefix('#') {
         return d.parse().ok().filter(|&n: &usize| n > 0);
     }
@@ -274,51 +304,31 @@ fn scene_number(tokens: &[Token], i: usize) -> Option<usize> {
 }
 
 /// Words after "the last" that end the noun phrase ("delete the last, then ...").
+#[rustfmt::skip]
 const ORDINAL_BOUNDARY: &[&str] = &[
-    "and",
-    "to",
-    "then",
-    "with",
-    "so",
-    "please",
-    "too",
-    "entirely",
-    "completely",
-    "for",
-    "into",
-    "from",
-    "again",
-    "now",
-    "a",
-    "an",
-    "the",
-    "is",
-    "was",
-    "should",
-    "shorter",
-    "longer",
-    "feel",
-    "look",
-    "more",
-    "less",
-    "by",
-    "in",
-    "on",
-    "as",
-    "at",
-    "blue",
-    "red",
-    "green",
-    "black",
-    "white",
+    "and", "to", "then", "with", "so", "please", "too", "entirely", "completely", "for", "into", "from", "again",
+    "now", "a", "an", "the", "is", "was", "should", "shorter", "longer", "feel", "look", "more", "less", "by", "in",
+    "on", "as", "at", "blue", "red", "green", "black", "white",
 ];
 
 fn push_positions(m: &mut Mentions, start: usize, end: usize, positions: &[usize], scene_count: usize) {
     if let Some(&bad) = positions.iter().find(|&&p| p == 0 || p > scene_count) {
-        m.list.push(Mention { start, end, refers: Refers::Unresolved(Unresolved::OutOfRange(bad)), reference: false });
+        m.list.push(Mention {
+            start,
+            end,
+            refers: Refers::Unresolved(Unresolved::OutOfRange(bad)),
+            reference: false,
+            excluded: false,
+        });
     } else {
         let scenes = positions.iter().map(|p| p - 1).collect();
-        m.list.push(Mention { start, end, refers: Refers::Scenes(scenes, How::Ordinal), reference: false });
+        m.list.push(Mention {
+            start,
+            end,
+            refers: Refers::Scenes(scenes, How::Ordinal),
+            reference: false,
+            excluded: false,
+        });
     }
     for c in m.consumed.iter_mut().skip(start).take(end - start) {
         *c = true;
@@ -429,7 +439,7 @@ fn ordinals(tokens: &[Token], scene_count: usize, image_ordinals: bool, m: &mut 
         let followed_by_noun = is_scene_noun(tokens, after)
             || (word(tokens, after).is_some_and(|x| x == "one" || x == "ones") && !one_unit);
         let image_ordinal = image_ordinals && word(tokens, after) == Some("one");
-        let next_is_image = word(tokens, after).is_some_and(|x| IMAGE_NOUNS.contains(&x));
+        let next_is_image = word(tokens, after).is_some_and(|x| is(x, list::IMAGE_NOUNS));
         let strict = matches!(w, "opening" | "closing" | "ending");
         let at_boundary = prev_the
             && !strict
@@ -467,7 +477,7 @@ fn status_and_all(tokens: &[Token], scenes: &[Scene], m: &mut Mentions) {
             } else {
                 Refers::Scenes(broken, How::Status)
             };
-            m.list.push(Mention { start: i, end: i + 2, refers, reference: false });
+            m.list.push(Mention { start: i, end: i + 2, refers, reference: false, excluded: false });
             continue;
         }
         let mut end = None;
@@ -490,6 +500,8 @@ fn status_and_all(tokens: &[Token], scenes: &[Scene], m: &mut Mentions) {
             } else if word(tokens, i + 1) == Some("of") && word(tokens, i + 2) == Some("them") {
                 end = Some(i + 3);
             }
+        } else if w == "them" && word(tokens, i + 1) == Some("all") {
+            end = Some(i + 2);
         } else if w == "everything"
             // "center everything in the quote scene": everything inside one scene.
             && !word(tokens, i + 1).is_some_and(|x| ["in", "on", "inside", "within", "of", "from"].contains(&x))
@@ -508,6 +520,7 @@ fn status_and_all(tokens: &[Token], scenes: &[Scene], m: &mut Mentions) {
                 end,
                 refers: Refers::Scenes((0..scenes.len()).collect(), How::All),
                 reference: false,
+                excluded: false,
             });
         }
     }
@@ -521,7 +534,7 @@ fn pronouns(tokens: &[Token], images: usize, m: &mut Mentions) {
         }
         let Some(w) = word(tokens, i) else { continue };
         let end = match w {
-            "it" | "its" | "it's" | "itself" => Some(i + 1),
+            "it" | "its" | "it's" | "itself" | "them" => Some(i + 1),
             "this" | "that" | "the" | "same" | "current"
                 if is_scene_noun(tokens, i + 1) && !tokens[i + 1].text.ends_with('s')
                     || tokens.get(i + 1).is_some_and(|t| t.text == "scene's") =>
@@ -547,7 +560,7 @@ fn pronouns(tokens: &[Token], images: usize, m: &mut Mentions) {
             if m.list.iter().any(|x| x.start == end) {
                 continue;
             }
-            m.list.push(Mention { start: i, end, refers: Refers::Pronoun, reference: false });
+            m.list.push(Mention { start: i, end, refers: Refers::Pronoun, reference: false, excluded: false });
         }
     }
 }
@@ -573,7 +586,7 @@ fn partial_names(tokens: &[Token], keys: &[NameKey], m: &mut Mentions) {
         if scenes.is_empty() {
             continue;
         }
-        let how = if ELEMENT_NOUNS.contains(&stem) { How::WeakPartial } else { How::Partial };
+        let how = if is(stem, list::ELEMENT_NOUNS) { How::WeakPartial } else { How::Partial };
         // "customer testimonials" matching only part of one name: merge adjacent words.
         if let Some(last) = found.last_mut()
             && last.end == i
@@ -585,7 +598,13 @@ fn partial_names(tokens: &[Token], keys: &[NameKey], m: &mut Mentions) {
             }
             continue;
         }
-        found.push(Mention { start: i, end: i + 1, refers: Refers::Scenes(scenes, how), reference: false });
+        found.push(Mention {
+            start: i,
+            end: i + 1,
+            refers: Refers::Scenes(scenes, how),
+            reference: false,
+            excluded: false,
+        });
     }
     m.list.extend(found);
 }
@@ -620,6 +639,7 @@ fn unresolved_names(tokens: &[Token], m: &mut Mentions) {
                 end,
                 refers: Refers::Unresolved(Unresolved::Named(what)),
                 reference: false,
+                excluded: false,
             });
         }
     }
@@ -630,7 +650,7 @@ fn unresolved_names(tokens: &[Token], m: &mut Mentions) {
 fn mark_references(tokens: &[Token], list: &mut [Mention]) {
     for mention in list.iter_mut() {
         // "as the outro background": the outro owns the element, it is the target.
-        let owns_element = tokens.get(mention.end).is_some_and(|t| ELEMENT_NOUNS.contains(&t.stem.as_str()));
+        let owns_element = tokens.get(mention.end).is_some_and(|t| is(t.stem.as_str(), list::ELEMENT_NOUNS));
         if owns_element {
             continue;
         }
@@ -641,7 +661,22 @@ fn mark_references(tokens: &[Token], list: &mut [Mention]) {
             if t.kind == Kind::Word && DETERMINERS.contains(&t.text.as_str()) {
                 continue;
             }
-            mention.reference = t.kind == Kind::Word && REFERENCE_MARKERS.contains(&t.text.as_str());
+            let marker = t.kind == Kind::Word && REFERENCE_MARKERS.contains(&t.text.as_str());
+            // "match the outro to this": "match" is the verb and the outro its object.
+            let is_verb = j == 0
+                || tokens.get(j - 1).is_some_and(|p| {
+                    p.kind == Kind::Punct
+                        || p.is_any(&["please", "you", "and", "then", "to", "just", "can", "could", "i", "we"])
+                });
+            mention.reference = marker && !(is_verb && ["match", "mirror", "copy"].contains(&t.text.as_str()));
+            // "every scene except the intro", "all but the outro", "other than scene 2".
+            let prev =
+                j.checked_sub(1).and_then(|p| tokens.get(p)).filter(|p| p.kind == Kind::Word).map(|p| p.text.as_str());
+            mention.excluded = t.is_any(&["except", "excluding", "besides", "minus"])
+                || (t.is("than") && prev == Some("other"))
+                || (t.is("from") && matches!(prev, Some("apart" | "aside")))
+                || (t.is("but") && matches!(prev, Some("all" | "scenes" | "slides" | "everything" | "one")));
+            mention.reference |= mention.excluded;
             break;
         }
     }
