@@ -90,6 +90,11 @@ fn verb_at(tokens: &[Token], i: usize) -> Option<(VerbClass, usize)> {
             return particle.then_some((VerbClass::Delete, i + 1));
         }
         ("speed", Some("up")) | ("slow", Some("down")) => return Some((VerbClass::Duration, i + 2)),
+        ("tighten", _) => return Some((VerbClass::Duration, i + if next == Some("up") { 2 } else { 1 })),
+        // "try a darker palette" (but "try to delete" is just politeness).
+        ("try", Some("a" | "an" | "some" | "the" | "using" | "making" | "giving" | "adding")) => {
+            return Some((VerbClass::Edit, i + 1));
+        }
         ("clean" | "tone" | "spice" | "jazz" | "punch" | "mix" | "switch" | "liven" | "tidy", Some("up" | "down")) => {
             return Some((VerbClass::Edit, i + 2));
         }
@@ -114,17 +119,14 @@ fn verb_at(tokens: &[Token], i: usize) -> Option<(VerbClass, usize)> {
     verb_class(w).map(|c| (c, i + 1))
 }
 
-fn verb_class_of(word: &str) -> Option<VerbClass> {
-    verb_class(word)
-}
-
 /// A typo'd verb ("delet", "chnage"), checked only where a verb is expected.
 fn typo_verb(tokens: &[Token], i: usize) -> Option<(VerbClass, usize)> {
     let w = word(tokens, i)?;
-    if w.chars().count() < 4 || verb_class(w).is_some() || is(w, list::FILLERS) {
+    // Known words are not typos ("later" is not "alter").
+    if w.chars().count() < 4 || verb_class(w).is_some() || is(w, u32::MAX) {
         return None;
     }
-    TYPO_VERBS.iter().find(|v| within_edit_distance(w, v, 1)).and_then(|v| verb_class_of(v)).map(|c| (c, i + 1))
+    TYPO_VERBS.iter().find(|v| within_edit_distance(w, v, 1)).and_then(|v| verb_class(v)).map(|c| (c, i + 1))
 }
 
 /// Whether a new request starts at `j` ("... and *delete* scene 3").
@@ -244,6 +246,20 @@ fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], menti
             }
             // A scene named like an element ("Quote") followed by another scene
             // that locates it ("from the stats scene") is the element.
+            // "remove the second testimonial": an ordinal that is not a scene
+            // position makes the name a kind of element inside that scene.
+            let counted = m.start > 0
+                && tokens.get(m.start - 1).is_some_and(|p| {
+                    !is_consumed(consumed, m.start - 1)
+                        && (super::lexer::ordinal_value(&p.text).is_some() || p.is_any(&["last", "other", "each"]))
+                });
+            if counted && matches!(m.refers, Refers::Scenes(..)) {
+                if !o.mentions_scene {
+                    o.element_first = true;
+                }
+                k = m.end.max(k + 1);
+                continue;
+            }
             let element_named = matches!(m.refers, Refers::Scenes(_, How::ElementName));
             if element_named && mentions.iter().any(|other| other.start >= m.end && is_locative(tokens, other)) {
                 if !o.mentions_scene {
@@ -409,7 +425,10 @@ pub(crate) fn read(
             // In a question only a verb after a subject or modal asks for something
             // ("what if we cut the intro", "how do I change the color").
             let question_ok = !question || prev.is_some_and(|p| QUESTION_VERB_LEADS.contains(&p));
-            if !noun_position && question_ok {
+            // "hook: shorter, punchier copy": a verb-looking last word after other
+            // words is a noun; a request's verb has something after it.
+            let trailing_noun = !first_content && end >= range.end;
+            if !noun_position && question_ok && !trailing_noun {
                 verb = Some((class, k, end));
                 break;
             }
@@ -605,7 +624,11 @@ fn state_intent(
         return Some(Intent::Duration);
     }
     let new_scene = (range.start..range.end).any(|i| {
-        word(tokens, i).is_some_and(|w| ["a", "an", "another", "new", "additional", "extra", "more"].contains(&w))
+        // "the new scene" is one that exists.
+        let definite = i > 0 && word(tokens, i - 1).is_some_and(|p| ["the", "this", "that", "my", "our"].contains(&p));
+        !definite
+            && word(tokens, i)
+                .is_some_and(|w| ["a", "an", "another", "new", "additional", "extra", "more"].contains(&w))
             && (i + 1..(i + 4).min(range.end)).any(|k| {
                 tokens.get(k).is_some_and(|t| {
                     t.kind == Kind::Word

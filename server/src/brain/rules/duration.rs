@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use super::lexer::{Kind, Token, word_number};
+use super::lexicon::{is, list};
 
 /// What a duration expression asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -380,10 +381,14 @@ fn direction_only(tokens: &[Token], range: &Range<usize>, consumed: &[bool]) -> 
         let Some(w) = word_at(tokens, i) else { continue };
         let prev = i.checked_sub(1).and_then(|p| word_at(tokens, p));
         let next = word_at(tokens, i + 1);
+        // "shorter, punchier copy", "a longer title": the length of an element.
+        let element_follows = (i + 1..(i + 4).min(range.end))
+            .any(|k| tokens.get(k).is_some_and(|t| t.kind == Kind::Word && is(&t.stem, list::ELEMENT_NOUNS)));
         let amount = match w {
             // "no longer renders" is not about length.
             "longer" if prev == Some("no") || prev == Some("any") => continue,
-            "shorter" | "shorten" | "trim" | "quicker" => Amount::Shorter,
+            "shorter" | "longer" if element_follows => continue,
+            "shorter" | "shorten" | "trim" | "quicker" | "tighten" => Amount::Shorter,
             "longer" | "lengthen" | "extend" | "prolong" | "stretch" => Amount::Longer,
             "long" if prev == Some("too") => Amount::Shorter,
             "short" if prev == Some("too") => Amount::Longer,
@@ -470,6 +475,7 @@ mod tests {
         assert_eq!(amounts("make it 25% shorter"), [Amount::Factor(0.75)]);
         assert!(amounts("increase the font size by 20%").is_empty());
         assert_eq!(amounts("slow down the intro"), [Amount::Longer]);
+        assert!(amounts("shorter, punchier copy").is_empty());
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub(crate) const SURGICAL_WORDS: &[&str] = &[
     "delay", "brightness", "border", "shadow", "outline", "weight", "uppercase", "lowercase", "capitalize", "price",
     "prices", "logo", "icon", "tagline", "number", "date", "name", "link", "url", "spell", "misspelled", "bolder",
     "thicker", "thinner", "wider", "narrower", "taller", "shorter", "longer", "larger", "increase", "decrease",
-    "enlarge", "shrink", "resize", "recolor", "recolour", "underlined", "highlight", "translate", "contrast",
+    "enlarge", "shrink", "resize", "recolor", "recolour", "underlined", "highlight", "translate", "contrast", "crop",
 ];
 
 /// Base colour words.

@@ -320,6 +320,7 @@ fn resolve(ctx: &Ctx, mentions: &[&Mention], antecedent: &Antecedent, intent: In
     }
     if !pronoun && !weak.is_empty() {
         let mut w = weak;
+        w.sort_unstable();
         w.dedup();
         return if w.len() == 1 {
             Resolution::Scenes(w, Found::Mention(How::WeakPartial))
