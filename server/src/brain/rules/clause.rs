@@ -269,6 +269,14 @@ fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], menti
                 k = m.end.max(k + 1);
                 continue;
             }
+            // "the agent's phone number", "the intro title": the scene owns the
+            // element the verb acts on.
+            let owns_element = (m.end..(m.end + 2).min(end)).any(|j| {
+                tokens.get(j).is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::ELEMENT_NOUNS))
+            });
+            if owns_element && !o.mentions_scene && k == first_content_of(tokens, from, end) {
+                o.element_first = true;
+            }
             o.mentions_scene = true;
             k = m.end.max(k + 1);
             continue;
@@ -301,6 +309,17 @@ fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], menti
         k += 1;
     }
     o
+}
+
+/// The first token of an object phrase after its determiners.
+fn first_content_of(tokens: &[Token], from: usize, end: usize) -> usize {
+    (from..end)
+        .find(|&k| {
+            !tokens
+                .get(k)
+                .is_some_and(|t| t.is_any(&["the", "a", "an", "this", "that", "our", "my", "your", "all", "some"]))
+        })
+        .unwrap_or(end)
 }
 
 /// Whether a mention locates something in a scene: "in the intro", "from
@@ -545,7 +564,13 @@ pub(crate) fn read(
     }
     if intent == Some(Intent::Edit) {
         let verb_word = verb.and_then(|(_, at, _)| word(tokens, at));
+        // "use these photos in the kitchen" adds them; "use this photo as the
+        // background" sets one property.
+        let uses_into_scene = verb_word.is_some_and(|w| w == "use" || w == "include")
+            && !(range.start..range.end).any(|i| word(tokens, i).is_some_and(|w| w == "as" || w == "for"))
+            && mentions.iter().any(|m| is_locative(tokens, m));
         let element_verb = verb_word.is_some_and(|w| ELEMENT_ADD_REMOVE_VERBS.contains(&w))
+            || uses_into_scene
             || verb.is_some_and(|(class, _, _)| matches!(class, VerbClass::Add | VerbClass::Delete));
         let obj_element =
             verb.is_some_and(|(_, _, end)| object_of(tokens, end, range.end, consumed, mentions).element_first);

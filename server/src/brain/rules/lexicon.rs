@@ -52,7 +52,7 @@ pub(crate) fn verb_class(word: &str) -> Option<VerbClass> {
         | "simplify" | "arrange" | "shift" | "raise" | "lower" | "widen" | "narrow" | "crop" | "blur" | "sharpen"
         | "translate" | "capitalize" | "color" | "colour" | "fill" | "transform" | "convert" | "split" | "stack"
         | "match" | "hide" | "soften" | "modernize" | "modernise" | "refine" | "invert" | "mirror" | "spread"
-        | "recreate" | "redo" | "style" | "jazz" | "bump" => Edit,
+        | "recreate" | "redo" | "style" | "jazz" | "bump" | "boost" => Edit,
         _ => return None,
     };
     Some(class)
@@ -216,6 +216,8 @@ pub(crate) const SURGICAL_WORDS: &[&str] = &[
     "prices", "logo", "icon", "tagline", "number", "date", "name", "link", "url", "spell", "misspelled", "bolder",
     "thicker", "thinner", "wider", "narrower", "taller", "shorter", "longer", "larger", "increase", "decrease",
     "enlarge", "shrink", "resize", "recolor", "recolour", "underlined", "highlight", "translate", "contrast", "crop",
+    "saturation", "saturated", "brightness", "exposure", "hue", "tint", "sharpness", "blur", "volume", "loud",
+    "louder", "quieter",
 ];
 
 /// Base colour words.

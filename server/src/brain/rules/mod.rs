@@ -126,6 +126,8 @@ struct Step {
     confidence: f64,
     why: String,
     image_clause: bool,
+    /// Read from a statement ("the pics look washed out") rather than a request.
+    from_state: bool,
 }
 
 /// Why the rules ask instead of acting.
@@ -477,6 +479,7 @@ fn plan(
                 confidence: 0.85 + base_confidence,
                 why: "analyzeImage: the prompt asks about the attached image".to_string(),
                 image_clause: true,
+                from_state: reading.from_state,
             });
             Ok(antecedent.clone())
         }
@@ -564,6 +567,7 @@ fn plan(
                     why: format!("{} on {} ({}){cx}{what}", tool.as_str(), ctx.label(target), found.describe()),
                     image_clause: clause::mentions_image(&ctx.tokens, range)
                         || clause::image_selection(&ctx.tokens, range, ctx.image_ids.len()).is_some(),
+                    from_state: reading.from_state,
                 });
             }
             Ok(if intent == Intent::Delete { Antecedent::None } else { Antecedent::Scenes(targets) })
@@ -703,6 +707,7 @@ fn add_step(
         confidence: 0.85 + base_confidence,
         why,
         image_clause: clause::mentions_image(tokens, range),
+        from_state: reading.from_state,
     }
 }
 
@@ -718,10 +723,15 @@ fn merge_adjacent(steps: &mut Vec<Step>) {
         {
             prev.extra_clauses.push(step.clause.clone());
             prev.extra_clauses.extend(step.extra_clauses);
+            // A complaint followed by a request ("the pics look washed out, boost
+            // the saturation"): the request says how invasive the edit is.
             prev.complexity = match (prev.complexity, step.complexity) {
+                (Some(_), Some(b)) if prev.from_state && !step.from_state => Some(b),
+                (Some(a), Some(_)) if step.from_state && !prev.from_state => Some(a),
                 (Some(a), Some(b)) => Some(stronger(a, b)),
                 (a, b) => a.or(b),
             };
+            prev.from_state &= step.from_state;
             for (k, v) in step.params.attributes {
                 prev.params.attributes.entry(k).or_insert(v);
             }
@@ -865,6 +875,7 @@ fn nothing_asked(ctx: &Ctx) -> Decision {
             confidence: 0.6,
             why: "analyzeImage: images are attached and the prompt asks for nothing else".to_string(),
             image_clause: true,
+            from_state: false,
         };
         return finish(ctx, vec![step], false);
     }
