@@ -87,7 +87,12 @@ pub(crate) fn tokenize(prompt: &str) -> Vec<Token> {
             i = close + 1;
             continue;
         }
-        let starts_word = c.is_alphanumeric() || (c == '#' && char_at(i + 1).is_some_and(|n| n.is_alphanumeric()));
+        let next_is_digit = char_at(i + 1).is_some_and(|n| n.is_ascii_digit());
+        let prev_is_alnum = i > 0 && char_at(i - 1).is_some_and(|p| p.is_alphanumeric());
+        // ".5 seconds" is a number; "intro. 5" ends a sentence.
+        let leading_point = c == '.' && next_is_digit && !prev_is_alnum;
+        let starts_word =
+            c.is_alphanumeric() || leading_point || (c == '#' && char_at(i + 1).is_some_and(|n| n.is_alphanumeric()));
         if starts_word {
             let begin = i;
             i += 1;
@@ -190,8 +195,11 @@ fn parse_plain_number(text: &str) -> Option<f64> {
             _ => return None,
         }
     }
-    if dots > 1 || text.starts_with('.') {
+    if dots > 1 || text == "." {
         return None;
+    }
+    if text.starts_with('.') {
+        return format!("0{text}").parse().ok();
     }
     text.parse().ok()
 }
@@ -323,6 +331,8 @@ mod tests {
         let t = tokenize("shorten it to 2.5 seconds");
         assert_eq!(t[3].kind, Kind::Number);
         assert_eq!(t[3].number, Some(2.5));
+        assert_eq!(tokenize("make it .5 seconds")[2].number, Some(0.5));
+        assert_eq!(texts("delete the intro. 5 seconds"), ["delete", "the", "intro", ".", "5", "seconds"]);
     }
 
     #[test]
