@@ -280,6 +280,12 @@ impl Default for Config {
     }
 }
 
+/// `BRAIN_*` variables that belong to other programs sharing the prefix: BRAIN_CONFIG names the
+/// config file, BRAIN_ADDR / BRAIN_API_KEY configure the `brain` CLI, BRAIN_SERVER_BIN points
+/// client test suites at a server binary (BRAIN_TEST_* and BRAIN_CI_* belong to tests and CI).
+/// Every other unknown `BRAIN_*` variable is an error, so a typo cannot silently fall back to a default.
+const CLIENT_ENV_KEYS: [&str; 4] = ["config", "addr", "api_key", "server_bin"];
+
 /// Keys that hold secrets: never printed or logged.
 const SECRET_KEYS: [&str; 2] = ["openai_api_key", "sentry_dsn"];
 
@@ -335,8 +341,7 @@ impl Config {
                 None if name == "SENTRY_DSN" => "sentry_dsn".to_owned(),
                 None => continue,
             };
-            // BRAIN_CONFIG names the file; BRAIN_TEST_* and BRAIN_CI_* belong to tests and CI.
-            if key == "config" || key.starts_with("test_") || key.starts_with("ci_") {
+            if CLIENT_ENV_KEYS.contains(&key.as_str()) || key.starts_with("test_") || key.starts_with("ci_") {
                 continue;
             }
             if !known.contains(&key) {
@@ -572,7 +577,13 @@ mod tests {
         let sources = Sources { file: Some(file), overrides: vec![("job_workers".into(), "9".into())] };
         let c = Config::load_from(
             &sources,
-            &env(&[("BRAIN_RECENT_TURNS", "4"), ("BRAIN_JOB_WORKERS", "8"), ("BRAIN_TEST_POSTGRES_URL", "x")]),
+            &env(&[
+                ("BRAIN_RECENT_TURNS", "4"),
+                ("BRAIN_JOB_WORKERS", "8"),
+                ("BRAIN_TEST_POSTGRES_URL", "x"),
+                ("BRAIN_API_KEY", "brk_for_the_cli"),
+                ("BRAIN_ADDR", "127.0.0.1:1"),
+            ]),
         )
         .expect("load");
         assert_eq!(c.token_budget, 1000, "file beats default");
