@@ -3,6 +3,7 @@
 //! server's lifecycle.
 
 pub mod convert;
+mod health;
 mod middleware;
 mod pending;
 mod project;
