@@ -165,13 +165,21 @@ async fn postgres_network_stall_flips_health_and_back() {
     };
     let proxy = TcpProxy::start(&db.postgres_host_port()).await;
     let proxied = db.url.replacen(&db.postgres_host_port(), &proxy.addr.to_string(), 1);
-    let server = Server::start_with(&db, ServerOptions::new().set("database_url", &proxied)).await;
+    let server =
+        Server::start_with(&db, ServerOptions::new().set("database_url", &proxied).set("db_acquire_timeout_ms", 1000))
+            .await;
+    let mut projects = server.projects(None).await;
+    projects.list_projects(ListProjectsRequest::default()).await.expect("list through the proxy");
 
     proxy.set_mode(ProxyMode::Stall);
     let down = server.wait_health("", ServingStatus::NotServing, Duration::from_secs(10)).await;
     eprintln!("measured: postgres network stall -> NOT_SERVING in {} ms", down.as_millis());
     assert!(down <= FLIP_LIMIT, "health took {down:?} to notice a stalled PostgreSQL");
     assert_all(&server, ServingStatus::NotServing).await;
+    // A call cannot get a working connection: it fails within the acquire timeout instead of hanging.
+    let started = std::time::Instant::now();
+    assert_error(projects.list_projects(ListProjectsRequest::default()).await, Code::Unavailable, "STORE_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 
     let healed = std::time::Instant::now();
     proxy.set_mode(ProxyMode::Forward);
