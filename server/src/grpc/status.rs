@@ -128,6 +128,17 @@ mod tests {
         assert!(malformed_message(Code::Unknown, "failed to decode Protobuf message: x").is_none());
     }
 
+    /// docs/ERRORS.md has a row `| `REASON` | CODE | ...` for every reason, with its real code.
+    #[test]
+    fn every_reason_is_documented_with_its_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ERRORS.md");
+        let docs = std::fs::read_to_string(&path).expect("docs/ERRORS.md");
+        for reason in Reason::ALL {
+            let row = format!("| `{}` | {} |", reason.as_str(), code_name(code(reason.kind())));
+            assert!(docs.contains(&row), "docs/ERRORS.md has no row starting with {row}");
+        }
+    }
+
     #[test]
     fn every_reason_is_in_the_contract() {
         for reason in Reason::ALL {
