@@ -122,6 +122,20 @@ async fn project_crud(db: Arc<TestDb>) {
         "PROJECT_NOT_FOUND",
     );
     assert_eq!(error_field(&status).as_deref(), Some("project_id"));
+
+    // Every response names its request: the caller's x-request-id, or a generated one.
+    let mut request = tonic::Request::new(GetProjectRequest { project_id: created.project_id.clone() });
+    request.metadata_mut().insert("x-request-id", "trace-me-42".parse().expect("ascii"));
+    let response = client.get_project(request).await.expect("get");
+    assert_eq!(response.metadata().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me-42"));
+    let mut request = tonic::Request::new(GetProjectRequest { project_id: "missing".into() });
+    request.metadata_mut().insert("x-request-id", "trace-me-43".parse().expect("ascii"));
+    let status = client.get_project(request).await.expect_err("not found");
+    assert_eq!(status.metadata().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me-43"));
+    let generated = client.list_projects(ListProjectsRequest::default()).await.expect("list");
+    let id = generated.metadata().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "generated request id: {id:?}");
+    assert!(server.logs().contains("trace-me-43"), "the log carries the request id");
 }
 
 /// Pages are disjoint, ordered oldest first, cover everything, and end with an empty token;
