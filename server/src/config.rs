@@ -622,12 +622,18 @@ mod tests {
         assert!(shown.contains("postgres://brain:<redacted>@db/brain"));
     }
 
-    /// docs/CONFIGURATION.md has a row `| `key` | `default` | meaning |` for every setting, and no
-    /// row for a setting that does not exist.
+    /// docs/CONFIGURATION.md and the README have a row `| `key` | `default` | meaning |` for every
+    /// setting, and no row for a setting that does not exist.
     #[test]
     fn every_setting_is_documented_with_its_default() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CONFIGURATION.md");
-        let docs = std::fs::read_to_string(&path).expect("docs/CONFIGURATION.md");
+        for doc in ["docs/CONFIGURATION.md", "README.md"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(doc);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            check_documented(doc, &text);
+        }
+    }
+
+    fn check_documented(doc: &str, docs: &str) {
         let defaults = match toml::Value::try_from(Config::default()) {
             Ok(toml::Value::Table(t)) => t,
             other => panic!("defaults are not a table: {other:?}"),
@@ -640,13 +646,13 @@ mod tests {
                 None => "unset".to_owned(),
             };
             let row = format!("| `{key}` | `{default}` |");
-            assert!(docs.contains(&row), "docs/CONFIGURATION.md has no row starting with {row}");
+            assert!(docs.contains(&row), "{doc} has no row starting with {row}");
         }
         for line in docs.lines().filter(|l| l.starts_with("| `")) {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             if cells.len() > 3 && cells[2].starts_with('`') {
                 let key = cells[1].trim_matches('`');
-                assert!(keys.iter().any(|k| k == key), "docs/CONFIGURATION.md documents unknown setting {key}");
+                assert!(keys.iter().any(|k| k == key), "{doc} documents unknown setting {key}");
             }
         }
     }
