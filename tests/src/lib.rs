@@ -636,14 +636,24 @@ impl tonic::codec::Decoder for RawCodec {
     }
 }
 
-/// A tool from PATH or from Go's default install directory (~/go/bin).
+/// When set, tests that use an external tool (`grpcurl`, `grpc_health_probe`) fail instead of
+/// skipping that part if it is not installed. CI sets it.
+pub const REQUIRE_TOOLS_ENV: &str = "BRAIN_TEST_REQUIRE_TOOLS";
+
+/// A tool from PATH or from Go's default install directory (~/go/bin); None when absent (a panic
+/// instead when `BRAIN_TEST_REQUIRE_TOOLS` is set).
 pub fn find_tool(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join("go/bin"));
     }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
+    assert!(
+        found.is_some() || std::env::var_os(REQUIRE_TOOLS_ENV).is_none(),
+        "{name} is not installed and {REQUIRE_TOOLS_ENV} is set"
+    );
+    found
 }
 
 /// What a [`TcpProxy`] does with traffic.
