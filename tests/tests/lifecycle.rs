@@ -109,7 +109,7 @@ async fn sigterm_drains_in_flight_calls(db: Arc<TestDb>) {
 /// served (so load balancers stop sending first); health watchers get NOT_SERVING and their
 /// stream ends; then the process exits 0.
 async fn sigterm_reports_not_serving_then_exits(db: Arc<TestDb>) {
-    let delay = Duration::from_millis(1500);
+    let delay = Duration::from_millis(3000);
     let mut server = Server::start_with(&db, ServerOptions::new().set("shutdown_delay_ms", delay.as_millis())).await;
     let mut client = server.projects(None).await;
     let mut watch = server
