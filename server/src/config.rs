@@ -76,7 +76,7 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Serve on a non-loopback address without API keys.
     pub insecure: bool,
-    /// Write the bound addresses as JSON to this file once the server is ready (for scripts and tests).
+    /// Once listening, write the bound addresses as JSON to this file (for scripts and tests on port 0); health says when it serves.
     pub ready_file: Option<PathBuf>,
     /// `pretty` or `json`.
     pub log_format: LogFormat,
@@ -631,6 +631,41 @@ mod tests {
         assert!(!shown.contains("sk-secret"));
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("postgres://brain:<redacted>@db/brain"));
+    }
+
+    /// docs/CONFIGURATION.md and the README have a row `| `key` | `default` | meaning |` for every
+    /// setting, and no row for a setting that does not exist.
+    #[test]
+    fn every_setting_is_documented_with_its_default() {
+        for doc in ["docs/CONFIGURATION.md", "README.md"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(doc);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            check_documented(doc, &text);
+        }
+    }
+
+    fn check_documented(doc: &str, docs: &str) {
+        let defaults = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => t,
+            other => panic!("defaults are not a table: {other:?}"),
+        };
+        let keys = Config::keys();
+        for key in &keys {
+            let default = match defaults.get(key) {
+                Some(toml::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "unset".to_owned(),
+            };
+            let row = format!("| `{key}` | `{default}` |");
+            assert!(docs.contains(&row), "{doc} has no row starting with {row}");
+        }
+        for line in docs.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() > 3 && cells[2].starts_with('`') {
+                let key = cells[1].trim_matches('`');
+                assert!(keys.iter().any(|k| k == key), "{doc} documents unknown setting {key}");
+            }
+        }
     }
 
     #[test]

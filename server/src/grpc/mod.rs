@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod convert;
+mod health;
 mod middleware;
 mod pending;
 mod project;

@@ -52,7 +52,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(tokens::warm_up);
 
     let app = App::new(config.clone(), store.clone(), shutdown.clone());
-    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reporter = HealthReporter::new();
+    let health_service = super::health::service(&reporter, shutdown.clone());
     set_health(&reporter, ServingStatus::NotServing).await;
     reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
 
