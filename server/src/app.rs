@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    admin::Admin,
     cache::ProjectChanges,
     config::Config,
     events::EventBus,
@@ -31,6 +32,8 @@ pub struct App {
     pub changes: Arc<ProjectChanges>,
     /// Performance recording.
     pub perf: Perf,
+    /// Maintenance (retention).
+    pub admin: Admin,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
     /// Live delivery of committed events to this replica's subscribers.
@@ -44,26 +47,28 @@ pub struct App {
 
 impl App {
     /// Builds the domain services over an opened (not necessarily reachable) store.
-    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> crate::error::Result<Arc<Self>> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
         let perf = Perf::new();
+        let admin = Admin::new(store.clone(), &config);
         let events = EventBus::new(store.clone(), shutdown.clone(), WATCH_BUFFER);
         let jobs = JobQueue::new(store.clone(), config.clone());
         let images =
-            Images::new(store.clone(), config.clone(), changes.clone(), events.clone(), jobs.clone(), perf.clone());
-        Arc::new(Self {
+            Images::new(store.clone(), config.clone(), changes.clone(), events.clone(), jobs.clone(), perf.clone())?;
+        Ok(Arc::new(Self {
             config,
             store,
             projects,
             changes,
             perf,
+            admin,
             shutdown,
             events,
             jobs,
             images,
             workers: tokio::sync::Mutex::new(None),
-        })
+        }))
     }
 
     /// Starts background work once the store is migrated: job workers, the

@@ -3,8 +3,7 @@
 //! reflection and clients see the whole contract from day one.
 
 use brain_proto::v1::{
-    admin_service_server::AdminService, orchestrator_service_server::OrchestratorService,
-    performance_service_server::PerformanceService,
+    orchestrator_service_server::OrchestratorService, performance_service_server::PerformanceService,
 };
 
 /// Placeholder implementation of the services still to come.
@@ -12,4 +11,3 @@ pub struct Pending;
 
 impl OrchestratorService for Pending {}
 impl PerformanceService for Pending {}
-impl AdminService for Pending {}

@@ -9,7 +9,6 @@
 //! reason); see [`worker`].
 
 mod cache;
-pub mod interim;
 mod worker;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -19,7 +18,6 @@ use sea_orm::DatabaseTransaction;
 use tokio::time::Instant;
 
 pub use self::cache::FactsCache;
-use self::interim::{Fetcher, UrlError};
 use crate::{
     cache::ProjectChanges,
     config::Config,
@@ -31,7 +29,7 @@ use crate::{
     perf::{CacheKind, Perf},
     store::{self, Store},
     validate,
-    vision::{Analyzer, ImageFacts},
+    vision::{self, Analyzer, Fetcher, ImageFacts},
 };
 
 /// One image sent to brain.
@@ -155,24 +153,11 @@ pub fn prepare(inputs: Vec<ImageInput>, config: &Config) -> Result<Vec<PreparedI
                 if data.is_empty() {
                     return Err(Error::missing(&field));
                 }
-                if data.len() > config.max_image_bytes {
-                    return Err(Error::new(
-                        Reason::ImageTooLarge,
-                        format!("image {i} is {} bytes; the limit is {}", data.len(), config.max_image_bytes),
-                    )
-                    .with_field(field)
-                    .with_limit(config.max_image_bytes));
-                }
-                let Some(mime) = interim::sniff(&data) else {
-                    return Err(Error::new(
-                        Reason::ImageUnsupportedType,
-                        format!("image {i} is not PNG, JPEG, WebP or GIF"),
-                    )
-                    .with_field(field));
-                };
+                let format =
+                    vision::intake::check_inline(&data, config.max_image_bytes).map_err(|e| e.with_field(&field))?;
                 PreparedImage {
                     image_id,
-                    mime_type: Some(mime),
+                    mime_type: Some(format.mime()),
                     byte_size: Some(data.len() as u64),
                     source: ImageSource::Data(data),
                 }
@@ -183,10 +168,8 @@ pub fn prepare(inputs: Vec<ImageInput>, config: &Config) -> Result<Vec<PreparedI
                 if url.is_empty() {
                     return Err(Error::missing(&field));
                 }
-                let url = interim::validate_url(url, config.allow_private_image_urls).map_err(|e| match e {
-                    UrlError::Invalid(m) => Error::new(Reason::ImageUrlInvalid, m).with_field(&field),
-                    UrlError::Forbidden(m) => Error::new(Reason::ImageUrlForbidden, m).with_field(&field),
-                })?;
+                let url = vision::intake::validate_url(url, config.allow_private_image_urls)
+                    .map_err(|e| e.with_field(&field))?;
                 PreparedImage { image_id, mime_type: None, byte_size: None, source: ImageSource::Url(url.into()) }
             }
         };
@@ -209,12 +192,13 @@ struct Inner {
     jobs: JobQueue,
     cache: FactsCache,
     analyzer: Arc<dyn Analyzer>,
-    fetcher: Option<Fetcher>,
+    fetcher: Fetcher,
     perf: Perf,
 }
 
 impl Images {
-    /// The service over its collaborators.
+    /// The service over its collaborators, with the configured analyser and
+    /// URL fetcher.
     pub fn new(
         store: Store,
         config: Arc<Config>,
@@ -222,30 +206,23 @@ impl Images {
         bus: EventBus,
         jobs: JobQueue,
         perf: Perf,
-    ) -> Self {
-        let fetcher = match Fetcher::new(&config) {
-            Ok(f) => Some(f),
-            Err(err) => {
-                tracing::error!(error = %err, "image URLs cannot be fetched");
-                None
-            }
-        };
-        Self {
+    ) -> Result<Self> {
+        Ok(Self {
             inner: Arc::new(Inner {
                 cache: FactsCache::new(
                     config.image_facts_cache_capacity,
                     Duration::from_millis(config.image_facts_cache_ttl_ms),
                 ),
-                analyzer: interim::analyzer_from_config(&config),
+                analyzer: vision::analyzer_from_config(&config)?,
+                fetcher: Fetcher::from_config(&config)?,
                 store,
                 config,
                 changes,
                 bus,
                 jobs,
-                fetcher,
                 perf,
             }),
-        }
+        })
     }
 
     /// The job handler that analyses accepted images.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseTransaction;
 
-use super::{ImageAnalysis, Images, interim};
+use super::{ImageAnalysis, Images};
 use crate::{
     context::{render, tokens},
     error::{Error, Result},
@@ -14,7 +14,7 @@ use crate::{
     jobs::{Job, JobDone, JobFailure, JobHandler},
     model::{ImageStatus, MemoryItem, MemoryPut, MemorySource, MemoryType, Millis, TenantId, now_ms},
     store::{self, ImageReady},
-    vision::ImageFacts,
+    vision::{ImageFacts, intake},
 };
 
 /// Confidence of a preference an image implies the first time.
@@ -40,7 +40,7 @@ impl JobHandler for AnalyzeImage {
         store::set_image_progress_in(txn, &job.project_id, &job.subject_id, ImageStatus::Running, job.attempts).await
     }
 
-    async fn run(&self, job: Job) -> std::result::Result<JobDone, JobFailure> {
+    async fn run(&self, mut job: Job) -> std::result::Result<JobDone, JobFailure> {
         let inner = &self.images.inner;
         let image = inner
             .store
@@ -49,23 +49,28 @@ impl JobHandler for AnalyzeImage {
             .map_err(|e| JobFailure::transient(format!("cannot read the image record: {}", e.message())))?;
         let orchestration_id = image.orchestration_id.clone();
         let tag = |f: JobFailure| f.with_orchestration(orchestration_id.clone());
-        let bytes: Vec<u8> = match (&job.payload, &image.source_url) {
-            (Some(bytes), _) => bytes.clone(),
-            (None, Some(url)) => {
-                let fetcher = inner
-                    .fetcher
-                    .as_ref()
-                    .ok_or_else(|| tag(JobFailure::permanent("image URLs cannot be fetched on this server")))?;
-                let fetched = fetcher.fetch(url).await.map_err(|e| {
-                    tag(if e.permanent { JobFailure::permanent(e.message) } else { JobFailure::transient(e.message) })
+        let (bytes, format) = match (job.payload.take(), &image.source_url) {
+            (Some(bytes), _) => {
+                let format = intake::sniff(&bytes).ok_or_else(|| {
+                    tag(JobFailure::permanent(format!(
+                        "unsupported image type: the data is {}, not PNG, JPEG, WebP or GIF",
+                        intake::describe_unsupported(&bytes)
+                    )))
                 })?;
-                fetched.to_vec()
+                (bytes, format)
+            }
+            (None, Some(url)) => {
+                let fetched = inner.fetcher.fetch(url).await.map_err(|e| {
+                    tag(if e.is_permanent() {
+                        JobFailure::permanent(e.to_string())
+                    } else {
+                        JobFailure::transient(e.to_string())
+                    })
+                })?;
+                (fetched.bytes, fetched.format)
             }
             (None, None) => return Err(tag(JobFailure::permanent("the job has no image data"))),
         };
-        let mime = interim::sniff(&bytes).ok_or_else(|| {
-            tag(JobFailure::permanent("unsupported image type: the data is not PNG, JPEG, WebP or GIF"))
-        })?;
         let facts = inner.analyzer.analyze(&bytes).await.map_err(|e| {
             tag(if e.is_permanent() {
                 JobFailure::permanent(e.to_string())
@@ -74,7 +79,7 @@ impl JobHandler for AnalyzeImage {
             })
         })?;
         let analysis_ms = facts.processing_ms;
-        self.complete(&job, &image, facts, mime, bytes.len() as u64).await.map_err(tag)?;
+        self.complete(&job, &image, facts, format.mime(), bytes.len() as u64).await.map_err(tag)?;
         Ok(JobDone { orchestration_id, analysis_ms: Some(analysis_ms) })
     }
 
