@@ -6,9 +6,12 @@ mod common;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use brain_e2e::{Server, ServerOptions, TestDb, backend_tests};
-use brain_proto::v1::{EventType, GetImageFactsRequest, ImageAnalysisStatus, ImageFactsEvent};
+use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, error_field};
+use brain_proto::v1::{
+    EventType, GetImageFactsRequest, ImageAnalysisStatus, ImageFactsEvent, RunRetentionRequest, WatchImageFactsRequest,
+};
 use common::*;
+use tonic::Code;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -165,6 +168,48 @@ async fn failed_attempts_back_off_and_record_the_last_error(db: Arc<TestDb>) {
     assert_eq!(gone_job, Some(vec![Some("failed".into()), Some("1".into())]));
 }
 
+async fn resuming_across_deleted_events_is_refused(db: Arc<TestDb>) {
+    let server = Server::start_with(&db, options().set("retention_event_hours", 1)).await;
+    let project_id = project(&server, "Retention").await;
+    let mut stream = watch(&server, &project_id, 0).await;
+    analyze(&server, &project_id, vec![inline(png(), "old")]).await;
+    events(&mut stream, 2, WAIT).await;
+    analyze(&server, &project_id, vec![inline(png(), "new")]).await;
+    events(&mut stream, 2, WAIT).await;
+    // The first image's events are two hours old; retention deletes them.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let two_hours_ago = now - 2 * 3_600_000;
+    assert_eq!(exec(&db, &format!("UPDATE events SET created_at = {two_hours_ago} WHERE cursor <= 2")).await, 2);
+    let mut admin = server.admin(None).await;
+    let report = admin
+        .run_retention(RunRetentionRequest { dry_run: false, project_id: project_id.clone() })
+        .await
+        .expect("retention")
+        .into_inner();
+    assert_eq!(report.deleted_events, 2);
+
+    // Resuming after cursor 1 would silently skip cursor 2: refused, with what to do instead.
+    let mut client = server.image_facts(None).await;
+    let request = |after_cursor| WatchImageFactsRequest {
+        project_id: project_id.clone(),
+        after_cursor,
+        orchestration_id: String::new(),
+    };
+    let status =
+        assert_error(client.watch_image_facts(request(1)).await.map(|_| ()), Code::InvalidArgument, "INVALID_FIELD");
+    assert_eq!(error_field(&status).as_deref(), Some("after_cursor"));
+    assert!(status.message().contains("ListImageFacts") && status.message().contains("after cursor 2"), "{status:?}");
+    // From the edge of what is kept, and from 0 (the whole stored log), nothing is missing.
+    let mut kept = watch(&server, &project_id, 2).await;
+    assert_eq!(events(&mut kept, 2, WAIT).await.iter().map(|e| e.cursor).collect::<Vec<_>>(), [3, 4]);
+    let mut all = watch(&server, &project_id, 0).await;
+    assert_eq!(events(&mut all, 2, WAIT).await.iter().map(|e| e.cursor).collect::<Vec<_>>(), [3, 4]);
+    // Resuming where the live stream left off is unaffected.
+    let mut live = watch(&server, &project_id, 4).await;
+    analyze(&server, &project_id, vec![inline(png(), "newest")]).await;
+    assert_eq!(next_event(&mut live, WAIT).await.cursor, 5);
+}
+
 async fn image_status(server: &Server, project_id: &str, image_id: &str) -> ImageAnalysisStatus {
     let mut client = server.image_facts(None).await;
     client
@@ -181,6 +226,7 @@ backend_tests!(
     resume_after_disconnect_loses_and_repeats_nothing,
     kill9_mid_analysis_then_restart_completes,
     failed_attempts_back_off_and_record_the_last_error,
+    resuming_across_deleted_events_is_refused,
 );
 
 /// Replica tests need a shared database: PostgreSQL only.

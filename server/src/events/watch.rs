@@ -77,6 +77,20 @@ impl Watch {
                 ));
             }
         }
+        if after_cursor > 0 && after_cursor < registration.start {
+            // Retention deletes old events: resuming across the hole would skip them silently.
+            let first = bus.store().first_event_cursor_after(project_id, after_cursor).await?;
+            if first != Some(after_cursor + 1) {
+                let oldest = first.map_or(registration.start, |c| c - 1);
+                return Err(Error::invalid(
+                    "after_cursor",
+                    format!(
+                        "the events after cursor {after_cursor} were deleted by retention; read the current \
+                         analyses with ListImageFacts, then watch after cursor {oldest}"
+                    ),
+                ));
+            }
+        }
         Ok(Self {
             bus: bus.clone(),
             project_id: project_id.to_owned(),

@@ -109,6 +109,21 @@ impl Store {
         Ok(cursor.unwrap_or(0).max(0) as u64)
     }
 
+    /// The smallest stored event cursor of the project above `after`, if any
+    /// (retention deletes the oldest events; cursors are otherwise dense).
+    pub async fn first_event_cursor_after(&self, project_id: &str, after: u64) -> Result<Option<u64>> {
+        let cursor: Option<i64> = events::Entity::find()
+            .filter(events::Column::ProjectId.eq(project_id))
+            .filter(events::Column::Cursor.gt(clamp(after)))
+            .order_by_asc(events::Column::Cursor)
+            .select_only()
+            .column(events::Column::Cursor)
+            .into_tuple()
+            .one(self.reader())
+            .await?;
+        Ok(cursor.map(|c| c.max(0) as u64))
+    }
+
     /// Up to `limit` committed events of the project with `after < cursor <= until`,
     /// oldest first, optionally only those of one orchestration.
     pub async fn events_after(
