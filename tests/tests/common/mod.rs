@@ -45,6 +45,62 @@ pub fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     out
 }
 
+/// A `width`×`height` image of `background` with a `fill` rectangle at (x, y, w, h).
+pub fn rect_on(
+    width: u32,
+    height: u32,
+    background: [u8; 3],
+    fill: [u8; 3],
+    rect: (u32, u32, u32, u32),
+) -> DynamicImage {
+    let (rx, ry, rw, rh) = rect;
+    let mut img = RgbImage::new(width, height);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        let inside = x >= rx && x < rx + rw && y >= ry && y < ry + rh;
+        *p = Rgb(if inside { fill } else { background });
+    }
+    DynamicImage::ImageRgb8(img)
+}
+
+/// A valid PNG whose header declares `width`×`height` 8-bit RGB pixels over a
+/// few hundred bytes of data: a decompression bomb if decoded naively.
+pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let mut crc = crc32(kind);
+        crc = crc32_update(crc, data);
+        out.extend_from_slice(&(!crc).to_be_bytes());
+        out
+    }
+    fn crc32(data: &[u8]) -> u32 {
+        crc32_update(0xFFFF_FFFF, data)
+    }
+    fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        crc
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    out.extend(chunk(b"IHDR", &ihdr));
+    // zlib: header, one stored block of 256 zero bytes, adler32 of those.
+    let zeros = [0u8; 256];
+    let mut z = vec![0x78, 0x01, 0x01, 0x00, 0x01, 0xFF, 0xFE];
+    z.extend_from_slice(&zeros);
+    z.extend_from_slice(&0x0100_0001u32.to_be_bytes());
+    out.extend(chunk(b"IDAT", &z));
+    out.extend(chunk(b"IEND", &[]));
+    out
+}
+
 /// A small PNG.
 pub fn png() -> Vec<u8> {
     encode(&picture(64, 48, [220, 40, 40], [30, 30, 170]), ImageFormat::Png)
@@ -108,6 +164,16 @@ pub async fn query_row(db: &brain_e2e::TestDb, sql: &str) -> Option<Vec<Option<S
     let out = row.map(|row| (0..).map_while(|i| row.try_get_by_index::<Option<String>>(i).ok()).collect());
     conn.close().await.ok();
     out
+}
+
+/// Runs one SQL statement against the test database (for setting up states
+/// the API cannot produce, like events older than the retention window).
+pub async fn exec(db: &brain_e2e::TestDb, sql: &str) -> u64 {
+    use sea_orm::{ConnectionTrait, Database};
+    let conn = Database::connect(&db.url).await.expect("connect to the test database");
+    let done = conn.execute_unprepared(sql).await.expect("execute").rows_affected();
+    conn.close().await.ok();
+    done
 }
 
 /// Opens a WatchImageFacts stream.
@@ -285,5 +351,11 @@ async fn serve(Path(name): Path<String>, State(state): State<Arc<HostState>>) ->
             return StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response();
         }
     }
-    ([(header::CONTENT_TYPE, "image/png")], bytes).into_response()
+    let content_type = match bytes.get(..4) {
+        Some([0xFF, 0xD8, 0xFF, _]) => "image/jpeg",
+        Some(b"GIF8") => "image/gif",
+        Some(b"RIFF") => "image/webp",
+        _ => "image/png",
+    };
+    ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
 }
