@@ -147,6 +147,12 @@ async fn hostile_files_fail_their_job_with_a_reason(db: Arc<TestDb>) {
     }
     assert_eq!(host.hits("bomb.png"), 1);
     assert_eq!(host.hits("page.png"), 1);
+    // Each is reported to error tracking as an ERROR tagged with its failure kind.
+    let logs = server.logs();
+    let reported: Vec<&str> =
+        logs.lines().filter(|l| l.contains("ERROR") && l.contains("image analysis failed")).collect();
+    assert_eq!(reported.len(), 4, "{logs}");
+    assert!(reported.iter().all(|l| l.contains("image_analysis") && l.contains(&project_id)), "{reported:?}");
 }
 
 async fn internal_addresses_are_never_fetched(db: Arc<TestDb>) {

@@ -18,9 +18,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Job, JobQueue, backoff};
+use super::{Failure, Job, JobQueue, background_failure, backoff};
 use crate::{
-    error::Result,
+    error::{ErrorKind, Result},
     model::{Millis, now_ms},
     perf::{JobOutcome, JobSample, Perf},
     store,
@@ -218,9 +218,9 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             job.max_attempts,
             job.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
         );
-        tracing::warn!(%message, "job failed for good");
+        background_failure(Failure::ImageAnalysis, ErrorKind::Unavailable, &job.project_id, &message);
         if let Err(err) = handler.fail(&job, &message).await {
-            tracing::warn!(error = %err, "cannot record the job's failure; its lease will expire and it runs again");
+            cannot_record(&job, "the job's failure", &err);
         }
         ctx.perf.record_job(&sample(JobOutcome::Failed, None, None));
         return;
@@ -256,9 +256,12 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             tracing::warn!("lease lost to another worker; its result was not committed");
         }
         Err(failure) if failure.permanent || job.attempts >= job.max_attempts => {
+            // A permanent failure is the input's fault; running out of attempts is the environment's.
+            let class = if failure.permanent { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
             tracing::info!(error = %failure.message, attempts = job.attempts, "job failed for good");
+            background_failure(Failure::ImageAnalysis, class, &job.project_id, &failure.message);
             if let Err(err) = handler.fail(&job, &failure.message).await {
-                tracing::warn!(error = %err, "cannot record the job's failure; its lease will expire and it runs again");
+                cannot_record(&job, "the job's failure", &err);
             }
             ctx.perf.record_job(&sample(JobOutcome::Failed, failure.orchestration_id, None));
         }
@@ -267,11 +270,18 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             let run_after = now_ms() + delay.as_millis() as i64;
             tracing::info!(error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry");
             if let Err(err) = handler.retry(&job, &failure.message, run_after).await {
-                tracing::warn!(error = %err, "cannot schedule the retry; the lease will expire and it runs again");
+                cannot_record(&job, "the retry", &err);
             }
             ctx.perf.record_job(&sample(JobOutcome::Retried, failure.orchestration_id, None));
         }
     }
+}
+
+/// A job's outcome could not be stored: the job is not lost (its lease
+/// expires and it runs again), but its facts arrive later than they should.
+fn cannot_record(job: &Job, what: &str, err: &crate::error::Error) {
+    let detail = format!("cannot record {what}; the job runs again when its lease expires: {err}");
+    background_failure(Failure::LateFacts, err.kind(), &job.project_id, &detail);
 }
 
 /// Extends the lease every third of its length; returns when it was lost.
