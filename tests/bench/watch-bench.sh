@@ -10,7 +10,8 @@
 #   PROJECTS  projects the streams are spread over            (default 50)
 #   RATE      images per second sent with AnalyzeImages       (default 20)
 #   SECONDS   how long to send                                (default 20)
-# Environment: CONNECTIONS (HTTP/2 connections; default STREAMS/100, at least 1),
+# Environment: CONNECTIONS (HTTP/2 connections; default STREAMS/100, at least 1), SLOW_MS (list
+#   every event some subscriber received later than this),
 #   BRAIN_BENCH_POSTGRES_URL (admin URL for the throwaway database;
 #   default postgres://brain:brain@127.0.0.1:5432/postgres).
 set -euo pipefail
@@ -66,4 +67,4 @@ done
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) backend=$backend streams=$streams projects=$projects rate=$rate/s seconds=$seconds connections=$connections"
 echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin/watch-bench" --addr "$addr" --pid "$server_pid" --streams "$streams" --connections "$connections" \
-  --projects "$projects" --rate "$rate" --seconds "$seconds"
+  --projects "$projects" --rate "$rate" --seconds "$seconds" ${SLOW_MS:+--slow-ms "$SLOW_MS"}

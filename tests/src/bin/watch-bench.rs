@@ -2,7 +2,8 @@
 //! concurrent streams, and the server's memory per stream.
 //!
 //! Opens `--streams` WatchImageFacts streams over `--connections` HTTP/2
-//! connections, spread evenly over `--projects` projects; reads the server's
+//! connections, spread evenly over `--projects` projects (each project's streams
+//! over all connections); reads the server's
 //! resident memory (VmRSS of `--pid`) before and after; then sends
 //! AnalyzeImages with one small PNG at `--rate` images per second for
 //! `--seconds`, round-robin over the projects. Every image goes through the
@@ -13,7 +14,7 @@
 //! to +1 ms of rounding).
 //!
 //! Usage: watch-bench --addr 127.0.0.1:50051 --pid PID [--streams 1000]
-//!        [--connections 50] [--projects 50] [--rate 20] [--seconds 20]
+//!        [--connections 50] [--projects 50] [--rate 20] [--seconds 20] [--slow-ms 0]
 
 use std::{
     collections::HashMap,
@@ -41,6 +42,8 @@ struct Args {
     projects: usize,
     rate: f64,
     seconds: u64,
+    /// Print each event some subscriber received later than this (0: off).
+    slow_ms: f64,
 }
 
 fn args() -> Args {
@@ -60,6 +63,7 @@ fn args() -> Args {
         projects: get("projects", "50").parse().expect("--projects"),
         rate: get("rate", "20").parse().expect("--rate"),
         seconds: get("seconds", "20").parse().expect("--seconds"),
+        slow_ms: get("slow-ms", "0").parse().expect("--slow-ms"),
     }
 }
 
@@ -142,10 +146,14 @@ async fn main() {
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let opened = Instant::now();
+    let projects_len = projects.len();
+    // Opened concurrently, so they finish in any order: each carries its project's index.
     let streams: Vec<_> = stream::iter(0..args.streams)
         .map(|i| {
-            let channel = channels[i % channels.len()].clone();
-            let project_id = projects[i % projects.len()].clone();
+            // A project's streams are spread over the connections (as subscribers on
+            // different clients would be), not stacked on the same one or two.
+            let channel = channels[(i / projects_len) % channels.len()].clone();
+            let project_id = projects[i % projects_len].clone();
             async move {
                 let mut client = ImageFactsServiceClient::new(channel);
                 let response = client
@@ -156,7 +164,7 @@ async fn main() {
                     })
                     .await
                     .expect("open watch");
-                response.into_inner()
+                (i % projects_len, response.into_inner())
             }
         })
         .buffer_unordered(256)
@@ -164,8 +172,8 @@ async fn main() {
         .await;
     let open_secs = opened.elapsed().as_secs_f64();
     let mut tasks = Vec::with_capacity(streams.len());
-    for (i, mut s) in streams.into_iter().enumerate() {
-        let project = (i % projects.len()) as u32;
+    for (project, mut s) in streams {
+        let project = project as u32;
         let delivered = delivered.clone();
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -177,7 +185,7 @@ async fn main() {
                             if let Some(Message::Event(e)) = m.message {
                                 let t = e.create_time.unwrap_or_default();
                                 let created = t.seconds as f64 * 1e3 + f64::from(t.nanos) / 1e6;
-                                latencies.push((project, e.cursor, now_ms_f64() - created));
+                                latencies.push((project, e.cursor, created, now_ms_f64() - created));
                                 delivered.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -226,13 +234,30 @@ async fn main() {
     let _ = stop_tx.send(true);
     let mut all = Vec::new();
     let mut per_event: HashMap<(u32, u64), (f64, f64)> = HashMap::new();
+    // (created, project, cursor) -> deliveries later than --slow-ms
+    let mut slow: std::collections::BTreeMap<(u64, u32, u64), Vec<f64>> = Default::default();
     for t in tasks {
-        for (project, cursor, latency) in t.await.unwrap_or_default() {
+        for (project, cursor, created, latency) in t.await.unwrap_or_default() {
             all.push(latency);
             let e = per_event.entry((project, cursor)).or_insert((f64::MAX, f64::MIN));
             e.0 = e.0.min(latency);
             e.1 = e.1.max(latency);
+            if args.slow_ms > 0.0 && latency > args.slow_ms {
+                slow.entry((created as u64, project, cursor)).or_default().push(latency);
+            }
         }
+    }
+    let first_created = slow.keys().next().map_or(0, |k| k.0);
+    for ((created, project, cursor), mut late) in slow {
+        late.sort_by(f64::total_cmp);
+        let (fastest, _) = per_event[&(project, cursor)];
+        println!(
+            "slow event  t+{} ms  project {project} cursor {cursor}: {} of {per_project:.0} subscribers over {} ms, first {fastest:.1} ms, slowest {:.1} ms",
+            created - first_created,
+            late.len(),
+            args.slow_ms,
+            late.last().copied().unwrap_or_default()
+        );
     }
     all.sort_by(f64::total_cmp);
     // First subscriber of each event: commit, wake-up and store read; last: plus the fan-out.
