@@ -2,7 +2,7 @@
 //! can cut, refuse or stall connections to it.
 //!
 //! The server binary is `$BRAIN_SERVER_BIN` when set; otherwise
-//! `cargo build -p brain-server` runs once per test process (a no-op when it
+//! `cargo build --workspace --bins` runs once per test process (a no-op when it
 //! is up to date) and `<target>/debug/brain-server` is used.
 #![allow(dead_code)] // each test file uses its own part of the support code
 
@@ -67,7 +67,10 @@ fn server_binary() -> PathBuf {
             let target = exe.ancestors().nth(3).expect("target dir").to_path_buf();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "brain-server", "--manifest-path"])
+                // --workspace: the same feature set as `cargo test --workspace`, so the
+                // dependencies it just built are reused (`-p brain-server` alone would
+                // rebuild half of them with other features).
+                .args(["build", "--quiet", "--workspace", "--bins", "--manifest-path"])
                 .arg(repo_root().join("Cargo.toml"))
                 .env("CARGO_TARGET_DIR", &target)
                 .status()
