@@ -369,7 +369,7 @@ impl OpenAiDecider {
 
     /// One HTTP exchange, bounded by `timeout`.
     async fn attempt(&self, body: Bytes, timeout: Duration) -> Result<Vec<u8>, AttemptFailure> {
-        let after_ms = timeout.as_millis() as u64;
+        let after_ms = timeout.as_micros().div_ceil(1000) as u64;
         let mut request = self
             .client
             .post(&self.endpoint)
