@@ -450,7 +450,12 @@ impl Decider for OpenAiDecider {
                 confidence: d.confidence,
             },
             Err(reason) => {
-                tracing::warn!(model = %self.settings.model, code = reason.code(), reason = %reason, "decision model gave no usable answer; the rules decide");
+                if matches!(reason, FallbackReason::CircuitOpen { .. }) {
+                    // Opening was logged once, as a warning; not again for every request while open.
+                    tracing::debug!(model = %self.settings.model, reason = %reason, "decision model circuit open; the rules decide");
+                } else {
+                    tracing::warn!(model = %self.settings.model, code = reason.code(), reason = %reason, "decision model gave no usable answer; the rules decide");
+                }
                 let mut decision = self.fallback.decide(input).await;
                 decision.fallback_reason = Some(reason.to_string());
                 decision
