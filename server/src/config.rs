@@ -686,6 +686,20 @@ mod tests {
     }
 
     #[test]
+    fn the_openai_decider_is_checked() {
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_DECIDER", "openai")])).expect_err("no key");
+        assert!(err.to_string().contains("needs openai_api_key"), "{err}");
+        let with_key = env(&[("BRAIN_DECIDER", "openai"), ("BRAIN_OPENAI_API_KEY", "sk-x")]);
+        assert_eq!(Config::load_from(&Sources::default(), &with_key).expect("key").decider, DeciderKind::Openai);
+        let local = env(&[("BRAIN_DECIDER", "openai"), ("BRAIN_OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")]);
+        assert!(Config::load_from(&Sources::default(), &local).is_ok(), "a local server may need no key");
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_OPENAI_MAX_RETRIES", "11")])).expect_err("11");
+        assert!(err.to_string().contains("openai_max_retries"), "{err}");
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_OPENAI_DEADLINE_MS", "0")])).expect_err("0");
+        assert!(err.to_string().contains("openai_deadline_ms"), "{err}");
+    }
+
+    #[test]
     fn sentry_dsn_is_read_from_its_conventional_name() {
         let c =
             Config::load_from(&Sources::default(), &env(&[("SENTRY_DSN", "http://k@127.0.0.1:1/1")])).expect("load");
