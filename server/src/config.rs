@@ -135,7 +135,7 @@ pub struct Config {
     pub openai_api_key: Option<String>,
     /// Model used for decisions.
     pub openai_model: String,
-    /// Timeout of one decision call, in ms.
+    /// Timeout of one decision call (one attempt), in ms.
     pub openai_timeout_ms: u64,
     /// Time one decision may spend on the model across all attempts and retry delays, in ms; then the rules decide.
     pub openai_deadline_ms: u64,

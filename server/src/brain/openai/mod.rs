@@ -247,6 +247,8 @@ pub struct OpenAiDecider {
     settings: OpenAiDeciderSettings,
     breaker: CircuitBreaker,
     fallback: Arc<dyn Decider>,
+    /// Built once: the same for every request.
+    response_format: serde_json::Value,
 }
 
 impl fmt::Debug for OpenAiDecider {
@@ -277,7 +279,7 @@ impl OpenAiDecider {
             .map_err(|e| crate::error::Error::internal(format!("decision model client: {e}")))?;
         let endpoint = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
         let breaker = CircuitBreaker::new(settings.breaker_threshold, settings.breaker_cooldown);
-        Ok(Self { client, endpoint, settings, breaker, fallback })
+        Ok(Self { client, endpoint, settings, breaker, fallback, response_format: schema::response_format() })
     }
 
     /// The breaker's state.
@@ -298,7 +300,7 @@ impl OpenAiDecider {
             "model": self.settings.model,
             "temperature": 0,
             "max_tokens": MAX_OUTPUT_TOKENS,
-            "response_format": schema::response_format(),
+            "response_format": self.response_format,
             "messages": [
                 {"role": "system", "content": prompt::SYSTEM_PROMPT},
                 {"role": "user", "content": prompt::user_message(input)}
