@@ -7,11 +7,14 @@
 //! are recorded in [`Decision::fallback_reason`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Config, DeciderKind};
 use crate::model::{MemoryItem, Scene};
 
+pub mod openai;
 pub mod preferences;
 pub mod rules;
 
@@ -211,4 +214,23 @@ pub struct DecisionInput<'a> {
 pub trait Decider: Send + Sync {
     /// Decides; never fails (model backends fall back to rules).
     async fn decide(&self, input: &DecisionInput<'_>) -> Decision;
+}
+
+/// The decider the configuration asks for: the rules (`decider = "rules"`,
+/// the default), or the model falling back to the rules (`decider = "openai"`).
+/// Fails only if the `openai` backend's HTTP client cannot be built.
+pub fn decider_from_config(config: &Config) -> Result<Arc<dyn Decider>, crate::error::Error> {
+    let rules: Arc<dyn Decider> = Arc::new(rules::RulesDecider);
+    Ok(match config.decider {
+        DeciderKind::Rules => rules,
+        DeciderKind::Openai => {
+            let decider = openai::OpenAiDecider::from_config(config, rules)?;
+            tracing::info!(
+                base_url = %crate::config::redact_url(&config.openai_base_url),
+                model = %config.openai_model,
+                "decisions by an OpenAI-compatible model, falling back to the rules"
+            );
+            Arc::new(decider)
+        }
+    })
 }
