@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{cache::ProjectChanges, config::Config, perf::Perf, projects::Projects, store::Store};
+use crate::{
+    brain, cache::ProjectChanges, config::Config, context::cache::ContextCache, orchestrator::Orchestrator, perf::Perf,
+    projects::Projects, store::Store,
+};
 
 /// Everything the server runs on.
 pub struct App {
@@ -21,6 +24,10 @@ pub struct App {
     pub perf: Perf,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
+    /// Context packets per project, invalidated through `changes`.
+    pub context_cache: Arc<ContextCache>,
+    /// Orchestrate and GetContextPacket.
+    pub orchestrator: Orchestrator,
 }
 
 impl App {
@@ -28,7 +35,19 @@ impl App {
     pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
-        Arc::new(Self { config, store, projects, changes, perf: Perf::new(), shutdown })
+        let perf = Perf::new();
+        let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
+        let invalidate = context_cache.clone();
+        changes.subscribe(move |project_id| invalidate.invalidate(project_id));
+        let orchestrator = Orchestrator::new(
+            store.clone(),
+            config.clone(),
+            context_cache.clone(),
+            brain::decider_from_config(&config),
+            changes.clone(),
+            perf.clone(),
+        );
+        Arc::new(Self { config, store, projects, changes, perf, shutdown, context_cache, orchestrator })
     }
 
     /// Starts background work once the store is migrated.

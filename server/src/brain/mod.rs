@@ -209,3 +209,36 @@ pub trait Decider: Send + Sync {
     /// Decides; never fails (model backends fall back to rules).
     async fn decide(&self, input: &DecisionInput<'_>) -> Decision;
 }
+
+pub mod interim;
+
+use std::sync::Arc;
+
+use crate::config::{Config, DeciderKind};
+
+/// The decider the configuration asks for.
+pub fn decider_from_config(config: &Config) -> Arc<dyn Decider> {
+    match config.decider {
+        DeciderKind::Rules => Arc::new(interim::InterimDecider),
+        // The openai decider is built by a later change; until then rules decide and say why.
+        DeciderKind::Openai => Arc::new(FallbackDecider {
+            inner: Arc::new(interim::InterimDecider),
+            reason: "openai decider not built yet",
+        }),
+    }
+}
+
+/// Wraps a decider and records why the configured one did not decide.
+struct FallbackDecider {
+    inner: Arc<dyn Decider>,
+    reason: &'static str,
+}
+
+#[async_trait::async_trait]
+impl Decider for FallbackDecider {
+    async fn decide(&self, input: &DecisionInput<'_>) -> Decision {
+        let mut decision = self.inner.decide(input).await;
+        decision.fallback_reason = Some(self.reason.to_owned());
+        decision
+    }
+}

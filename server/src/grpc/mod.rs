@@ -4,6 +4,7 @@
 
 pub mod convert;
 mod middleware;
+mod orchestrator;
 mod pending;
 mod project;
 pub mod server;

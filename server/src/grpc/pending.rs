@@ -4,13 +4,12 @@
 
 use brain_proto::v1::{
     admin_service_server::AdminService, image_facts_service_server::ImageFactsService,
-    orchestrator_service_server::OrchestratorService, performance_service_server::PerformanceService,
+    performance_service_server::PerformanceService,
 };
 
 /// Placeholder implementation of the services still to come.
 pub struct Pending;
 
-impl OrchestratorService for Pending {}
 impl ImageFactsService for Pending {}
 impl PerformanceService for Pending {}
 impl AdminService for Pending {}

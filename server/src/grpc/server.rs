@@ -26,6 +26,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{
     middleware::{RpcLayer, RpcState},
+    orchestrator::OrchestratorApi,
     pending::Pending,
     project::ProjectApi,
 };
@@ -75,7 +76,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ProjectServiceServer::new(ProjectApi::new(app.projects.clone())).max_decoding_message_size(max))
-        .add_service(OrchestratorServiceServer::new(Pending).max_decoding_message_size(max))
+        .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(PerformanceServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(AdminServiceServer::new(Pending).max_decoding_message_size(max));

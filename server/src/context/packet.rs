@@ -1,0 +1,153 @@
+//! The context packet: what brain remembers about a project, assembled for
+//! one prompt, and its prepared form with every line rendered and counted.
+
+use serde::{Deserialize, Serialize};
+
+use super::{render, tokens};
+use crate::{
+    model::{ConversationTurn, MemoryItem, Millis, Scene},
+    vision::ImageFacts,
+};
+
+/// A scene with what brain remembers about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneContext {
+    /// The scene.
+    pub scene: Scene,
+    /// Scene-relationship memory items keyed by this scene's id.
+    pub relationships: Vec<MemoryItem>,
+}
+
+/// One analysed image's facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageFactsSummary {
+    /// The image.
+    pub image_id: String,
+    /// Its facts.
+    pub facts: ImageFacts,
+}
+
+/// The project memory assembled for a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextPacket {
+    /// The project.
+    pub project_id: String,
+    /// User preferences, highest confidence first (ties: most recently updated first).
+    pub preferences: Vec<MemoryItem>,
+    /// Scenes in position order, with their relationships.
+    pub scenes: Vec<SceneContext>,
+    /// Latest image facts, newest first.
+    pub image_facts: Vec<ImageFactsSummary>,
+    /// Last conversation turns, oldest first.
+    pub recent_turns: Vec<ConversationTurn>,
+    /// Images accepted but not analysed yet, oldest first.
+    pub pending_image_ids: Vec<String>,
+    /// When the packet was assembled from the store.
+    pub built_at: Millis,
+}
+
+impl ContextPacket {
+    /// A packet with nothing in it (a new project, or memory that could not be read).
+    pub fn empty(project_id: &str, built_at: Millis) -> Self {
+        Self {
+            project_id: project_id.to_owned(),
+            preferences: Vec::new(),
+            scenes: Vec::new(),
+            image_facts: Vec::new(),
+            recent_turns: Vec::new(),
+            pending_image_ids: Vec::new(),
+            built_at,
+        }
+    }
+
+    /// The scenes alone, in position order.
+    pub fn scene_list(&self) -> Vec<Scene> {
+        self.scenes.iter().map(|s| s.scene.clone()).collect()
+    }
+}
+
+/// A rendered line and its o200k_base token count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// The text, ending in '\n'.
+    pub text: String,
+    /// Its tokens.
+    pub tokens: u32,
+}
+
+impl Line {
+    /// A line whose count was stored when its item was written.
+    fn stored(text: String, tokens: u32) -> Self {
+        Self { text, tokens }
+    }
+
+    /// A line counted now (glue that is not stored: scene headings, image facts, pending images).
+    fn counted(text: String) -> Self {
+        let tokens = tokens::count(&text);
+        Self { text, tokens }
+    }
+}
+
+/// A scene's lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneLines {
+    /// The heading (name, position, id); never dropped.
+    pub heading: Line,
+    /// The summary, when the scene has one.
+    pub summary: Option<Line>,
+    /// Its relationship items.
+    pub relationships: Vec<Line>,
+}
+
+/// A packet with every line rendered and counted once, so a context build
+/// only sums counts and tokenizes the prompt. This is what the context cache
+/// holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedPacket {
+    /// The packet.
+    pub packet: ContextPacket,
+    /// One line per preference, parallel to `packet.preferences`.
+    pub preferences: Vec<Line>,
+    /// Per scene, parallel to `packet.scenes`.
+    pub scenes: Vec<SceneLines>,
+    /// One line per image, parallel to `packet.image_facts`.
+    pub image_facts: Vec<Line>,
+    /// Two lines per turn (one entry), parallel to `packet.recent_turns`.
+    pub turns: Vec<Line>,
+    /// One line per pending image.
+    pub pending_images: Vec<Line>,
+}
+
+impl PreparedPacket {
+    /// Renders every line; stored counts are used for memory items, scene
+    /// summaries and turns, the rest is counted here.
+    pub fn prepare(packet: ContextPacket) -> Self {
+        let preferences =
+            packet.preferences.iter().map(|m| Line::stored(render::memory_item_line(m), m.token_count)).collect();
+        let scenes = packet
+            .scenes
+            .iter()
+            .map(|s| SceneLines {
+                heading: Line::counted(render::scene_heading_line(&s.scene)),
+                summary: Some(render::scene_summary_line(&s.scene.summary))
+                    .filter(|l| !l.is_empty())
+                    .map(|l| Line::stored(l, s.scene.summary_tokens)),
+                relationships: s
+                    .relationships
+                    .iter()
+                    .map(|m| Line::stored(render::memory_item_line(m), m.token_count))
+                    .collect(),
+            })
+            .collect();
+        let image_facts =
+            packet.image_facts.iter().map(|i| Line::counted(render::image_facts_line(&i.image_id, &i.facts))).collect();
+        let turns = packet
+            .recent_turns
+            .iter()
+            .map(|t| Line::stored(render::turn_lines(&t.prompt, &t.decision_summary), t.token_count))
+            .collect();
+        let pending_images =
+            packet.pending_image_ids.iter().map(|id| Line::counted(render::pending_image_line(id))).collect();
+        Self { packet, preferences, scenes, image_facts, turns, pending_images }
+    }
+}

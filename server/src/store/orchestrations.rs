@@ -1,0 +1,230 @@
+//! Orchestration writes and idempotency lookups.
+//!
+//! An orchestration is stored in one transaction that the domain drives
+//! through [`OrchestrationTx`]: it opens with the project row locked, so
+//! writers to one project queue (PostgreSQL `FOR UPDATE`; SQLite's write
+//! lock already serialises them), and nothing is visible until `commit`.
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
+
+use super::{
+    Backend, Store,
+    entities::{conversation_turns, memories, orchestrations},
+    projects::{lock_project_in, memory, put_memory_in, touch_project_in},
+};
+use crate::{
+    error::{Error, Result},
+    model::{ConversationTurn, MemoryItem, MemoryPut, MemoryType, TenantId, now_ms},
+};
+
+/// An orchestration stored under a request id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRequest {
+    /// The orchestration.
+    pub orchestration_id: String,
+    /// Project it ran on.
+    pub project_id: String,
+    /// Fingerprint of the request that stored it.
+    pub request_hash: String,
+    /// The response, as JSON of the domain type.
+    pub response: String,
+}
+
+/// A conversation turn to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTurn {
+    /// What the user asked.
+    pub prompt: String,
+    /// What brain decided, in one line.
+    pub decision_summary: String,
+    /// Tokens of the turn's lines.
+    pub token_count: u32,
+}
+
+/// The orchestration row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrchestration {
+    /// Id.
+    pub id: String,
+    /// Idempotency key, if any.
+    pub request_id: Option<String>,
+    /// Fingerprint of the request.
+    pub request_hash: String,
+    /// The response as JSON.
+    pub response: String,
+    /// Tool name ("workflow" or "clarification" for the other outcomes).
+    pub tool: String,
+    /// Decider name.
+    pub backend: String,
+    /// Memory could not be read.
+    pub degraded: bool,
+    /// Images attached.
+    pub image_count: u32,
+    /// Time to respond so far, in ms.
+    pub response_ms: f64,
+    /// Tokens of the enhanced prompt.
+    pub prompt_tokens: u32,
+    /// When it was stored.
+    pub created_at: i64,
+}
+
+/// Whether an orchestration row went in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored.
+    Yes,
+    /// Another orchestration of the tenant holds the request id; the
+    /// transaction is spoiled and must be dropped.
+    RequestIdTaken,
+}
+
+impl Store {
+    /// The orchestration stored under `request_id` for the tenant, if any.
+    pub async fn find_request(&self, tenant: &TenantId, request_id: &str) -> Result<Option<StoredRequest>> {
+        find_request_in(self.reader(), tenant, request_id).await
+    }
+
+    /// Opens the write transaction of an orchestration with the project row
+    /// locked; PROJECT_NOT_FOUND when the project is not the tenant's.
+    pub async fn begin_orchestration(&self, tenant: &TenantId, project_id: &str) -> Result<OrchestrationTx> {
+        let txn = self.begin_write().await?;
+        lock_project_in(&txn, self.backend, tenant, project_id).await?;
+        Ok(OrchestrationTx { txn, backend: self.backend, tenant: tenant.clone(), project_id: project_id.to_owned() })
+    }
+
+    /// How many orchestrations and conversation turns a project has (for tests and diagnostics).
+    pub async fn orchestration_counts(&self, project_id: &str) -> Result<(u64, u64)> {
+        use sea_orm::PaginatorTrait;
+        let orchestrations = orchestrations::Entity::find()
+            .filter(orchestrations::Column::ProjectId.eq(project_id))
+            .count(self.reader())
+            .await?;
+        let turns = conversation_turns::Entity::find()
+            .filter(conversation_turns::Column::ProjectId.eq(project_id))
+            .count(self.reader())
+            .await?;
+        Ok((orchestrations, turns))
+    }
+}
+
+async fn find_request_in(
+    conn: &impl sea_orm::ConnectionTrait,
+    tenant: &TenantId,
+    request_id: &str,
+) -> Result<Option<StoredRequest>> {
+    let row = orchestrations::Entity::find()
+        .filter(orchestrations::Column::TenantId.eq(tenant.as_str()))
+        .filter(orchestrations::Column::RequestId.eq(request_id))
+        .one(conn)
+        .await?;
+    Ok(row.map(|r| StoredRequest {
+        orchestration_id: r.id,
+        project_id: r.project_id,
+        request_hash: r.request_hash,
+        response: r.response,
+    }))
+}
+
+/// The open write transaction of one orchestration. Dropping it without
+/// [`OrchestrationTx::commit`] rolls everything back.
+pub struct OrchestrationTx {
+    txn: DatabaseTransaction,
+    #[allow(dead_code)] // kept for image intake, which locks differently per backend
+    backend: Backend,
+    tenant: TenantId,
+    project_id: String,
+}
+
+impl OrchestrationTx {
+    /// The transaction, for other store modules that write inside it (image intake).
+    #[allow(dead_code)]
+    pub(crate) fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// The orchestration already stored under `request_id`, seen from inside the lock.
+    pub async fn find_request(&self, request_id: &str) -> Result<Option<StoredRequest>> {
+        find_request_in(&self.txn, &self.tenant, request_id).await
+    }
+
+    /// The project's stored user preferences with these keys (expired ones included: they are replaced).
+    pub async fn preferences(&self, keys: &[String]) -> Result<Vec<MemoryItem>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = memories::Entity::find()
+            .filter(memories::Column::ProjectId.eq(self.project_id.as_str()))
+            .filter(memories::Column::MemoryType.eq(MemoryType::UserPreference.as_str()))
+            .filter(memories::Column::Key.is_in(keys.iter().map(String::as_str)))
+            .all(&self.txn)
+            .await?;
+        rows.into_iter().map(memory).collect()
+    }
+
+    /// Creates or replaces a memory item of this project.
+    pub async fn put_memory(&self, put: &MemoryPut, token_count: u32, now: i64) -> Result<MemoryItem> {
+        debug_assert_eq!(put.project_id, self.project_id);
+        Ok(put_memory_in(&self.txn, &self.tenant, put, token_count, now).await?.0)
+    }
+
+    /// Stores a conversation turn.
+    pub async fn insert_turn(
+        &self,
+        orchestration_id: &str,
+        turn: &NewTurn,
+        id: String,
+        now: i64,
+    ) -> Result<ConversationTurn> {
+        let row = conversation_turns::ActiveModel {
+            id: Set(id),
+            tenant_id: Set(self.tenant.0.clone()),
+            project_id: Set(self.project_id.clone()),
+            orchestration_id: Set(Some(orchestration_id.to_owned())),
+            prompt: Set(turn.prompt.clone()),
+            decision_summary: Set(turn.decision_summary.clone()),
+            token_count: Set(i32::try_from(turn.token_count).unwrap_or(i32::MAX)),
+            archived: Set(false),
+            created_at: Set(now),
+        }
+        .insert(&self.txn)
+        .await?;
+        Ok(super::context::turn(row))
+    }
+
+    /// Stores the orchestration row; [`Inserted::RequestIdTaken`] when a
+    /// concurrent orchestration got the request id first.
+    pub async fn insert_orchestration(&self, row: &NewOrchestration) -> Result<Inserted> {
+        let result = orchestrations::ActiveModel {
+            id: Set(row.id.clone()),
+            tenant_id: Set(self.tenant.0.clone()),
+            project_id: Set(self.project_id.clone()),
+            request_id: Set(row.request_id.clone()),
+            request_hash: Set(row.request_hash.clone()),
+            response: Set(row.response.clone()),
+            tool: Set(row.tool.clone()),
+            backend: Set(row.backend.clone()),
+            degraded: Set(row.degraded),
+            image_count: Set(i32::try_from(row.image_count).unwrap_or(i32::MAX)),
+            response_ms: Set(row.response_ms),
+            prompt_tokens: Set(i32::try_from(row.prompt_tokens).unwrap_or(i32::MAX)),
+            created_at: Set(row.created_at),
+        }
+        .insert(&self.txn)
+        .await;
+        match result {
+            Ok(_) => Ok(Inserted::Yes),
+            Err(err) if row.request_id.is_some() && is_unique_violation(&err) => Ok(Inserted::RequestIdTaken),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Marks the project changed and commits.
+    pub async fn commit(self) -> Result<()> {
+        touch_project_in(&self.txn, &self.project_id, now_ms()).await?;
+        self.txn.commit().await.map_err(Error::from)
+    }
+}
+
+fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
