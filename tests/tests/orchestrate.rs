@@ -262,7 +262,7 @@ async fn context_packet_order_and_cache(db: Arc<TestDb>) {
         token_budget: 0,
     };
     let first = client.get_context_packet(get("what next?")).await.expect("context").into_inner();
-    assert!(!first.cache_hit, "the first read after a write comes from the store");
+    assert!(first.cache_hit, "an orchestration refreshes the packet it read with what it wrote");
     let packet = first.context.as_ref().expect("packet");
     let prefs: Vec<(&str, f64)> = packet.preferences.iter().map(|m| (m.key.as_str(), m.confidence)).collect();
     assert_eq!(prefs, [("color", 0.9), ("font", 0.7), ("style", 0.4)], "highest confidence first");
@@ -285,10 +285,19 @@ async fn context_packet_order_and_cache(db: Arc<TestDb>) {
         order.iter().map(|h| p.find(h).unwrap_or_else(|| panic!("{h} missing in {p}"))).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "sections in order: {p}");
 
-    let second = client.get_context_packet(get("what next?")).await.expect("context").into_inner();
-    assert!(second.cache_hit);
+    // A second server on the same database builds the packet from the store:
+    // the same state renders the same context and enhanced prompt.
+    let cold_server = Server::start(&db).await;
+    let mut cold = cold_server.orchestrator(None).await;
+    let second = cold.get_context_packet(get("what next?")).await.expect("context").into_inner();
+    assert!(!second.cache_hit, "a fresh process reads the store");
     assert_eq!(second.enhanced_prompt, first.enhanced_prompt, "deterministic for the same state");
-    assert_eq!(second.context, first.context);
+    assert_eq!(second.token_report, first.token_report);
+    let without_time = |p: Option<pb::ContextPacket>| pb::ContextPacket { build_time: None, ..p.expect("packet") };
+    assert_eq!(without_time(second.context.clone()), without_time(first.context.clone()));
+    let again = cold.get_context_packet(get("what next?")).await.expect("context").into_inner();
+    assert!(again.cache_hit);
+    assert_eq!(again.context, second.context, "a cached packet keeps its build time");
 
     // Without a prompt the context renders alone.
     let bare = client.get_context_packet(get("")).await.expect("context").into_inner();
@@ -307,6 +316,13 @@ async fn context_packet_order_and_cache(db: Arc<TestDb>) {
     assert!(fourth.cache_hit);
     let after = footprint(&conn, &project_id).await;
     assert_eq!((before.0, before.1), (after.0, after.1), "no orchestration or turn written by GetContextPacket");
+    // After an orchestration the cached packet carries its turn and what it learned.
+    orchestrated(&mut client, request(&project_id, "third prompt: keep the pace fast")).await;
+    let fifth = client.get_context_packet(get("what next?")).await.expect("context").into_inner();
+    let packet = fifth.context.as_ref().expect("packet");
+    assert_eq!(packet.recent_turns.len(), 3);
+    assert_eq!(packet.recent_turns[2].prompt, "third prompt: keep the pace fast");
+    assert_exact(&fifth.enhanced_prompt, fifth.token_report.as_ref().expect("report"));
 }
 
 const WORDS: &[&str] = &[

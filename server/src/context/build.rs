@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::packet::{ContextPacket, ImageFactsSummary, PreparedPacket, SceneContext};
+use super::packet::{ContextPacket, ImageFactsSummary, PreparedPacket, SceneContext, sort_preferences, sort_turns};
 use crate::{
     error::Result,
     model::{Millis, TenantId, now_ms},
@@ -30,7 +30,12 @@ pub async fn from_store(
 
 /// Puts the rows in packet order: relationship items go under the scene
 /// their key names (items about scenes that no longer exist are left out).
-pub fn assemble(project_id: &str, rows: ContextRows, built_at: Millis) -> ContextPacket {
+pub fn assemble(project_id: &str, mut rows: ContextRows, built_at: Millis) -> ContextPacket {
+    // Sorted here rather than trusted from SQL, whose collation may order ties
+    // differently per database: a packet updated in place after a write must
+    // equal a fresh build of the same state.
+    sort_preferences(&mut rows.preferences);
+    sort_turns(&mut rows.turns);
     let mut relationships: HashMap<String, Vec<_>> = HashMap::new();
     for item in rows.relationships {
         relationships.entry(item.key.clone()).or_default().push(item);

@@ -78,8 +78,9 @@ impl ContextCache {
         self.slot(project_id).load(Ordering::SeqCst)
     }
 
-    /// The project's packet if it is cached, current and the tenant's; counts a hit or a miss.
-    pub fn get(&self, tenant: &TenantId, project_id: &str) -> Option<Arc<PreparedPacket>> {
+    /// The project's packet and its generation stamp, if it is cached,
+    /// current and the tenant's; counts a hit or a miss.
+    pub fn get(&self, tenant: &TenantId, project_id: &str) -> Option<(Arc<PreparedPacket>, u64)> {
         let current = self.generation(project_id);
         let found = self
             .entries
@@ -88,7 +89,7 @@ impl ContextCache {
         match found {
             Some(entry) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(entry.prepared.clone())
+                Some((entry.prepared.clone(), entry.generation))
             }
             None => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
@@ -106,6 +107,27 @@ impl ContextCache {
         let expires_at = first_expiry(&prepared.packet);
         let entry = Entry { tenant: tenant.clone(), generation, expires_at, prepared };
         self.entries.insert(project_id.to_owned(), Arc::new(entry));
+    }
+
+    /// Caches the packet that follows a write the caller committed and
+    /// announced, derived from a base packet stamped `base_generation`. Only
+    /// when exactly one invalidation (the caller's own) happened since the
+    /// base was read: any other write to the project either bumped the
+    /// generation already (and this does nothing) or will bump it later (and
+    /// the entry goes stale). Returns whether it was cached.
+    pub fn insert_after_write(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        base_generation: u64,
+        next: impl FnOnce() -> PreparedPacket,
+    ) -> bool {
+        let generation = base_generation.wrapping_add(1);
+        if self.generation(project_id) != generation {
+            return false;
+        }
+        self.insert(tenant, project_id, generation, Arc::new(next()));
+        true
     }
 
     /// Forgets the project's packet; call after every committed write to it.
@@ -144,6 +166,23 @@ mod tests {
         cache.invalidate("p1");
         assert!(cache.get(&tenant, "p1").is_none());
         assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 3, entries: 0 });
+    }
+
+    #[test]
+    fn a_write_refreshes_only_a_packet_no_other_write_touched() {
+        let cache = ContextCache::new(10);
+        let tenant = TenantId("t".into());
+        let base = cache.generation("p1");
+        cache.insert(&tenant, "p1", base, packet());
+        cache.invalidate("p1"); // our own write's announcement
+        assert!(cache.insert_after_write(&tenant, "p1", base, || (*packet()).clone()));
+        assert!(cache.get(&tenant, "p1").is_some());
+
+        let base = cache.generation("p1");
+        cache.invalidate("p1"); // someone else's write
+        cache.invalidate("p1"); // ours
+        assert!(!cache.insert_after_write(&tenant, "p1", base, || (*packet()).clone()));
+        assert!(cache.get(&tenant, "p1").is_none());
     }
 
     #[test]

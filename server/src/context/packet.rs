@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{render, tokens};
 use crate::{
-    model::{ConversationTurn, MemoryItem, Millis, Scene},
+    model::{ConversationTurn, MemoryItem, MemoryType, Millis, Scene},
     vision::ImageFacts,
 };
 
@@ -64,6 +64,57 @@ impl ContextPacket {
     pub fn scene_list(&self) -> Vec<Scene> {
         self.scenes.iter().map(|s| s.scene.clone()).collect()
     }
+
+    /// The packet after an orchestration's write: its memory items replace
+    /// those with the same key (or join), its turn is appended and the oldest
+    /// turns beyond `recent_turns` leave. Orders stay as the store reads them,
+    /// so the result equals a fresh build of the same state.
+    pub fn after_write(
+        &self,
+        memories: &[MemoryItem],
+        turn: &ConversationTurn,
+        recent_turns: usize,
+        built_at: Millis,
+    ) -> ContextPacket {
+        let mut next = self.clone();
+        for item in memories {
+            match item.memory_type {
+                MemoryType::UserPreference => upsert(&mut next.preferences, item),
+                MemoryType::SceneRelationship => {
+                    if let Some(scene) = next.scenes.iter_mut().find(|s| s.scene.scene_id == item.key) {
+                        upsert(&mut scene.relationships, item);
+                    }
+                }
+                MemoryType::ConversationContext => {}
+            }
+        }
+        sort_preferences(&mut next.preferences);
+        next.recent_turns.push(turn.clone());
+        sort_turns(&mut next.recent_turns);
+        let excess = next.recent_turns.len().saturating_sub(recent_turns);
+        next.recent_turns.drain(..excess);
+        next.built_at = built_at;
+        next
+    }
+}
+
+fn upsert(items: &mut Vec<MemoryItem>, item: &MemoryItem) {
+    match items.iter_mut().find(|m| m.key == item.key) {
+        Some(existing) => *existing = item.clone(),
+        None => items.push(item.clone()),
+    }
+}
+
+/// Highest confidence first, then most recently updated, then by id.
+pub fn sort_preferences(items: &mut [MemoryItem]) {
+    items.sort_by(|a, b| {
+        b.confidence.total_cmp(&a.confidence).then(b.updated_at.cmp(&a.updated_at)).then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// Oldest first.
+pub fn sort_turns(turns: &mut [ConversationTurn]) {
+    turns.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
 }
 
 /// A rendered line and its o200k_base token count.

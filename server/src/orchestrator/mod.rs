@@ -163,8 +163,8 @@ impl Orchestrator {
 
         let mut timings = StageTimings::default();
         let stage = Instant::now();
-        let (prepared, degraded_reason) = match self.prepared(tenant, &checked.project_id).await {
-            Ok((prepared, _)) => (prepared, None),
+        let (prepared, base_generation, degraded_reason) = match self.prepared(tenant, &checked.project_id).await {
+            Ok((prepared, _, generation)) => (prepared, Some(generation), None),
             Err(err) if err.kind() == ErrorKind::NotFound => return Err(err),
             Err(err) => {
                 tracing::warn!(
@@ -177,7 +177,7 @@ impl Orchestrator {
                     "project memory could not be read ({}); decided from the prompt alone",
                     err.reason().as_str()
                 );
-                (Arc::new(PreparedPacket::prepare(empty)), Some(reason))
+                (Arc::new(PreparedPacket::prepare(empty)), None, Some(reason))
             }
         };
         timings.context_build_ms = ms(stage);
@@ -226,6 +226,9 @@ impl Orchestrator {
         let write = Write {
             store: self.store.clone(),
             changes: self.changes.clone(),
+            cache: self.cache.clone(),
+            base: base_generation.map(|generation| (prepared.clone(), generation)),
+            recent_turns: self.config.recent_turns as usize,
             tenant: tenant.clone(),
             prompt: checked.prompt,
             request_hash: checked.hash.clone(),
@@ -273,7 +276,7 @@ impl Orchestrator {
             self.check_prompt(prompt)?;
         }
         let budget = budget::resolve_budget(token_budget, self.config.token_budget)?;
-        let (prepared, cache_hit) = self.prepared(tenant, &project_id).await?;
+        let (prepared, cache_hit, _) = self.prepared(tenant, &project_id).await?;
         let fitted = budget::fit(&prepared, prompt, budget)?;
         warn_if_near_budget(&project_id, &fitted.report);
         Ok(ContextView {
@@ -284,17 +287,18 @@ impl Orchestrator {
         })
     }
 
-    /// The project's prepared packet, from the cache or the store.
-    async fn prepared(&self, tenant: &TenantId, project_id: &str) -> Result<(Arc<PreparedPacket>, bool)> {
-        if let Some(prepared) = self.cache.get(tenant, project_id) {
+    /// The project's prepared packet, from the cache or the store, whether
+    /// it was a hit, and the cache generation it belongs to.
+    async fn prepared(&self, tenant: &TenantId, project_id: &str) -> Result<(Arc<PreparedPacket>, bool, u64)> {
+        if let Some((prepared, generation)) = self.cache.get(tenant, project_id) {
             self.perf.record_cache(CacheKind::ContextPacket, true);
-            return Ok((prepared, true));
+            return Ok((prepared, true, generation));
         }
         self.perf.record_cache(CacheKind::ContextPacket, false);
         let generation = self.cache.generation(project_id);
         let prepared = Arc::new(build::from_store(&self.store, tenant, project_id, self.config.recent_turns).await?);
         self.cache.insert(tenant, project_id, generation, prepared.clone());
-        Ok((prepared, false))
+        Ok((prepared, false, generation))
     }
 
     fn check(&self, request: &OrchestrateRequest) -> Result<Checked> {
@@ -384,6 +388,10 @@ fn ms(since: Instant) -> f64 {
 struct Write {
     store: Store,
     changes: Arc<ProjectChanges>,
+    cache: Arc<ContextCache>,
+    /// The packet the context was built from and its cache generation; None when degraded.
+    base: Option<(Arc<PreparedPacket>, u64)>,
+    recent_turns: usize,
     tenant: TenantId,
     prompt: String,
     request_hash: String,
@@ -403,7 +411,19 @@ enum Written {
 
 impl Write {
     async fn run(self) -> Result<Written> {
-        let Write { store, changes, tenant, prompt, request_hash, scenes, mut orchestration, started } = self;
+        let Write {
+            store,
+            changes,
+            cache,
+            base,
+            recent_turns,
+            tenant,
+            prompt,
+            request_hash,
+            scenes,
+            mut orchestration,
+            started,
+        } = self;
         let stage = Instant::now();
         let project_id = orchestration.project_id.clone();
         let tx = store.begin_orchestration(&tenant, &project_id).await?;
@@ -413,6 +433,7 @@ impl Write {
             return Ok(Written::Existing(stored));
         }
         let now = now_ms();
+        let mut written = Vec::new();
 
         // Image intake (validation, image_analyses rows, jobs) belongs here, inside this transaction.
         orchestration.timings.image_enqueue_ms = 0.0;
@@ -432,7 +453,7 @@ impl Write {
             let mut put =
                 memory_put(&project_id, MemoryType::UserPreference, key, value, confidence, MemorySource::Prompt);
             put.source_prompt = Some(prompt.clone());
-            tx.put_memory(&put, line_tokens(&put), now).await?;
+            written.push(tx.put_memory(&put, line_tokens(&put), now).await?);
         }
         // What was asked of each target scene.
         let confidence = orchestration.decision.confidence.clamp(0.0, 1.0);
@@ -445,7 +466,7 @@ impl Write {
                 confidence,
                 MemorySource::Decision,
             );
-            tx.put_memory(&put, line_tokens(&put), now).await?;
+            written.push(tx.put_memory(&put, line_tokens(&put), now).await?);
         }
         // The latest interaction.
         let summary = memory::decision_summary(&orchestration.decision);
@@ -464,7 +485,7 @@ impl Write {
             prompt,
             decision_summary: summary,
         };
-        tx.insert_turn(&orchestration.id, &turn, new_id(), now).await?;
+        let turn = tx.insert_turn(&orchestration.id, &turn, new_id(), now).await?;
 
         orchestration.created_at = now;
         orchestration.timings.persistence_ms = ms(stage);
@@ -498,6 +519,14 @@ impl Write {
         }
         tx.commit().await?;
         changes.changed(&project_id);
+        // Every prompt writes to its project, so plain invalidation would make
+        // the next prompt always miss; the base packet plus this write is the
+        // new state, unless another write slipped in (then it stays a miss).
+        if let Some((base, generation)) = base {
+            cache.insert_after_write(&tenant, &project_id, generation, || {
+                PreparedPacket::prepare(base.packet.after_write(&written, &turn, recent_turns, now_ms()))
+            });
+        }
         Ok(Written::Stored { orchestration: Box::new(orchestration), persistence_ms: ms(stage) })
     }
 }
