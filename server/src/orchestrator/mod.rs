@@ -433,12 +433,14 @@ impl Write {
             return Ok(Written::Existing(stored));
         }
         let now = now_ms();
-        let mut written = Vec::new();
 
         // Image intake (validation, image_analyses rows, jobs) belongs here, inside this transaction.
         orchestration.timings.image_enqueue_ms = 0.0;
 
-        // Memory bank: preferences from the prompt, merged with what is stored.
+        // Memory bank, written in one statement: preferences from the prompt
+        // merged with what is stored (read under the lock), what was asked of
+        // each target scene, and the latest interaction.
+        let mut puts: Vec<MemoryPut> = Vec::new();
         let mut extracted: BTreeMap<String, preferences::ExtractedPreference> = BTreeMap::new();
         for p in preferences::extract(&prompt) {
             extracted.insert(p.key.clone(), p);
@@ -453,32 +455,36 @@ impl Write {
             let mut put =
                 memory_put(&project_id, MemoryType::UserPreference, key, value, confidence, MemorySource::Prompt);
             put.source_prompt = Some(prompt.clone());
-            written.push(tx.put_memory(&put, line_tokens(&put), now).await?);
+            puts.push(put);
         }
-        // What was asked of each target scene.
         let confidence = orchestration.decision.confidence.clamp(0.0, 1.0);
         for (scene_id, value) in memory::relationships(&orchestration.decision, &prompt, &scenes) {
-            let put = memory_put(
+            puts.push(memory_put(
                 &project_id,
                 MemoryType::SceneRelationship,
                 &scene_id,
                 value,
                 confidence,
                 MemorySource::Decision,
-            );
-            written.push(tx.put_memory(&put, line_tokens(&put), now).await?);
+            ));
         }
-        // The latest interaction.
         let summary = memory::decision_summary(&orchestration.decision);
-        let put = memory_put(
+        puts.push(memory_put(
             &project_id,
             MemoryType::ConversationContext,
             memory::LATEST_CONTEXT_KEY,
             memory::conversation_context(&prompt, &summary),
             1.0,
             MemorySource::Decision,
-        );
-        tx.put_memory(&put, line_tokens(&put), now).await?;
+        ));
+        // One statement cannot write a key twice; keys that clip to the same text keep the last write.
+        let mut unique: Vec<(MemoryPut, u32)> = Vec::with_capacity(puts.len());
+        for put in puts {
+            unique.retain(|(p, _)| !(p.memory_type == put.memory_type && p.key == put.key));
+            let tokens = line_tokens(&put);
+            unique.push((put, tokens));
+        }
+        let written = tx.upsert_memories(&unique, now).await?;
 
         let turn = NewTurn {
             token_count: tokens::count(&render::turn_lines(&prompt, &summary)),

@@ -5,16 +5,19 @@
 //! writers to one project queue (PostgreSQL `FOR UPDATE`; SQLite's write
 //! lock already serialises them), and nothing is visible until `commit`.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
+    sea_query::{Expr, OnConflict},
+};
 
 use super::{
     Backend, Store,
-    entities::{conversation_turns, memories, orchestrations},
-    projects::{lock_project_in, memory, put_memory_in, touch_project_in},
+    entities::{conversation_turns, memories, orchestrations, projects},
+    projects::memory,
 };
 use crate::{
-    error::{Error, Result},
-    model::{ConversationTurn, MemoryItem, MemoryPut, MemoryType, TenantId, now_ms},
+    error::{Error, Reason, Result},
+    model::{ConversationTurn, MemoryItem, MemoryPut, MemoryType, TenantId, new_id, now_ms},
 };
 
 /// An orchestration stored under a request id.
@@ -86,24 +89,24 @@ impl Store {
 
     /// Opens the write transaction of an orchestration with the project row
     /// locked; PROJECT_NOT_FOUND when the project is not the tenant's.
+    ///
+    /// One statement both locks and touches the project: an UPDATE takes the
+    /// row lock on PostgreSQL (SQLite's write lock is already held), and no
+    /// matching row means the project is not the tenant's.
     pub async fn begin_orchestration(&self, tenant: &TenantId, project_id: &str) -> Result<OrchestrationTx> {
         let txn = self.begin_write().await?;
-        lock_project_in(&txn, self.backend, tenant, project_id).await?;
+        let touched = projects::Entity::update_many()
+            .col_expr(projects::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(projects::Column::Id.eq(project_id))
+            .filter(projects::Column::TenantId.eq(tenant.as_str()))
+            .exec(&txn)
+            .await?;
+        if touched.rows_affected == 0 {
+            return Err(
+                Error::new(Reason::ProjectNotFound, format!("project {project_id} not found")).with_field("project_id")
+            );
+        }
         Ok(OrchestrationTx { txn, backend: self.backend, tenant: tenant.clone(), project_id: project_id.to_owned() })
-    }
-
-    /// How many orchestrations and conversation turns a project has (for tests and diagnostics).
-    pub async fn orchestration_counts(&self, project_id: &str) -> Result<(u64, u64)> {
-        use sea_orm::PaginatorTrait;
-        let orchestrations = orchestrations::Entity::find()
-            .filter(orchestrations::Column::ProjectId.eq(project_id))
-            .count(self.reader())
-            .await?;
-        let turns = conversation_turns::Entity::find()
-            .filter(conversation_turns::Column::ProjectId.eq(project_id))
-            .count(self.reader())
-            .await?;
-        Ok((orchestrations, turns))
     }
 }
 
@@ -129,7 +132,7 @@ async fn find_request_in(
 /// [`OrchestrationTx::commit`] rolls everything back.
 pub struct OrchestrationTx {
     txn: DatabaseTransaction,
-    #[allow(dead_code)] // kept for image intake, which locks differently per backend
+    #[allow(dead_code)] // for image intake, which may lock differently per backend
     backend: Backend,
     tenant: TenantId,
     project_id: String,
@@ -161,10 +164,54 @@ impl OrchestrationTx {
         rows.into_iter().map(memory).collect()
     }
 
-    /// Creates or replaces a memory item of this project.
-    pub async fn put_memory(&self, put: &MemoryPut, token_count: u32, now: i64) -> Result<MemoryItem> {
-        debug_assert_eq!(put.project_id, self.project_id);
-        Ok(put_memory_in(&self.txn, &self.tenant, put, token_count, now).await?.0)
+    /// Creates or replaces memory items of this project (each with the token
+    /// count of its line) in one statement. As with PutMemory, writing the
+    /// same value again counts another occurrence and a different value
+    /// starts over at one; ids and creation times of existing items stay.
+    /// Keys must be distinct.
+    pub async fn upsert_memories(&self, puts: &[(MemoryPut, u32)], now: i64) -> Result<Vec<MemoryItem>> {
+        if puts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = puts.iter().map(|(put, token_count)| memories::ActiveModel {
+            id: Set(new_id()),
+            tenant_id: Set(self.tenant.0.clone()),
+            project_id: Set(self.project_id.clone()),
+            memory_type: Set(put.memory_type.as_str().to_owned()),
+            key: Set(put.key.clone()),
+            value: Set(put.value.clone()),
+            confidence: Set(put.confidence),
+            source: Set(put.source.as_str().to_owned()),
+            source_prompt: Set(put.source_prompt.clone()),
+            token_count: Set(i32::try_from(*token_count).unwrap_or(i32::MAX)),
+            occurrences: Set(1),
+            expires_at: Set(put.ttl_ms.map(|ttl| now.saturating_add(ttl))),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        let on_conflict = OnConflict::columns([
+            memories::Column::ProjectId,
+            memories::Column::MemoryType,
+            memories::Column::Key,
+        ])
+        .update_columns([
+            memories::Column::Value,
+            memories::Column::Confidence,
+            memories::Column::Source,
+            memories::Column::SourcePrompt,
+            memories::Column::TokenCount,
+            memories::Column::ExpiresAt,
+            memories::Column::UpdatedAt,
+        ])
+        .value(
+            memories::Column::Occurrences,
+            Expr::cust(
+                r#"CASE WHEN "memories"."value" = "excluded"."value" THEN "memories"."occurrences" + 1 ELSE 1 END"#,
+            ),
+        )
+        .to_owned();
+        let rows = memories::Entity::insert_many(rows).on_conflict(on_conflict).exec_with_returning(&self.txn).await?;
+        rows.into_iter().map(memory).collect()
     }
 
     /// Stores a conversation turn.
@@ -175,26 +222,34 @@ impl OrchestrationTx {
         id: String,
         now: i64,
     ) -> Result<ConversationTurn> {
-        let row = conversation_turns::ActiveModel {
-            id: Set(id),
+        let token_count = i32::try_from(turn.token_count).unwrap_or(i32::MAX);
+        conversation_turns::Entity::insert(conversation_turns::ActiveModel {
+            id: Set(id.clone()),
             tenant_id: Set(self.tenant.0.clone()),
             project_id: Set(self.project_id.clone()),
             orchestration_id: Set(Some(orchestration_id.to_owned())),
             prompt: Set(turn.prompt.clone()),
             decision_summary: Set(turn.decision_summary.clone()),
-            token_count: Set(i32::try_from(turn.token_count).unwrap_or(i32::MAX)),
+            token_count: Set(token_count),
             archived: Set(false),
             created_at: Set(now),
-        }
-        .insert(&self.txn)
+        })
+        .exec_without_returning(&self.txn)
         .await?;
-        Ok(super::context::turn(row))
+        Ok(ConversationTurn {
+            id,
+            orchestration_id: Some(orchestration_id.to_owned()),
+            prompt: turn.prompt.clone(),
+            decision_summary: turn.decision_summary.clone(),
+            token_count: token_count.max(0) as u32,
+            created_at: now,
+        })
     }
 
     /// Stores the orchestration row; [`Inserted::RequestIdTaken`] when a
     /// concurrent orchestration got the request id first.
     pub async fn insert_orchestration(&self, row: &NewOrchestration) -> Result<Inserted> {
-        let result = orchestrations::ActiveModel {
+        let result = orchestrations::Entity::insert(orchestrations::ActiveModel {
             id: Set(row.id.clone()),
             tenant_id: Set(self.tenant.0.clone()),
             project_id: Set(self.project_id.clone()),
@@ -208,8 +263,8 @@ impl OrchestrationTx {
             response_ms: Set(row.response_ms),
             prompt_tokens: Set(i32::try_from(row.prompt_tokens).unwrap_or(i32::MAX)),
             created_at: Set(row.created_at),
-        }
-        .insert(&self.txn)
+        })
+        .exec_without_returning(&self.txn)
         .await;
         match result {
             Ok(_) => Ok(Inserted::Yes),
@@ -218,9 +273,8 @@ impl OrchestrationTx {
         }
     }
 
-    /// Marks the project changed and commits.
+    /// Commits (the project was marked changed when the transaction began).
     pub async fn commit(self) -> Result<()> {
-        touch_project_in(&self.txn, &self.project_id, now_ms()).await?;
         self.txn.commit().await.map_err(Error::from)
     }
 }
