@@ -202,3 +202,90 @@ impl PreparedPacket {
         Self { packet, preferences, scenes, image_facts, turns, pending_images }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        context::build::assemble,
+        model::{MemorySource, SceneStatus},
+        store::ContextRows,
+    };
+
+    fn item(id: &str, memory_type: MemoryType, key: &str, value: &str, confidence: f64, at: Millis) -> MemoryItem {
+        MemoryItem {
+            id: id.into(),
+            project_id: "p".into(),
+            memory_type,
+            key: key.into(),
+            value: value.into(),
+            confidence,
+            source: MemorySource::Prompt,
+            source_prompt: None,
+            token_count: tokens::count(&render::memory_line(key, value, confidence)),
+            occurrences: 1,
+            expires_at: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn turn(id: &str, at: Millis) -> ConversationTurn {
+        ConversationTurn {
+            id: id.into(),
+            orchestration_id: None,
+            prompt: format!("prompt {id}"),
+            decision_summary: "addScene".into(),
+            token_count: tokens::count(&render::turn_lines(&format!("prompt {id}"), "addScene")),
+            created_at: at,
+        }
+    }
+
+    fn scene(id: &str, position: u32) -> Scene {
+        Scene {
+            project_id: "p".into(),
+            scene_id: id.into(),
+            name: id.into(),
+            position,
+            summary: String::new(),
+            summary_tokens: 0,
+            duration_seconds: None,
+            status: SceneStatus::Ok,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_packet_after_a_write_equals_a_fresh_build() {
+        let rows =
+            |preferences: Vec<MemoryItem>, relationships: Vec<MemoryItem>, turns: Vec<ConversationTurn>| ContextRows {
+                preferences,
+                relationships,
+                scenes: vec![scene("a", 0), scene("b", 1)],
+                image_facts: Vec::new(),
+                turns,
+                pending_image_ids: vec!["img".into()],
+            };
+        let pace = item("m1", MemoryType::UserPreference, "pace", "fast", 0.6, 1);
+        let style = item("m2", MemoryType::UserPreference, "style", "minimal", 0.6, 2);
+        let rel_a = item("r1", MemoryType::SceneRelationship, "a", "editScene", 0.5, 1);
+        let turns: Vec<ConversationTurn> = (0..3).map(|i| turn(&format!("t{i}"), i)).collect();
+        let before = assemble("p", rows(vec![pace.clone(), style.clone()], vec![rel_a.clone()], turns.clone()), 5);
+
+        // The write raises pace above style, adds a relationship for b, and a fourth turn with recent_turns = 3.
+        let pace2 = MemoryItem { confidence: 0.72, occurrences: 2, updated_at: 10, ..pace.clone() };
+        let rel_b = item("r2", MemoryType::SceneRelationship, "b", "deleteScene", 0.9, 10);
+        let ghost = item("r3", MemoryType::SceneRelationship, "gone", "editScene", 0.9, 10);
+        let context = item("c1", MemoryType::ConversationContext, "latest", "user asked", 1.0, 10);
+        let new_turn = turn("t3", 10);
+        let after = before.after_write(&[pace2.clone(), rel_b.clone(), ghost, context], &new_turn, 3, 5);
+
+        let mut all_turns = turns[1..].to_vec();
+        all_turns.push(new_turn);
+        all_turns.reverse(); // the store's order does not matter
+        let fresh = assemble("p", rows(vec![style, pace2], vec![rel_b, rel_a], all_turns), 5);
+        assert_eq!(after, fresh);
+        assert_eq!(PreparedPacket::prepare(after), PreparedPacket::prepare(fresh));
+    }
+}
