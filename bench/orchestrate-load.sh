@@ -97,7 +97,8 @@ jq -R . "$WORK/ids" | jq -s --slurpfile prompts "$WORK/prompts.json" \
 ghz_run() { # method data-file out-file [extra ghz args]
   local method=$1 data=$2 out=$3
   shift 3
-  "$GHZ" --insecure --call "$method" -D "$data" -c "$CONCURRENCY" --connections "$CONNECTIONS" -O json "$@" "$ADDR" >"$out"
+  "$GHZ" --insecure --call "$method" -D "$data" -c "$CONCURRENCY" --connections "$CONNECTIONS" --duration-stop wait \
+    -O json "$@" "$ADDR" >"$out"
 }
 
 echo "warming up ..." >&2
@@ -112,10 +113,10 @@ ghz_run brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$OUT_
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 summary() { # file label
-  jq -r --arg label "$2" '
+  jq -r --arg name "$2" '
     def ms(p): ((.latencyDistribution // []) | map(select(.percentage == p)) | first | .latency // 0) / 1e6;
     def ok: (.statusCodeDistribution.OK // 0);
-    "| \($label) | \(.rps | floor) | \(ms(50) * 100 | round / 100) | \(ms(95) * 100 | round / 100) | \(ms(99) * 100 | round / 100) | \(.count) | \(.count - ok) |"
+    "| \($name) | \(.rps | floor) | \(ms(50) * 100 | round / 100) | \(ms(95) * 100 | round / 100) | \(ms(99) * 100 | round / 100) | \(.count) | \(.count - ok) |"
   ' "$1"
 }
 CEIL=$(jq -r .rps "$OUT_DIR/ghz-getproject.json")
