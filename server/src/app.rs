@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    brain, cache::ProjectChanges, config::Config, context::cache::ContextCache, orchestrator::Orchestrator, perf::Perf,
-    projects::Projects, store::Store,
+    admin::Admin, brain, cache::ProjectChanges, config::Config, context::cache::ContextCache,
+    orchestrator::Orchestrator, perf::Perf, projects::Projects, store::Store,
 };
 
 /// Everything the server runs on.
@@ -22,6 +22,8 @@ pub struct App {
     pub changes: Arc<ProjectChanges>,
     /// Performance recording.
     pub perf: Perf,
+    /// Maintenance (retention).
+    pub admin: Admin,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
     /// Context packets per project, invalidated through `changes`.
@@ -36,6 +38,7 @@ impl App {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
         let perf = Perf::new();
+        let admin = Admin::new(store.clone(), &config);
         let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
         let invalidate = context_cache.clone();
         changes.subscribe(move |project_id| invalidate.invalidate(project_id));
@@ -47,7 +50,7 @@ impl App {
             changes.clone(),
             perf.clone(),
         );
-        Arc::new(Self { config, store, projects, changes, perf, shutdown, context_cache, orchestrator })
+        Arc::new(Self { config, store, projects, changes, perf, admin, shutdown, context_cache, orchestrator })
     }
 
     /// Starts background work once the store is migrated.

@@ -121,6 +121,8 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     crate::telemetry::init(&config);
+    // Every HTTP client (image fetches, model backends, error tracking) uses the ring TLS provider.
+    crate::vision::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {

@@ -18,7 +18,7 @@ use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::status::{code_name, oversized_message};
+use super::status::{code_name, malformed_message, oversized_message};
 use crate::{
     auth::Authenticator,
     error::{Error, Reason},
@@ -136,7 +136,9 @@ where
 
             let mut response = outcome.unwrap_or_else(Status::into_http);
             let (code, message) = status_of(&response);
-            if let Some(status) = oversized_message(code, &message, state.max_message_bytes) {
+            if let Some(status) =
+                oversized_message(code, &message, state.max_message_bytes).or_else(|| malformed_message(code, &message))
+            {
                 response = status.into_http();
             }
             let (code, _) = status_of(&response);

@@ -24,6 +24,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{
+    admin::AdminApi,
     middleware::{RpcLayer, RpcState},
     orchestrator::OrchestratorApi,
     pending::Pending,
@@ -33,6 +34,10 @@ use crate::{app::App, auth::Authenticator, config::Config, context::tokens, stor
 
 /// Name of the implicit tenant served when no API keys exist.
 pub const IMPLICIT_TENANT: &str = "default";
+
+/// Health service name that reports whether the process serves at all, regardless of the
+/// store: for Kubernetes liveness probes, so a database outage makes pods unready, not restarted.
+pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Runs the server until SIGTERM or Ctrl-C; returns an error if it could not start or had to refuse to serve.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -47,8 +52,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(tokens::warm_up);
 
     let app = App::new(config.clone(), store.clone(), shutdown.clone());
-    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reporter = HealthReporter::new();
+    let health_service = super::health::service(&reporter, shutdown.clone());
     set_health(&reporter, ServingStatus::NotServing).await;
+    reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
 
     let state = Arc::new(RpcState {
         auth: OnceLock::new(),
@@ -78,7 +85,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(PerformanceServiceServer::new(Pending).max_decoding_message_size(max))
-        .add_service(AdminServiceServer::new(Pending).max_decoding_message_size(max));
+        .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
 
     write_ready_file(&config, grpc_addr)?;
     tracing::info!(%grpc_addr, database = %crate::config::redact_url(&config.database_url), "listening");
