@@ -6,11 +6,14 @@
 //! falling back to rules). A decider always produces a decision; fallbacks
 //! are recorded in [`Decision::fallback_reason`].
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{MemoryItem, Scene};
+use crate::{
+    config::{Config, DeciderKind},
+    model::{MemoryItem, Scene},
+};
 
 pub mod preferences;
 pub mod rules;
@@ -213,20 +216,15 @@ pub trait Decider: Send + Sync {
     async fn decide(&self, input: &DecisionInput<'_>) -> Decision;
 }
 
-pub mod interim;
-
-use std::sync::Arc;
-
-use crate::config::{Config, DeciderKind};
-
-/// The decider the configuration asks for.
+/// The decider the configuration asks for, built once at startup. This is
+/// the one place a backend is chosen: a new backend adds its arm here.
 pub fn decider_from_config(config: &Config) -> Arc<dyn Decider> {
     match config.decider {
-        DeciderKind::Rules => Arc::new(interim::InterimDecider),
-        // The openai decider is built by a later change; until then rules decide and say why.
+        DeciderKind::Rules => Arc::new(rules::RulesDecider),
+        // The openai backend is landing; until then the rules decide and every decision says why.
         DeciderKind::Openai => Arc::new(FallbackDecider {
-            inner: Arc::new(interim::InterimDecider),
-            reason: "openai decider not built yet",
+            inner: Arc::new(rules::RulesDecider),
+            reason: "the openai decider is not built into this version; rules decided",
         }),
     }
 }
@@ -243,5 +241,54 @@ impl Decider for FallbackDecider {
         let mut decision = self.inner.decide(input).await;
         decision.fallback_reason = Some(self.reason.to_owned());
         decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SceneStatus;
+
+    fn intro() -> Scene {
+        Scene {
+            project_id: "p".into(),
+            scene_id: "s1".into(),
+            name: "Intro".into(),
+            position: 0,
+            summary: String::new(),
+            summary_tokens: 0,
+            duration_seconds: None,
+            status: SceneStatus::Ok,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    async fn decide(config: &Config) -> Decision {
+        let scenes = [intro()];
+        let input = DecisionInput {
+            prompt: "make the intro 5 seconds",
+            scenes: &scenes,
+            image_ids: &[],
+            preferences: &[],
+            enhanced_prompt: "",
+        };
+        decider_from_config(config).decide(&input).await
+    }
+
+    #[tokio::test]
+    async fn the_configured_decider_decides() {
+        let rules = decide(&Config::default()).await;
+        assert_eq!(rules.backend, DecisionBackend::Rules);
+        assert_eq!(rules.fallback_reason, None);
+        let Outcome::Tool(call) = &rules.outcome else { panic!("expected a tool call, got {:?}", rules.outcome) };
+        assert_eq!((call.tool, call.target_scene_id.as_deref()), (Tool::ChangeDuration, Some("s1")));
+        assert_eq!(call.params.duration_seconds, Some(5.0));
+
+        // Until the openai backend is built, the rules decide and say why.
+        let openai = decide(&Config { decider: DeciderKind::Openai, ..Config::default() }).await;
+        assert_eq!(openai.backend, DecisionBackend::Rules);
+        assert!(openai.fallback_reason.as_deref().is_some_and(|r| r.contains("openai")));
+        assert_eq!(openai.outcome, rules.outcome);
     }
 }

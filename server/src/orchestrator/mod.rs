@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::{
-    brain::{Decider, Decision, DecisionInput, Outcome},
+    brain::{Decider, Decision, DecisionInput, Outcome, preferences},
     cache::ProjectChanges,
     config::Config,
     context::{
@@ -30,12 +30,9 @@ use crate::{
     error::{Error, ErrorKind, Reason, Result},
     model::{MemoryPut, MemorySource, MemoryType, Millis, TenantId, new_id, now_ms},
     perf::{CacheKind, OrchestrationSample, Perf, StageTimings},
-    store::{Inserted, NewOrchestration, NewTurn, Store, StoredRequest},
+    store::{Inserted, MemoryWrite, NewOrchestration, NewTurn, Store, StoredRequest},
     validate,
 };
-
-// TEMPORARY: switch to `crate::brain::preferences` when the rules change lands.
-use crate::brain::interim::preferences;
 
 /// One processed prompt: what brain saw, decided and stored. This is also
 /// the stored response an idempotent retry returns (as JSON).
@@ -81,7 +78,7 @@ pub struct OrchestrateRequest {
     pub project_id: String,
     /// The user's message.
     pub prompt: String,
-    /// Images attached (not accepted by this build yet).
+    /// Images attached; any is refused with INVALID_ARGUMENT until image intake is wired in.
     pub image_count: usize,
     /// Idempotency key; empty for none.
     pub request_id: String,
@@ -304,8 +301,20 @@ impl Orchestrator {
     fn check(&self, request: &OrchestrateRequest) -> Result<Checked> {
         let project_id = validate::id("project_id", &request.project_id)?;
         self.check_prompt(&request.prompt)?;
+        // Image intake (validation, image_analyses rows, jobs in the write
+        // transaction, their events on OrchestrateStream) is not wired into
+        // orchestration yet. Until it is, images are refused here, before
+        // any work: nothing is stored and the request_id stays unused, so
+        // the caller can retry without images under the same id.
         if request.image_count > 0 {
-            return Err(Error::invalid("images", "image attachments are not enabled in this build of brain"));
+            return Err(Error::invalid(
+                "images",
+                format!(
+                    "{} image(s) attached, but this version of brain does not accept images in \
+                     Orchestrate yet; send the prompt without images",
+                    request.image_count
+                ),
+            ));
         }
         let request_id = validate::optional_id("request_id", &request.request_id)?;
         let budget = budget::resolve_budget(request.token_budget, self.config.token_budget)?;
@@ -437,52 +446,64 @@ impl Write {
         // Image intake (validation, image_analyses rows, jobs) belongs here, inside this transaction.
         orchestration.timings.image_enqueue_ms = 0.0;
 
-        // Memory bank, written in one statement: preferences from the prompt
-        // merged with what is stored (read under the lock), what was asked of
-        // each target scene, and the latest interaction.
-        let mut puts: Vec<MemoryPut> = Vec::new();
+        // Memory bank: preferences from the prompt merged with what is
+        // stored (read under the project lock, so concurrent prompts merge in
+        // order), what was asked of each target scene, and the latest interaction.
+        let mut writes: Vec<MemoryWrite> = Vec::new();
         let mut extracted: BTreeMap<String, preferences::ExtractedPreference> = BTreeMap::new();
         for p in preferences::extract(&prompt) {
             extracted.insert(p.key.clone(), p);
         }
         let keys: Vec<String> = extracted.keys().cloned().collect();
-        let existing = tx.preferences(&keys).await?;
+        let stored = tx.preferences(&keys).await?;
         for (key, new) in &extracted {
-            let old = existing.iter().find(|m| &m.key == key);
+            // An expired preference is forgotten: the new sighting starts afresh.
+            let old = stored.iter().find(|m| &m.key == key && m.expires_at.is_none_or(|at| at > now));
             let (value, confidence) =
                 preferences::merge(old.map(|m| (m.value.as_str(), m.confidence, m.occurrences)), new);
-            let confidence = if confidence.is_finite() { confidence.clamp(0.0, 1.0) } else { 0.5 };
+            let occurrences =
+                preferences::next_occurrences(old.map(|m| (m.value.as_str(), m.occurrences)), &new.value, &value);
             let mut put =
                 memory_put(&project_id, MemoryType::UserPreference, key, value, confidence, MemorySource::Prompt);
-            put.source_prompt = Some(prompt.clone());
-            puts.push(put);
+            // A weak contradiction only erodes the stored value, which keeps the prompt it came from.
+            put.source_prompt = match old {
+                Some(old)
+                    if preferences::same_value(&old.value, &put.value)
+                        && !preferences::same_value(&old.value, &new.value) =>
+                {
+                    old.source_prompt.clone()
+                }
+                _ => Some(prompt.clone()),
+            };
+            writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: Some(occurrences) });
         }
-        let confidence = orchestration.decision.confidence.clamp(0.0, 1.0);
+        let confidence = orchestration.decision.confidence;
         for (scene_id, value) in memory::relationships(&orchestration.decision, &prompt, &scenes) {
-            puts.push(memory_put(
+            let put = memory_put(
                 &project_id,
                 MemoryType::SceneRelationship,
                 &scene_id,
                 value,
                 confidence,
                 MemorySource::Decision,
-            ));
+            );
+            writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: None });
         }
         let summary = memory::decision_summary(&orchestration.decision);
-        puts.push(memory_put(
+        let put = memory_put(
             &project_id,
             MemoryType::ConversationContext,
             memory::LATEST_CONTEXT_KEY,
             memory::conversation_context(&prompt, &summary),
             1.0,
             MemorySource::Decision,
-        ));
+        );
+        writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: None });
         // One statement cannot write a key twice; keys that clip to the same text keep the last write.
-        let mut unique: Vec<(MemoryPut, u32)> = Vec::with_capacity(puts.len());
-        for put in puts {
-            unique.retain(|(p, _)| !(p.memory_type == put.memory_type && p.key == put.key));
-            let tokens = line_tokens(&put);
-            unique.push((put, tokens));
+        let mut unique: Vec<MemoryWrite> = Vec::with_capacity(writes.len());
+        for write in writes {
+            unique.retain(|w| !(w.put.memory_type == write.put.memory_type && w.put.key == write.put.key));
+            unique.push(write);
         }
         let written = tx.upsert_memories(&unique, now).await?;
 
@@ -550,7 +571,8 @@ fn memory_put(
         memory_type,
         key: memory::clip(&render::one_line(key), validate::MAX_NAME_CHARS),
         value: memory::clip(&value, validate::MAX_TEXT_CHARS),
-        confidence,
+        // Model backends may report anything; memory holds 0..=1.
+        confidence: if confidence.is_finite() { confidence.clamp(0.0, 1.0) } else { 0.5 },
         source,
         source_prompt: None,
         ttl_ms: None,

@@ -14,7 +14,7 @@ mod retention;
 mod tenants;
 
 pub use context::{ContextLimits, ContextRows};
-pub use orchestrations::{Inserted, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
+pub use orchestrations::{Inserted, MemoryWrite, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
 pub use retention::{RetentionPolicy, RetentionReport};
 
 use std::{path::Path, time::Duration};

@@ -138,6 +138,17 @@ pub struct OrchestrationTx {
     project_id: String,
 }
 
+/// A memory item to write in an orchestration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryWrite {
+    /// The item.
+    pub put: MemoryPut,
+    /// Tokens of its rendered line.
+    pub token_count: u32,
+    /// The occurrence count to store; None counts it as PutMemory does.
+    pub occurrences: Option<u32>,
+}
+
 impl OrchestrationTx {
     /// The transaction, for other store modules that write inside it (image intake).
     #[allow(dead_code)]
@@ -164,16 +175,54 @@ impl OrchestrationTx {
         rows.into_iter().map(memory).collect()
     }
 
-    /// Creates or replaces memory items of this project (each with the token
-    /// count of its line) in one statement. As with PutMemory, writing the
-    /// same value again counts another occurrence and a different value
-    /// starts over at one; ids and creation times of existing items stay.
-    /// Keys must be distinct.
-    pub async fn upsert_memories(&self, puts: &[(MemoryPut, u32)], now: i64) -> Result<Vec<MemoryItem>> {
-        if puts.is_empty() {
-            return Ok(Vec::new());
+    /// Creates or replaces memory items of this project; ids and creation
+    /// times of existing items stay. Keys must be distinct. An item's
+    /// occurrence count is either given (the caller merged it with the
+    /// stored item under the project lock) or, as with PutMemory, counted
+    /// here: the same value again is one more, a different value starts
+    /// over at one. One statement per kind of count.
+    pub async fn upsert_memories(&self, writes: &[MemoryWrite], now: i64) -> Result<Vec<MemoryItem>> {
+        let (given, counted): (Vec<&MemoryWrite>, Vec<&MemoryWrite>) =
+            writes.iter().partition(|w| w.occurrences.is_some());
+        let mut out = Vec::with_capacity(writes.len());
+        for (batch, count_here) in [(given, false), (counted, true)] {
+            if batch.is_empty() {
+                continue;
+            }
+            let rows = batch.iter().map(|w| self.memory_row(w, now));
+            let occurrences = if count_here {
+                Expr::cust(
+                    r#"CASE WHEN "memories"."value" = "excluded"."value" THEN "memories"."occurrences" + 1 ELSE 1 END"#,
+                )
+            } else {
+                Expr::cust(r#""excluded"."occurrences""#)
+            };
+            let on_conflict =
+                OnConflict::columns([memories::Column::ProjectId, memories::Column::MemoryType, memories::Column::Key])
+                    .update_columns([
+                        memories::Column::Value,
+                        memories::Column::Confidence,
+                        memories::Column::Source,
+                        memories::Column::SourcePrompt,
+                        memories::Column::TokenCount,
+                        memories::Column::ExpiresAt,
+                        memories::Column::UpdatedAt,
+                    ])
+                    .value(memories::Column::Occurrences, occurrences)
+                    .to_owned();
+            let rows =
+                memories::Entity::insert_many(rows).on_conflict(on_conflict).exec_with_returning(&self.txn).await?;
+            for row in rows {
+                out.push(memory(row)?);
+            }
         }
-        let rows = puts.iter().map(|(put, token_count)| memories::ActiveModel {
+        Ok(out)
+    }
+
+    fn memory_row(&self, write: &MemoryWrite, now: i64) -> memories::ActiveModel {
+        let put = &write.put;
+        debug_assert_eq!(put.project_id, self.project_id);
+        memories::ActiveModel {
             id: Set(new_id()),
             tenant_id: Set(self.tenant.0.clone()),
             project_id: Set(self.project_id.clone()),
@@ -183,35 +232,12 @@ impl OrchestrationTx {
             confidence: Set(put.confidence),
             source: Set(put.source.as_str().to_owned()),
             source_prompt: Set(put.source_prompt.clone()),
-            token_count: Set(i32::try_from(*token_count).unwrap_or(i32::MAX)),
-            occurrences: Set(1),
+            token_count: Set(i32::try_from(write.token_count).unwrap_or(i32::MAX)),
+            occurrences: Set(i32::try_from(write.occurrences.unwrap_or(1)).unwrap_or(i32::MAX)),
             expires_at: Set(put.ttl_ms.map(|ttl| now.saturating_add(ttl))),
             created_at: Set(now),
             updated_at: Set(now),
-        });
-        let on_conflict = OnConflict::columns([
-            memories::Column::ProjectId,
-            memories::Column::MemoryType,
-            memories::Column::Key,
-        ])
-        .update_columns([
-            memories::Column::Value,
-            memories::Column::Confidence,
-            memories::Column::Source,
-            memories::Column::SourcePrompt,
-            memories::Column::TokenCount,
-            memories::Column::ExpiresAt,
-            memories::Column::UpdatedAt,
-        ])
-        .value(
-            memories::Column::Occurrences,
-            Expr::cust(
-                r#"CASE WHEN "memories"."value" = "excluded"."value" THEN "memories"."occurrences" + 1 ELSE 1 END"#,
-            ),
-        )
-        .to_owned();
-        let rows = memories::Entity::insert_many(rows).on_conflict(on_conflict).exec_with_returning(&self.txn).await?;
-        rows.into_iter().map(memory).collect()
+        }
     }
 
     /// Stores a conversation turn.
