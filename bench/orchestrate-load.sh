@@ -10,7 +10,8 @@
 # for both and the ratio, and keeps the raw ghz JSON in OUT_DIR.
 #
 # Usage: bench/orchestrate-load.sh            (env: DURATION=20s CONCURRENCY=32
-#        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load)
+#        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load; KEEP_WORK=1 keeps
+#        the database and server log for a look at the stored stage timings)
 # Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
   if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
+  if [[ -n "${KEEP_WORK:-}" ]]; then echo "kept $WORK (database, server log)" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
