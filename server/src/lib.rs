@@ -15,6 +15,7 @@ pub mod context;
 pub mod error;
 pub mod grpc;
 pub mod model;
+pub mod orchestrator;
 pub mod pagination;
 pub mod perf;
 pub mod projects;

@@ -6,13 +6,14 @@
 //! falling back to rules). A decider always produces a decision; fallbacks
 //! are recorded in [`Decision::fallback_reason`].
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, DeciderKind};
-use crate::model::{MemoryItem, Scene};
+use crate::{
+    config::{Config, DeciderKind},
+    model::{MemoryItem, Scene},
+};
 
 pub mod openai;
 pub mod preferences;
@@ -233,4 +234,47 @@ pub fn decider_from_config(config: &Config) -> Result<Arc<dyn Decider>, crate::e
             Arc::new(decider)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SceneStatus;
+
+    fn intro() -> Scene {
+        Scene {
+            project_id: "p".into(),
+            scene_id: "s1".into(),
+            name: "Intro".into(),
+            position: 0,
+            summary: String::new(),
+            summary_tokens: 0,
+            duration_seconds: None,
+            status: SceneStatus::Ok,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    async fn decide(config: &Config) -> Decision {
+        let scenes = [intro()];
+        let input = DecisionInput {
+            prompt: "make the intro 5 seconds",
+            scenes: &scenes,
+            image_ids: &[],
+            preferences: &[],
+            enhanced_prompt: "",
+        };
+        decider_from_config(config).expect("rules decider").decide(&input).await
+    }
+
+    #[tokio::test]
+    async fn the_configured_decider_decides() {
+        let rules = decide(&Config::default()).await;
+        assert_eq!(rules.backend, DecisionBackend::Rules);
+        assert_eq!(rules.fallback_reason, None);
+        let Outcome::Tool(call) = &rules.outcome else { panic!("expected a tool call, got {:?}", rules.outcome) };
+        assert_eq!((call.tool, call.target_scene_id.as_deref()), (Tool::ChangeDuration, Some("s1")));
+        assert_eq!(call.params.duration_seconds, Some(5.0));
+    }
 }

@@ -6,6 +6,7 @@ mod admin;
 pub mod convert;
 mod health;
 mod middleware;
+mod orchestrator;
 mod pending;
 mod project;
 pub mod server;

@@ -19,14 +19,14 @@ use brain_proto::{
     },
 };
 use tokio::{net::TcpListener, sync::Semaphore};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
+use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{
     admin::AdminApi,
     middleware::{RpcLayer, RpcState},
+    orchestrator::OrchestratorApi,
     pending::Pending,
     project::ProjectApi,
 };
@@ -51,7 +51,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Build the tokenizer off the async threads while the store initialises.
     tokio::task::spawn_blocking(tokens::warm_up);
 
-    let app = App::new(config.clone(), store.clone(), shutdown.clone());
+    let app = App::new(config.clone(), store.clone(), shutdown.clone()).context("cannot build the services")?;
     let reporter = HealthReporter::new();
     let health_service = super::health::service(&reporter, shutdown.clone());
     set_health(&reporter, ServingStatus::NotServing).await;
@@ -82,7 +82,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ProjectServiceServer::new(ProjectApi::new(app.projects.clone())).max_decoding_message_size(max))
-        .add_service(OrchestratorServiceServer::new(Pending).max_decoding_message_size(max))
+        .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(PerformanceServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
@@ -99,7 +99,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down: health is NOT_SERVING, streams are ending");
         tokio::time::sleep(delay).await;
     };
-    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping);
+    // `tcp_nodelay` on the builder only reaches sockets tonic accepts itself; with our own
+    // listener, Nagle would hold every small response back ~40 ms waiting for a delayed ACK.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serving = router.serve_with_incoming_shutdown(incoming, stopping);
     let grace = Duration::from_millis(config.shutdown_grace_ms) + delay;
     let hard_stop = async {
         shutdown.cancelled().await;
