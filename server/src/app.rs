@@ -7,11 +7,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     admin::Admin,
+    brain,
     cache::ProjectChanges,
     config::Config,
+    context::cache::ContextCache,
+    error::Error,
     events::EventBus,
     images::Images,
     jobs::{self, JobQueue, Workers},
+    orchestrator::Orchestrator,
     perf::Perf,
     projects::Projects,
     store::{Backend, Store},
@@ -36,6 +40,10 @@ pub struct App {
     pub admin: Admin,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
+    /// Context packets per project, invalidated through `changes`.
+    pub context_cache: Arc<ContextCache>,
+    /// Orchestrate and GetContextPacket.
+    pub orchestrator: Orchestrator,
     /// Live delivery of committed events to this replica's subscribers.
     pub events: EventBus,
     /// The durable job queue.
@@ -47,15 +55,27 @@ pub struct App {
 
 impl App {
     /// Builds the domain services over an opened (not necessarily reachable) store.
-    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> crate::error::Result<Arc<Self>> {
+    /// Fails if a configured backend (the decider's HTTP client) cannot be built.
+    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Result<Arc<Self>, Error> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
         let perf = Perf::new();
         let admin = Admin::new(store.clone(), &config);
+        let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
+        let invalidate = context_cache.clone();
+        changes.subscribe(move |project_id| invalidate.invalidate(project_id));
         let events = EventBus::new(store.clone(), shutdown.clone(), WATCH_BUFFER);
         let jobs = JobQueue::new(store.clone(), config.clone());
         let images =
             Images::new(store.clone(), config.clone(), changes.clone(), events.clone(), jobs.clone(), perf.clone())?;
+        let orchestrator = Orchestrator::new(
+            store.clone(),
+            config.clone(),
+            context_cache.clone(),
+            brain::decider_from_config(&config)?,
+            changes.clone(),
+            perf.clone(),
+        );
         Ok(Arc::new(Self {
             config,
             store,
@@ -64,6 +84,8 @@ impl App {
             perf,
             admin,
             shutdown,
+            context_cache,
+            orchestrator,
             events,
             jobs,
             images,

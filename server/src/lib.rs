@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod images;
 pub mod jobs;
 pub mod model;
+pub mod orchestrator;
 pub mod pagination;
 pub mod perf;
 pub mod projects;

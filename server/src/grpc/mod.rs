@@ -7,6 +7,7 @@ pub mod convert;
 mod health;
 pub mod image_facts;
 mod middleware;
+mod orchestrator;
 mod pending;
 mod project;
 pub mod server;

@@ -2,12 +2,9 @@
 //! (the generated default), but the services are registered so health,
 //! reflection and clients see the whole contract from day one.
 
-use brain_proto::v1::{
-    orchestrator_service_server::OrchestratorService, performance_service_server::PerformanceService,
-};
+use brain_proto::v1::performance_service_server::PerformanceService;
 
 /// Placeholder implementation of the services still to come.
 pub struct Pending;
 
-impl OrchestratorService for Pending {}
 impl PerformanceService for Pending {}

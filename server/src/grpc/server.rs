@@ -27,6 +27,7 @@ use super::{
     admin::AdminApi,
     image_facts::ImageFactsApi,
     middleware::{RpcLayer, RpcState},
+    orchestrator::OrchestratorApi,
     pending::Pending,
     project::ProjectApi,
 };
@@ -51,7 +52,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Build the tokenizer off the async threads while the store initialises.
     tokio::task::spawn_blocking(tokens::warm_up);
 
-    let app = App::new(config.clone(), store.clone(), shutdown.clone())?;
+    let app = App::new(config.clone(), store.clone(), shutdown.clone()).context("cannot build the services")?;
     let reporter = HealthReporter::new();
     let health_service = super::health::service(&reporter, shutdown.clone());
     set_health(&reporter, ServingStatus::NotServing).await;
@@ -82,7 +83,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ProjectServiceServer::new(ProjectApi::new(app.projects.clone())).max_decoding_message_size(max))
-        .add_service(OrchestratorServiceServer::new(Pending).max_decoding_message_size(max))
+        .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(ImageFactsApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(PerformanceServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
@@ -99,8 +100,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down: health is NOT_SERVING, streams are ending");
         tokio::time::sleep(delay).await;
     };
-    // Builder::tcp_nodelay does not apply to a caller's listener: set it on the
-    // incoming stream, or Nagle holds small stream messages back by up to 40 ms.
+    // `tcp_nodelay` on the builder only reaches sockets tonic accepts itself; with our own
+    // listener, Nagle would hold every small response back ~40 ms waiting for a delayed ACK.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serving = router.serve_with_incoming_shutdown(incoming, stopping);
     let grace = Duration::from_millis(config.shutdown_grace_ms) + delay;
