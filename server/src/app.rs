@@ -74,6 +74,7 @@ impl App {
             context_cache.clone(),
             brain::decider_from_config(&config)?,
             changes.clone(),
+            images.clone(),
             perf.clone(),
         );
         Ok(Arc::new(Self {

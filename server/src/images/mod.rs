@@ -81,7 +81,7 @@ pub struct NewImage {
 }
 
 /// One accepted image and where its analysis is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImageAnalysis {
     /// Id within the project.
     pub image_id: String,
@@ -285,10 +285,17 @@ impl Images {
         Ok(Accepted { analyses, events_after: project.event_cursor.max(0) as u64 })
     }
 
-    /// Call after committing [`Images::accept_in`]: wakes idle workers.
+    /// Call after committing [`Images::accept_in`]: wakes idle workers and
+    /// announces the change (the context lists the images as pending).
     pub fn accepted(&self, project_id: &str) {
-        self.inner.jobs.wake();
+        self.wake_workers();
         self.inner.changes.changed(project_id);
+    }
+
+    /// Wakes this replica's idle workers (after committing new jobs; other
+    /// replicas hear of them through PostgreSQL notifications).
+    pub fn wake_workers(&self) {
+        self.inner.jobs.wake();
     }
 
     /// AnalyzeImages: accepts images in one transaction and returns them, all PENDING.
@@ -355,33 +362,19 @@ impl Images {
     }
 
     /// For OrchestrateStream: follows the events of an orchestration's images
-    /// (accepted with `accepted.events_after` as the start) until each has its
-    /// final event (PROCESSED or FAILED) or `wait` runs out.
+    /// (`image_ids`, whose events come after `events_after`) until each has its
+    /// final event (PROCESSED or FAILED); see [`ImageWait::next`].
     pub async fn follow(
         &self,
         tenant: &TenantId,
         project_id: &str,
         orchestration_id: &str,
-        accepted: &Accepted,
-        wait: Duration,
+        events_after: u64,
+        image_ids: impl IntoIterator<Item = String>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<ImageWait> {
-        let watch = self.watch(tenant, project_id, accepted.events_after, orchestration_id, shutdown).await?;
-        Ok(ImageWait {
-            watch,
-            waiting: accepted.analyses.iter().map(|a| a.image_id.clone()).collect(),
-            deadline: Instant::now() + wait,
-        })
-    }
-
-    /// The project's newest READY analyses (up to `limit`) and the ids still being analysed, for the context packet.
-    pub async fn for_context(
-        &self,
-        tenant: &TenantId,
-        project_id: &str,
-        limit: u64,
-    ) -> Result<(Vec<ImageAnalysis>, Vec<String>)> {
-        self.inner.store.images_for_context(tenant, project_id, limit).await
+        let watch = self.watch(tenant, project_id, events_after, orchestration_id, shutdown).await?;
+        Ok(ImageWait { watch, waiting: image_ids.into_iter().collect() })
     }
 }
 
@@ -389,19 +382,19 @@ impl Images {
 pub struct ImageWait {
     watch: Watch,
     waiting: HashSet<String>,
-    deadline: Instant,
 }
 
 impl ImageWait {
-    /// The next event; `None` when every image has its final event, the wait ran out, or the server is stopping.
-    pub async fn next(&mut self) -> Option<Result<Arc<Event>>> {
+    /// The next event; `None` when every image has its final event, `deadline`
+    /// passed, or the server is stopping.
+    pub async fn next(&mut self, deadline: Instant) -> Option<Result<Arc<Event>>> {
         loop {
             if self.waiting.is_empty() {
                 return None;
             }
             let item = tokio::select! {
                 item = self.watch.next() => item?,
-                () = tokio::time::sleep_until(self.deadline) => return None,
+                () = tokio::time::sleep_until(deadline) => return None,
             };
             match item {
                 Ok(WatchItem::Event(event)) => {

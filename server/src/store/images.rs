@@ -40,8 +40,8 @@ pub(crate) async fn insert_images_in(
         .into_tuple()
         .all(txn)
         .await?;
-    if let Some(id) = taken.first() {
-        return Err(id_taken(id));
+    if let Some(i) = images.iter().position(|image| taken.contains(&image.image_id)) {
+        return Err(id_taken(&images[i].image_id).with_field(format!("images[{i}].image_id")));
     }
     let now = now_ms();
     let rows = images.iter().map(|image| image_analyses::ActiveModel {
@@ -65,7 +65,8 @@ pub(crate) async fn insert_images_in(
     if let Err(err) = image_analyses::Entity::insert_many(rows).exec_without_returning(txn).await {
         // Another request took the id between our check and our insert.
         if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-            return Err(id_taken(&images[0].image_id));
+            let message = "an image_id of this request was taken by a concurrent request; choose other ids";
+            return Err(Error::new(Reason::ImageIdTaken, message).with_field("images"));
         }
         return Err(err.into());
     }
@@ -92,7 +93,6 @@ pub(crate) async fn insert_images_in(
 
 fn id_taken(image_id: &str) -> Error {
     Error::new(Reason::ImageIdTaken, format!("image_id {image_id} is already used in this project"))
-        .with_field("image_id")
 }
 
 /// One analysis, read inside a transaction.
@@ -245,41 +245,6 @@ impl Store {
         let rows = query.all(self.reader()).await?;
         let items = rows.into_iter().map(analysis).collect::<Result<Vec<_>>>()?;
         Ok(page.finish(items, |a| format!("{}|{}", a.created_at, a.image_id)))
-    }
-
-    /// The project's newest READY analyses (up to `limit`) and the ids of those
-    /// still pending or running, for the context packet.
-    pub async fn images_for_context(
-        &self,
-        tenant: &TenantId,
-        project_id: &str,
-        limit: u64,
-    ) -> Result<(Vec<ImageAnalysis>, Vec<String>)> {
-        let ready = image_analyses::Entity::find()
-            .filter(image_analyses::Column::TenantId.eq(tenant.as_str()))
-            .filter(image_analyses::Column::ProjectId.eq(project_id))
-            .filter(image_analyses::Column::Status.eq(ImageStatus::Ready.as_str()))
-            .order_by_desc(image_analyses::Column::CompletedAt)
-            .order_by_desc(image_analyses::Column::ImageId)
-            .limit(limit)
-            .all(self.reader())
-            .await?
-            .into_iter()
-            .map(analysis)
-            .collect::<Result<Vec<_>>>()?;
-        let pending: Vec<String> = image_analyses::Entity::find()
-            .select_only()
-            .column(image_analyses::Column::ImageId)
-            .filter(image_analyses::Column::TenantId.eq(tenant.as_str()))
-            .filter(image_analyses::Column::ProjectId.eq(project_id))
-            .filter(
-                image_analyses::Column::Status.is_in([ImageStatus::Pending.as_str(), ImageStatus::Running.as_str()]),
-            )
-            .order_by_asc(image_analyses::Column::CreatedAt)
-            .into_tuple()
-            .all(self.reader())
-            .await?;
-        Ok((ready, pending))
     }
 }
 
