@@ -180,11 +180,12 @@ async fn bad_input_is_refused_and_nothing_is_half_written(db: Arc<TestDb>) {
 
     // An id taken by an earlier request refuses the whole new request.
     analyze(&server, &project_id, vec![inline(png(), "taken")]).await;
-    assert_error(
+    let status = assert_error(
         client.analyze_images(request(vec![inline(png(), "fresh"), inline(png(), "taken")])).await,
         Code::InvalidArgument,
         "IMAGE_ID_TAKEN",
     );
+    assert_eq!(error_field(&status).as_deref(), Some("images[1].image_id"));
     assert_error(
         client.get_image_facts(GetImageFactsRequest { project_id: project_id.clone(), image_id: "fresh".into() }).await,
         Code::NotFound,
