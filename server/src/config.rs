@@ -167,7 +167,8 @@ pub struct Config {
     pub image_fetch_max_redirects: u32,
     /// Allow image URLs on loopback and private networks. For development and tests only.
     pub allow_private_image_urls: bool,
-    /// Background workers analysing images.
+    /// Background workers analysing images; 0 makes an API-only replica that accepts images and
+    /// serves streams while other replicas (on the same PostgreSQL) analyse them.
     pub job_workers: u32,
     /// Attempts before a job fails for good.
     pub job_max_attempts: u32,
@@ -427,7 +428,6 @@ impl Config {
         positive("max_image_pixels", self.max_image_pixels);
         positive("image_fetch_connect_timeout_ms", self.image_fetch_connect_timeout_ms);
         positive("image_fetch_timeout_ms", self.image_fetch_timeout_ms);
-        positive("job_workers", u64::from(self.job_workers));
         positive("job_max_attempts", u64::from(self.job_max_attempts));
         positive("job_lease_ms", self.job_lease_ms);
         positive("job_poll_interval_ms", self.job_poll_interval_ms);
@@ -612,12 +612,12 @@ mod tests {
     fn every_problem_is_reported() {
         let err = Config::load_from(
             &Sources::default(),
-            &env(&[("BRAIN_TOKEN_BUDGET", "200000"), ("BRAIN_JOB_WORKERS", "0"), ("BRAIN_DATABASE_URL", "mysql://x")]),
+            &env(&[("BRAIN_TOKEN_BUDGET", "200000"), ("BRAIN_JOB_LEASE_MS", "0"), ("BRAIN_DATABASE_URL", "mysql://x")]),
         )
         .expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("token_budget"), "{text}");
-        assert!(text.contains("job_workers"), "{text}");
+        assert!(text.contains("job_lease_ms"), "{text}");
         assert!(text.contains("database_url"), "{text}");
     }
 

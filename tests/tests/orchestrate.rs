@@ -630,14 +630,26 @@ async fn bad_input_is_refused_and_writes_nothing(db: Arc<TestDb>) {
         (
             OrchestrateRequest {
                 images: vec![ImageInput {
-                    source: Some(pb::image_input::Source::Url("https://example.com/a.png".into())),
+                    source: Some(pb::image_input::Source::Url("http://169.254.169.254/latest/meta-data/".into())),
                     ..Default::default()
                 }],
                 ..base.clone()
             },
             Code::InvalidArgument,
-            "INVALID_FIELD",
-            "images",
+            "IMAGE_URL_FORBIDDEN",
+            "images[0].url",
+        ),
+        (
+            OrchestrateRequest {
+                images: vec![ImageInput {
+                    source: Some(pb::image_input::Source::Data(b"%PDF-1.7 not an image".to_vec().into())),
+                    ..Default::default()
+                }],
+                ..base.clone()
+            },
+            Code::InvalidArgument,
+            "IMAGE_UNSUPPORTED_TYPE",
+            "images[0].data",
         ),
     ];
     for (req, code, reason, field) in cases {
@@ -675,6 +687,9 @@ async fn bad_input_is_refused_and_writes_nothing(db: Arc<TestDb>) {
     let conn = direct(&db).await;
     let (orchestrations, turns, memories, _, _) = footprint(&conn, &project_id).await;
     assert_eq!((orchestrations, turns, memories), (0, 0, 0), "bad input loses nothing and writes nothing");
+    let images = scalar(&conn, &format!("SELECT COUNT(*) FROM image_analyses WHERE project_id = '{project_id}'")).await;
+    let jobs = scalar(&conn, &format!("SELECT COUNT(*) FROM jobs WHERE project_id = '{project_id}'")).await;
+    assert_eq!((images, jobs), (0, 0), "no image of a refused request is stored or queued");
 }
 
 async fn other_tenants_projects_are_not_found(db: Arc<TestDb>) {

@@ -5,6 +5,7 @@
 mod admin;
 pub mod convert;
 mod health;
+pub mod image_facts;
 mod middleware;
 mod orchestrator;
 mod pending;

@@ -1,12 +1,17 @@
 //! `brain.v1.OrchestratorService`: maps requests to [`Orchestrator`] and back.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use brain_proto::v1::{self as pb, orchestrator_service_server::OrchestratorService};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
-use super::{convert::timestamp, tenant};
+use super::{
+    convert::timestamp,
+    image_facts::{analysis, event as image_event, facts as image_facts, image_input},
+    tenant,
+};
 use crate::{
     app::App,
     brain::{self, DecisionBackend, EditComplexity, Outcome, Tool},
@@ -15,10 +20,11 @@ use crate::{
         packet::{ContextPacket, ImageFactsSummary, SceneContext},
     },
     error::{Error, Reason},
+    images::Images,
     model::ConversationTurn,
+    model::TenantId,
     orchestrator::{ContextView, OrchestrateRequest, Orchestrated, Orchestration},
     perf::{StageTimings, StreamKind},
-    vision::{self, ImageFacts},
 };
 
 /// Longest `image_wait` a stream accepts.
@@ -47,7 +53,7 @@ impl OrchestratorService for OrchestratorApi {
         let input = OrchestrateRequest {
             project_id: req.project_id,
             prompt: req.prompt,
-            image_count: req.images.len(),
+            images: req.images.into_iter().map(image_input).collect(),
             request_id: req.request_id,
             token_budget: req.token_budget,
         };
@@ -64,22 +70,26 @@ impl OrchestratorService for OrchestratorApi {
     ) -> Result<Response<BoxStream<pb::OrchestrateStreamResponse>>, Status> {
         let tenant = tenant(&request)?;
         let req = request.into_inner();
-        if let Some(ms) = crate::grpc::convert::duration_ms("image_wait", req.image_wait.as_ref())?
-            && ms > MAX_IMAGE_WAIT_MS
-        {
-            return Err(Error::invalid("image_wait", "image_wait must be at most 10 minutes")
-                .with_limit("600s")
-                .into());
-        }
+        let image_wait = match crate::grpc::convert::duration_ms("image_wait", req.image_wait.as_ref())? {
+            Some(ms) if ms > MAX_IMAGE_WAIT_MS => {
+                return Err(Error::invalid("image_wait", "image_wait must be at most 10 minutes")
+                    .with_limit("600s")
+                    .into());
+            }
+            Some(ms) => Duration::from_millis(ms.max(0) as u64),
+            None => Duration::from_millis(self.app.config.image_wait_ms),
+        };
         let input = OrchestrateRequest {
             project_id: req.project_id,
             prompt: req.prompt,
-            image_count: req.images.len(),
+            images: req.images.into_iter().map(image_input).collect(),
             request_id: req.request_id,
             token_budget: req.token_budget,
         };
         let guard = self.app.perf.stream_opened(StreamKind::OrchestrateStream);
         let orchestrator = self.app.orchestrator.clone();
+        let images = self.app.images.clone();
+        let stopping = self.app.shutdown.clone();
         let (tx, rx) = mpsc::channel::<Result<pb::OrchestrateStreamResponse, Status>>(4);
         // The work runs on its own task: a client that goes away stops receiving, not the write.
         tokio::spawn(async move {
@@ -103,7 +113,7 @@ impl OrchestratorService for OrchestratorApi {
                 Err(err) => {
                     let _ = tx.send(Err(err.into())).await;
                 }
-                Ok(Orchestrated { orchestration: o, replayed }) => {
+                Ok(Orchestrated { orchestration: o, replayed, events_after }) => {
                     if !context_sent {
                         let built = context_built(o.context.clone(), o.enhanced_prompt.clone(), o.token_report.clone());
                         let _ = tx.send(Ok(event(built))).await;
@@ -113,10 +123,17 @@ impl OrchestratorService for OrchestratorApi {
                         decision: Some(decision(o.decision.clone())),
                     });
                     let _ = tx.send(Ok(pb::OrchestrateStreamResponse { event: Some(made) })).await;
+                    let pending_image_ids = if o.images.is_empty() {
+                        Vec::new()
+                    } else {
+                        let follow =
+                            ImageFollow { images: &images, tenant: &tenant, wait: image_wait, shutdown: stopping };
+                        follow.stream(&o, events_after, &tx).await
+                    };
                     let completed = pb::orchestrate_stream_response::Event::Completed(pb::OrchestrationCompleted {
                         orchestration: Some(orchestration(o)),
                         replayed,
-                        pending_image_ids: Vec::new(),
+                        pending_image_ids,
                     });
                     let _ = tx.send(Ok(pb::OrchestrateStreamResponse { event: Some(completed) })).await;
                 }
@@ -157,6 +174,53 @@ impl OrchestratorService for OrchestratorApi {
     }
 }
 
+/// How an orchestration stream follows its images.
+struct ImageFollow<'a> {
+    images: &'a Images,
+    tenant: &'a TenantId,
+    wait: Duration,
+    shutdown: CancellationToken,
+}
+
+impl ImageFollow<'_> {
+    /// Sends the orchestration's image events (READY, PROCESSED, FAILED) until
+    /// every image has its final one, the wait runs out, the client goes away
+    /// or the server stops; returns the images still without a final event
+    /// (they complete in the background all the same).
+    async fn stream(
+        self,
+        o: &Orchestration,
+        events_after: u64,
+        tx: &mpsc::Sender<Result<pb::OrchestrateStreamResponse, Status>>,
+    ) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let ids: Vec<String> = o.images.iter().map(|a| a.image_id.clone()).collect();
+        let follow = self.images.follow(self.tenant, &o.project_id, &o.id, events_after, ids.clone(), self.shutdown);
+        let mut follow = match follow.await {
+            Ok(follow) => follow,
+            Err(err) => {
+                tracing::warn!(orchestration_id = %o.id, error = %err, "cannot follow the images' events");
+                return ids;
+            }
+        };
+        while let Some(item) = follow.next(deadline).await {
+            match item {
+                Ok(e) => {
+                    let message = pb::orchestrate_stream_response::Event::ImageEvent(image_event(&e));
+                    if tx.send(Ok(pb::OrchestrateStreamResponse { event: Some(message) })).await.is_err() {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(orchestration_id = %o.id, error = %err, "lost the images' events; completing");
+                    break;
+                }
+            }
+        }
+        follow.pending()
+    }
+}
+
 fn event(built: pb::ContextBuilt) -> pb::OrchestrateStreamResponse {
     pb::OrchestrateStreamResponse { event: Some(pb::orchestrate_stream_response::Event::ContextBuilt(built)) }
 }
@@ -178,7 +242,7 @@ fn orchestration(o: Orchestration) -> pb::Orchestration {
         enhanced_prompt: o.enhanced_prompt,
         token_report: Some(token_report(o.token_report)),
         context: Some(context_packet(o.context)),
-        images: Vec::new(),
+        images: o.images.iter().map(analysis).collect(),
         degraded: o.degraded,
         degraded_reason: o.degraded_reason.unwrap_or_default(),
         timings: Some(timings(o.timings)),
@@ -322,7 +386,7 @@ fn context_packet(p: ContextPacket) -> pb::ContextPacket {
             .into_iter()
             .map(|i: ImageFactsSummary| pb::ImageFactsSummary {
                 image_id: i.image_id,
-                facts: Some(image_facts(i.facts)),
+                facts: Some(image_facts(&i.facts)),
             })
             .collect(),
         recent_turns: p.recent_turns.into_iter().map(turn).collect(),
@@ -339,46 +403,5 @@ fn turn(t: ConversationTurn) -> pb::ConversationTurn {
         decision_summary: t.decision_summary,
         token_count: t.token_count,
         create_time: Some(timestamp(t.created_at)),
-    }
-}
-
-fn image_facts(f: ImageFacts) -> pb::ImageFacts {
-    pb::ImageFacts {
-        palette: f
-            .palette
-            .into_iter()
-            .map(|c| pb::PaletteColor { hex: c.hex, proportion: c.proportion, name: c.name })
-            .collect(),
-        mood: f.mood,
-        typography: Some(pb::Typography {
-            status: match f.typography.status {
-                vision::TypographyStatus::Unknown => pb::TypographyStatus::Unknown,
-                vision::TypographyStatus::None => pb::TypographyStatus::None,
-                vision::TypographyStatus::Detected => pb::TypographyStatus::Detected,
-            } as i32,
-            font_families: f.typography.font_families,
-            style: f.typography.style,
-        }),
-        layout: Some(pb::Layout {
-            weight_grid: f.layout.weight_grid,
-            dominant_region: f.layout.dominant_region,
-            balance: f.layout.balance,
-            description: f.layout.description,
-        }),
-        width: f.width,
-        height: f.height,
-        processing_ms: f.processing_ms,
-        brightness: f.brightness,
-        contrast: f.contrast,
-        saturation: f.saturation,
-        warmth: f.warmth,
-        orientation: match f.orientation {
-            vision::Orientation::Landscape => pb::Orientation::Landscape,
-            vision::Orientation::Portrait => pb::Orientation::Portrait,
-            vision::Orientation::Square => pb::Orientation::Square,
-        } as i32,
-        aspect_ratio: f.aspect_ratio,
-        analyzer: f.analyzer,
-        content_sha256: f.content_sha256,
     }
 }

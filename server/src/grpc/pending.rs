@@ -2,10 +2,9 @@
 //! (the generated default), but the services are registered so health,
 //! reflection and clients see the whole contract from day one.
 
-use brain_proto::v1::{image_facts_service_server::ImageFactsService, performance_service_server::PerformanceService};
+use brain_proto::v1::performance_service_server::PerformanceService;
 
 /// Placeholder implementation of the services still to come.
 pub struct Pending;
 
-impl ImageFactsService for Pending {}
 impl PerformanceService for Pending {}

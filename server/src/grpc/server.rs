@@ -25,6 +25,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{
     admin::AdminApi,
+    image_facts::ImageFactsApi,
     middleware::{RpcLayer, RpcState},
     orchestrator::OrchestratorApi,
     pending::Pending,
@@ -83,7 +84,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(reflection_v1alpha)
         .add_service(ProjectServiceServer::new(ProjectApi::new(app.projects.clone())).max_decoding_message_size(max))
         .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
-        .add_service(ImageFactsServiceServer::new(Pending).max_decoding_message_size(max))
+        .add_service(ImageFactsServiceServer::new(ImageFactsApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(PerformanceServiceServer::new(Pending).max_decoding_message_size(max))
         .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
 

@@ -1,9 +1,11 @@
 //! Orchestration: what backends call on every user prompt.
 //!
-//! validate → idempotency lookup → context (cache, else store; degraded on a
-//! read failure) → token budget → decide → one write transaction
-//! (orchestration row with the response, conversation turn, memory bank;
-//! image intake joins here) → announce the change → performance sample.
+//! validate (attached images too) → idempotency lookup → context (cache,
+//! else store; degraded on a read failure; the attached images listed as
+//! pending) → token budget → decide → one write transaction (orchestration
+//! row with the response, conversation turn, memory bank, the images'
+//! analyses and jobs) → announce the change, wake the workers → performance
+//! sample. The images' facts arrive later, as events.
 //!
 //! `Orchestrate` never changes scenes: the backend runs the decided tool and
 //! then calls `UpsertScene` / `DeleteScene`.
@@ -22,12 +24,13 @@ use crate::{
     config::Config,
     context::{
         budget::{self, TokenReport},
-        build,
+        build::{self, MAX_PENDING_IMAGES},
         cache::ContextCache,
         packet::{ContextPacket, PreparedPacket},
         render, tokens,
     },
     error::{Error, ErrorKind, Reason, Result},
+    images::{ImageAnalysis, ImageInput, ImageSource, Images, PreparedImage},
     model::{MemoryPut, MemorySource, MemoryType, Millis, TenantId, new_id, now_ms},
     perf::{CacheKind, OrchestrationSample, Perf, StageTimings},
     store::{Inserted, MemoryWrite, NewOrchestration, NewTurn, Store, StoredRequest},
@@ -60,6 +63,9 @@ pub struct Orchestration {
     pub timings: StageTimings,
     /// When it was stored.
     pub created_at: Millis,
+    /// Images accepted with the prompt, as accepted (PENDING); their facts arrive as events.
+    #[serde(default)]
+    pub images: Vec<ImageAnalysis>,
 }
 
 /// An orchestration returned to the caller.
@@ -69,6 +75,9 @@ pub struct Orchestrated {
     pub orchestration: Orchestration,
     /// True when a request id matched an earlier orchestration.
     pub replayed: bool,
+    /// The project's event cursor before this orchestration's images: their
+    /// events come after it (0 on a replay: the whole stored log).
+    pub events_after: u64,
 }
 
 /// A prompt to orchestrate, as the caller sent it.
@@ -78,8 +87,8 @@ pub struct OrchestrateRequest {
     pub project_id: String,
     /// The user's message.
     pub prompt: String,
-    /// Images attached; any is refused with INVALID_ARGUMENT until image intake is wired in.
-    pub image_count: usize,
+    /// Images attached, analysed in the background.
+    pub images: Vec<ImageInput>,
     /// Idempotency key; empty for none.
     pub request_id: String,
     /// Token budget; 0 for the default.
@@ -107,6 +116,7 @@ pub struct Orchestrator {
     cache: Arc<ContextCache>,
     decider: Arc<dyn Decider>,
     changes: Arc<ProjectChanges>,
+    images: Images,
     perf: Perf,
 }
 
@@ -117,6 +127,7 @@ struct Checked {
     request_id: Option<String>,
     budget: u32,
     hash: String,
+    images: Vec<PreparedImage>,
 }
 
 impl Orchestrator {
@@ -127,9 +138,10 @@ impl Orchestrator {
         cache: Arc<ContextCache>,
         decider: Arc<dyn Decider>,
         changes: Arc<ProjectChanges>,
+        images: Images,
         perf: Perf,
     ) -> Self {
-        Self { store, config, cache, decider, changes, perf }
+        Self { store, config, cache, decider, changes, images, perf }
     }
 
     /// The context cache.
@@ -147,7 +159,7 @@ impl Orchestrator {
         context_built: Option<oneshot::Sender<ContextView>>,
     ) -> Result<Orchestrated> {
         let started = Instant::now();
-        let checked = self.check(&request)?;
+        let mut checked = self.check(&request)?;
 
         if let Some(request_id) = &checked.request_id {
             match self.store.find_request(tenant, request_id).await {
@@ -177,6 +189,14 @@ impl Orchestrator {
                 (Arc::new(PreparedPacket::prepare(empty)), None, Some(reason))
             }
         };
+        let image_ids: Vec<String> = checked.images.iter().map(|i| i.image_id.clone()).collect();
+        // The attached images are being analysed: the packet says so, and it
+        // is not re-cached after the write (the store now lists them).
+        let (prepared, base_generation) = if image_ids.is_empty() {
+            (prepared, base_generation)
+        } else {
+            (Arc::new(PreparedPacket::prepare(with_pending(&prepared.packet, &image_ids))), None)
+        };
         timings.context_build_ms = ms(stage);
 
         let stage = Instant::now();
@@ -200,7 +220,7 @@ impl Orchestrator {
             .decide(&DecisionInput {
                 prompt: &checked.prompt,
                 scenes: &scenes,
-                image_ids: &[],
+                image_ids: &image_ids,
                 preferences: &packet.preferences,
                 enhanced_prompt: &fitted.enhanced_prompt,
             })
@@ -219,7 +239,9 @@ impl Orchestrator {
             degraded_reason,
             timings,
             created_at: 0,
+            images: Vec::new(),
         };
+        let image_count = checked.images.len() as u32;
         let write = Write {
             store: self.store.clone(),
             changes: self.changes.clone(),
@@ -231,6 +253,8 @@ impl Orchestrator {
             request_hash: checked.hash.clone(),
             scenes,
             orchestration,
+            images: self.images.clone(),
+            attached: std::mem::take(&mut checked.images),
             started,
         };
         // The write runs on its own task: if the caller goes away mid-commit,
@@ -239,7 +263,7 @@ impl Orchestrator {
             .await
             .map_err(|e| Error::internal(format!("orchestration write task failed: {e}")))??;
         match outcome {
-            Written::Stored { orchestration, persistence_ms } => {
+            Written::Stored { orchestration, persistence_ms, events_after } => {
                 let mut full = orchestration.timings;
                 full.persistence_ms = persistence_ms;
                 full.total_ms = ms(started);
@@ -248,13 +272,13 @@ impl Orchestrator {
                     project_id: orchestration.project_id.clone(),
                     orchestration_id: orchestration.id.clone(),
                     timings: full,
-                    image_count: 0,
+                    image_count,
                     prompt_tokens: orchestration.token_report.total_after,
                     truncated: orchestration.token_report.truncated,
                     budget_warning: orchestration.token_report.budget_warning,
                     degraded: orchestration.degraded,
                 });
-                Ok(Orchestrated { orchestration: *orchestration, replayed: false })
+                Ok(Orchestrated { orchestration: *orchestration, replayed: false, events_after })
             }
             Written::Existing(stored) => replay(&stored, &checked.hash),
         }
@@ -301,25 +325,14 @@ impl Orchestrator {
     fn check(&self, request: &OrchestrateRequest) -> Result<Checked> {
         let project_id = validate::id("project_id", &request.project_id)?;
         self.check_prompt(&request.prompt)?;
-        // Image intake (validation, image_analyses rows, jobs in the write
-        // transaction, their events on OrchestrateStream) is not wired into
-        // orchestration yet. Until it is, images are refused here, before
-        // any work: nothing is stored and the request_id stays unused, so
-        // the caller can retry without images under the same id.
-        if request.image_count > 0 {
-            return Err(Error::invalid(
-                "images",
-                format!(
-                    "{} image(s) attached, but this version of brain does not accept images in \
-                     Orchestrate yet; send the prompt without images",
-                    request.image_count
-                ),
-            ));
-        }
+        // Images are validated before any work, so a bad one costs nothing and writes nothing.
+        let images =
+            if request.images.is_empty() { Vec::new() } else { self.images.prepare(request.images.clone())? };
         let request_id = validate::optional_id("request_id", &request.request_id)?;
         let budget = budget::resolve_budget(request.token_budget, self.config.token_budget)?;
-        let hash = request_hash(&project_id, &request.prompt, &[], budget);
-        Ok(Checked { project_id, prompt: request.prompt.clone(), request_id, budget, hash })
+        let digests: Vec<String> = request.images.iter().map(image_digest).collect();
+        let hash = request_hash(&project_id, &request.prompt, &digests, budget);
+        Ok(Checked { project_id, prompt: request.prompt.clone(), request_id, budget, hash, images })
     }
 
     fn check_prompt(&self, prompt: &str) -> Result<()> {
@@ -363,6 +376,28 @@ fn request_hash(project_id: &str, prompt: &str, image_digests: &[String], budget
     hex::encode(h.finalize())
 }
 
+/// What makes an attached image the same in a retry: the id the client sent
+/// (empty when the server assigns one) and the bytes' SHA-256, or the URL.
+fn image_digest(image: &ImageInput) -> String {
+    let source = match &image.source {
+        Some(ImageSource::Data(bytes)) => format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
+        Some(ImageSource::Url(url)) => format!("url:{}", url.trim()),
+        None => String::new(),
+    };
+    format!("{}\n{source}", image.image_id)
+}
+
+/// The packet with `attached` listed as pending: the attached images always,
+/// then the oldest other pending images up to the packet's limit.
+fn with_pending(packet: &ContextPacket, attached: &[String]) -> ContextPacket {
+    let mut next = packet.clone();
+    let room = (MAX_PENDING_IMAGES as usize).saturating_sub(attached.len());
+    next.pending_image_ids.retain(|id| !attached.contains(id));
+    next.pending_image_ids.truncate(room);
+    next.pending_image_ids.extend(attached.iter().cloned());
+    next
+}
+
 fn replay(stored: &StoredRequest, hash: &str) -> Result<Orchestrated> {
     if stored.request_hash != hash {
         return Err(Error::new(
@@ -374,7 +409,7 @@ fn replay(stored: &StoredRequest, hash: &str) -> Result<Orchestrated> {
     let orchestration: Orchestration = serde_json::from_str(&stored.response).map_err(|e| {
         Error::internal(format!("stored response of orchestration {} does not parse: {e}", stored.orchestration_id))
     })?;
-    Ok(Orchestrated { orchestration, replayed: true })
+    Ok(Orchestrated { orchestration, replayed: true, events_after: 0 })
 }
 
 fn warn_if_near_budget(project_id: &str, report: &TokenReport) {
@@ -406,6 +441,9 @@ struct Write {
     request_hash: String,
     scenes: Vec<crate::model::Scene>,
     orchestration: Orchestration,
+    images: Images,
+    /// Images accepted with the prompt, validated.
+    attached: Vec<PreparedImage>,
     started: Instant,
 }
 
@@ -413,6 +451,8 @@ enum Written {
     Stored {
         orchestration: Box<Orchestration>,
         persistence_ms: f64,
+        /// The project's event cursor before the attached images.
+        events_after: u64,
     },
     /// The request id was taken meanwhile: answer with what is stored under it.
     Existing(StoredRequest),
@@ -431,6 +471,8 @@ impl Write {
             request_hash,
             scenes,
             mut orchestration,
+            images,
+            attached,
             started,
         } = self;
         let stage = Instant::now();
@@ -443,8 +485,16 @@ impl Write {
         }
         let now = now_ms();
 
-        // Image intake (validation, image_analyses rows, jobs) belongs here, inside this transaction.
-        orchestration.timings.image_enqueue_ms = 0.0;
+        // The attached images' analyses and jobs commit with the orchestration or not at all.
+        let image_count = attached.len() as u32;
+        let mut events_after = 0;
+        if !attached.is_empty() {
+            let enqueue = Instant::now();
+            let accepted = images.accept_in(tx.txn(), &tenant, &project_id, Some(&orchestration.id), attached).await?;
+            orchestration.images = accepted.analyses;
+            events_after = accepted.events_after;
+            orchestration.timings.image_enqueue_ms = ms(enqueue);
+        }
 
         // Memory bank: preferences from the prompt merged with what is
         // stored (read under the project lock, so concurrent prompts merge in
@@ -527,7 +577,7 @@ impl Write {
             tool: tool_name(&orchestration.decision).to_owned(),
             backend: orchestration.decision.backend.as_str().to_owned(),
             degraded: orchestration.degraded,
-            image_count: 0,
+            image_count,
             response_ms: orchestration.timings.total_ms,
             prompt_tokens: orchestration.token_report.total_after,
             created_at: now,
@@ -546,6 +596,9 @@ impl Write {
         }
         tx.commit().await?;
         changes.changed(&project_id);
+        if image_count > 0 {
+            images.wake_workers();
+        }
         // Every prompt writes to its project, so plain invalidation would make
         // the next prompt always miss; the base packet plus this write is the
         // new state, unless another write slipped in (then it stays a miss).
@@ -554,7 +607,7 @@ impl Write {
                 PreparedPacket::prepare(base.packet.after_write(&written, &turn, recent_turns, now_ms()))
             });
         }
-        Ok(Written::Stored { orchestration: Box::new(orchestration), persistence_ms: ms(stage) })
+        Ok(Written::Stored { orchestration: Box::new(orchestration), persistence_ms: ms(stage), events_after })
     }
 }
 

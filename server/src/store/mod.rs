@@ -8,11 +8,25 @@
 
 mod context;
 pub mod entities;
+mod events;
+mod images;
+mod jobs;
+pub mod listen;
 mod orchestrations;
 mod projects;
 mod retention;
 mod tenants;
 
+pub(crate) use self::projects::{lock_project_in, project_row, put_memory_in, touch_project_in};
+pub use self::{events::EVENTS_CHANNEL, jobs::JOBS_CHANNEL};
+pub(crate) use self::{
+    events::append_events_in,
+    images::{
+        ImageReady, image_in, insert_images_in, memory_by_key_in, set_image_failed_in, set_image_progress_in,
+        set_image_ready_in,
+    },
+    jobs::{claim_job_in, enqueue_job_in, finish_job_in, release_job_in, retry_job_in},
+};
 pub use context::{ContextLimits, ContextRows};
 pub use orchestrations::{Inserted, MemoryWrite, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
 pub use retention::{RetentionPolicy, RetentionReport};

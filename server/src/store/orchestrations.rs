@@ -151,7 +151,6 @@ pub struct MemoryWrite {
 
 impl OrchestrationTx {
     /// The transaction, for other store modules that write inside it (image intake).
-    #[allow(dead_code)]
     pub(crate) fn txn(&self) -> &DatabaseTransaction {
         &self.txn
     }
