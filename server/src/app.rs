@@ -5,7 +5,13 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{cache::ProjectChanges, config::Config, perf::Perf, projects::Projects, store::Store};
+use crate::{
+    cache::ProjectChanges,
+    config::Config,
+    perf::{Perf, PerfConfig},
+    projects::Projects,
+    store::Store,
+};
 
 /// Everything the server runs on.
 pub struct App {
@@ -28,7 +34,8 @@ impl App {
     pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
-        Arc::new(Self { config, store, projects, changes, perf: Perf::new(), shutdown })
+        let perf = Perf::with_config(PerfConfig::from_config(&config));
+        Arc::new(Self { config, store, projects, changes, perf, shutdown })
     }
 
     /// Starts background work once the store is migrated.

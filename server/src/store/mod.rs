@@ -7,8 +7,11 @@
 //! one pool for reads and writes, plus the probe connection.
 
 pub mod entities;
+mod perf;
 mod projects;
 mod tenants;
+
+pub use perf::QueueCounts;
 
 use std::{path::Path, time::Duration};
 
