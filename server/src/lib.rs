@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod model;
 pub mod pagination;
 pub mod perf;

@@ -4,7 +4,7 @@
 
 use brain_proto::v1::{
     admin_service_server::AdminService, image_facts_service_server::ImageFactsService,
-    orchestrator_service_server::OrchestratorService, performance_service_server::PerformanceService,
+    orchestrator_service_server::OrchestratorService,
 };
 
 /// Placeholder implementation of the services still to come.
@@ -12,5 +12,4 @@ pub struct Pending;
 
 impl OrchestratorService for Pending {}
 impl ImageFactsService for Pending {}
-impl PerformanceService for Pending {}
 impl AdminService for Pending {}
