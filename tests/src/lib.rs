@@ -249,6 +249,14 @@ impl Server {
         server
     }
 
+    /// The address of `/metrics` and `/dashboard`, when the server was started with one
+    /// (e.g. `ServerOptions::new().set("metrics_addr", "127.0.0.1:0")`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let text = std::fs::read_to_string(self.run_dir.path().join("ready.json")).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json["metrics_addr"].as_str()?.parse().ok()
+    }
+
     /// The server's log so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.run_dir.path().join("server.log")).unwrap_or_default()
