@@ -13,7 +13,7 @@
 #   ci::print_timings              summary of all finished sections
 #   ci::ensure_postgres            install/start PostgreSQL, create role + run DB,
 #                                  export BRAIN_TEST_POSTGRES_URL (and BRAIN_CI_PG_*)
-#   ci::drop_postgres_db           drop the run DB + leftover brain_test_% DBs (trap-safe)
+#   ci::drop_postgres_db           drop the run DB + unused leftover brain_test_% DBs (trap-safe)
 #   ci::ensure_go_tools            grpcurl, grpc-health-probe (+grpc_health_probe), ghz
 #   ci::ensure_buf                 buf from npm @bufbuild/buf into $HOME cache prefix
 #   ci::wait_for_port HOST PORT TIMEOUT_SECS
@@ -270,10 +270,12 @@ ci::_pg_check_url() {
   ci::log "postgres: connected via URL as ${out}"
 }
 
-# Trap-safe: never fails. Drops this run's DB, leftover brain_test_% DBs, and
-# brain_ci_<ts>_<pid> DBs whose creating process is no longer alive.
+# Trap-safe: never fails. Drops this run's DB and brain_ci_<ts>_<pid> DBs whose
+# creating process is no longer alive (WITH FORCE), and leftover brain_test_%
+# DBs that nobody is connected to (without FORCE: on a shared server a test of
+# another run may be using one right now, and then the drop just fails).
 ci::drop_postgres_db() {
-  local port="${BRAIN_CI_PG_PORT:-5432}" dbs="" db force="" pid
+  local port="${BRAIN_CI_PG_PORT:-5432}" forced="" leftovers="" db force="" pid
   if ! pg_isready -q -h 127.0.0.1 -p "$port" -t 2 2>/dev/null; then
     ci::log "postgres: server not reachable on port ${port}; nothing to drop"
     return 0
@@ -281,22 +283,29 @@ ci::drop_postgres_db() {
   if [[ "$(ci::_pg_admin_sql 'SHOW server_version_num;' 2>/dev/null || echo 0)" -ge 130000 ]]; then
     force=" WITH (FORCE)"
   fi
-  [[ -n "${BRAIN_CI_PG_DB:-}" ]] && dbs="${BRAIN_CI_PG_DB}"$'\n'
-  dbs+="$(ci::_pg_admin_sql "SELECT datname FROM pg_database WHERE datname LIKE 'brain\_test\_%';" 2>/dev/null || true)"$'\n'
+  [[ -n "${BRAIN_CI_PG_DB:-}" ]] && forced="${BRAIN_CI_PG_DB}"$'\n'
   while IFS= read -r db; do
     [[ -n "$db" ]] || continue
     pid="${db##*_}"
     if [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$db" != "${BRAIN_CI_PG_DB:-}" ]] && ! kill -0 "$pid" 2>/dev/null; then
-      dbs+="$db"$'\n'
+      forced+="$db"$'\n'
     fi
   done < <(ci::_pg_admin_sql "SELECT datname FROM pg_database WHERE datname LIKE 'brain\_ci\_%';" 2>/dev/null || true)
+  leftovers="$(ci::_pg_admin_sql "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'brain\_test\_%'
+    AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname);" 2>/dev/null || true)"
 
   while IFS= read -r db; do
     [[ -n "$db" ]] || continue
     ci::log "postgres: dropping database ${db}"
     ci::_pg_admin_sql "DROP DATABASE IF EXISTS \"${db}\"${force};" >/dev/null ||
       ci::log "postgres: WARNING: failed to drop ${db}"
-  done < <(printf '%s' "$dbs" | awk 'NF && !seen[$0]++')
+  done < <(printf '%s' "$forced" | awk 'NF && !seen[$0]++')
+  while IFS= read -r db; do
+    [[ -n "$db" ]] || continue
+    ci::log "postgres: dropping leftover test database ${db}"
+    ci::_pg_admin_sql "DROP DATABASE IF EXISTS \"${db}\";" >/dev/null 2>&1 ||
+      ci::log "postgres: ${db} is in use (another run?); left alone"
+  done < <(printf '%s\n' "$leftovers" | awk 'NF && !seen[$0]++')
   return 0
 }
 

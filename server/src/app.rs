@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    admin::Admin,
     cache::ProjectChanges,
     config::Config,
     perf::{Perf, PerfConfig},
@@ -25,6 +26,8 @@ pub struct App {
     pub changes: Arc<ProjectChanges>,
     /// Performance recording.
     pub perf: Perf,
+    /// Maintenance (retention).
+    pub admin: Admin,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
 }
@@ -34,8 +37,9 @@ impl App {
     pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
+        let admin = Admin::new(store.clone(), &config);
         let perf = Perf::with_config(PerfConfig::from_config(&config));
-        Arc::new(Self { config, store, projects, changes, perf, shutdown })
+        Arc::new(Self { config, store, projects, changes, perf, admin, shutdown })
     }
 
     /// Starts background work once the store is migrated.

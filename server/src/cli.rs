@@ -120,6 +120,8 @@ pub fn main() -> ExitCode {
         print!("{}", config.to_redacted_toml());
         return ExitCode::SUCCESS;
     }
+    // Every HTTP client (image fetches, model backends, error tracking) uses the ring TLS provider.
+    crate::vision::install_tls_provider();
     // Held until exit: dropping it flushes error tracking.
     let _telemetry = match crate::telemetry::init(&config) {
         Ok(t) => t,

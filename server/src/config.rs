@@ -76,7 +76,7 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Serve on a non-loopback address without API keys.
     pub insecure: bool,
-    /// Write the bound addresses as JSON to this file once the server is ready (for scripts and tests).
+    /// Once listening, write the bound addresses as JSON to this file (for scripts and tests on port 0); health says when it serves.
     pub ready_file: Option<PathBuf>,
     /// `pretty` or `json`.
     pub log_format: LogFormat,
@@ -286,6 +286,12 @@ impl Default for Config {
     }
 }
 
+/// `BRAIN_*` variables that belong to other programs sharing the prefix: BRAIN_CONFIG names the
+/// config file, BRAIN_ADDR / BRAIN_API_KEY configure the `brain` CLI, BRAIN_SERVER_BIN points
+/// client test suites at a server binary (BRAIN_TEST_* and BRAIN_CI_* belong to tests and CI).
+/// Every other unknown `BRAIN_*` variable is an error, so a typo cannot silently fall back to a default.
+const CLIENT_ENV_KEYS: [&str; 4] = ["config", "addr", "api_key", "server_bin"];
+
 /// Keys that hold secrets: never printed or logged.
 const SECRET_KEYS: [&str; 2] = ["openai_api_key", "sentry_dsn"];
 
@@ -341,8 +347,7 @@ impl Config {
                 None if name == "SENTRY_DSN" => "sentry_dsn".to_owned(),
                 None => continue,
             };
-            // BRAIN_CONFIG names the file; BRAIN_TEST_* and BRAIN_CI_* belong to tests and CI.
-            if key == "config" || key.starts_with("test_") || key.starts_with("ci_") {
+            if CLIENT_ENV_KEYS.contains(&key.as_str()) || key.starts_with("test_") || key.starts_with("ci_") {
                 continue;
             }
             if !known.contains(&key) {
@@ -580,7 +585,13 @@ mod tests {
         let sources = Sources { file: Some(file), overrides: vec![("job_workers".into(), "9".into())] };
         let c = Config::load_from(
             &sources,
-            &env(&[("BRAIN_RECENT_TURNS", "4"), ("BRAIN_JOB_WORKERS", "8"), ("BRAIN_TEST_POSTGRES_URL", "x")]),
+            &env(&[
+                ("BRAIN_RECENT_TURNS", "4"),
+                ("BRAIN_JOB_WORKERS", "8"),
+                ("BRAIN_TEST_POSTGRES_URL", "x"),
+                ("BRAIN_API_KEY", "brk_for_the_cli"),
+                ("BRAIN_ADDR", "127.0.0.1:1"),
+            ]),
         )
         .expect("load");
         assert_eq!(c.token_budget, 1000, "file beats default");
@@ -628,6 +639,41 @@ mod tests {
         assert!(!shown.contains("sk-secret"));
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("postgres://brain:<redacted>@db/brain"));
+    }
+
+    /// docs/CONFIGURATION.md and the README have a row `| `key` | `default` | meaning |` for every
+    /// setting, and no row for a setting that does not exist.
+    #[test]
+    fn every_setting_is_documented_with_its_default() {
+        for doc in ["docs/CONFIGURATION.md", "README.md"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(doc);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            check_documented(doc, &text);
+        }
+    }
+
+    fn check_documented(doc: &str, docs: &str) {
+        let defaults = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => t,
+            other => panic!("defaults are not a table: {other:?}"),
+        };
+        let keys = Config::keys();
+        for key in &keys {
+            let default = match defaults.get(key) {
+                Some(toml::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "unset".to_owned(),
+            };
+            let row = format!("| `{key}` | `{default}` |");
+            assert!(docs.contains(&row), "{doc} has no row starting with {row}");
+        }
+        for line in docs.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() > 3 && cells[2].starts_with('`') {
+                let key = cells[1].trim_matches('`');
+                assert!(keys.iter().any(|k| k == key), "{doc} documents unknown setting {key}");
+            }
+        }
     }
 
     #[test]

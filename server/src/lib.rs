@@ -4,6 +4,7 @@
 //! `context`, ...) → `store`. The domain never sees proto types; the grpc
 //! layer never writes SQL.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod brain;

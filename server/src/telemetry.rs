@@ -1,7 +1,9 @@
 //! Logging and error tracking.
 //!
 //! Logs: pretty lines for a terminal or one JSON object per line (set
-//! `log_format = "json"` in production), filtered by `log_level`.
+//! `log_format = "json"` in production), filtered by `log_level`. Logs go to
+//! stderr, so stdout carries only command output (`keys create` prints the
+//! key there), and colours are used only when stderr is a terminal.
 //!
 //! Error tracking: when `sentry_dsn` (or `SENTRY_DSN`) is set, every ERROR
 //! event becomes a Sentry event through `sentry-tracing`, and INFO/WARN
@@ -16,6 +18,7 @@
 use std::{
     collections::HashMap,
     fmt,
+    io::IsTerminal,
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -69,9 +72,19 @@ pub fn init(config: &Config) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let (json, pretty) = match config.log_format {
         LogFormat::Json => {
-            (Some(tfmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false)), None)
+            let json = tfmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(std::io::stderr);
+            (Some(json), None)
         }
-        LogFormat::Pretty => (None, Some(tfmt::layer().compact())),
+        LogFormat::Pretty => {
+            let pretty =
+                tfmt::layer().compact().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr);
+            (None, Some(pretty))
+        }
     };
     // ERROR events become Sentry events, INFO and WARN their breadcrumbs; spans are not sent (no tracing product).
     let sentry_layer = sentry.is_some().then(|| {

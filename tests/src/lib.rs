@@ -2,8 +2,15 @@
 //! throwaway PostgreSQL database when `BRAIN_TEST_POSTGRES_URL` is set), the
 //! real server binary started on `127.0.0.1:0`, and gRPC clients for it.
 //!
-//! Write a test as `async fn name(db: TestDb)` and list it in
+//! Write a test as `async fn name(db: Arc<TestDb>)` and list it in
 //! [`backend_tests!`]; it then runs once per backend.
+//!
+//! Real faults, no mocks: [`TestDb::lock_sqlite`] holds SQLite's write lock
+//! from another connection, [`TestDb::block_postgres`] makes PostgreSQL refuse
+//! and drop the server's connections, [`TcpProxy`] stalls or cuts the network
+//! path to PostgreSQL, and [`TestDb::postgres_uncreated`] names a database that
+//! does not exist yet. [`Server::raw_unary`] sends bytes no generated client
+//! would, and [`Server::grpc_health_probe`] runs the real probe when installed.
 
 use std::{
     net::SocketAddr,
@@ -78,6 +85,14 @@ impl TestDb {
 
     /// A fresh PostgreSQL database, or None when `BRAIN_TEST_POSTGRES_URL` is unset.
     pub async fn postgres() -> Option<Arc<TestDb>> {
+        let db = Self::postgres_uncreated().await?;
+        db.create_postgres_database().await;
+        Some(db)
+    }
+
+    /// A PostgreSQL database that is named but does not exist yet (dropped at the end if it was
+    /// created), for "the store is not there yet" tests; None when `BRAIN_TEST_POSTGRES_URL` is unset.
+    pub async fn postgres_uncreated() -> Option<Arc<TestDb>> {
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
             assert!(
                 std::env::var_os(REQUIRE_POSTGRES_ENV).is_none(),
@@ -86,12 +101,97 @@ impl TestDb {
             return None;
         };
         let name = format!("brain_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url).await.expect("connect to BRAIN_TEST_POSTGRES_URL");
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-        admin.close().await.ok();
         let url = replace_database(&admin_url, &name);
         let dir = tempfile::tempdir().expect("temp dir");
         Some(Arc::new(TestDb { url, backend: Backend::Postgres, dir, postgres: Some((admin_url, name)) }))
+    }
+
+    /// Creates the PostgreSQL database of [`TestDb::postgres_uncreated`].
+    pub async fn create_postgres_database(&self) {
+        let name = self.postgres_name();
+        self.postgres_admin(&format!("CREATE DATABASE {name}")).await;
+    }
+
+    /// Makes the PostgreSQL database stop answering: new connections are refused and every
+    /// existing connection to it is terminated (a real outage, as the server sees it).
+    pub async fn block_postgres(&self) {
+        let name = self.postgres_name();
+        self.postgres_admin(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")).await;
+        self.postgres_admin(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await;
+    }
+
+    /// Ends [`TestDb::block_postgres`]: the database accepts connections again.
+    pub async fn unblock_postgres(&self) {
+        let name = self.postgres_name();
+        self.postgres_admin(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")).await;
+    }
+
+    /// Takes the SQLite write lock (`BEGIN IMMEDIATE`) from another connection and holds it
+    /// until the returned guard is released or dropped: the server can read but not write.
+    pub async fn lock_sqlite(&self) -> SqliteWriteLock {
+        assert_eq!(self.backend, Backend::Sqlite, "lock_sqlite needs a SQLite database");
+        SqliteWriteLock::acquire(&self.sqlite_file()).await
+    }
+
+    /// The SQLite database file.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.dir.path().join("brain.db")
+    }
+
+    /// A direct connection to the test database, to check what the server stored.
+    pub async fn connect(&self) -> sea_orm::DatabaseConnection {
+        Database::connect(&self.url).await.expect("connect to the test database")
+    }
+
+    /// The host and port the PostgreSQL test database is reached at.
+    pub fn postgres_host_port(&self) -> String {
+        let url = &self.url;
+        let after_at = url.rsplit_once('@').map_or(url.as_str(), |(_, rest)| rest);
+        let after_scheme = after_at.split_once("://").map_or(after_at, |(_, rest)| rest);
+        after_scheme.split(['/', '?']).next().unwrap_or_default().to_owned()
+    }
+
+    fn postgres_name(&self) -> &str {
+        &self.postgres.as_ref().expect("a PostgreSQL test database").1
+    }
+
+    async fn postgres_admin(&self, sql: &str) {
+        let admin_url = &self.postgres.as_ref().expect("a PostgreSQL test database").0;
+        let admin = Database::connect(admin_url.as_str()).await.expect("connect to BRAIN_TEST_POSTGRES_URL");
+        admin.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        admin.close().await.ok();
+    }
+}
+
+/// The SQLite write lock, held by a connection other than the server's.
+pub struct SqliteWriteLock {
+    conn: Option<sea_orm::sqlx::SqliteConnection>,
+}
+
+impl SqliteWriteLock {
+    async fn acquire(path: &Path) -> Self {
+        use sea_orm::sqlx::{ConnectOptions as _, Executor as _, sqlite::SqliteConnectOptions};
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(30))
+            .connect()
+            .await
+            .expect("open the SQLite file");
+        conn.execute("BEGIN IMMEDIATE").await.expect("take the SQLite write lock");
+        Self { conn: Some(conn) }
+    }
+
+    /// Rolls back and closes the connection, releasing the lock.
+    pub async fn release(mut self) {
+        use sea_orm::sqlx::{Connection as _, Executor as _};
+        if let Some(mut conn) = self.conn.take() {
+            conn.execute("ROLLBACK").await.expect("release the SQLite write lock");
+            conn.close().await.ok();
+        }
     }
 }
 
@@ -217,11 +317,11 @@ impl Server {
             .arg("--log-format")
             .arg("json")
             .args(&options.args)
-            .env_remove("BRAIN_CONFIG")
             .current_dir(run_dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log);
+        hermetic_env(&mut cmd);
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
@@ -307,6 +407,38 @@ impl Server {
         }
     }
 
+    /// A health client.
+    pub async fn health_client(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel().await)
+    }
+
+    /// Sends `body` as the raw protobuf request of the unary RPC `path` (for example
+    /// `/brain.v1.ProjectService/CreateProject`) and returns the raw response bytes: for requests
+    /// no generated client can produce (malformed messages).
+    pub async fn raw_unary(&self, path: &'static str, body: Vec<u8>, key: Option<&str>) -> Result<Vec<u8>, Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel().await);
+        grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut request = Request::new(body);
+        if let Some(key) = key {
+            request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().expect("ascii key"));
+        }
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+        let response = grpc.unary(request, path, RawCodec).await?;
+        Ok(response.into_inner())
+    }
+
+    /// Runs the real `grpc_health_probe` against the server (for `service`, "" for the whole
+    /// server); None when the tool is not installed.
+    pub fn grpc_health_probe(&self, service: &str) -> Option<std::process::Output> {
+        let tool = find_tool("grpc_health_probe")?;
+        let mut cmd = Command::new(tool);
+        cmd.arg(format!("-addr={}", self.addr)).arg("-connect-timeout=2s").arg("-rpc-timeout=2s");
+        if !service.is_empty() {
+            cmd.arg(format!("-service={service}"));
+        }
+        Some(cmd.output().expect("run grpc_health_probe"))
+    }
+
     /// A ProjectService client sending `key` (or no key).
     pub async fn projects(&self, key: Option<&str>) -> ProjectServiceClient<InterceptedService<Channel, ApiKey>> {
         ProjectServiceClient::with_interceptor(self.channel().await, ApiKey::new(key))
@@ -354,6 +486,11 @@ impl Server {
         }
     }
 
+    /// The exit status if the process has exited, without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.try_exit()
+    }
+
     fn try_exit(&mut self) -> Option<ExitStatus> {
         self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
@@ -382,16 +519,7 @@ impl Drop for Server {
 
 /// Runs a `brain-server` subcommand (e.g. `keys create`) against `db`; returns stdout, panics on failure.
 pub fn run_cli(db: &TestDb, args: &[&str]) -> String {
-    let output = Command::new(server_binary())
-        .args(args)
-        .arg("--database-url")
-        .arg(&db.url)
-        .arg("--log-format")
-        .arg("json")
-        .env_remove("BRAIN_CONFIG")
-        .current_dir(db.dir.path())
-        .output()
-        .expect("run brain-server");
+    let output = run_server_command(Some(db), args, &[]);
     assert!(
         output.status.success(),
         "brain-server {args:?} failed: {}\n{}",
@@ -399,6 +527,35 @@ pub fn run_cli(db: &TestDb, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs the server binary with `args` (plus `--database-url` of `db` when given) and extra
+/// environment variables, in a temp dir, and returns whatever happened: for tests of exit codes
+/// and messages.
+pub fn run_server_command(db: Option<&TestDb>, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = Command::new(server_binary());
+    cmd.args(args);
+    if let Some(db) = db {
+        cmd.arg("--database-url").arg(&db.url);
+    }
+    cmd.arg("--log-format").arg("json").current_dir(db.map_or(dir.path(), |db| db.dir.path())).stdin(Stdio::null());
+    hermetic_env(&mut cmd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run brain-server")
+}
+
+/// Removes the caller's `BRAIN_*` and `SENTRY_DSN` variables (the server reads them as settings),
+/// so a developer's shell cannot change what the tests run.
+fn hermetic_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if text.starts_with("BRAIN_") || text == "SENTRY_DSN" {
+            cmd.env_remove(&name);
+        }
+    }
 }
 
 /// Creates an API key for `tenant` with the real CLI and returns it.
@@ -446,4 +603,177 @@ pub fn assert_error<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, r
 /// The `field` metadata of a status's ErrorInfo.
 pub fn error_field(status: &Status) -> Option<String> {
     status.get_details_error_info().and_then(|i| i.metadata.get("field").cloned())
+}
+
+/// A codec that sends and receives message bytes as they are.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let len = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, len).to_vec()))
+    }
+}
+
+/// When set, tests that use an external tool (`grpcurl`, `grpc_health_probe`) fail instead of
+/// skipping that part if it is not installed. CI sets it.
+pub const REQUIRE_TOOLS_ENV: &str = "BRAIN_TEST_REQUIRE_TOOLS";
+
+/// A tool from PATH or from Go's default install directory (~/go/bin); None when absent (a panic
+/// instead when `BRAIN_TEST_REQUIRE_TOOLS` is set).
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join("go/bin"));
+    }
+    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
+    assert!(
+        found.is_some() || std::env::var_os(REQUIRE_TOOLS_ENV).is_none(),
+        "{name} is not installed and {REQUIRE_TOOLS_ENV} is set"
+    );
+    found
+}
+
+/// What a [`TcpProxy`] does with traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Pass bytes both ways.
+    Forward,
+    /// Hold every byte (a network partition): connections stay open, nothing arrives.
+    Stall,
+    /// Close every connection and refuse new ones (the database host went away).
+    Refuse,
+}
+
+/// A TCP proxy on loopback that the test can stall or cut, to put a real network fault between
+/// the server and PostgreSQL.
+pub struct TcpProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    mode: tokio::sync::watch::Sender<ProxyMode>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding 127.0.0.1:<free port> to `target` (host:port).
+    pub async fn start(target: &str) -> TcpProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (mode, _) = tokio::sync::watch::channel(ProxyMode::Forward);
+        let target = target.to_owned();
+        let modes = mode.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if *modes.borrow() == ProxyMode::Refuse {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let modes = modes.clone();
+                tokio::spawn(async move {
+                    let Ok(upstream) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let (client_read, client_write) = client.into_split();
+                    let (upstream_read, upstream_write) = upstream.into_split();
+                    let there = pump(client_read, upstream_write, modes.subscribe());
+                    let back = pump(upstream_read, client_write, modes.subscribe());
+                    // Either direction ending (EOF, error or Refuse) closes both.
+                    tokio::select! {
+                        () = there => {}
+                        () = back => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { addr, mode, task }
+    }
+
+    /// Changes what the proxy does, for existing and new connections.
+    pub fn set_mode(&self, mode: ProxyMode) {
+        self.mode.send_replace(mode);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.set_mode(ProxyMode::Refuse);
+        self.task.abort();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut mode: tokio::sync::watch::Receiver<ProxyMode>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // Hold everything while stalled; give up when cut.
+        loop {
+            match *mode.borrow_and_update() {
+                ProxyMode::Forward => break,
+                ProxyMode::Refuse => return,
+                ProxyMode::Stall => {}
+            }
+            if mode.changed().await.is_err() {
+                return;
+            }
+        }
+        let n = tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            changed = mode.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        // Bytes read just before a stall are held too.
+        loop {
+            match *mode.borrow_and_update() {
+                ProxyMode::Forward => break,
+                ProxyMode::Refuse => return,
+                ProxyMode::Stall => {}
+            }
+            if mode.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }

@@ -1,1 +1,57 @@
-//! Typed client for brain.
+//! Typed Rust client for brain.
+//!
+//! ```no_run
+//! use brain_client::{BrainClient, proto};
+//!
+//! # async fn run() -> Result<(), brain_client::BrainError> {
+//! let client = BrainClient::connect("127.0.0.1:50051", Some("brk_...")).await?;
+//! let project = client.create_project(proto::CreateProjectRequest { name: "Launch video".into(), ..Default::default() }).await?;
+//! println!("created {}", project.project_id);
+//! # Ok(()) }
+//! ```
+//!
+//! # Deadlines
+//! Every unary call runs under a deadline (10 s by default; set it with
+//! [`BrainClientBuilder::timeout`], or per call with [`BrainClient::with_timeout`]).
+//! The deadline covers all attempts of a call; the server sees the remaining
+//! time as `grpc-timeout`. Streams have no default deadline.
+//!
+//! # Retries
+//! Idempotent unary calls are retried with exponential backoff and jitter
+//! ([`RetryPolicy`], 4 attempts by default) when the server or the connection is
+//! UNAVAILABLE, or the server answers RESOURCE_EXHAUSTED with reason OVERLOADED.
+//! A call is idempotent when repeating it cannot change the outcome:
+//!
+//! | Retried | Calls |
+//! | --- | --- |
+//! | always | `get_project`, `list_projects`, `list_scenes`, `list_memories`, `get_context_packet`, `get_image_facts`, `list_image_facts`, `get_performance_report`, `health`, `put_memory` (same type and key: last write wins; a replay may count one extra occurrence), `run_retention` |
+//! | when the request says which | `upsert_scene` with a `scene_id`; `orchestrate` with a `request_id` (the server replays the stored response) |
+//! | never | `create_project`, `delete_scene`, `delete_memory` (a replay would answer NOT_FOUND), `analyze_images`, `upsert_scene` without `scene_id`, `orchestrate` without `request_id`, `orchestrate_stream`, `watch_performance_report` |
+//!
+//! # Watching image facts
+//! [`BrainClient::watch_image_facts`] returns an [`ImageFactsWatch`] that
+//! reconnects from its last cursor whenever the connection drops, so the caller
+//! sees every event exactly once.
+//!
+//! # Errors
+//! Every failure is a [`BrainError`] with the gRPC [`Code`], and for errors the
+//! server returns, its `google.rpc.ErrorInfo` reason (`PROJECT_NOT_FOUND`,
+//! `MISSING_FIELD`, ...) and `field` / `limit` metadata.
+
+mod client;
+mod error;
+mod retry;
+mod watch;
+
+pub use client::{BrainClient, BrainClientBuilder};
+pub use error::{BrainError, code_name};
+pub use retry::RetryPolicy;
+pub use tonic::Code;
+pub use tonic_health::pb::health_check_response::ServingStatus;
+pub use watch::ImageFactsWatch;
+
+/// The generated `brain.v1` messages and stubs (the `brain-proto` crate).
+pub use brain_proto::v1 as proto;
+
+/// The encoded descriptor set of `brain.v1`, for reflection-based tooling (JSON output).
+pub use brain_proto::FILE_DESCRIPTOR_SET;

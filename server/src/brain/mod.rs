@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{MemoryItem, Scene};
 
+pub mod preferences;
+pub mod rules;
+
 /// An action the backend can run on a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Tool {

@@ -26,7 +26,7 @@ use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::status::{code_name, oversized_message};
+use super::status::{code_name, malformed_message, oversized_message};
 use crate::{
     auth::Authenticator,
     error::{Error, Reason},
@@ -175,6 +175,7 @@ where
             let head_status = status_in(response.headers());
             if let Some((code, message)) = &head_status
                 && let Some(status) = oversized_message(*code, message, state.max_message_bytes)
+                    .or_else(|| malformed_message(*code, message))
             {
                 response = status.into_http();
             }

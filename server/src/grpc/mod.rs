@@ -2,7 +2,9 @@
 //! the tower middleware every RPC passes through, health, reflection and the
 //! server's lifecycle.
 
+mod admin;
 pub mod convert;
+mod health;
 mod middleware;
 mod pending;
 mod performance;

@@ -3,8 +3,7 @@
 //! reflection and clients see the whole contract from day one.
 
 use brain_proto::v1::{
-    admin_service_server::AdminService, image_facts_service_server::ImageFactsService,
-    orchestrator_service_server::OrchestratorService,
+    image_facts_service_server::ImageFactsService, orchestrator_service_server::OrchestratorService,
 };
 
 /// Placeholder implementation of the services still to come.
@@ -12,4 +11,3 @@ pub struct Pending;
 
 impl OrchestratorService for Pending {}
 impl ImageFactsService for Pending {}
-impl AdminService for Pending {}

@@ -25,6 +25,7 @@ use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{
+    admin::AdminApi,
     middleware::{RpcLayer, RpcState},
     pending::Pending,
     performance::PerformanceApi,
@@ -34,6 +35,10 @@ use crate::{app::App, auth::Authenticator, config::Config, context::tokens, perf
 
 /// Name of the implicit tenant served when no API keys exist.
 pub const IMPLICIT_TENANT: &str = "default";
+
+/// Health service name that reports whether the process serves at all, regardless of the
+/// store: for Kubernetes liveness probes, so a database outage makes pods unready, not restarted.
+pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Runs the server until SIGTERM or Ctrl-C; returns an error if it could not start or had to refuse to serve.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -54,8 +59,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reporter = HealthReporter::new();
+    let health_service = super::health::service(&reporter, shutdown.clone());
     set_health(&reporter, ServingStatus::NotServing).await;
+    reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
 
     let state = Arc::new(RpcState {
         auth: OnceLock::new(),
@@ -92,7 +99,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, app.projects.clone(), shutdown.clone()))
                 .max_decoding_message_size(max),
         )
-        .add_service(AdminServiceServer::new(Pending).max_decoding_message_size(max));
+        .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
 
     write_ready_file(&config, grpc_addr, metrics_addr)?;
     tracing::info!(%grpc_addr, database = %crate::config::redact_url(&config.database_url), "listening");

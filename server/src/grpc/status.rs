@@ -84,6 +84,17 @@ pub fn oversized_message(code: Code, message: &str, limit: usize) -> Option<Stat
     })
 }
 
+/// Prefix of tonic's error for a request body that is not a valid protobuf message.
+const DECODE_ERROR_PREFIX: &str = "failed to decode Protobuf message: ";
+
+/// Rewrites tonic's own decode error (INTERNAL, from its prost codec, e.g. invalid UTF-8 in a
+/// string or a truncated field) into INVALID_ARGUMENT with a reason: the client sent bad input,
+/// the server has no bug to report. The detail names the message and field and is safe to return.
+pub fn malformed_message(code: Code, message: &str) -> Option<Status> {
+    let detail = message.strip_prefix(DECODE_ERROR_PREFIX).filter(|_| code == Code::Internal)?;
+    Some(Error::new(Reason::InvalidField, format!("the request is not a valid protobuf message: {detail}")).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +114,29 @@ mod tests {
         let status: Status = Error::internal("secret table name").into();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn decode_errors_become_invalid_arguments() {
+        let status =
+            malformed_message(Code::Internal, "failed to decode Protobuf message: X.name: invalid string value")
+                .expect("rewritten");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.get_details_error_info().map(|i| i.reason), Some("INVALID_FIELD".to_owned()));
+        assert!(status.message().contains("X.name"));
+        assert!(malformed_message(Code::Internal, "internal error; the server logged the details").is_none());
+        assert!(malformed_message(Code::Unknown, "failed to decode Protobuf message: x").is_none());
+    }
+
+    /// docs/ERRORS.md has a row `| `REASON` | CODE | ...` for every reason, with its real code.
+    #[test]
+    fn every_reason_is_documented_with_its_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ERRORS.md");
+        let docs = std::fs::read_to_string(&path).expect("docs/ERRORS.md");
+        for reason in Reason::ALL {
+            let row = format!("| `{}` | {} |", reason.as_str(), code_name(code(reason.kind())));
+            assert!(docs.contains(&row), "docs/ERRORS.md has no row starting with {row}");
+        }
     }
 
     #[test]

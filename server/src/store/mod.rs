@@ -9,17 +9,19 @@
 pub mod entities;
 mod perf;
 mod projects;
+mod retention;
 mod tenants;
 
 pub use perf::QueueCounts;
+pub use retention::{RetentionPolicy, RetentionReport};
 
 use std::{path::Path, time::Duration};
 
 use brain_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    SqliteTransactionMode, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use crate::{
@@ -224,19 +226,20 @@ async fn sqlite_pool(
     url: &str,
     max: u32,
     acquire: Duration,
-    configure: impl Fn(sea_orm::sqlx::sqlite::SqliteConnectOptions) -> sea_orm::sqlx::sqlite::SqliteConnectOptions
-    + Send
-    + Sync
-    + 'static,
+    configure: impl Fn(SqliteConnectOptions) -> SqliteConnectOptions,
 ) -> Result<DatabaseConnection, Error> {
-    let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(max)
+    use sea_orm::sqlx::ConnectOptions as _;
+    let options: SqliteConnectOptions =
+        url.parse().map_err(|e| Error::store_unavailable(format!("bad SQLite URL: {e}")))?;
+    // Built with sqlx directly: SeaORM's `Database::connect` queries the SQLite version even when
+    // lazy, so a locked or unreadable file would stop the server from starting instead of letting
+    // it report NOT_SERVING until the store answers.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max)
         .min_connections(0)
         .acquire_timeout(acquire)
-        .connect_lazy(true)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(configure);
-    connect_lazy(opts).await
+        .connect_lazy_with(configure(options.disable_statement_logging()));
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 /// The file path of a `sqlite:` URL. In-memory databases are refused: the

@@ -3,7 +3,23 @@
 //! deterministic, the default) and `openai` (adds typography and layout
 //! semantics; on failure the pixel facts stand).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, VisionKind};
+
+pub mod fetch;
+pub mod header;
+pub mod intake;
+pub mod openai;
+pub mod palette;
+pub mod pixels;
+
+pub use fetch::{FetchError, Fetched, Fetcher};
+pub use intake::ImageFormat;
+pub use openai::OpenAiVision;
+pub use pixels::PixelAnalyzer;
 
 /// One dominant colour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,4 +143,22 @@ impl AnalysisError {
 pub trait Analyzer: Send + Sync {
     /// Analyses encoded image bytes.
     async fn analyze(&self, bytes: &[u8]) -> Result<ImageFacts, AnalysisError>;
+}
+
+/// The analyser the configuration asks for (`vision = "pixels" | "openai"`).
+/// Fails only if the HTTP client of the `openai` backend cannot be built.
+pub fn analyzer_from_config(config: &Config) -> Result<Arc<dyn Analyzer>, crate::error::Error> {
+    Ok(match config.vision {
+        VisionKind::Pixels => Arc::new(PixelAnalyzer::from_config(config)),
+        VisionKind::Openai => Arc::new(OpenAiVision::from_config(config)?),
+    })
+}
+
+/// Makes rustls use the `ring` provider (already linked for the database
+/// drivers) for every HTTP client in the process. reqwest is built without a
+/// bundled provider, so call this before building any `reqwest::Client`;
+/// repeated calls are harmless.
+pub fn install_tls_provider() {
+    // An error only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

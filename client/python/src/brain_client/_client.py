@@ -1,0 +1,439 @@
+"""BrainClient: the synchronous client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, TypeVar, Union
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from . import _common
+from ._common import UNSET, ImageLike, Seconds, _Unset
+from ._errors import BrainError
+from ._retry import WATCH_BACKOFF, RetryPolicy
+from .v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    image_facts_pb2,
+    image_facts_pb2_grpc,
+    orchestrator_pb2,
+    orchestrator_pb2_grpc,
+    performance_pb2,
+    performance_pb2_grpc,
+    project_pb2,
+    project_pb2_grpc,
+)
+
+T = TypeVar("T")
+Timeout = Union[float, None, _Unset]
+
+
+class BrainClient:
+    """A synchronous client for every brain RPC.
+
+    ``BrainClient("127.0.0.1:50051", api_key="brk_...")`` opens a channel
+    (``https://host`` for TLS). Unary calls run under a deadline (``timeout``
+    seconds, 10 by default; pass ``timeout=`` to any method for one call, or
+    ``None`` for no deadline) and idempotent ones are retried with backoff on
+    transient failures (see ``RetryPolicy`` and the README for which calls).
+    Failures raise ``BrainError``. Use it as a context manager, or ``close()`` it.
+    """
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        api_key: Optional[str] = None,
+        *,
+        timeout: Optional[float] = _common.DEFAULT_TIMEOUT,
+        retry: RetryPolicy = RetryPolicy(),
+        watch_backoff: RetryPolicy = WATCH_BACKOFF,
+        credentials: Optional[grpc.ChannelCredentials] = None,
+        options: Sequence[Tuple[str, Any]] = (),
+        channel: Optional[grpc.Channel] = None,
+    ) -> None:
+        address, use_tls = _common.parse_target(target)
+        all_options = list(_common.CHANNEL_OPTIONS) + list(options)
+        creds = _common.credentials_for(use_tls, credentials)
+        self._owns_channel = channel is None
+        if channel is None:
+            channel = (
+                grpc.secure_channel(address, creds, options=all_options)
+                if creds is not None
+                else grpc.insecure_channel(address, options=all_options)
+            )
+        self._channel = channel
+        self._metadata = _common.auth_metadata(api_key)
+        self.timeout = timeout
+        self.retry = retry
+        self.watch_backoff = watch_backoff
+        self._projects = project_pb2_grpc.ProjectServiceStub(channel)
+        self._orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+        self._image_facts = image_facts_pb2_grpc.ImageFactsServiceStub(channel)
+        self._performance = performance_pb2_grpc.PerformanceServiceStub(channel)
+        self._admin = admin_pb2_grpc.AdminServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+
+    # ---- lifecycle ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the channel (a no-op for clients made by ``with_options``)."""
+        if self._owns_channel:
+            self._channel.close()
+
+    def __enter__(self) -> "BrainClient":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def with_options(self, *, timeout: Timeout = UNSET, retry: Optional[RetryPolicy] = None) -> "BrainClient":
+        """This client (same channel) with another default deadline or retry policy."""
+        clone = object.__new__(BrainClient)
+        clone.__dict__.update(self.__dict__)
+        clone._owns_channel = False
+        if not isinstance(timeout, _Unset):
+            clone.timeout = timeout
+        if retry is not None:
+            clone.retry = retry
+        return clone
+
+    # ---- plumbing -----------------------------------------------------------
+
+    def _unary(self, method: Callable[..., T], request: Any, *, idempotent: bool, timeout: Timeout) -> T:
+        budget = self.timeout if isinstance(timeout, _Unset) else timeout
+        deadline = None if budget is None else time.monotonic() + budget
+        max_attempts = max(self.retry.max_attempts, 1) if idempotent else 1
+        attempt = 1
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise BrainError(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started")
+            try:
+                return method(request, timeout=remaining, metadata=self._metadata)
+            except grpc.RpcError as error:
+                failure = BrainError.from_rpc_error(error)
+            if attempt >= max_attempts or not failure.retryable:
+                raise failure
+            wait = self.retry.backoff(attempt)
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                raise failure
+            time.sleep(wait)
+            attempt += 1
+
+    def _stream(self, method: Callable[..., Any], request: Any) -> Iterator[Any]:
+        call = method(request, metadata=self._metadata)
+        try:
+            for message in call:
+                yield message
+        except grpc.RpcError as error:
+            raise BrainError.from_rpc_error(error) from None
+        finally:
+            call.cancel()
+
+    # ---- health -------------------------------------------------------------
+
+    def health(self, *, timeout: Timeout = UNSET) -> str:
+        """The server's overall health: ``"SERVING"``, ``"NOT_SERVING"``, ... (no API key needed)."""
+        response = self._unary(
+            self._health.Check, health_pb2.HealthCheckRequest(service=""), idempotent=True, timeout=timeout
+        )
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+    # ---- ProjectService -----------------------------------------------------
+
+    def create_project(self, name: str, description: str = "", *, timeout: Timeout = UNSET) -> project_pb2.Project:
+        """Creates a project (not retried: a retry could create a second one)."""
+        request = project_pb2.CreateProjectRequest(name=name, description=description)
+        return self._unary(self._projects.CreateProject, request, idempotent=False, timeout=timeout).project
+
+    def get_project(self, project_id: str, *, timeout: Timeout = UNSET) -> project_pb2.Project:
+        """Returns one project."""
+        request = project_pb2.GetProjectRequest(project_id=project_id)
+        return self._unary(self._projects.GetProject, request, idempotent=True, timeout=timeout).project
+
+    def list_projects(
+        self, *, page_size: int = 0, page_token: str = "", timeout: Timeout = UNSET
+    ) -> project_pb2.ListProjectsResponse:
+        """One page of the caller's projects, oldest first."""
+        request = project_pb2.ListProjectsRequest(page_size=page_size, page_token=page_token)
+        return self._unary(self._projects.ListProjects, request, idempotent=True, timeout=timeout)
+
+    def upsert_scene(
+        self,
+        project_id: str,
+        name: str,
+        *,
+        scene_id: str = "",
+        position: Optional[int] = None,
+        summary: str = "",
+        duration_seconds: Optional[float] = None,
+        status: project_pb2.SceneStatus = project_pb2.SCENE_STATUS_OK,
+        timeout: Timeout = UNSET,
+    ) -> project_pb2.UpsertSceneResponse:
+        """Creates or replaces a scene; retried only with a ``scene_id``."""
+        request = _common.upsert_scene_request(
+            project_id,
+            name,
+            scene_id=scene_id,
+            position=position,
+            summary=summary,
+            duration_seconds=duration_seconds,
+            status=status,
+        )
+        return self._unary(self._projects.UpsertScene, request, idempotent=bool(scene_id), timeout=timeout)
+
+    def delete_scene(self, project_id: str, scene_id: str, *, timeout: Timeout = UNSET) -> None:
+        """Deletes a scene (not retried: a replay would answer SCENE_NOT_FOUND)."""
+        request = project_pb2.DeleteSceneRequest(project_id=project_id, scene_id=scene_id)
+        self._unary(self._projects.DeleteScene, request, idempotent=False, timeout=timeout)
+
+    def list_scenes(
+        self, project_id: str, *, page_size: int = 0, page_token: str = "", timeout: Timeout = UNSET
+    ) -> project_pb2.ListScenesResponse:
+        """One page of a project's scenes, in position order."""
+        request = project_pb2.ListScenesRequest(project_id=project_id, page_size=page_size, page_token=page_token)
+        return self._unary(self._projects.ListScenes, request, idempotent=True, timeout=timeout)
+
+    def put_memory(
+        self,
+        project_id: str,
+        key: str,
+        value: str,
+        *,
+        type: project_pb2.MemoryType = project_pb2.MEMORY_TYPE_USER_PREFERENCE,
+        confidence: Optional[float] = None,
+        ttl: Optional[Seconds] = None,
+        timeout: Timeout = UNSET,
+    ) -> project_pb2.PutMemoryResponse:
+        """Creates or replaces the item with this type and key; retried (last write wins)."""
+        request = _common.put_memory_request(project_id, key, value, type=type, confidence=confidence, ttl=ttl)
+        return self._unary(self._projects.PutMemory, request, idempotent=True, timeout=timeout)
+
+    def delete_memory(
+        self,
+        project_id: str,
+        *,
+        memory_id: Optional[str] = None,
+        type: Optional[project_pb2.MemoryType] = None,
+        key: Optional[str] = None,
+        timeout: Timeout = UNSET,
+    ) -> None:
+        """Deletes an item by ``memory_id``, or by ``type`` and ``key`` (not retried)."""
+        request = _common.delete_memory_request(project_id, memory_id=memory_id, type=type, key=key)
+        self._unary(self._projects.DeleteMemory, request, idempotent=False, timeout=timeout)
+
+    def list_memories(
+        self,
+        project_id: str,
+        *,
+        type: project_pb2.MemoryType = project_pb2.MEMORY_TYPE_UNSPECIFIED,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: Timeout = UNSET,
+    ) -> project_pb2.ListMemoriesResponse:
+        """One page of a project's memory items, oldest first, optionally of one type."""
+        request = project_pb2.ListMemoriesRequest(
+            project_id=project_id, type=type, page_size=page_size, page_token=page_token
+        )
+        return self._unary(self._projects.ListMemories, request, idempotent=True, timeout=timeout)
+
+    # ---- OrchestratorService ------------------------------------------------
+
+    def orchestrate(
+        self,
+        project_id: str,
+        prompt: str,
+        *,
+        images: Sequence[ImageLike] = (),
+        request_id: str = "",
+        token_budget: int = 0,
+        timeout: Timeout = UNSET,
+    ) -> orchestrator_pb2.OrchestrateResponse:
+        """Orchestrates one prompt; retried only with a ``request_id`` (the server replays it)."""
+        request = _common.orchestrate_request(
+            project_id, prompt, images_=images, request_id=request_id, token_budget=token_budget
+        )
+        return self._unary(self._orchestrator.Orchestrate, request, idempotent=bool(request_id), timeout=timeout)
+
+    def orchestrate_stream(
+        self,
+        project_id: str,
+        prompt: str,
+        *,
+        images: Sequence[ImageLike] = (),
+        request_id: str = "",
+        token_budget: int = 0,
+        image_wait: Optional[Seconds] = None,
+    ) -> Iterator[orchestrator_pb2.OrchestrateStreamResponse]:
+        """Orchestrates one prompt and yields its progress (never retried)."""
+        request = _common.orchestrate_stream_request(
+            project_id, prompt, images_=images, request_id=request_id, token_budget=token_budget, image_wait=image_wait
+        )
+        return self._stream(self._orchestrator.OrchestrateStream, request)
+
+    def get_context_packet(
+        self, project_id: str, prompt: str = "", *, token_budget: int = 0, timeout: Timeout = UNSET
+    ) -> orchestrator_pb2.GetContextPacketResponse:
+        """The context Orchestrate would build, without deciding or writing."""
+        request = orchestrator_pb2.GetContextPacketRequest(
+            project_id=project_id, prompt=prompt, token_budget=token_budget
+        )
+        return self._unary(self._orchestrator.GetContextPacket, request, idempotent=True, timeout=timeout)
+
+    # ---- ImageFactsService --------------------------------------------------
+
+    def analyze_images(
+        self, project_id: str, images: Sequence[ImageLike], *, timeout: Timeout = UNSET
+    ) -> image_facts_pb2.AnalyzeImagesResponse:
+        """Accepts images for background analysis (not retried)."""
+        request = image_facts_pb2.AnalyzeImagesRequest(project_id=project_id, images=_common.images(images))
+        return self._unary(self._image_facts.AnalyzeImages, request, idempotent=False, timeout=timeout)
+
+    def get_image_facts(
+        self, project_id: str, image_id: str, *, timeout: Timeout = UNSET
+    ) -> image_facts_pb2.ImageAnalysis:
+        """One image's analysis."""
+        request = image_facts_pb2.GetImageFactsRequest(project_id=project_id, image_id=image_id)
+        return self._unary(self._image_facts.GetImageFacts, request, idempotent=True, timeout=timeout).analysis
+
+    def list_image_facts(
+        self, project_id: str, *, page_size: int = 0, page_token: str = "", timeout: Timeout = UNSET
+    ) -> image_facts_pb2.ListImageFactsResponse:
+        """One page of a project's image analyses, oldest first."""
+        request = image_facts_pb2.ListImageFactsRequest(
+            project_id=project_id, page_size=page_size, page_token=page_token
+        )
+        return self._unary(self._image_facts.ListImageFacts, request, idempotent=True, timeout=timeout)
+
+    def watch_image_facts(
+        self, project_id: str, after_cursor: int = 0, *, orchestration_id: str = ""
+    ) -> "ImageFactsWatch":
+        """Yields a project's image events after ``after_cursor``, each once,
+        reconnecting from the last cursor whenever the connection drops."""
+        request = image_facts_pb2.WatchImageFactsRequest(
+            project_id=project_id, after_cursor=after_cursor, orchestration_id=orchestration_id
+        )
+        return ImageFactsWatch(self, request)
+
+    # ---- PerformanceService -------------------------------------------------
+
+    def get_performance_report(
+        self,
+        *,
+        window: performance_pb2.ReportWindow = performance_pb2.REPORT_WINDOW_LAST_5_MINUTES,
+        project_id: str = "",
+        timeout: Timeout = UNSET,
+    ) -> performance_pb2.PerformanceReport:
+        """One performance report."""
+        request = performance_pb2.GetPerformanceReportRequest(window=window, project_id=project_id)
+        return self._unary(self._performance.GetPerformanceReport, request, idempotent=True, timeout=timeout).report
+
+    def watch_performance_report(
+        self,
+        *,
+        window: performance_pb2.ReportWindow = performance_pb2.REPORT_WINDOW_LAST_5_MINUTES,
+        project_id: str = "",
+        interval: Optional[Seconds] = None,
+    ) -> Iterator[performance_pb2.PerformanceReport]:
+        """A fresh report every ``interval`` until the iterator is closed (not resumed)."""
+        request = _common.watch_performance_request(window, project_id, interval)
+        for response in self._stream(self._performance.WatchPerformanceReport, request):
+            yield response.report
+
+    # ---- AdminService -------------------------------------------------------
+
+    def run_retention(
+        self, *, dry_run: bool = False, project_id: str = "", timeout: Timeout = UNSET
+    ) -> admin_pb2.RunRetentionResponse:
+        """Applies the retention policy; retried (a second run finds nothing more)."""
+        request = admin_pb2.RunRetentionRequest(dry_run=dry_run, project_id=project_id)
+        return self._unary(self._admin.RunRetention, request, idempotent=True, timeout=timeout)
+
+    # ---- internal, for ImageFactsWatch -------------------------------------
+
+    def _open_watch(self, request: image_facts_pb2.WatchImageFactsRequest) -> Any:
+        return self._image_facts.WatchImageFacts(request, metadata=self._metadata)
+
+
+class ImageFactsWatch(Iterator[image_facts_pb2.ImageFactsEvent]):
+    """A ``WatchImageFacts`` subscription that survives disconnects.
+
+    Iterating yields each ``ImageFactsEvent`` once, in cursor order. When the
+    connection drops (any retryable failure, or the server ending the stream
+    while it drains), it reconnects with ``watch_backoff`` and asks for the
+    events after the last cursor it yielded, so nothing is lost or repeated.
+    Heartbeats are consumed (``latest_cursor`` is the newest one). Any other
+    error is raised once and ends the watch; so does ``watch_backoff.max_attempts``
+    consecutive failed reconnects when it is above 0. ``close()`` (or leaving a
+    ``with`` block) stops it, from any thread.
+    """
+
+    def __init__(self, client: BrainClient, request: image_facts_pb2.WatchImageFactsRequest) -> None:
+        self._client = client
+        self._request = request
+        self.cursor: int = request.after_cursor
+        self.latest_cursor: int = 0
+        self.reconnects: int = 0
+        self._failures = 0
+        self._call: Any = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> "ImageFactsWatch":
+        return self
+
+    def __next__(self) -> image_facts_pb2.ImageFactsEvent:
+        while True:
+            if self._closed:
+                raise StopIteration
+            if self._call is None:
+                request = image_facts_pb2.WatchImageFactsRequest()
+                request.CopyFrom(self._request)
+                request.after_cursor = self.cursor
+                with self._lock:
+                    self._call = self._client._open_watch(request)
+            try:
+                response = next(self._call)
+            except StopIteration:
+                self._call = None
+                self._after_failure(BrainError(grpc.StatusCode.UNAVAILABLE, "the server ended the watch"))
+                continue
+            except grpc.RpcError as error:
+                self._call = None
+                if self._closed:
+                    raise StopIteration from None
+                self._after_failure(BrainError.from_rpc_error(error))
+                continue
+            self._failures = 0
+            kind = response.WhichOneof("message")
+            if kind == "event":
+                if response.event.cursor > self.cursor:
+                    self.cursor = response.event.cursor
+                    return response.event
+            elif kind == "heartbeat":
+                self.latest_cursor = response.heartbeat.latest_cursor
+
+    def _after_failure(self, failure: BrainError) -> None:
+        policy = self._client.watch_backoff
+        self._failures += 1
+        exhausted = policy.max_attempts > 0 and self._failures >= policy.max_attempts
+        if not failure.retryable or exhausted:
+            self._closed = True
+            raise failure
+        self.reconnects += 1
+        time.sleep(policy.backoff(self._failures))
+
+    def close(self) -> None:
+        """Stops the watch; a blocked ``next()`` returns (StopIteration)."""
+        self._closed = True
+        with self._lock:
+            if self._call is not None:
+                self._call.cancel()
+
+    def __enter__(self) -> "ImageFactsWatch":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,29 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RunRetentionRequest(_message.Message):
+    __slots__ = ("dry_run", "project_id")
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    dry_run: bool
+    project_id: str
+    def __init__(self, dry_run: bool = ..., project_id: _Optional[str] = ...) -> None: ...
+
+class RunRetentionResponse(_message.Message):
+    __slots__ = ("dry_run", "archived_turns", "deleted_memories", "deleted_events", "deleted_jobs", "expired_request_ids")
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_TURNS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    DELETED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
+    dry_run: bool
+    archived_turns: int
+    deleted_memories: int
+    deleted_events: int
+    deleted_jobs: int
+    expired_request_ids: int
+    def __init__(self, dry_run: bool = ..., archived_turns: _Optional[int] = ..., deleted_memories: _Optional[int] = ..., deleted_events: _Optional[int] = ..., deleted_jobs: _Optional[int] = ..., expired_request_ids: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,22 @@
+use brain_client::{BrainClient, proto};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::var("BRAIN_ADDR").unwrap_or_else(|_| "127.0.0.1:50051".into());
+    let client = BrainClient::connect(addr, std::env::var("BRAIN_API_KEY").ok().as_deref()).await?;
+
+    let project = client
+        .create_project(proto::CreateProjectRequest { name: "Launch video".into(), ..Default::default() })
+        .await?;
+    let id = project.project_id;
+    let intro = proto::UpsertSceneRequest {
+        project_id: id.clone(),
+        name: "Intro".into(),
+        summary: "Logo on dark blue".into(),
+        ..Default::default()
+    };
+    client.upsert_scene(intro).await?;
+    let scenes = client.list_scenes(proto::ListScenesRequest { project_id: id.clone(), ..Default::default() }).await?;
+    println!("project {id} has {} scene(s)", scenes.scenes.len());
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The `brain` command line against a live server: human output by default,
+//! proto3 JSON with `--json`, errors with their reason and a failing exit code.
+
+mod support;
+
+use std::process::Output;
+
+use support::{BrainServer, landed, repo_root};
+
+struct Cli<'a> {
+    server: &'a BrainServer,
+}
+
+impl Cli<'_> {
+    async fn run(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_brain"))
+            .args(args)
+            .env("BRAIN_ADDR", &self.server.addr)
+            .env("BRAIN_API_KEY", &self.server.api_key)
+            .output()
+            .await
+            .expect("run brain")
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "brain {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    }
+
+    async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let stdout = self.ok(&all).await;
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("brain {args:?} printed invalid JSON ({e}): {stdout}"))
+    }
+
+    /// Runs a command expected to fail; returns the JSON error it printed.
+    async fn error(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let output = self.run(&all).await;
+        assert!(!output.status.success(), "brain {args:?} should fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let value: serde_json::Value = serde_json::from_str(stderr.trim()).expect("JSON error on stderr");
+        value["error"].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_scenario() {
+    let server = BrainServer::start().await;
+    let cli = Cli { server: &server };
+
+    assert_eq!(cli.ok(&["health"]).await.trim(), "SERVING");
+
+    let created = cli.json(&["projects", "create", "CLI project", "--description", "from the CLI test"]).await;
+    let project_id = created["projectId"].as_str().expect("projectId").to_owned();
+    let shown = cli.ok(&["projects", "get", &project_id]).await;
+    assert!(shown.contains("CLI project") && shown.contains("from the CLI test"), "{shown}");
+
+    for (id, name) in [("intro", "Intro"), ("demo", "Demo"), ("outro", "Outro")] {
+        let out =
+            cli.ok(&["scenes", "upsert", &project_id, "--scene-id", id, "--name", name, "--summary", "A scene"]).await;
+        assert!(out.starts_with("Created scene"), "{out}");
+    }
+    let page = cli.json(&["scenes", "list", &project_id, "--page-size", "2"]).await;
+    assert_eq!(page["scenes"].as_array().map(Vec::len), Some(2));
+    assert!(!page["nextPageToken"].as_str().unwrap_or_default().is_empty());
+    let all = cli.json(&["scenes", "list", &project_id, "--page-size", "2", "--all"]).await;
+    let ids: Vec<&str> =
+        all["scenes"].as_array().expect("scenes").iter().filter_map(|s| s["sceneId"].as_str()).collect();
+    assert_eq!(ids, ["intro", "demo", "outro"]);
+    let table = cli.ok(&["scenes", "list", &project_id]).await;
+    assert!(table.lines().next().is_some_and(|h| h.contains("SCENE")) && table.contains("outro"), "{table}");
+    cli.ok(&["scenes", "delete", &project_id, "demo"]).await;
+    let after = cli.json(&["scenes", "list", &project_id]).await;
+    assert_eq!(after["scenes"].as_array().map(Vec::len), Some(2));
+
+    let put = cli.json(&["memory", "put", &project_id, "style", "minimal", "--confidence", "0.8"]).await;
+    assert_eq!(put["created"], true);
+    assert_eq!(put["memory"]["type"], "MEMORY_TYPE_USER_PREFERENCE");
+    let listed = cli.ok(&["memory", "list", &project_id]).await;
+    assert!(listed.contains("style") && listed.contains("minimal"), "{listed}");
+    cli.ok(&["memory", "delete", &project_id, "--key", "style"]).await;
+    let empty = cli.json(&["memory", "list", &project_id]).await;
+    assert_eq!(empty["memories"].as_array().map(Vec::len), Some(0));
+
+    let err = cli.error(&["projects", "get", "no-such-project"]).await;
+    assert_eq!(err["code"], "NOT_FOUND");
+    assert_eq!(err["reason"], "PROJECT_NOT_FOUND");
+    let err = cli.error(&["--api-key", "brk_wrong", "projects", "list"]).await;
+    assert_eq!(err["code"], "UNAUTHENTICATED");
+    assert_eq!(err["reason"], "API_KEY_INVALID");
+    let human = cli.run(&["projects", "get", ""]).await;
+    assert!(!human.status.success());
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(stderr.contains("INVALID_ARGUMENT (MISSING_FIELD)") && stderr.contains("field: project_id"), "{stderr}");
+
+    let image = repo_root().join("client/testdata/sunset.png");
+    let image = image.to_str().expect("utf-8 path");
+    if landed("orchestration") {
+        let out = cli.json(&["orchestrate", &project_id, "Make the intro dark blue", "--image", image]).await;
+        assert!(out["orchestration"]["orchestrationId"].as_str().is_some_and(|id| !id.is_empty()), "{out}");
+        let human = cli.ok(&["orchestrate", &project_id, "Make the outro shorter"]).await;
+        assert!(human.contains("Decision"), "{human}");
+    } else {
+        // LANDS-WITH: orchestration
+        let err = cli.error(&["orchestrate", &project_id, "Make the intro dark blue", "--image", image]).await;
+        assert_eq!(err["code"], "UNIMPLEMENTED");
+    }
+    if landed("image-facts") {
+        // The image attached above (or by this analyze call) produces events.
+        let grpc = server.client().await;
+        grpc.analyze_images(brain_client::proto::AnalyzeImagesRequest {
+            project_id: project_id.clone(),
+            images: vec![brain_client::proto::ImageInput {
+                source: Some(brain_client::proto::image_input::Source::Data(support::sunset_png().into())),
+                ..Default::default()
+            }],
+        })
+        .await
+        .expect("analyze images");
+        let out = cli.ok(&["watch", &project_id, "--limit", "1"]).await;
+        assert!(out.starts_with('#'), "{out}");
+    } else {
+        // LANDS-WITH: image-facts
+        let err = cli.error(&["watch", &project_id]).await;
+        assert_eq!(err["code"], "UNIMPLEMENTED");
+    }
+    if landed("performance") {
+        let report = cli.json(&["report", "--window", "start"]).await;
+        assert!(report["requests"]["total"].as_str().is_some_and(|t| t != "0"), "{report}");
+        assert!(cli.ok(&["report"]).await.contains("Requests"));
+    } else {
+        // LANDS-WITH: performance
+        let err = cli.error(&["report"]).await;
+        assert_eq!(err["code"], "UNIMPLEMENTED");
+    }
+}

@@ -1,0 +1,890 @@
+//! A prompt's requests: splitting it into clauses ("add an intro and then
+//! make the outro shorter" is two), what each clause asks for, how invasive
+//! an edit is, and the attributes it names.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use crate::brain::EditComplexity;
+
+use super::duration::{Amount, DurationExpr};
+use super::lexer::{Kind, Token, within_edit_distance};
+use super::lexicon::*;
+use super::target::{How, Mention, Refers};
+
+/// What a clause asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Intent {
+    /// A new scene.
+    Add,
+    /// A copy of an existing scene.
+    Duplicate,
+    /// Change a scene.
+    Edit,
+    /// Delete a scene.
+    Delete,
+    /// Repair a scene that does not render.
+    Fix,
+    /// Change a scene's length.
+    Duration,
+    /// Look at the attached images.
+    Analyze,
+    /// Change the order of scenes, which no tool does.
+    Reorder,
+}
+
+/// What a clause asks for, and how sure the rules are.
+#[derive(Debug, Clone)]
+pub(crate) struct Reading {
+    /// The request, if any.
+    pub intent: Option<Intent>,
+    /// How invasive, for edits.
+    pub complexity: EditComplexity,
+    /// No complexity cue was found (the default was used).
+    pub complexity_guessed: bool,
+    /// Read from a statement ("the outro is broken") rather than a verb.
+    pub from_state: bool,
+    /// The verb was recognised despite a typo.
+    pub typo: bool,
+    /// Durations that set the scene's length (not element timings).
+    pub lengths: Vec<DurationExpr>,
+    /// Durations of element animations ("fade in over 2 seconds").
+    pub timings: Vec<DurationExpr>,
+    /// Starts of mentions that name an element here, not a scene ("delete
+    /// the quote from the stats scene" in a project with a "Quote" scene).
+    pub element_mentions: Vec<usize>,
+}
+
+fn is_consumed(consumed: &[bool], i: usize) -> bool {
+    consumed.get(i).copied().unwrap_or(false)
+}
+
+fn word(tokens: &[Token], i: usize) -> Option<&str> {
+    tokens.get(i).filter(|t| t.kind == Kind::Word).map(|t| t.text.as_str())
+}
+
+/// Words that start a verb's object ("delete *the* intro").
+#[rustfmt::skip]
+const OBJECT_STARTERS: &[&str] = &[
+    "the", "a", "an", "it", "its", "this", "that", "these", "those", "them", "all", "every", "each", "everything",
+    "our", "my", "your", "scene", "scenes", "slide", "slides", "some", "another", "one", "both", "any", "rid", "up",
+    "out", "down", "off", "in", "me",
+];
+
+/// The verb class at `i` and the index after the verb (multi-word verbs
+/// such as "get rid of" span several tokens).
+fn verb_at(tokens: &[Token], i: usize) -> Option<(VerbClass, usize)> {
+    let w = word(tokens, i)?;
+    let next = word(tokens, i + 1);
+    match (w, next) {
+        ("get", Some("rid")) => {
+            let end = if word(tokens, i + 2) == Some("of") { i + 3 } else { i + 2 };
+            return Some((VerbClass::Delete, end));
+        }
+        ("take", Some("out" | "away" | "off")) => return Some((VerbClass::Delete, i + 2)),
+        // "take the logo out of the intro": the particle may follow the object.
+        ("take", _) => {
+            let particle = (i + 2..i + 8)
+                .take_while(|&k| tokens.get(k).is_some_and(|t| t.kind != Kind::Punct))
+                .any(|k| word(tokens, k).is_some_and(|w| ["out", "away", "off"].contains(&w)));
+            return particle.then_some((VerbClass::Delete, i + 1));
+        }
+        ("speed", Some("up")) | ("slow", Some("down")) => return Some((VerbClass::Duration, i + 2)),
+        ("tighten", _) => return Some((VerbClass::Duration, i + if next == Some("up") { 2 } else { 1 })),
+        // "try a darker palette" (but "try to delete" is just politeness).
+        ("try", Some("a" | "an" | "some" | "the" | "using" | "making" | "giving" | "adding")) => {
+            return Some((VerbClass::Edit, i + 1));
+        }
+        ("clean" | "tone" | "spice" | "jazz" | "punch" | "mix" | "switch" | "liven" | "tidy", Some("up" | "down")) => {
+            return Some((VerbClass::Edit, i + 2));
+        }
+        // "make the intro last 5 seconds": a verb only before an amount.
+        ("last", _) => {
+            let prev = i.checked_sub(1).and_then(|p| word(tokens, p));
+            let amount_follows = tokens.get(i + 1).is_some_and(|t| {
+                t.kind == Kind::Number
+                    || t.text.starts_with(|c: char| c.is_ascii_digit())
+                    || t.is_any(&[
+                        "a", "an", "half", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                        "ten", "twenty", "thirty", "for", "about", "around", "exactly", "only", "just", "at", "no",
+                    ])
+            });
+            if amount_follows && !prev.is_some_and(|p| ["the", "at", "very", "and"].contains(&p)) {
+                return Some((VerbClass::Duration, i + 1));
+            }
+            return None;
+        }
+        _ => {}
+    }
+    verb_class(w).map(|c| (c, i + 1))
+}
+
+/// A typo'd verb ("delet", "chnage"), checked only where a verb is expected.
+fn typo_verb(tokens: &[Token], i: usize) -> Option<(VerbClass, usize)> {
+    let w = word(tokens, i)?;
+    // Known words are not typos ("later" is not "alter").
+    if w.chars().count() < 4 || verb_class(w).is_some() || is(w, u32::MAX) {
+        return None;
+    }
+    TYPO_VERBS.iter().find(|v| within_edit_distance(w, v, 1)).and_then(|v| verb_class(v)).map(|c| (c, i + 1))
+}
+
+/// Whether a new request starts at `j` ("... and *delete* scene 3").
+fn starts_request(tokens: &[Token], j: usize, end: usize, consumed: &[bool]) -> bool {
+    let mut k = j;
+    while k < end && k < j + 6 {
+        let Some(t) = tokens.get(k) else { return false };
+        if is_consumed(consumed, k) {
+            return false;
+        }
+        if t.is_any(NEGATIONS) || (t.is("do") && word(tokens, k + 1) == Some("not")) {
+            return true;
+        }
+        if let Some((_, after)) = verb_at(tokens, k).or_else(|| typo_verb(tokens, k)) {
+            let object = tokens.get(after);
+            return object.is_some_and(|o| {
+                o.kind == Kind::Number
+                    || o.kind == Kind::Quote
+                    || o.is_any(OBJECT_STARTERS)
+                    || is_consumed(consumed, after)
+                    || o.text.starts_with(|c: char| c.is_ascii_digit())
+            }) || word(tokens, k) == Some("last");
+        }
+        if t.kind == Kind::Word && is(t.text.as_str(), list::FILLERS) {
+            k += 1;
+            continue;
+        }
+        return false;
+    }
+    false
+}
+
+/// Splits the prompt into clauses, each one request at most.
+pub(crate) fn split(tokens: &[Token], consumed: &[bool]) -> Vec<Range<usize>> {
+    let mut clauses = Vec::new();
+    let mut start = 0;
+    let n = tokens.len();
+    let mut i = 0;
+    while i < n {
+        let t = &tokens[i];
+        if is_consumed(consumed, i) {
+            i += 1;
+            continue;
+        }
+        let hard_stop = t.kind == Kind::Punct && matches!(t.text.as_str(), "." | ";" | "!" | "?");
+        let soft = (t.kind == Kind::Punct && matches!(t.text.as_str(), "," | "-" | "("))
+            || t.is_any(&["and", "&", "plus", "but", "also", "while", "or"]);
+        if hard_stop {
+            clauses.push(start..i);
+            start = i + 1;
+        } else if t.is_any(&["then", "afterwards", "afterward"]) && i > start {
+            clauses.push(start..i);
+            start = i;
+        } else if soft && i > start && starts_request(tokens, i + 1, n, consumed) {
+            clauses.push(start..i);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    clauses.push(start..n);
+    clauses.retain(|r| r.start < r.end && tokens[r.clone()].iter().any(|t| t.kind != Kind::Punct));
+    clauses
+}
+
+/// Words after which a verb-looking word is a noun ("the color", "its style").
+#[rustfmt::skip]
+const NOUN_DETERMINERS: &[&str] = &[
+    "the", "a", "an", "this", "its", "my", "our", "your", "their", "his", "her", "these", "those", "some", "any",
+    "each", "every", "which", "what", "whose",
+];
+
+/// Words after which a verb in a question is a request ("can you add", "what if we cut").
+const QUESTION_VERB_LEADS: &[&str] =
+    &["you", "we", "i", "to", "can", "could", "should", "would", "please", "let's", "lets", "and", "then", "just", "u"];
+
+/// Words that end a verb's object phrase.
+#[rustfmt::skip]
+const OBJECT_END: &[&str] = &[
+    "to", "in", "on", "into", "onto", "inside", "within", "from", "of", "for", "at", "off", "with", "about",
+    "showing", "that", "which", "where", "between", "after", "before", "like", "as", "so", "by", "using", "based",
+    "explaining", "featuring", "introducing", "called", "named", "instead", "and",
+];
+
+/// Facts about a verb's object.
+struct Object {
+    /// An element noun appears before any scene mention ("remove *the logo* from the hook").
+    element_first: bool,
+    /// A scene mention (of any kind) is in the object.
+    mentions_scene: bool,
+    /// A new-scene noun ("scene", "intro", "slide").
+    new_scene_noun: bool,
+    /// "new", "another", "extra", "additional".
+    new_marker: bool,
+    /// Words in `EDIT_FIX_NOUNS` ("typo", "alignment").
+    edit_fix_noun: bool,
+    /// "duration", "length", "runtime".
+    length_noun: bool,
+    /// Mentions of element-named scenes that mean the element here.
+    element_mentions: Vec<usize>,
+}
+
+fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], mentions: &[&Mention]) -> Object {
+    let mut o = Object {
+        element_first: false,
+        mentions_scene: false,
+        new_scene_noun: false,
+        new_marker: false,
+        edit_fix_noun: false,
+        length_noun: false,
+        element_mentions: Vec::new(),
+    };
+    let mut k = from;
+    while k < end {
+        if let Some(m) = mentions.iter().find(|m| m.start <= k && k < m.end) {
+            if k > from && tokens.get(k).is_some_and(|t| t.is_any(OBJECT_END)) {
+                break;
+            }
+            // A scene named like an element ("Quote") followed by another scene
+            // that locates it ("from the stats scene") is the element.
+            // "remove the second testimonial": an ordinal that is not a scene
+            // position makes the name a kind of element inside that scene.
+            let counted = m.start > 0
+                && tokens.get(m.start - 1).is_some_and(|p| {
+                    !is_consumed(consumed, m.start - 1)
+                        && (super::lexer::ordinal_value(&p.text).is_some() || p.is_any(&["last", "other", "each"]))
+                });
+            if counted && matches!(m.refers, Refers::Scenes(..)) {
+                if !o.mentions_scene {
+                    o.element_first = true;
+                }
+                k = m.end.max(k + 1);
+                continue;
+            }
+            let element_named = matches!(m.refers, Refers::Scenes(_, How::ElementName));
+            if element_named && mentions.iter().any(|other| other.start >= m.end && is_locative(tokens, other)) {
+                if !o.mentions_scene {
+                    o.element_first = true;
+                }
+                o.element_mentions.push(m.start);
+                k = m.end.max(k + 1);
+                continue;
+            }
+            // "the agent's phone number", "the intro title": the scene owns the
+            // element the verb acts on.
+            let owns_element = (m.end..(m.end + 2).min(end)).any(|j| {
+                tokens.get(j).is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::ELEMENT_NOUNS))
+            });
+            if owns_element && !o.mentions_scene && k == first_content_of(tokens, from, end) {
+                o.element_first = true;
+            }
+            o.mentions_scene = true;
+            k = m.end.max(k + 1);
+            continue;
+        }
+        let Some(t) = tokens.get(k) else { break };
+        if t.kind == Kind::Punct || (k > from && t.is_any(OBJECT_END)) {
+            break;
+        }
+        if t.kind == Kind::Word && !is_consumed(consumed, k) {
+            let stem = t.stem.as_str();
+            if is(stem, list::ELEMENT_NOUNS) && !o.mentions_scene {
+                o.element_first = true;
+            }
+            if is(stem, list::NEW_SCENE_NOUNS) && stem != "one" {
+                o.new_scene_noun = true;
+            }
+            if t.is("one") && k > from && word(tokens, k - 1).is_some_and(|p| p == "new" || p == "another") {
+                o.new_scene_noun = true;
+            }
+            if t.is_any(&["new", "another", "extra", "additional"]) {
+                o.new_marker = true;
+            }
+            if is(stem, list::EDIT_FIX_NOUNS) {
+                o.edit_fix_noun = true;
+            }
+            if t.is_any(&["duration", "length", "runtime"]) {
+                o.length_noun = true;
+            }
+        }
+        k += 1;
+    }
+    o
+}
+
+/// The first token of an object phrase after its determiners.
+fn first_content_of(tokens: &[Token], from: usize, end: usize) -> usize {
+    (from..end)
+        .find(|&k| {
+            !tokens
+                .get(k)
+                .is_some_and(|t| t.is_any(&["the", "a", "an", "this", "that", "our", "my", "your", "all", "some"]))
+        })
+        .unwrap_or(end)
+}
+
+/// Whether a mention locates something in a scene: "in the intro", "from
+/// the stats scene", "on slide 2".
+pub(crate) fn is_locative(tokens: &[Token], m: &Mention) -> bool {
+    let mut j = m.start;
+    while j > 0 {
+        j -= 1;
+        match word(tokens, j) {
+            Some("the" | "this" | "that" | "our" | "my") => continue,
+            Some(w) => {
+                return ["in", "on", "from", "inside", "within", "into", "onto", "of", "to", "at"].contains(&w)
+                    || tokens.get(m.end).is_some_and(|t| is(t.text.as_str(), list::SCENE_NOUNS));
+            }
+            None => break,
+        }
+    }
+    tokens.get(m.end).is_some_and(|t| is(t.text.as_str(), list::SCENE_NOUNS))
+}
+
+/// "into a new scene", "as a new intro", "into one scene": the result is a new scene.
+fn becomes_new_scene(tokens: &[Token], range: &Range<usize>) -> bool {
+    (range.start..range.end).any(|i| {
+        word(tokens, i).is_some_and(|w| w == "into" || w == "as")
+            && word(tokens, i + 1).is_some_and(|w| ["a", "an", "one", "new", "another", "single", "its"].contains(&w))
+            && (i + 1..(i + 4).min(range.end)).any(|k| {
+                tokens.get(k).is_some_and(|t| {
+                    t.kind == Kind::Word && is(t.stem.as_str(), list::NEW_SCENE_NOUNS) && t.stem != "one"
+                })
+            })
+    })
+}
+
+/// Signs of a render failure: "broken", "doesn't render", "black screen".
+pub(crate) fn broken_signal(tokens: &[Token], range: &Range<usize>, consumed: &[bool]) -> bool {
+    (range.start..range.end).any(|i| {
+        if is_consumed(consumed, i) {
+            return false;
+        }
+        let Some(w) = word(tokens, i) else { return false };
+        if is(w, list::BROKEN_WORDS) {
+            // "the broken scene" as a reference still says something is broken.
+            return true;
+        }
+        if RENDER_NEGATIONS.contains(&w) {
+            return (i + 1..(i + 3).min(range.end)).any(|k| word(tokens, k).is_some_and(|x| RENDER_VERBS.contains(&x)));
+        }
+        if (w == "black" || w == "white" || w == "empty") && word(tokens, i + 1) == Some("screen") {
+            return true;
+        }
+        w == "nothing"
+            && word(tokens, i + 1).is_some_and(|x| ["shows", "renders", "appears", "loads", "plays"].contains(&x))
+    })
+}
+
+/// Whether the clause's durations are element timings ("fade in over 2 seconds").
+fn timing_bound(tokens: &[Token], range: &Range<usize>, d: &DurationExpr) -> bool {
+    let animated = (range.start..range.end).any(|i| word(tokens, i).is_some_and(|w| is(w, list::ANIMATION_WORDS)));
+    let prev = d.start.checked_sub(1).and_then(|p| word(tokens, p));
+    animated || prev.is_some_and(|p| ["after", "over", "within", "every", "at", "per"].contains(&p))
+}
+
+/// Reads one clause.
+pub(crate) fn read(
+    tokens: &[Token],
+    range: Range<usize>,
+    consumed: &[bool],
+    mentions: &[&Mention],
+    durations: &[DurationExpr],
+    images: usize,
+) -> Reading {
+    let (timings, lengths): (Vec<DurationExpr>, Vec<DurationExpr>) =
+        durations.iter().partition(|d| timing_bound(tokens, &range, d));
+    let mut reading = Reading {
+        intent: None,
+        complexity: EditComplexity::Creative,
+        complexity_guessed: false,
+        from_state: false,
+        typo: false,
+        lengths,
+        timings,
+        element_mentions: Vec::new(),
+    };
+
+    let question = tokens.get(range.start).is_some_and(|t| t.is_any(QUESTION_STARTS));
+    // The first verb of the clause, unless a negation or a relative clause comes first.
+    let mut verb: Option<(VerbClass, usize, usize)> = None;
+    let mut first_content = true;
+    let mut k = range.start;
+    while k < range.end {
+        if is_consumed(consumed, k) || mentions.iter().any(|m| m.start <= k && k < m.end) {
+            first_content = false;
+            k += 1;
+            continue;
+        }
+        let Some(t) = tokens.get(k) else { break };
+        if t.is_any(NEGATIONS)
+            || (t.is("not") && k > range.start && word(tokens, k - 1).is_some_and(|p| p == "do" || p == "please"))
+        {
+            // "I don't need the team photos anymore": no longer wanted means delete,
+            // unless it goes on about how ("don't want the intro to be blue").
+            let mut j = k + 1;
+            while word(tokens, j).is_some_and(|w| w == "really" || w == "even") {
+                j += 1;
+            }
+            let unwanted = word(tokens, j).is_some_and(|w| w == "need" || w == "want");
+            let goes_on =
+                (j + 1..range.end).any(|x| word(tokens, x).is_some_and(|w| ["to", "be", "so", "until"].contains(&w)));
+            if unwanted && !goes_on {
+                verb = Some((VerbClass::Delete, k, j + 1));
+                break;
+            }
+            return reading;
+        }
+        if t.is_any(&["which", "who", "whose"]) || (t.is("that") && !first_content) {
+            break;
+        }
+        if let Some((class, end)) = verb_at(tokens, k) {
+            let prev = k.checked_sub(1).filter(|&p| p >= range.start).and_then(|p| word(tokens, p));
+            // "the color", "its style": a noun, not a verb.
+            let noun_position = prev.is_some_and(|p| NOUN_DETERMINERS.contains(&p));
+            // In a question only a verb after a subject or modal asks for something
+            // ("what if we cut the intro", "how do I change the color").
+            let question_ok = !question || prev.is_some_and(|p| QUESTION_VERB_LEADS.contains(&p));
+            // "hook: shorter, punchier copy": a verb-looking last word after other
+            // words is a noun; a request's verb has something after it.
+            let trailing_noun = !first_content && end >= range.end;
+            if !noun_position && question_ok && !trailing_noun {
+                verb = Some((class, k, end));
+                break;
+            }
+        }
+        if first_content && let Some((class, end)) = typo_verb(tokens, k) {
+            reading.typo = true;
+            verb = Some((class, k, end));
+            break;
+        }
+        if !(t.kind == Kind::Word && is(t.text.as_str(), list::FILLERS)) {
+            first_content = false;
+        }
+        k += 1;
+    }
+
+    let has_length = !reading.lengths.is_empty();
+    let has_valued_length = reading.lengths.iter().any(|d| d.amount.has_value());
+
+    let intent = match verb {
+        Some((_, at, end)) if reorders_scenes(tokens, &range, consumed, mentions, at, end) => Some(Intent::Reorder),
+        Some((class, at, end)) => {
+            let obj = object_of(tokens, end, range.end, consumed, mentions);
+            let verb_word = word(tokens, at).unwrap_or("");
+            match class {
+                VerbClass::Add => {
+                    let relative_right_after =
+                        reading.lengths.iter().any(|d| d.start == end && matches!(d.amount, Amount::Delta(_)));
+                    if relative_right_after {
+                        Some(Intent::Duration)
+                    } else if becomes_new_scene(tokens, &range) || obj.new_scene_noun || obj.new_marker {
+                        Some(Intent::Add)
+                    } else if obj.element_first
+                        || matches!(verb_word, "put" | "place")
+                        // "add these to the demo", "add more energy to the intro".
+                        || mentions.iter().any(|m| !m.reference && matches!(m.refers, Refers::Scenes(..)) && is_locative(tokens, m))
+                    {
+                        Some(Intent::Edit)
+                    } else {
+                        Some(Intent::Add)
+                    }
+                }
+                VerbClass::Duplicate => Some(Intent::Duplicate),
+                VerbClass::Make => {
+                    let next = word(tokens, end);
+                    let indefinite = next.is_some_and(|w| ["a", "an", "another", "new", "some"].contains(&w))
+                        || (next == Some("one") && word(tokens, end + 1) == Some("more"));
+                    let in_named_scene =
+                        mentions.iter().any(|m| matches!(m.refers, Refers::Scenes(..)) && !m.reference);
+                    if becomes_new_scene(tokens, &range) || (indefinite && !(obj.element_first && in_named_scene)) {
+                        Some(Intent::Add)
+                    } else if (has_valued_length || has_length) && !obj.element_first {
+                        Some(Intent::Duration)
+                    } else {
+                        Some(Intent::Edit)
+                    }
+                }
+                VerbClass::Delete => {
+                    if has_valued_length && reading.lengths.iter().any(|d| d.amount.has_value()) {
+                        Some(Intent::Duration)
+                    } else if obj.element_first {
+                        Some(Intent::Edit)
+                    } else {
+                        Some(Intent::Delete)
+                    }
+                }
+                VerbClass::Fix => {
+                    if obj.edit_fix_noun && (!obj.mentions_scene || obj.element_first) {
+                        Some(Intent::Edit)
+                    } else {
+                        Some(Intent::Fix)
+                    }
+                }
+                VerbClass::Duration => {
+                    if obj.element_first && !has_valued_length {
+                        Some(Intent::Edit)
+                    } else {
+                        Some(Intent::Duration)
+                    }
+                }
+                VerbClass::Analyze => (images > 0).then_some(Intent::Analyze),
+                VerbClass::Edit => {
+                    let length_verb = ["change", "set", "adjust", "update", "increase", "decrease", "reduce", "modify"]
+                        .contains(&verb_word);
+                    if becomes_new_scene(tokens, &range) {
+                        Some(Intent::Add)
+                    } else if (has_valued_length && !obj.element_first) || (length_verb && obj.length_noun) {
+                        Some(Intent::Duration)
+                    } else {
+                        Some(Intent::Edit)
+                    }
+                }
+            }
+        }
+        None => {
+            reading.from_state = true;
+            state_intent(tokens, &range, consumed, mentions, &reading, question)
+        }
+    };
+    reading.intent = intent;
+    if intent == Some(Intent::Duration) && reading.lengths.is_empty() {
+        // "increase the length of the intro": the verb gives the direction.
+        let shorter = verb
+            .and_then(|(_, at, _)| word(tokens, at))
+            .is_some_and(|w| ["decrease", "reduce", "shorten", "trim", "cut", "speed"].contains(&w));
+        let at = verb.map(|(_, at, _)| at).unwrap_or(range.start);
+        reading.lengths.push(DurationExpr {
+            start: at,
+            end: at + 1,
+            amount: if shorter { Amount::Shorter } else { Amount::Longer },
+        });
+    }
+    if let Some((_, _, end)) = verb {
+        reading.element_mentions = object_of(tokens, end, range.end, consumed, mentions).element_mentions;
+    }
+    if intent == Some(Intent::Edit) {
+        let verb_word = verb.and_then(|(_, at, _)| word(tokens, at));
+        // "use these photos in the kitchen" adds them; "use this photo as the
+        // background" sets one property.
+        let uses_into_scene = verb_word.is_some_and(|w| w == "use" || w == "include")
+            && !(range.start..range.end).any(|i| word(tokens, i).is_some_and(|w| w == "as" || w == "for"))
+            && mentions.iter().any(|m| is_locative(tokens, m));
+        let element_verb = verb_word.is_some_and(|w| ELEMENT_ADD_REMOVE_VERBS.contains(&w))
+            || uses_into_scene
+            || verb.is_some_and(|(class, _, _)| matches!(class, VerbClass::Add | VerbClass::Delete));
+        let obj_element =
+            verb.is_some_and(|(_, _, end)| object_of(tokens, end, range.end, consumed, mentions).element_first);
+        let (c, guessed) = complexity(tokens, &range, consumed, mentions, element_verb && obj_element);
+        reading.complexity = c;
+        reading.complexity_guessed = guessed;
+    }
+    reading
+}
+
+/// "move the outro before the intro", "swap the intro and the outro",
+/// "reorder the scenes": changing the order of scenes, not their content.
+fn reorders_scenes(
+    tokens: &[Token],
+    range: &Range<usize>,
+    consumed: &[bool],
+    mentions: &[&Mention],
+    at: usize,
+    end: usize,
+) -> bool {
+    let Some(verb) = word(tokens, at) else { return false };
+    if !["move", "put", "place", "swap", "switch", "reorder", "rearrange", "shift", "bring", "reposition"]
+        .contains(&verb)
+    {
+        return false;
+    }
+    let uncovered = |i: usize| !is_consumed(consumed, i) && !mentions.iter().any(|m| m.start <= i && i < m.end);
+    let has_element = (range.start..range.end).any(|i| {
+        uncovered(i) && tokens.get(i).is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::ELEMENT_NOUNS))
+    });
+    if has_element {
+        return false;
+    }
+    let scene_mentions = mentions.iter().filter(|m| matches!(m.refers, Refers::Scenes(..)) && !m.reference).count();
+    let obj = object_of(tokens, end, range.end, consumed, mentions);
+    let position_word = (range.start..range.end).any(|i| {
+        uncovered(i)
+            && word(tokens, i).is_some_and(|w| {
+                ["first", "last", "beginning", "start", "end", "front", "back", "before", "after", "earlier", "later"]
+                    .contains(&w)
+            })
+    });
+    let scene_list = word(tokens, end).is_some_and(|w| w == "the")
+        && word(tokens, end + 1).is_some_and(|w| ["scenes", "slides", "order"].contains(&w));
+    (obj.mentions_scene && position_word)
+        || (["swap", "switch", "reorder", "rearrange"].contains(&verb) && (scene_mentions >= 2 || scene_list))
+}
+
+/// A clause without a verb: "scene 3 is broken", "the hook should last half a
+/// minute", "I need another scene", "the title is too small".
+fn state_intent(
+    tokens: &[Token],
+    range: &Range<usize>,
+    consumed: &[bool],
+    mentions: &[&Mention],
+    reading: &Reading,
+    question: bool,
+) -> Option<Intent> {
+    if broken_signal(tokens, range, consumed) {
+        return Some(Intent::Fix);
+    }
+    if question {
+        return None;
+    }
+    // The subject: an element ("the title is too long") or a scene.
+    let is_element =
+        |i: usize| tokens.get(i).is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::ELEMENT_NOUNS));
+    // "the title is too long", "the intro text is too long": an element's length is an edit.
+    let subject_is_element = (range.start..range.end)
+        .find(|&i| mentions.iter().any(|m| m.start == i) || is_element(i))
+        .is_some_and(|i| match mentions.iter().find(|m| m.start == i) {
+            Some(m) => is_element(m.end),
+            None => true,
+        });
+    if !reading.lengths.is_empty() && !subject_is_element {
+        return Some(Intent::Duration);
+    }
+    let new_scene = (range.start..range.end).any(|i| {
+        // "the new scene" is one that exists.
+        let definite = i > 0 && word(tokens, i - 1).is_some_and(|p| ["the", "this", "that", "my", "our"].contains(&p));
+        !definite
+            && word(tokens, i)
+                .is_some_and(|w| ["a", "an", "another", "new", "additional", "extra", "more"].contains(&w))
+            && (i + 1..(i + 4).min(range.end)).any(|k| {
+                tokens.get(k).is_some_and(|t| {
+                    t.kind == Kind::Word
+                        && is(t.stem.as_str(), list::NEW_SCENE_NOUNS)
+                        && t.stem != "one"
+                        && !mentions
+                            .iter()
+                            .any(|m| m.start <= k && k < m.end && !matches!(m.refers, Refers::Unresolved(_)))
+                })
+            })
+    });
+    if new_scene {
+        return Some(Intent::Add);
+    }
+    let trigger = (range.start..range.end).any(|i| {
+        word(tokens, i).is_some_and(|w| {
+            ["too", "should", "needs", "need", "must", "feels", "looks", "seems", "could", "would", "feel", "look"]
+                .contains(&w)
+        })
+    });
+    let (_, guessed) = complexity(tokens, range, consumed, mentions, false);
+    if trigger && !guessed {
+        return Some(Intent::Edit);
+    }
+    None
+}
+
+/// How invasive an edit is, and whether that was a guess (no cue found).
+///
+/// Structural cues (layout, adding or removing elements) win; then the
+/// whole-scene look ("feel", "vibe", "style", "match this image"); then a
+/// single property (a colour, a text, a font, a size, one timing); then
+/// adjectives that describe a whole scene ("modern", "calmer").
+pub(crate) fn complexity(
+    tokens: &[Token],
+    range: &Range<usize>,
+    consumed: &[bool],
+    mentions: &[&Mention],
+    adds_or_removes_element: bool,
+) -> (EditComplexity, bool) {
+    let words = || {
+        (range.start..range.end)
+            .filter(|&i| {
+                !is_consumed(consumed, i)
+                    && !mentions.iter().any(|m| m.start <= i && i < m.end && !matches!(m.refers, Refers::Pronoun))
+            })
+            .filter_map(|i| tokens.get(i))
+    };
+    let structural = adds_or_removes_element
+        || words().any(|t| t.kind == Kind::Word && is(t.text.as_str(), list::STRUCTURAL_WORDS))
+        || words().zip(words().skip(1)).any(|(a, b)| a.is("side") && b.is("by"));
+    if structural {
+        return (EditComplexity::Structural, false);
+    }
+    if words().any(|t| t.kind == Kind::Word && is(t.text.as_str(), list::CREATIVE_STRONG)) {
+        return (EditComplexity::Creative, false);
+    }
+    let surgical = words().any(|t| {
+        t.kind == Kind::Quote
+            || t.kind == Kind::Word
+                && (is(t.text.as_str(), list::SURGICAL_WORDS)
+                    || is(t.stem.as_str(), list::SURGICAL_WORDS)
+                    || is(t.text.as_str(), list::COLOR_WORDS)
+                    || is(t.text.as_str(), list::FONT_WORDS)
+                    || is_hex_color(&t.text)
+                    || t.text.ends_with("px") && t.text.trim_end_matches("px").chars().all(|c| c.is_ascii_digit()))
+    });
+    if surgical {
+        return (EditComplexity::Surgical, false);
+    }
+    if words().any(|t| t.kind == Kind::Word && is(t.text.as_str(), list::CREATIVE_WEAK)) {
+        return (EditComplexity::Creative, false);
+    }
+    (EditComplexity::Creative, true)
+}
+
+fn is_hex_color(word: &str) -> bool {
+    word.strip_prefix('#').is_some_and(|h| (h.len() == 3 || h.len() == 6) && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Attributes the clause names: color, text, font, size, element, style, timing.
+pub(crate) fn attributes(
+    tokens: &[Token],
+    range: &Range<usize>,
+    consumed: &[bool],
+    timings: &[DurationExpr],
+) -> BTreeMap<String, String> {
+    let mut attrs = BTreeMap::new();
+    let idx: Vec<usize> = (range.start..range.end).filter(|&i| !is_consumed(consumed, i)).collect();
+    for (pos, &i) in idx.iter().enumerate() {
+        let Some(t) = tokens.get(i) else { continue };
+        match t.kind {
+            Kind::Quote if !attrs.contains_key("text") => {
+                attrs.insert("text".to_string(), t.text.clone());
+            }
+            Kind::Word => {
+                let w = t.text.as_str();
+                if !attrs.contains_key("color") {
+                    if is_hex_color(w) {
+                        attrs.insert("color".to_string(), w.to_string());
+                    } else if is(w, list::COLOR_WORDS) {
+                        let mut phrase = vec![w];
+                        let mut back = pos;
+                        while back > 0 && phrase.len() < 3 {
+                            back -= 1;
+                            let Some(p) = idx.get(back).and_then(|&j| word(tokens, j)) else { break };
+                            if COLOR_MODIFIERS.contains(&p) && p != "our" {
+                                phrase.insert(0, p);
+                            } else {
+                                break;
+                            }
+                        }
+                        attrs.insert("color".to_string(), phrase.join(" "));
+                    }
+                }
+                if !attrs.contains_key("font") && is(w, list::FONT_WORDS) {
+                    let value = if w == "sans" && idx.get(pos + 1).and_then(|&j| word(tokens, j)) == Some("serif") {
+                        "sans-serif".to_string()
+                    } else {
+                        w.to_string()
+                    };
+                    attrs.insert("font".to_string(), value);
+                }
+                if !attrs.contains_key("size") {
+                    let size = match w {
+                        "bigger" | "larger" | "enlarge" | "huge" | "big" => Some("bigger".to_string()),
+                        "smaller" | "shrink" | "tiny" | "small" => Some("smaller".to_string()),
+                        _ if w.ends_with("px") || w.ends_with("pt") => {
+                            let n = &w[..w.len() - 2];
+                            (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then(|| w.to_string())
+                        }
+                        _ => None,
+                    };
+                    if let Some(size) = size {
+                        attrs.insert("size".to_string(), size);
+                    }
+                }
+                if !attrs.contains_key("element")
+                    && is(t.stem.as_str(), list::ELEMENT_NOUNS)
+                    && !["color", "colour", "font", "typeface"].contains(&t.stem.as_str())
+                {
+                    attrs.insert("element".to_string(), t.stem.clone());
+                }
+                if is(w, list::CREATIVE_WEAK) && !["better", "nicer", "boring", "dull", "bland"].contains(&w) {
+                    attrs
+                        .entry("style".to_string())
+                        .and_modify(|s: &mut String| {
+                            if !s.split(", ").any(|x| x == w) {
+                                s.push_str(", ");
+                                s.push_str(w);
+                            }
+                        })
+                        .or_insert_with(|| w.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(t) = timings.first()
+        && let Amount::Absolute(s) = t.amount
+    {
+        attrs.insert("timing_seconds".to_string(), format_seconds(s));
+    }
+    attrs
+}
+
+/// Seconds without a trailing ".0".
+pub(crate) fn format_seconds(s: f64) -> String {
+    if s.fract() == 0.0 && s.abs() < 1e12 { format!("{}", s as i64) } else { format!("{s}") }
+}
+
+/// Whether the clause talks about an attached image ("this image", "these mockups").
+pub(crate) fn mentions_image(tokens: &[Token], range: &Range<usize>) -> bool {
+    (range.start..range.end).any(|i| {
+        tokens.get(i).is_some_and(|t| {
+            t.kind == Kind::Word
+                && (is(t.text.as_str(), list::IMAGE_NOUNS)
+                    || (t.is_any(&["this", "these", "attached", "above"])
+                        && !tokens
+                            .get(i + 1)
+                            .is_some_and(|n| is(n.text.as_str(), list::SCENE_NOUNS) || n.stem == "scene")))
+        })
+    })
+}
+
+/// Which attached images a clause means ("the first image", "image 2",
+/// "the second one"); None means all of them.
+pub(crate) fn image_selection(tokens: &[Token], range: &Range<usize>, images: usize) -> Option<Vec<usize>> {
+    if images < 2 {
+        return None;
+    }
+    let mut picked = Vec::new();
+    for i in range.start..range.end {
+        let Some(t) = tokens.get(i) else { continue };
+        let next = tokens.get(i + 1);
+        let next_is_image = next.is_some_and(|n| is(n.text.as_str(), list::IMAGE_NOUNS) || n.is("one"));
+        let position = if next_is_image {
+            if t.is("last") { Some(images) } else { super::lexer::ordinal_value(&t.text) }
+        } else if is(t.text.as_str(), list::IMAGE_NOUNS) {
+            next.and_then(|n| n.number).filter(|n| n.fract() == 0.0 && *n >= 1.0).map(|n| n as usize)
+        } else {
+            None
+        };
+        if let Some(p) = position.filter(|p| (1..=images).contains(p))
+            && !picked.contains(&(p - 1))
+        {
+            picked.push(p - 1);
+        }
+    }
+    (!picked.is_empty()).then_some(picked)
+}
+
+/// How many new scenes a create asks for ("add two new scenes", "create 3
+/// slides"); 1 unless the first scene noun is a counted plural.
+pub(crate) fn new_scene_count(tokens: &[Token], range: &Range<usize>) -> usize {
+    let Some(noun) = (range.start..range.end).find(|&i| {
+        tokens
+            .get(i)
+            .is_some_and(|t| t.kind == Kind::Word && is(t.stem.as_str(), list::NEW_SCENE_NOUNS) && t.stem != "one")
+    }) else {
+        return 1;
+    };
+    if !tokens[noun].text.ends_with('s') {
+        return 1;
+    }
+    (noun.saturating_sub(3)..noun)
+        .rev()
+        .find_map(|i| {
+            let t = tokens.get(i)?;
+            t.number.or_else(|| super::lexer::word_number(&t.text)).filter(|n| n.fract() == 0.0)
+        })
+        .map(|n| n.clamp(1.0, 10.0) as usize)
+        .unwrap_or(1)
+}

@@ -1,0 +1,39 @@
+//! `brain.v1.AdminService`.
+
+use brain_proto::v1::{self as pb, admin_service_server::AdminService};
+use tonic::{Request, Response, Status};
+
+use super::tenant;
+use crate::admin::Admin;
+
+/// The AdminService implementation.
+pub struct AdminApi {
+    admin: Admin,
+}
+
+impl AdminApi {
+    /// Serves `admin`.
+    pub fn new(admin: Admin) -> Self {
+        Self { admin }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn run_retention(
+        &self,
+        request: Request<pb::RunRetentionRequest>,
+    ) -> Result<Response<pb::RunRetentionResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.get_ref();
+        let report = self.admin.run_retention(&tenant, &req.project_id, req.dry_run).await?;
+        Ok(Response::new(pb::RunRetentionResponse {
+            dry_run: req.dry_run,
+            archived_turns: report.archived_turns,
+            deleted_memories: report.deleted_memories,
+            deleted_events: report.deleted_events,
+            deleted_jobs: report.deleted_jobs,
+            expired_request_ids: report.expired_request_ids,
+        }))
+    }
+}

@@ -1,0 +1,174 @@
+//! Retention: archive old conversation turns, delete expired memory items,
+//! old events and finished jobs, and forget old idempotency keys.
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
+};
+
+use super::{
+    Store,
+    entities::{conversation_turns, events, jobs, memories, orchestrations, projects},
+    projects::project_row,
+};
+use crate::{error::Result, model::TenantId};
+
+/// What retention may remove, as cut-off times and counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetentionPolicy {
+    /// Newest unarchived conversation turns kept per project.
+    pub keep_turns: u32,
+    /// Events created before this time (ms) are deleted.
+    pub events_before: i64,
+    /// Jobs finished before this time (ms) are deleted.
+    pub jobs_finished_before: i64,
+    /// Idempotency keys of orchestrations created before this time (ms) are forgotten.
+    pub request_ids_before: i64,
+    /// Memory items that expired at or before this time (ms) are deleted.
+    pub now: i64,
+}
+
+/// What a retention run changed (or would change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionReport {
+    /// Conversation turns archived.
+    pub archived_turns: u64,
+    /// Expired memory items deleted.
+    pub deleted_memories: u64,
+    /// Old events deleted.
+    pub deleted_events: u64,
+    /// Finished jobs deleted.
+    pub deleted_jobs: u64,
+    /// Idempotency keys forgotten.
+    pub expired_request_ids: u64,
+}
+
+impl Store {
+    /// Applies `policy` to one project or to every project of the tenant, in
+    /// one transaction; with `dry_run` it only counts and rolls back.
+    pub async fn run_retention(
+        &self,
+        tenant: &TenantId,
+        project_id: Option<&str>,
+        policy: &RetentionPolicy,
+        dry_run: bool,
+    ) -> Result<RetentionReport> {
+        let txn = self.begin_write().await?;
+        let project_ids: Vec<String> = match project_id {
+            Some(id) => vec![project_row(&txn, tenant, id).await?.id],
+            None => {
+                projects::Entity::find()
+                    .filter(projects::Column::TenantId.eq(tenant.as_str()))
+                    .select_only()
+                    .column(projects::Column::Id)
+                    .into_tuple()
+                    .all(&txn)
+                    .await?
+            }
+        };
+        let mut report = RetentionReport::default();
+        for project in &project_ids {
+            report.archived_turns += archive_turns_in(&txn, project, policy.keep_turns, dry_run).await?;
+            report.deleted_memories += apply(
+                &txn,
+                dry_run,
+                memories::Entity::find()
+                    .filter(memories::Column::ProjectId.eq(project.as_str()))
+                    .filter(memories::Column::ExpiresAt.lte(policy.now)),
+                memories::Entity::delete_many()
+                    .filter(memories::Column::ProjectId.eq(project.as_str()))
+                    .filter(memories::Column::ExpiresAt.lte(policy.now)),
+            )
+            .await?;
+            report.deleted_events += apply(
+                &txn,
+                dry_run,
+                events::Entity::find()
+                    .filter(events::Column::ProjectId.eq(project.as_str()))
+                    .filter(events::Column::CreatedAt.lt(policy.events_before)),
+                events::Entity::delete_many()
+                    .filter(events::Column::ProjectId.eq(project.as_str()))
+                    .filter(events::Column::CreatedAt.lt(policy.events_before)),
+            )
+            .await?;
+            let finished = jobs::Column::Status.is_in(["succeeded", "failed"]);
+            report.deleted_jobs += apply(
+                &txn,
+                dry_run,
+                jobs::Entity::find()
+                    .filter(jobs::Column::ProjectId.eq(project.as_str()))
+                    .filter(finished.clone())
+                    .filter(jobs::Column::FinishedAt.lt(policy.jobs_finished_before)),
+                jobs::Entity::delete_many()
+                    .filter(jobs::Column::ProjectId.eq(project.as_str()))
+                    .filter(finished)
+                    .filter(jobs::Column::FinishedAt.lt(policy.jobs_finished_before)),
+            )
+            .await?;
+            let old_keys = || {
+                Condition::all()
+                    .add(orchestrations::Column::ProjectId.eq(project.as_str()))
+                    .add(orchestrations::Column::RequestId.is_not_null())
+                    .add(orchestrations::Column::CreatedAt.lt(policy.request_ids_before))
+            };
+            let count = orchestrations::Entity::find().filter(old_keys()).count(&txn).await?;
+            if !dry_run && count > 0 {
+                orchestrations::Entity::update_many()
+                    .col_expr(orchestrations::Column::RequestId, Expr::value(Option::<String>::None))
+                    .filter(old_keys())
+                    .exec(&txn)
+                    .await?;
+            }
+            report.expired_request_ids += count;
+        }
+        if dry_run {
+            txn.rollback().await?;
+        } else {
+            txn.commit().await?;
+        }
+        Ok(report)
+    }
+}
+
+/// Counts what `select` matches and, unless `dry_run`, runs `delete`.
+async fn apply<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    dry_run: bool,
+    select: sea_orm::Select<E>,
+    delete: sea_orm::DeleteMany<E>,
+) -> Result<u64>
+where
+    E::Model: Sync,
+{
+    if dry_run { Ok(select.count(txn).await?) } else { Ok(delete.exec(txn).await?.rows_affected) }
+}
+
+/// Archives a project's unarchived turns older than the newest `keep` (all of them when `keep` is 0).
+async fn archive_turns_in(txn: &impl ConnectionTrait, project_id: &str, keep: u32, dry_run: bool) -> Result<u64> {
+    let mut live = Condition::all()
+        .add(conversation_turns::Column::ProjectId.eq(project_id))
+        .add(conversation_turns::Column::Archived.eq(false));
+    if keep > 0 {
+        // Turn ids are UUIDv7, so id order is creation order.
+        let oldest_kept: Option<String> = conversation_turns::Entity::find()
+            .filter(live.clone())
+            .order_by_desc(conversation_turns::Column::Id)
+            .offset(u64::from(keep) - 1)
+            .select_only()
+            .column(conversation_turns::Column::Id)
+            .into_tuple()
+            .one(txn)
+            .await?;
+        let Some(oldest_kept) = oldest_kept else { return Ok(0) };
+        live = live.add(conversation_turns::Column::Id.lt(oldest_kept));
+    }
+    if dry_run {
+        return Ok(conversation_turns::Entity::find().filter(live).count(txn).await?);
+    }
+    let result = conversation_turns::Entity::update_many()
+        .col_expr(conversation_turns::Column::Archived, Expr::value(true))
+        .filter(live)
+        .exec(txn)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -1,0 +1,201 @@
+//! AdminService.RunRetention: archives old turns, deletes expired memories,
+//! old events and finished jobs, forgets old idempotency keys; dry runs change
+//! nothing; other tenants' data is untouched.
+
+use std::{sync::Arc, time::Duration};
+
+use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key};
+use brain_proto::v1::{CreateProjectRequest, MemoryType, PutMemoryRequest, RunRetentionRequest};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use tonic::Code;
+
+const HOUR: i64 = 3_600_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.expect("query");
+    row.expect("row").try_get_by_index::<i64>(0).expect("count")
+}
+
+async fn tenant_of(db: &DatabaseConnection, project_id: &str) -> String {
+    let sql = format!("SELECT tenant_id FROM projects WHERE id = '{project_id}'");
+    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.expect("query");
+    row.expect("row").try_get_by_index::<String>(0).expect("tenant")
+}
+
+async fn exec(db: &DatabaseConnection, sql: &str) {
+    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Seeds turns, events, jobs and orchestrations for a project, old and new.
+async fn seed(db: &DatabaseConnection, tenant_id: &str, project_id: &str, tag: &str) {
+    let now = now_ms();
+    for i in 0..5 {
+        // UUIDv7-like ordering: ids sort by creation.
+        exec(db, &format!(
+            "INSERT INTO conversation_turns (id, tenant_id, project_id, prompt, decision_summary, token_count, archived, created_at) \
+             VALUES ('{tag}-turn-{i:03}', '{tenant_id}', '{project_id}', 'p', 'd', 3, false, {now})"
+        )).await;
+    }
+    for (i, age) in [(1, 3 * HOUR), (2, 0)] {
+        exec(
+            db,
+            &format!(
+                "INSERT INTO events (tenant_id, project_id, cursor, event_type, payload, created_at) \
+             VALUES ('{tenant_id}', '{project_id}', {i}, 'image_facts_ready', '{{}}', {})",
+                now - age
+            ),
+        )
+        .await;
+    }
+    for (i, status, finished) in [(1, "succeeded", Some(now - 3 * HOUR)), (2, "failed", Some(now)), (3, "queued", None)]
+    {
+        let finished = finished.map_or("NULL".to_string(), |f| f.to_string());
+        exec(db, &format!(
+            "INSERT INTO jobs (id, tenant_id, project_id, kind, subject_id, status, attempts, max_attempts, run_after, created_at, updated_at, finished_at) \
+             VALUES ('{tag}-job-{i}', '{tenant_id}', '{project_id}', 'analyze_image', 'img', '{status}', 1, 5, {now}, {now}, {now}, {finished})"
+        )).await;
+    }
+    for (i, age) in [(1, 30 * HOUR), (2, 0)] {
+        exec(db, &format!(
+            "INSERT INTO orchestrations (id, tenant_id, project_id, request_id, request_hash, response, tool, backend, degraded, image_count, response_ms, prompt_tokens, created_at) \
+             VALUES ('{tag}-orch-{i}', '{tenant_id}', '{project_id}', '{tag}-req-{i}', 'h', '{{}}', 'addScene', 'rules', false, 0, 1.0, 10, {})", now - age
+        )).await;
+    }
+}
+
+async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
+    let key_a = create_key(&db, "tenant-a");
+    let key_b = create_key(&db, "tenant-b");
+    let server = Server::start_with(
+        &db,
+        ServerOptions::new()
+            .set("retention_keep_turns", 2)
+            .set("retention_event_hours", 1)
+            .set("retention_job_hours", 1)
+            .set("idempotency_window_hours", 24),
+    )
+    .await;
+    let mut projects_a = server.projects(Some(&key_a)).await;
+    let mut projects_b = server.projects(Some(&key_b)).await;
+    let pa = projects_a
+        .create_project(CreateProjectRequest { name: "A".into(), description: String::new() })
+        .await
+        .expect("create A")
+        .into_inner()
+        .project
+        .expect("project");
+    let pb = projects_b
+        .create_project(CreateProjectRequest { name: "B".into(), description: String::new() })
+        .await
+        .expect("create B")
+        .into_inner()
+        .project
+        .expect("project");
+    for (key, ttl_nanos) in [("short", Some(1_000_000)), ("forever", None)] {
+        projects_a
+            .put_memory(PutMemoryRequest {
+                project_id: pa.project_id.clone(),
+                r#type: MemoryType::UserPreference as i32,
+                key: key.into(),
+                value: "v".into(),
+                confidence: None,
+                ttl: ttl_nanos.map(|n| prost_types::Duration { seconds: 0, nanos: n }),
+            })
+            .await
+            .expect("put memory");
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let sql = Database::connect(&db.url).await.expect("connect");
+    let tenant_a = tenant_of(&sql, &pa.project_id).await;
+    let tenant_b = tenant_of(&sql, &pb.project_id).await;
+    seed(&sql, &tenant_a, &pa.project_id, "a").await;
+    seed(&sql, &tenant_b, &pb.project_id, "b").await;
+
+    let mut admin_a = server.admin(Some(&key_a)).await;
+    let dry = admin_a
+        .run_retention(RunRetentionRequest { dry_run: true, project_id: String::new() })
+        .await
+        .expect("dry run")
+        .into_inner();
+    assert!(dry.dry_run);
+    assert_eq!(
+        (dry.archived_turns, dry.deleted_memories, dry.deleted_events, dry.deleted_jobs, dry.expired_request_ids),
+        (3, 1, 1, 1, 1)
+    );
+    assert_eq!(count(&sql, "SELECT COUNT(*) FROM conversation_turns WHERE archived = true").await, 0, "dry run wrote");
+
+    let run = admin_a
+        .run_retention(RunRetentionRequest { dry_run: false, project_id: pa.project_id.clone() })
+        .await
+        .expect("run")
+        .into_inner();
+    assert_eq!(
+        (run.archived_turns, run.deleted_memories, run.deleted_events, run.deleted_jobs, run.expired_request_ids),
+        (3, 1, 1, 1, 1)
+    );
+    let a = &pa.project_id;
+    let b = &pb.project_id;
+    assert_eq!(
+        count(&sql, &format!("SELECT COUNT(*) FROM conversation_turns WHERE project_id = '{a}' AND archived = false"))
+            .await,
+        2,
+        "newest two turns stay live"
+    );
+    assert_eq!(
+        count(&sql, &format!("SELECT COUNT(*) FROM conversation_turns WHERE project_id = '{a}' AND archived = false AND id IN ('a-turn-003', 'a-turn-004')")).await,
+        2,
+        "the kept turns are the newest"
+    );
+    assert_eq!(count(&sql, &format!("SELECT COUNT(*) FROM memories WHERE project_id = '{a}'")).await, 1);
+    assert_eq!(count(&sql, &format!("SELECT COUNT(*) FROM events WHERE project_id = '{a}'")).await, 1);
+    assert_eq!(
+        count(&sql, &format!("SELECT COUNT(*) FROM jobs WHERE project_id = '{a}'")).await,
+        2,
+        "recent and queued jobs stay"
+    );
+    assert_eq!(
+        count(&sql, &format!("SELECT COUNT(*) FROM orchestrations WHERE project_id = '{a}' AND request_id IS NULL"))
+            .await,
+        1
+    );
+    assert_eq!(
+        count(&sql, &format!("SELECT COUNT(*) FROM orchestrations WHERE project_id = '{a}'")).await,
+        2,
+        "records stay"
+    );
+
+    // Tenant B's rows are untouched by tenant A's run.
+    assert_eq!(
+        count(&sql, &format!("SELECT COUNT(*) FROM conversation_turns WHERE project_id = '{b}' AND archived = false"))
+            .await,
+        5
+    );
+    assert_eq!(count(&sql, &format!("SELECT COUNT(*) FROM events WHERE project_id = '{b}'")).await, 2);
+
+    // A second run has nothing left to do.
+    let again = admin_a
+        .run_retention(RunRetentionRequest { dry_run: false, project_id: String::new() })
+        .await
+        .expect("run again")
+        .into_inner();
+    assert_eq!((again.archived_turns, again.deleted_events, again.deleted_jobs), (0, 0, 0));
+
+    // Another tenant's project is not found; a malformed id is invalid.
+    assert_error(
+        admin_a.run_retention(RunRetentionRequest { dry_run: true, project_id: pb.project_id.clone() }).await,
+        Code::NotFound,
+        "PROJECT_NOT_FOUND",
+    );
+    assert_error(
+        admin_a.run_retention(RunRetentionRequest { dry_run: true, project_id: "bad id".into() }).await,
+        Code::InvalidArgument,
+        "INVALID_ID",
+    );
+}
+
+backend_tests!(retention_applies_policy_per_tenant);
