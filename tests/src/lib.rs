@@ -12,6 +12,8 @@
 //! does not exist yet. [`Server::raw_unary`] sends bytes no generated client
 //! would, and [`Server::grpc_health_probe`] runs the real probe when installed.
 
+pub mod sentry;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},

@@ -2,103 +2,13 @@
 //! loopback endpoint named in the DSN, and no request content reaches the
 //! events or the INFO log.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
-use brain_e2e::{Server, ServerOptions, TestDb};
+use brain_e2e::{Server, ServerOptions, TestDb, sentry::FakeSentry};
 use brain_proto::v1::{CreateProjectRequest, GetProjectRequest, MemoryType, PutMemoryRequest, UpsertSceneRequest};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
-    net::TcpListener,
-};
 
 /// Text no log line or error event may contain: it only ever travels inside request fields.
 const MARKER: &str = "PROMPT-MARKER-7f3a9c";
-
-/// One request the fake Sentry received.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    auth: String,
-    body: String,
-}
-
-/// A loopback HTTP/1.1 server that accepts Sentry envelopes, as ingest does.
-async fn fake_sentry() -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake sentry");
-    let port = listener.local_addr().expect("addr").port();
-    let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let sink = received.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else { return };
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(socket);
-                // Keep-alive: serve requests until the client closes.
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
-                    let (mut length, mut auth) = (0usize, String::new());
-                    loop {
-                        let mut header = String::new();
-                        if reader.read_line(&mut header).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let header = header.trim_end();
-                        if header.is_empty() {
-                            break;
-                        }
-                        if let Some((name, value)) = header.split_once(':') {
-                            match name.to_ascii_lowercase().as_str() {
-                                "content-length" => length = value.trim().parse().unwrap_or(0),
-                                "x-sentry-auth" => auth = value.trim().to_owned(),
-                                _ => {}
-                            }
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
-                    let body = String::from_utf8_lossy(&body).into_owned();
-                    sink.lock().expect("sink").push(Received { path, auth, body });
-                    let reply = "{\"id\":\"00000000000000000000000000000000\"}";
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
-                        reply.len()
-                    );
-                    if reader.get_mut().write_all(response.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, received)
-}
-
-/// The JSON items of type `event` in a Sentry envelope.
-fn events(envelope: &str) -> Vec<serde_json::Value> {
-    let mut lines = envelope.lines();
-    let _header = lines.next();
-    let mut out = Vec::new();
-    while let Some(item_header) = lines.next() {
-        let Ok(header) = serde_json::from_str::<serde_json::Value>(item_header) else { continue };
-        let Some(payload) = lines.next() else { break };
-        if header["type"] == "event"
-            && let Ok(event) = serde_json::from_str(payload)
-        {
-            out.push(event);
-        }
-    }
-    out
-}
 
 /// Sends request content carrying the marker through every text field, successes and failures alike.
 async fn send_marked_requests(server: &Server, rounds: usize) -> String {
@@ -158,13 +68,13 @@ async fn send_marked_requests(server: &Server, rounds: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentry_receives_tagged_background_failures_without_request_content() {
-    let (port, received) = fake_sentry().await;
+    let sentry = FakeSentry::start().await;
     let db = TestDb::sqlite().await;
     // A tiny anomaly threshold turns any busy RPC into a performance anomaly: a failure no client sees.
     let server = Server::start_with(
         &db,
         ServerOptions::new()
-            .env("SENTRY_DSN", format!("http://public@127.0.0.1:{port}/1"))
+            .env("SENTRY_DSN", sentry.dsn())
             .set("environment", "e2e")
             .set("perf_anomaly_p95_ms", 0.001)
             .set("perf_anomaly_interval_ms", 300),
@@ -172,16 +82,10 @@ async fn sentry_receives_tagged_background_failures_without_request_content() {
     .await;
     send_marked_requests(&server, 25).await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let anomaly = loop {
-        let got = received.lock().expect("sink").clone();
-        let found = got.iter().flat_map(|r| events(&r.body)).find(|e| e["tags"]["failure"] == "performance_anomaly");
-        if let Some(event) = found {
-            break event;
-        }
-        assert!(Instant::now() < deadline, "no anomaly event within 30 s; got {got:#?}\n{}", server.logs());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let anomaly = sentry
+        .wait_for_event(Duration::from_secs(30), |e| e["tags"]["failure"] == "performance_anomaly")
+        .await
+        .unwrap_or_else(|| panic!("no anomaly event within 30 s; got {:#?}\n{}", sentry.requests(), server.logs()));
     assert_eq!(anomaly["tags"]["error_class"], "timeout", "{anomaly:#}");
     assert_eq!(anomaly["tags"]["service"], "brain");
     assert_eq!(anomaly["environment"], "e2e");
@@ -192,12 +96,22 @@ async fn sentry_receives_tagged_background_failures_without_request_content() {
 
     // Let anything else in flight arrive, then check every request the SDK made.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let got = received.lock().expect("sink").clone();
-    for request in &got {
+    for request in sentry.requests() {
         assert_eq!(request.path, "/api/1/envelope/");
+        assert!(request.auth.starts_with("Sentry ") && request.auth.contains("sentry_version=7"), "{}", request.auth);
         assert!(request.auth.contains("sentry_key=public"), "{}", request.auth);
-        assert!(!request.body.contains(MARKER), "request content leaked to error tracking:\n{}", request.body);
-        for event in events(&request.body) {
+        assert!(request.auth.contains("sentry_client=sentry.rust/"), "{}", request.auth);
+        // The SDK's ureq transport sends no Content-Type; ingest does not need one.
+        assert!(request.content_type.is_empty() || request.content_type == "application/x-sentry-envelope");
+        let body = String::from_utf8_lossy(&request.body);
+        assert!(!body.contains(MARKER), "request content leaked to error tracking:\n{body}");
+        let envelope = request.envelope.as_ref().unwrap_or_else(|e| panic!("not an envelope ({e}):\n{body}"));
+        assert!(
+            envelope.header["event_id"].as_str().is_some_and(|id| id.replace('-', "").len() == 32),
+            "{:?}",
+            envelope.header
+        );
+        for event in envelope.events() {
             let class = event["tags"]["error_class"].as_str().unwrap_or_default();
             assert!(
                 ["validation", "not_found", "permission", "timeout", "unavailable", "internal"].contains(&class),
