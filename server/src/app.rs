@@ -16,7 +16,7 @@ use crate::{
     images::Images,
     jobs::{self, JobQueue, Workers},
     orchestrator::Orchestrator,
-    perf::Perf,
+    perf::{Perf, PerfConfig},
     projects::Projects,
     store::{Backend, Store},
 };
@@ -59,7 +59,7 @@ impl App {
     pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Result<Arc<Self>, Error> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
-        let perf = Perf::new();
+        let perf = Perf::with_config(PerfConfig::from_config(&config));
         let admin = Admin::new(store.clone(), &config);
         let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
         let invalidate = context_cache.clone();

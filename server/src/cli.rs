@@ -120,9 +120,16 @@ pub fn main() -> ExitCode {
         print!("{}", config.to_redacted_toml());
         return ExitCode::SUCCESS;
     }
-    crate::telemetry::init(&config);
     // Every HTTP client (image fetches, model backends, error tracking) uses the ring TLS provider.
     crate::vision::install_tls_provider();
+    // Held until exit: dropping it flushes error tracking.
+    let _telemetry = match crate::telemetry::init(&config) {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("brain-server: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {

@@ -197,8 +197,12 @@ pub struct Config {
     pub perf_old_image_ms: f64,
     /// Async-win target, from 0 to 1.
     pub perf_improvement_target: f64,
-    /// Report a performance anomaly to error tracking when a stage's p95 exceeds this, in ms.
+    /// Report a performance anomaly to error tracking when a stage's p95 exceeds this, in ms; 0 disables.
     pub perf_anomaly_p95_ms: f64,
+    /// How often the last minute's p95s are checked against `perf_anomaly_p95_ms`, in ms.
+    pub perf_anomaly_interval_ms: u64,
+    /// (tenant, project) pairs tracked per 10-second slot of the performance report; more merge into "~other".
+    pub perf_max_series: u32,
     /// Sentry DSN; also read from `SENTRY_DSN`. Unset disables error tracking.
     pub sentry_dsn: Option<String>,
 
@@ -277,6 +281,8 @@ impl Default for Config {
             perf_old_image_ms: 3_000.0,
             perf_improvement_target: 0.30,
             perf_anomaly_p95_ms: 250.0,
+            perf_anomaly_interval_ms: 10_000,
+            perf_max_series: 2_000,
             sentry_dsn: None,
 
             retention_keep_turns: 200,
@@ -433,6 +439,8 @@ impl Config {
         positive("job_poll_interval_ms", self.job_poll_interval_ms);
         positive("image_facts_cache_ttl_ms", self.image_facts_cache_ttl_ms);
         positive("image_facts_cache_capacity", self.image_facts_cache_capacity);
+        positive("perf_anomaly_interval_ms", self.perf_anomaly_interval_ms);
+        positive("perf_max_series", u64::from(self.perf_max_series));
 
         if self.token_budget == 0 || self.token_budget > MODEL_WINDOW_TOKENS {
             p.push(format!(

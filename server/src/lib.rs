@@ -15,6 +15,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod http;
 pub mod images;
 pub mod jobs;
 pub mod model;

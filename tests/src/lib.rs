@@ -12,6 +12,8 @@
 //! does not exist yet. [`Server::raw_unary`] sends bytes no generated client
 //! would, and [`Server::grpc_health_probe`] runs the real probe when installed.
 
+pub mod sentry;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -347,6 +349,14 @@ impl Server {
             server.wait_health("", ServingStatus::Serving, Duration::from_secs(60)).await;
         }
         server
+    }
+
+    /// The address of `/metrics` and `/dashboard`, when the server was started with one
+    /// (e.g. `ServerOptions::new().set("metrics_addr", "127.0.0.1:0")`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let text = std::fs::read_to_string(self.run_dir.path().join("ready.json")).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json["metrics_addr"].as_str()?.parse().ok()
     }
 
     /// The server's log so far.

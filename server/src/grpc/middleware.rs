@@ -1,18 +1,26 @@
 //! The tower layer every RPC passes through, in this order:
 //! readiness → concurrency limit → authentication → timeout → handler, then
-//! one log line per RPC with its request id, tenant, method, code and duration.
+//! one log line per RPC with its request id, tenant, project, method, code
+//! and duration, and one performance sample.
+//!
+//! An RPC finishes when its final status is known: at once for a
+//! trailers-only (error) response, otherwise when the response body yields
+//! its trailers — for a server stream, when the stream ends. A body dropped
+//! before its trailers (the client went away) finishes as CANCELLED.
 //!
 //! Health and reflection skip readiness, limits and authentication: probes
 //! and `grpcurl` must work while the store is down and without a key.
 
 use std::{
+    pin::Pin,
     sync::{Arc, OnceLock},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use futures::future::BoxFuture;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Frame;
 use tokio::sync::Semaphore;
 use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
@@ -29,6 +37,27 @@ use crate::{
 /// The request id of an RPC: the client's `x-request-id`, or a generated one.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// Per-RPC facts handlers add for the log line and the performance sample;
+/// see [`super::note_project`].
+#[derive(Debug, Default)]
+pub struct RpcContext {
+    project_id: OnceLock<String>,
+}
+
+impl RpcContext {
+    /// Records the project the RPC is about; see [`super::note_project`].
+    pub fn note_project(&self, project_id: &str) {
+        if crate::validate::id("project_id", project_id).is_ok() && self.project_id.set(project_id.to_owned()).is_ok() {
+            tracing::Span::current().record("project", project_id);
+        }
+    }
+
+    /// The project, when a handler noted one.
+    pub fn project(&self) -> Option<&str> {
+        self.project_id.get().map(String::as_str)
+    }
+}
 
 /// Shared state of the layer.
 pub struct RpcState {
@@ -105,7 +134,15 @@ where
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| !v.is_empty() && v.len() <= 128)
                 .map_or_else(new_id, str::to_owned);
-            let span = tracing::info_span!("rpc", %method, %request_id, tenant = tracing::field::Empty);
+            let span = tracing::info_span!(
+                "rpc",
+                %method,
+                %request_id,
+                tenant = tracing::field::Empty,
+                project = tracing::field::Empty
+            );
+            let context = Arc::new(RpcContext::default());
+            request.extensions_mut().insert(context.clone());
 
             let mut tenant_seen: Option<TenantId> = None;
             let outcome: Result<Response<Body>, Status> = async {
@@ -135,38 +172,109 @@ where
             .await;
 
             let mut response = outcome.unwrap_or_else(Status::into_http);
-            let (code, message) = status_of(&response);
-            if let Some(status) =
-                oversized_message(code, &message, state.max_message_bytes).or_else(|| malformed_message(code, &message))
+            let head_status = status_in(response.headers());
+            if let Some((code, message)) = &head_status
+                && let Some(status) = oversized_message(*code, message, state.max_message_bytes)
+                    .or_else(|| malformed_message(*code, message))
             {
                 response = status.into_http();
             }
-            let (code, _) = status_of(&response);
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-request-id", value);
             }
-            let elapsed = started.elapsed();
-            state.perf.record_rpc(&method, code_name(code), tenant_seen.as_ref().map(TenantId::as_str), None, elapsed);
-            span.in_scope(|| {
-                let duration_ms = elapsed.as_secs_f64() * 1e3;
-                tracing::info!(code = code_name(code), duration_ms = format_args!("{duration_ms:.2}"), "rpc finished");
-            });
-            Ok(response)
+            let finish = Finish { state, method, request_id, tenant: tenant_seen, context, started };
+            match status_in(response.headers()) {
+                // Trailers-only: the status is final now.
+                Some((code, _)) => {
+                    finish.done(code);
+                    Ok(response)
+                }
+                None => Ok(response.map(|body| Body::new(Tracked { body, finish: Some(finish) }))),
+            }
         })
     }
 }
 
-/// The status in a response's headers: present for errors (trailers-only
-/// responses); a response without one is OK so far (unary OK or a stream that started).
-fn status_of(response: &Response<Body>) -> (Code, String) {
-    let headers = response.headers();
-    let code = headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok())
-        .map_or(Code::Ok, Code::from_i32);
+/// What is needed to finish an RPC once its status is known.
+struct Finish {
+    state: Arc<RpcState>,
+    method: String,
+    request_id: String,
+    tenant: Option<TenantId>,
+    context: Arc<RpcContext>,
+    started: Instant,
+}
+
+impl Finish {
+    /// Records the performance sample and writes the RPC's log line.
+    fn done(self, code: Code) {
+        let elapsed = self.started.elapsed();
+        let tenant = self.tenant.as_ref().map(TenantId::as_str);
+        let project = self.context.project();
+        self.state.perf.record_rpc(&self.method, code_name(code), tenant, project, elapsed);
+        let duration_ms = elapsed.as_secs_f64() * 1e3;
+        tracing::info!(
+            request_id = %self.request_id,
+            tenant = tenant.unwrap_or(""),
+            project = project.unwrap_or(""),
+            method = %self.method,
+            code = code_name(code),
+            duration_ms = format_args!("{duration_ms:.2}"),
+            "rpc finished"
+        );
+    }
+}
+
+/// A response body that finishes its RPC when the trailers pass (or when it is dropped early).
+struct Tracked {
+    body: Body,
+    finish: Option<Finish>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Status>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        let code = match &polled {
+            Poll::Ready(Some(Ok(frame))) => frame.trailers_ref().map(|t| status_in(t).map_or(Code::Unknown, |s| s.0)),
+            Poll::Ready(Some(Err(status))) => Some(status.code()),
+            // A gRPC response always ends with trailers; ending without them is a broken stream.
+            Poll::Ready(None) => Some(Code::Unknown),
+            Poll::Pending => None,
+        };
+        if let Some(code) = code
+            && let Some(finish) = self.finish.take()
+        {
+            finish.done(code);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Until the status is seen, keep hyper polling, so a body that ends without trailers is noticed.
+        self.finish.is_none() && self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(finish) = self.finish.take() {
+            finish.done(Code::Cancelled);
+        }
+    }
+}
+
+/// The gRPC status in headers or trailers, if there is one.
+fn status_in(headers: &HeaderMap) -> Option<(Code, String)> {
+    let code = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok().map(Code::from_i32)?;
     let message = headers.get("grpc-message").and_then(|v| v.to_str().ok()).map(percent_decode).unwrap_or_default();
-    (code, message)
+    Some((code, message))
 }
 
 fn percent_decode(s: &str) -> String {

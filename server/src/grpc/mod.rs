@@ -8,12 +8,12 @@ mod health;
 pub mod image_facts;
 mod middleware;
 mod orchestrator;
-mod pending;
+mod performance;
 mod project;
 pub mod server;
 pub mod status;
 
-pub use middleware::RequestId;
+pub use middleware::{RequestId, RpcContext};
 
 use tonic::{Request, Status};
 
@@ -26,4 +26,21 @@ pub(crate) fn tenant<T>(request: &Request<T>) -> Result<TenantId, Status> {
         .get::<TenantId>()
         .cloned()
         .ok_or_else(|| Error::internal("request reached a handler without an authenticated tenant").into())
+}
+
+/// Attributes this RPC to `project_id`: its log line, its performance sample
+/// and the project filter of the performance report. Handlers call it as soon
+/// as they know the project (the request's `project_id`). Ids that are not
+/// well-formed are ignored, so client input cannot grow the report with junk
+/// keys; the first id noted wins. To note a project only known after the
+/// request was consumed (one just created), keep [`rpc_context`] first.
+pub fn note_project<T>(request: &Request<T>, project_id: &str) {
+    if let Some(context) = rpc_context(request) {
+        context.note_project(project_id);
+    }
+}
+
+/// This RPC's context (None outside the middleware, e.g. in unit tests).
+pub fn rpc_context<T>(request: &Request<T>) -> Option<std::sync::Arc<RpcContext>> {
+    request.extensions().get::<std::sync::Arc<RpcContext>>().cloned()
 }

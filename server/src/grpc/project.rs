@@ -3,7 +3,7 @@
 use brain_proto::v1::{self as pb, project_service_server::ProjectService};
 use tonic::{Request, Response, Status};
 
-use super::{convert, tenant};
+use super::{convert, note_project, rpc_context, tenant};
 use crate::{
     model::{MemoryPut, MemorySelector, MemorySource, SceneUpsert},
     projects::Projects,
@@ -28,8 +28,12 @@ impl ProjectService for ProjectApi {
         request: Request<pb::CreateProjectRequest>,
     ) -> Result<Response<pb::CreateProjectResponse>, Status> {
         let tenant = tenant(&request)?;
+        let context = rpc_context(&request);
         let req = request.into_inner();
         let project = self.projects.create(&tenant, &req.name, &req.description).await?;
+        if let Some(context) = context {
+            context.note_project(&project.id);
+        }
         Ok(Response::new(pb::CreateProjectResponse { project: Some(project.into()) }))
     }
 
@@ -38,6 +42,7 @@ impl ProjectService for ProjectApi {
         request: Request<pb::GetProjectRequest>,
     ) -> Result<Response<pb::GetProjectResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let project = self.projects.get(&tenant, &request.get_ref().project_id).await?;
         Ok(Response::new(pb::GetProjectResponse { project: Some(project.into()) }))
     }
@@ -60,6 +65,7 @@ impl ProjectService for ProjectApi {
         request: Request<pb::UpsertSceneRequest>,
     ) -> Result<Response<pb::UpsertSceneResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let up = SceneUpsert {
             status: convert::scene_status("status", req.status)?,
@@ -79,6 +85,7 @@ impl ProjectService for ProjectApi {
         request: Request<pb::DeleteSceneRequest>,
     ) -> Result<Response<pb::DeleteSceneResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
         self.projects.delete_scene(&tenant, &req.project_id, &req.scene_id).await?;
         Ok(Response::new(pb::DeleteSceneResponse {}))
@@ -89,6 +96,7 @@ impl ProjectService for ProjectApi {
         request: Request<pb::ListScenesRequest>,
     ) -> Result<Response<pb::ListScenesResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
         let page = self.projects.list_scenes(&tenant, &req.project_id, req.page_size, &req.page_token).await?;
         Ok(Response::new(pb::ListScenesResponse {
@@ -102,6 +110,7 @@ impl ProjectService for ProjectApi {
         request: Request<pb::PutMemoryRequest>,
     ) -> Result<Response<pb::PutMemoryResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let put = MemoryPut {
             memory_type: convert::required_memory_type("type", req.r#type)?,
@@ -122,6 +131,7 @@ impl ProjectService for ProjectApi {
         request: Request<pb::DeleteMemoryRequest>,
     ) -> Result<Response<pb::DeleteMemoryResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let selector = match req.target {
             Some(pb::delete_memory_request::Target::MemoryId(id)) => MemorySelector::Id(id),
@@ -139,6 +149,7 @@ impl ProjectService for ProjectApi {
         request: Request<pb::ListMemoriesRequest>,
     ) -> Result<Response<pb::ListMemoriesResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
         let memory_type = convert::memory_type("type", req.r#type)?;
         let page =

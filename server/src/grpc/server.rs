@@ -28,10 +28,10 @@ use super::{
     image_facts::ImageFactsApi,
     middleware::{RpcLayer, RpcState},
     orchestrator::OrchestratorApi,
-    pending::Pending,
+    performance::PerformanceApi,
     project::ProjectApi,
 };
-use crate::{app::App, auth::Authenticator, config::Config, context::tokens, store::Store};
+use crate::{app::App, auth::Authenticator, config::Config, context::tokens, perf::Reporter, store::Store};
 
 /// Name of the implicit tenant served when no API keys exist.
 pub const IMPLICIT_TENANT: &str = "default";
@@ -53,6 +53,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(tokens::warm_up);
 
     let app = App::new(config.clone(), store.clone(), shutdown.clone()).context("cannot build the services")?;
+    let perf_reporter = Arc::new(Reporter::new(app.perf.clone(), store.clone()));
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(crate::http::bind(addr).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let reporter = HealthReporter::new();
     let health_service = super::health::service(&reporter, shutdown.clone());
     set_health(&reporter, ServingStatus::NotServing).await;
@@ -69,6 +75,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(initialize(app.clone(), state.clone(), grpc_addr, fatal.clone()));
     tokio::spawn(probe_health(store.clone(), reporter.clone(), state.clone(), config.clone(), shutdown.clone()));
     tokio::spawn(watch_signals(shutdown.clone()));
+    crate::perf::monitor::spawn(perf_reporter.clone(), shutdown.clone());
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(crate::http::serve(listener, perf_reporter.clone(), shutdown.clone()));
+    }
 
     let reflection_v1 = reflection().build_v1().context("reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("reflection v1alpha")?;
@@ -85,11 +95,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(ProjectServiceServer::new(ProjectApi::new(app.projects.clone())).max_decoding_message_size(max))
         .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(ImageFactsApi::new(app.clone())).max_decoding_message_size(max))
-        .add_service(PerformanceServiceServer::new(Pending).max_decoding_message_size(max))
+        .add_service(
+            PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, app.projects.clone(), shutdown.clone()))
+                .max_decoding_message_size(max),
+        )
         .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
 
-    write_ready_file(&config, grpc_addr)?;
+    write_ready_file(&config, grpc_addr, metrics_addr)?;
     tracing::info!(%grpc_addr, database = %crate::config::redact_url(&config.database_url), "listening");
+    if let Some(addr) = metrics_addr {
+        tracing::info!(%addr, "serving /metrics and /dashboard");
+    }
 
     let drain_reporter = reporter.clone();
     let delay = Duration::from_millis(config.shutdown_delay_ms);
@@ -275,12 +291,15 @@ async fn watch_signals(shutdown: CancellationToken) {
 }
 
 /// Writes the bound addresses as JSON, atomically, for scripts and tests that start the server on port 0.
-fn write_ready_file(config: &Config, grpc_addr: SocketAddr) -> anyhow::Result<()> {
+fn write_ready_file(config: &Config, grpc_addr: SocketAddr, metrics_addr: Option<SocketAddr>) -> anyhow::Result<()> {
     let Some(path) = &config.ready_file else { return Ok(()) };
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "grpc_addr": grpc_addr.to_string(),
         "pid": std::process::id(),
     });
+    if let Some(addr) = metrics_addr {
+        body["metrics_addr"] = serde_json::Value::String(addr.to_string());
+    }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, body.to_string()).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;

@@ -13,6 +13,7 @@ mod images;
 mod jobs;
 pub mod listen;
 mod orchestrations;
+mod perf;
 mod projects;
 mod retention;
 mod tenants;
@@ -29,6 +30,7 @@ pub(crate) use self::{
 };
 pub use context::{ContextLimits, ContextRows};
 pub use orchestrations::{Inserted, MemoryWrite, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
+pub use perf::QueueCounts;
 pub use retention::{RetentionPolicy, RetentionReport};
 
 use std::{path::Path, time::Duration};

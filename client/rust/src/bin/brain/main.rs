@@ -11,6 +11,7 @@ mod output;
 mod projects;
 mod report;
 mod scenes;
+mod stress;
 mod watch;
 
 use std::{process::ExitCode, time::Duration};
@@ -64,6 +65,8 @@ enum Command {
     Watch(watch::Args),
     /// Show the performance report.
     Report(report::Args),
+    /// Send a mix of calls for a while; compare client-side latencies with the server's report.
+    Stress(stress::Args),
     /// Check the server's health.
     Health,
 }
@@ -106,6 +109,7 @@ async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
         Command::Orchestrate(args) => orchestrate::run(&client, printer, args).await,
         Command::Watch(args) => watch::run(&client, printer, args).await,
         Command::Report(args) => report::run(&client, printer, args).await,
+        Command::Stress(args) => stress::run(&client, printer, args, &cli.global).await,
         Command::Health => {
             let status = client.health().await?;
             printer.health(status);

@@ -1,0 +1,484 @@
+//! Windowed aggregation: a ring of 10-second slots covering the last 15
+//! minutes, plus a since-start accumulator, in per-thread shards.
+//!
+//! Recording locks one shard (the recording thread's own, so it is almost
+//! never contended), finds the current slot and the (tenant, project) scope,
+//! and updates counters and histograms in place: no allocation once a scope
+//! exists. A slot that falls out of the ring is folded into the since-start
+//! accumulator. Reports lock each shard in turn and merge the slots in their
+//! window.
+//!
+//! Memory is bounded: at most `max_series` (tenant, project) scopes per slot
+//! and since start (split across shards); scopes beyond that are recorded
+//! under their tenant's [`OVERFLOW_PROJECT`], so totals stay exact while
+//! per-project detail for the excess is merged.
+
+use std::{
+    cell::Cell,
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
+
+use super::hist::Hist;
+
+/// Length of one slot.
+pub const SLOT_MS: u64 = 10_000;
+/// Slots kept: 15 minutes plus the current, partial one.
+pub const RING: usize = 91;
+/// The scope that collects projects beyond the series limit.
+pub const OVERFLOW_PROJECT: &str = "~other";
+
+/// Orchestration stages, in report order.
+pub const STAGES: [&str; 5] = ["context_build", "token_budget", "decision", "persistence", "image_enqueue"];
+
+/// gRPC status code names, indexed by code number.
+pub const CODE_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// Index of a status code name (unknown names count as UNKNOWN).
+pub fn code_index(name: &str) -> usize {
+    CODE_NAMES.iter().position(|c| *c == name).unwrap_or(2)
+}
+
+/// One RPC method's outcomes.
+#[derive(Debug, Clone, Default)]
+pub struct RpcAgg {
+    /// Durations.
+    pub hist: Hist,
+    /// Count per status code, indexed like [`CODE_NAMES`].
+    pub codes: [u64; 17],
+}
+
+/// Everything recorded for one scope (tenant, project) in one slot.
+#[derive(Debug, Clone, Default)]
+pub struct Agg {
+    /// Per RPC method (few, so a vector beats a map).
+    pub rpcs: Vec<(Box<str>, RpcAgg)>,
+    /// Per orchestration stage, indexed like [`STAGES`].
+    pub stages: [Hist; 5],
+    /// Orchestrations finished.
+    pub orchestrations: u64,
+    /// Sum of their measured response times.
+    pub actual_ms_sum: f64,
+    /// Sum of their estimated old-flow response times.
+    pub old_ms_sum: f64,
+    /// Sum of enhanced prompt tokens.
+    pub prompt_tokens_sum: u64,
+    /// Largest enhanced prompt.
+    pub prompt_tokens_max: u64,
+    /// Prompts that dropped or cut context.
+    pub truncations: u64,
+    /// Prompts above 90% of their budget.
+    pub budget_warnings: u64,
+    /// Orchestrations built on degraded context.
+    pub degraded: u64,
+    /// Orchestrations with images whose analyses all finished.
+    pub measured_samples: u64,
+    /// Their response times.
+    pub measured_actual_ms_sum: f64,
+    /// Their blocking-equivalent response times.
+    pub measured_blocking_ms_sum: f64,
+    /// Image analysis durations of successful jobs.
+    pub image_analysis: Hist,
+    /// Job wait (enqueue or retry due time to claim).
+    pub job_wait: Hist,
+    /// Job attempt run time.
+    pub job_run: Hist,
+    /// Attempts that failed and were scheduled again.
+    pub job_retries: u64,
+    /// Jobs that failed for good.
+    pub job_failures: u64,
+    /// Jobs that succeeded.
+    pub job_completed: u64,
+}
+
+impl Agg {
+    /// The aggregate of `method`, created on first use.
+    pub fn rpc(&mut self, method: &str) -> &mut RpcAgg {
+        let pos = match self.rpcs.iter().position(|(m, _)| &**m == method) {
+            Some(pos) => pos,
+            None => {
+                self.rpcs.push((method.into(), RpcAgg::default()));
+                self.rpcs.len() - 1
+            }
+        };
+        &mut self.rpcs[pos].1
+    }
+
+    /// Adds another aggregate.
+    pub fn merge(&mut self, o: &Agg) {
+        for (method, rpc) in &o.rpcs {
+            let mine = self.rpc(method);
+            mine.hist.merge(&rpc.hist);
+            for (a, b) in mine.codes.iter_mut().zip(rpc.codes) {
+                *a += b;
+            }
+        }
+        for (a, b) in self.stages.iter_mut().zip(&o.stages) {
+            a.merge(b);
+        }
+        self.orchestrations += o.orchestrations;
+        self.actual_ms_sum += o.actual_ms_sum;
+        self.old_ms_sum += o.old_ms_sum;
+        self.prompt_tokens_sum += o.prompt_tokens_sum;
+        self.prompt_tokens_max = self.prompt_tokens_max.max(o.prompt_tokens_max);
+        self.truncations += o.truncations;
+        self.budget_warnings += o.budget_warnings;
+        self.degraded += o.degraded;
+        self.measured_samples += o.measured_samples;
+        self.measured_actual_ms_sum += o.measured_actual_ms_sum;
+        self.measured_blocking_ms_sum += o.measured_blocking_ms_sum;
+        self.image_analysis.merge(&o.image_analysis);
+        self.job_wait.merge(&o.job_wait);
+        self.job_run.merge(&o.job_run);
+        self.job_retries += o.job_retries;
+        self.job_failures += o.job_failures;
+        self.job_completed += o.job_completed;
+    }
+}
+
+/// Cache lookups: [hits, misses] per cache kind (context packet, image facts).
+pub type CacheCounts = [[u64; 2]; 2];
+
+/// Aggregates by tenant, then project ("" when the RPC named none).
+#[derive(Debug, Default)]
+struct Scopes {
+    tenants: hashbrown::HashMap<String, hashbrown::HashMap<String, Agg>>,
+    series: usize,
+}
+
+impl Scopes {
+    fn agg(&mut self, tenant: &str, project: &str, cap: usize) -> &mut Agg {
+        let projects = self.tenants.entry_ref(tenant).or_default();
+        let project = if self.series < cap || projects.contains_key(project) { project } else { OVERFLOW_PROJECT };
+        if !projects.contains_key(project) {
+            self.series += 1;
+        }
+        projects.entry_ref(project).or_default()
+    }
+
+    fn merge_into(&self, filter: &Filter<'_>, out: &mut Agg) {
+        for (tenant, projects) in &self.tenants {
+            if filter.tenant.is_some_and(|t| t != tenant) {
+                continue;
+            }
+            for (project, agg) in projects {
+                if filter.project.is_some_and(|p| p != project) {
+                    continue;
+                }
+                out.merge(agg);
+            }
+        }
+    }
+
+    fn absorb(&mut self, other: Scopes, cap: usize) {
+        for (tenant, projects) in other.tenants {
+            for (project, agg) in projects {
+                self.agg(&tenant, &project, cap).merge(&agg);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// Slot number since start, plus one; 0 = never used.
+    number: u64,
+    scopes: Scopes,
+    caches: CacheCounts,
+}
+
+#[derive(Debug)]
+struct Shard {
+    slots: Vec<Slot>,
+    since_start: Scopes,
+    since_start_caches: CacheCounts,
+}
+
+impl Shard {
+    /// Retires slots older than the ring into the since-start accumulator.
+    fn retire(&mut self, now: u64, cap: usize) {
+        for slot in &mut self.slots {
+            if slot.number != 0 && slot.number + (RING as u64) <= now {
+                let old = std::mem::take(slot);
+                self.since_start.absorb(old.scopes, cap);
+                add_caches(&mut self.since_start_caches, &old.caches);
+            }
+        }
+    }
+
+    fn current(&mut self, now: u64, cap: usize) -> &mut Slot {
+        let i = (now % RING as u64) as usize;
+        if self.slots[i].number != now {
+            self.retire(now, cap);
+            self.slots[i].number = now;
+        }
+        &mut self.slots[i]
+    }
+}
+
+fn add_caches(into: &mut CacheCounts, from: &CacheCounts) {
+    for (a, b) in into.iter_mut().zip(from) {
+        a[0] += b[0];
+        a[1] += b[1];
+    }
+}
+
+/// Which scopes a report covers: a tenant (None = all, for operators) and a project.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    /// Only this tenant.
+    pub tenant: Option<&'a str>,
+    /// Only this project.
+    pub project: Option<&'a str>,
+}
+
+/// The slots a report reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// The slots that overlap the last `ms` milliseconds.
+    Last(u64),
+    /// Everything since the process started.
+    SinceStart,
+}
+
+/// A merged view of a span.
+#[derive(Debug, Default)]
+pub struct Merged {
+    /// The scopes' figures.
+    pub agg: Agg,
+    /// Cache lookups (process-wide).
+    pub caches: CacheCounts,
+    /// Milliseconds the merged slots actually cover (up to now).
+    pub covered_ms: u64,
+}
+
+/// One slot of a timeline.
+#[derive(Debug, Default)]
+pub struct SlotView {
+    /// Slot start, ms since process start.
+    pub start_ms: u64,
+    /// Figures of the slot.
+    pub agg: Agg,
+    /// Cache lookups in the slot.
+    pub caches: CacheCounts,
+}
+
+/// The ring of slots, sharded by thread.
+pub struct Windows {
+    shards: Box<[Mutex<Shard>]>,
+    started: Instant,
+    cap_per_shard: usize,
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static SHARD: Cell<usize> = Cell::new(NEXT_SHARD.fetch_add(1, Ordering::Relaxed));
+}
+
+impl Windows {
+    /// A ring with at most about `max_series` (tenant, project) scopes per slot.
+    pub fn new(max_series: usize) -> Self {
+        let shards = std::thread::available_parallelism().map_or(4, usize::from).clamp(2, 16);
+        Self::with_shards(max_series, shards)
+    }
+
+    fn with_shards(max_series: usize, shards: usize) -> Self {
+        let shards: Vec<Mutex<Shard>> = (0..shards)
+            .map(|_| {
+                Mutex::new(Shard {
+                    slots: (0..RING).map(|_| Slot::default()).collect(),
+                    since_start: Scopes::default(),
+                    since_start_caches: CacheCounts::default(),
+                })
+            })
+            .collect();
+        let cap_per_shard = max_series.div_ceil(shards.len()).max(1);
+        Self { shards: shards.into_boxed_slice(), started: Instant::now(), cap_per_shard }
+    }
+
+    /// Milliseconds since the recorder started.
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn slot_number(&self, uptime_ms: u64) -> u64 {
+        uptime_ms / SLOT_MS + 1
+    }
+
+    fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
+        // A panic while holding the lock leaves counters, not invariants, behind: keep going.
+        self.shards[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn my_shard(&self) -> usize {
+        SHARD.with(Cell::get) % self.shards.len()
+    }
+
+    /// Updates the current slot's aggregate of (tenant, project).
+    pub fn record(&self, tenant: &str, project: &str, update: impl FnOnce(&mut Agg)) {
+        let now = self.slot_number(self.uptime_ms());
+        let cap = self.cap_per_shard;
+        let mut shard = self.lock(self.my_shard());
+        update(shard.current(now, cap).scopes.agg(tenant, project, cap));
+    }
+
+    /// Counts a cache lookup in the current slot.
+    pub fn record_cache(&self, kind: usize, hit: bool) {
+        let now = self.slot_number(self.uptime_ms());
+        let cap = self.cap_per_shard;
+        let mut shard = self.lock(self.my_shard());
+        shard.current(now, cap).caches[kind.min(1)][usize::from(!hit)] += 1;
+    }
+
+    /// Retires expired slots of every shard, so recording rarely has to.
+    pub fn maintain(&self) {
+        let now = self.slot_number(self.uptime_ms());
+        for i in 0..self.shards.len() {
+            self.lock(i).retire(now, self.cap_per_shard);
+        }
+    }
+
+    /// Merges the scopes matching `filter` over `span`.
+    pub fn merged(&self, span: Span, filter: &Filter<'_>) -> Merged {
+        let uptime = self.uptime_ms();
+        let now = self.slot_number(uptime);
+        let oldest = match span {
+            Span::SinceStart => 1,
+            Span::Last(ms) => self.slot_number(uptime.saturating_sub(ms)),
+        };
+        let mut out = Merged::default();
+        for i in 0..self.shards.len() {
+            let shard = self.lock(i);
+            if span == Span::SinceStart {
+                shard.since_start.merge_into(filter, &mut out.agg);
+                add_caches(&mut out.caches, &shard.since_start_caches);
+            }
+            for slot in &shard.slots {
+                let live = slot.number != 0 && slot.number <= now;
+                let in_span = span == Span::SinceStart || (slot.number >= oldest && slot.number + (RING as u64) > now);
+                if live && in_span {
+                    slot.scopes.merge_into(filter, &mut out.agg);
+                    add_caches(&mut out.caches, &slot.caches);
+                }
+            }
+        }
+        out.covered_ms = uptime - (oldest - 1) * SLOT_MS;
+        out
+    }
+
+    /// The last `slots` slots (oldest first, the current one last), each merged over `filter`.
+    pub fn timeline(&self, slots: usize, filter: &Filter<'_>) -> Vec<SlotView> {
+        let now = self.slot_number(self.uptime_ms());
+        let slots = slots.min(RING) as u64;
+        let first = now.saturating_sub(slots - 1).max(1);
+        let mut views: Vec<SlotView> =
+            (first..=now).map(|n| SlotView { start_ms: (n - 1) * SLOT_MS, ..SlotView::default() }).collect();
+        for i in 0..self.shards.len() {
+            let shard = self.lock(i);
+            for slot in &shard.slots {
+                if slot.number >= first && slot.number <= now {
+                    let view = &mut views[(slot.number - first) as usize];
+                    slot.scopes.merge_into(filter, &mut view.agg);
+                    add_caches(&mut view.caches, &slot.caches);
+                }
+            }
+        }
+        views
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rpc(w: &Windows, tenant: &str, project: &str, ms: f64, code: &str) {
+        w.record(tenant, project, |a| {
+            let r = a.rpc("GetProject");
+            r.hist.record_ms(ms);
+            r.codes[code_index(code)] += 1;
+        });
+    }
+
+    #[test]
+    fn filters_by_tenant_and_project() {
+        let w = Windows::with_shards(100, 2);
+        rpc(&w, "t1", "p1", 1.0, "OK");
+        rpc(&w, "t1", "p2", 2.0, "NOT_FOUND");
+        rpc(&w, "t2", "p3", 3.0, "OK");
+        let count = |f: Filter<'_>| w.merged(Span::Last(60_000), &f).agg.rpcs.first().map_or(0, |r| r.1.hist.count());
+        assert_eq!(count(Filter::default()), 3);
+        assert_eq!(count(Filter { tenant: Some("t1"), project: None }), 2);
+        assert_eq!(count(Filter { tenant: Some("t1"), project: Some("p2") }), 1);
+        assert_eq!(count(Filter { tenant: Some("t2"), project: Some("p2") }), 0);
+        assert_eq!(count(Filter { tenant: None, project: Some("p3") }), 1);
+        let since = w.merged(Span::SinceStart, &Filter::default());
+        assert_eq!(since.agg.rpcs[0].1.codes[code_index("NOT_FOUND")], 1);
+    }
+
+    #[test]
+    fn series_beyond_the_cap_merge_into_overflow() {
+        let w = Windows::with_shards(4, 1);
+        for p in 0..10 {
+            rpc(&w, "t", &format!("p{p}"), 1.0, "OK");
+        }
+        let total = w.merged(Span::Last(60_000), &Filter { tenant: Some("t"), project: None });
+        assert_eq!(total.agg.rpcs[0].1.hist.count(), 10, "totals stay exact");
+        let other = w.merged(Span::Last(60_000), &Filter { tenant: Some("t"), project: Some(OVERFLOW_PROJECT) });
+        assert_eq!(other.agg.rpcs[0].1.hist.count(), 6);
+        let known = w.merged(Span::Last(60_000), &Filter { tenant: Some("t"), project: Some("p1") });
+        assert_eq!(known.agg.rpcs[0].1.hist.count(), 1);
+    }
+
+    #[test]
+    fn concurrent_recording_loses_nothing() {
+        let w = std::sync::Arc::new(Windows::with_shards(100, 4));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        rpc(&w, "t", if i % 2 == 0 { "a" } else { "b" }, f64::from(t + 1), "OK");
+                        w.record_cache(0, i % 4 != 0);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("recording thread");
+        }
+        let m = w.merged(Span::SinceStart, &Filter::default());
+        assert_eq!(m.agg.rpcs[0].1.hist.count(), 80_000);
+        assert_eq!(m.agg.rpcs[0].1.hist.max_ms(), 8.0);
+        assert_eq!(m.caches[0], [60_000, 20_000]);
+    }
+
+    #[test]
+    fn timeline_ends_with_the_current_slot() {
+        let w = Windows::with_shards(100, 2);
+        rpc(&w, "t", "p", 5.0, "OK");
+        let t = w.timeline(90, &Filter::default());
+        assert!(!t.is_empty() && t.len() <= 90);
+        assert_eq!(t.last().map(|v| v.agg.rpcs.len()), Some(1));
+    }
+}

@@ -1,0 +1,535 @@
+//! The performance report, /metrics and the operator HTTP API agree with a
+//! known mix of concurrent calls; windows, project filters and tenancy
+//! behave; WatchPerformanceReport streams.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key};
+use brain_proto::v1::{
+    self as pb, CreateProjectRequest, GetPerformanceReportRequest, GetProjectRequest, ListProjectsRequest, MemoryType,
+    PutMemoryRequest, ReportWindow, UpsertSceneRequest, WatchPerformanceReportRequest,
+};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+
+/// Client-side durations per method, to bound the server's own figures.
+#[derive(Default)]
+struct Sent {
+    calls: HashMap<(&'static str, Code), u64>,
+    slowest_ms: HashMap<&'static str, f64>,
+}
+
+impl Sent {
+    fn add(&mut self, method: &'static str, code: Code, elapsed: Duration) {
+        *self.calls.entry((method, code)).or_default() += 1;
+        let ms = elapsed.as_secs_f64() * 1e3;
+        let slowest = self.slowest_ms.entry(method).or_default();
+        *slowest = slowest.max(ms);
+    }
+
+    fn count(&self, method: &str) -> u64 {
+        self.calls.iter().filter(|((m, _), _)| *m == method).map(|(_, n)| n).sum()
+    }
+
+    fn total(&self) -> u64 {
+        self.calls.values().sum()
+    }
+
+    fn errors(&self, code: Code) -> u64 {
+        self.calls.iter().filter(|((_, c), _)| *c == code).map(|(_, n)| n).sum()
+    }
+}
+
+async fn timed<T>(fut: impl Future<Output = Result<T, tonic::Status>>) -> (Code, Duration) {
+    let started = Instant::now();
+    let code = match fut.await {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    };
+    (code, started.elapsed())
+}
+
+fn metrics_on() -> ServerOptions {
+    ServerOptions::new().set("metrics_addr", "127.0.0.1:0")
+}
+
+async fn report(
+    server: &Server,
+    key: &str,
+    window: ReportWindow,
+    project_id: &str,
+) -> Result<pb::PerformanceReport, tonic::Status> {
+    let mut perf = server.performance(Some(key)).await;
+    let response = perf
+        .get_performance_report(GetPerformanceReportRequest { window: window.into(), project_id: project_id.into() })
+        .await?;
+    Ok(response.into_inner().report.expect("report"))
+}
+
+fn latency<'a>(report: &'a pb::PerformanceReport, name: &str) -> Option<&'a pb::LatencySummary> {
+    report.rpc_latencies.iter().find(|l| l.name == name)
+}
+
+/// Drives a known mix of ProjectService calls for one tenant, concurrently; returns what was sent and the two projects.
+async fn drive_mix(server: &Server, key: &str) -> (Sent, String, String) {
+    let mut sent = Sent::default();
+    let mut projects = server.projects(Some(key)).await;
+    let mut ids = Vec::new();
+    for name in ["Alpha", "Beta"] {
+        let started = Instant::now();
+        let project = projects
+            .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
+            .await
+            .expect("create project")
+            .into_inner()
+            .project
+            .expect("project");
+        sent.add("CreateProject", Code::Ok, started.elapsed());
+        ids.push(project.project_id);
+    }
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+
+    let mut calls: Vec<futures::future::BoxFuture<'static, (&'static str, Code, Duration)>> = Vec::new();
+    for _ in 0..30 {
+        let (mut c, a) = (projects.clone(), a.clone());
+        calls.push(Box::pin(async move {
+            let (code, d) = timed(c.get_project(GetProjectRequest { project_id: a })).await;
+            ("GetProject", code, d)
+        }));
+    }
+    for i in 0..20 {
+        let (mut c, b) = (projects.clone(), b.clone());
+        calls.push(Box::pin(async move {
+            let request = PutMemoryRequest {
+                project_id: b,
+                r#type: MemoryType::UserPreference.into(),
+                key: format!("k{i}"),
+                value: "likes short scenes".into(),
+                confidence: None,
+                ttl: None,
+            };
+            let (code, d) = timed(c.put_memory(request)).await;
+            ("PutMemory", code, d)
+        }));
+    }
+    for _ in 0..10 {
+        let mut c = projects.clone();
+        calls.push(Box::pin(async move {
+            let (code, d) = timed(c.get_project(GetProjectRequest { project_id: "no-such-project".into() })).await;
+            ("GetProject", code, d)
+        }));
+    }
+    for _ in 0..8 {
+        let (mut c, a) = (projects.clone(), a.clone());
+        calls.push(Box::pin(async move {
+            // An empty name is INVALID_ARGUMENT.
+            let request = UpsertSceneRequest { project_id: a, name: String::new(), ..Default::default() };
+            let (code, d) = timed(c.upsert_scene(request)).await;
+            ("UpsertScene", code, d)
+        }));
+    }
+    for _ in 0..12 {
+        let mut c = projects.clone();
+        calls.push(Box::pin(async move {
+            let (code, d) =
+                timed(c.list_projects(ListProjectsRequest { page_size: 10, page_token: String::new() })).await;
+            ("ListProjects", code, d)
+        }));
+    }
+    let results = futures::stream::iter(calls).buffer_unordered(16).collect::<Vec<_>>().await;
+    for (method, code, elapsed) in results {
+        sent.add(method, code, elapsed);
+    }
+    (sent, a, b)
+}
+
+async fn report_agrees_with_what_was_sent(db: Arc<TestDb>) {
+    let key = create_key(&db, "acme");
+    let other_key = create_key(&db, "globex");
+    let server = Server::start_with(&db, metrics_on()).await;
+
+    let (sent, a, b) = drive_mix(&server, &key).await;
+    assert_eq!(sent.total(), 82);
+    assert_eq!(sent.errors(Code::NotFound), 10);
+    assert_eq!(sent.errors(Code::InvalidArgument), 8);
+    // Another tenant's traffic must not show in acme's report.
+    let mut globex = server.projects(Some(&other_key)).await;
+    for _ in 0..5 {
+        globex.list_projects(ListProjectsRequest { page_size: 1, page_token: String::new() }).await.expect("list");
+    }
+
+    let r = report(&server, &key, ReportWindow::Last1Minute, "").await.expect("report");
+    let requests = r.requests.as_ref().expect("requests");
+    assert_eq!(requests.total, 82, "{r:#?}");
+    assert_eq!(requests.errors, 18);
+    let codes: Vec<(&str, u64)> = requests.errors_by_code.iter().map(|c| (c.code.as_str(), c.count)).collect();
+    assert_eq!(codes, vec![("NOT_FOUND", 10), ("INVALID_ARGUMENT", 8)], "largest first");
+    assert!(requests.throughput_rps > 0.0);
+    for method in ["CreateProject", "GetProject", "PutMemory", "UpsertScene", "ListProjects"] {
+        let l = latency(&r, method).unwrap_or_else(|| panic!("{method} missing: {r:#?}"));
+        assert_eq!(l.count, sent.count(method), "{method}");
+        assert!(l.max_ms > 0.0, "{method}");
+        // The server's time is inside the client's round trip.
+        assert!(l.max_ms <= sent.slowest_ms[method] + 1.0, "{method}: {} > {}", l.max_ms, sent.slowest_ms[method]);
+        assert!(l.p50_ms > 0.0 && l.p50_ms <= l.p95_ms && l.p95_ms <= l.p99_ms && l.p99_ms <= l.max_ms, "{l:?}");
+        assert!(l.mean_ms > 0.0 && l.mean_ms <= l.max_ms, "{l:?}");
+    }
+    assert_eq!(r.rpc_latencies[0].name, "GetProject", "busiest first");
+    assert_eq!(r.stage_latencies.len(), 5);
+    let covered = r.covered.as_ref().expect("covered");
+    assert!(covered.seconds <= 70, "{covered:?}");
+    let jobs = r.jobs.as_ref().expect("jobs");
+    assert_eq!((jobs.depth, jobs.running, jobs.failures), (0, 0, 0));
+    assert!(r.resident_memory_bytes > 4 << 20, "{}", r.resident_memory_bytes);
+    assert!(r.database_pool.as_ref().expect("pool").max > 0);
+    let win = r.async_win.as_ref().expect("async win");
+    assert_eq!(win.target, 0.30);
+    assert!(!win.target_met, "no orchestrations, no claim");
+    let estimated = win.estimated.as_ref().expect("estimate");
+    assert_eq!(
+        (estimated.old_context_ms, estimated.old_decision_ms, estimated.old_image_ms),
+        (500.0, 2_000.0, 3_000.0)
+    );
+    assert_eq!(r.window, ReportWindow::Last1Minute as i32);
+
+    // Project filters: CreateProject is attributed to the project it created.
+    let ra = report(&server, &key, ReportWindow::Last1Minute, &a).await.expect("report A");
+    assert_eq!(ra.project_id, a);
+    let ra_requests = ra.requests.as_ref().expect("requests");
+    assert_eq!(ra_requests.total, 1 + 30 + 8, "{ra:#?}");
+    assert_eq!(ra_requests.errors, 8);
+    assert_eq!(latency(&ra, "UpsertScene").map(|l| l.count), Some(8));
+    let rb = report(&server, &key, ReportWindow::Last1Minute, &b).await.expect("report B");
+    assert_eq!(rb.requests.as_ref().expect("requests").total, 1 + 20);
+    assert_eq!(latency(&rb, "PutMemory").map(|l| l.count), Some(20));
+    assert!(latency(&rb, "GetProject").is_none());
+
+    // Tenancy: globex sees its own five calls and cannot filter by acme's project.
+    let rg = report(&server, &other_key, ReportWindow::Last1Minute, "").await.expect("globex report");
+    assert_eq!(rg.requests.as_ref().expect("requests").total, 5, "{rg:#?}");
+    assert_error(report(&server, &other_key, ReportWindow::Last1Minute, &a).await, Code::NotFound, "PROJECT_NOT_FOUND");
+
+    // Windows: since start includes everything the last minute does, plus the reports asked since.
+    let since = report(&server, &key, ReportWindow::SinceStart, "").await.expect("since start");
+    assert!(since.requests.as_ref().expect("requests").total >= 82 + 3);
+    assert!(latency(&since, "GetPerformanceReport").is_some_and(|l| l.count >= 3));
+    let five = report(&server, &key, ReportWindow::Unspecified, "").await.expect("default window");
+    assert_eq!(five.window, ReportWindow::Last5Minutes as i32);
+
+    // Bad input.
+    let mut perf = server.performance(Some(&key)).await;
+    assert_error(
+        perf.get_performance_report(GetPerformanceReportRequest { window: 99, project_id: String::new() }).await,
+        Code::InvalidArgument,
+        "UNKNOWN_ENUM_VALUE",
+    );
+    assert_error(
+        perf.get_performance_report(GetPerformanceReportRequest { window: 0, project_id: "bad id!".into() }).await,
+        Code::InvalidArgument,
+        "INVALID_ID",
+    );
+    assert_error(
+        perf.get_performance_report(GetPerformanceReportRequest { window: 0, project_id: "nope".into() }).await,
+        Code::NotFound,
+        "PROJECT_NOT_FOUND",
+    );
+
+    // /metrics, parsed by a Prometheus text-format parser, counts exactly what was sent.
+    let metrics_addr = server.metrics_addr().expect("metrics_addr in the ready file");
+    let (status, text) = http_get(metrics_addr, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parse /metrics");
+    for ((method, code), n) in &sent.calls {
+        let code = code_name(*code);
+        // globex's five ListProjects calls are in /metrics too: it is the operator's view.
+        let n = if *method == "ListProjects" { n + 5 } else { *n };
+        let buckets = scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == "brain_rpc_duration_seconds"
+                    && s.labels.get("method") == Some(method)
+                    && s.labels.get("code") == Some(code)
+            })
+            .unwrap_or_else(|| panic!("no histogram for {method}/{code}:\n{text}"));
+        let prometheus_parse::Value::Histogram(buckets) = &buckets.value else { panic!("not a histogram") };
+        let inf = buckets.iter().find(|b| b.less_than.is_infinite()).expect("+Inf bucket");
+        assert_eq!(inf.count, n as f64, "{method}/{code} +Inf bucket");
+        assert!(buckets.windows(2).all(|w| w[0].less_than < w[1].less_than && w[0].count <= w[1].count));
+        let count = sample_value(&scrape, "brain_rpc_duration_seconds_count", &[("method", method), ("code", code)]);
+        assert_eq!(count, Some(n as f64), "{method}/{code} _count");
+        let total = sample_value(&scrape, "brain_rpc_requests_total", &[("method", method), ("code", code)]);
+        assert_eq!(total, Some(n as f64), "{method}/{code} requests_total");
+    }
+    for gauge in ["brain_process_resident_memory_bytes", "brain_job_queue_depth", "brain_uptime_seconds"] {
+        assert!(sample_value(&scrape, gauge, &[]).is_some(), "{gauge} missing");
+    }
+    assert_eq!(sample_value(&scrape, "brain_db_connections", &[("state", "max")]).map(|v| v > 0.0), Some(true));
+    assert!(scrape.docs.contains_key("brain_rpc_duration_seconds"), "metrics are described");
+
+    // The dashboard's JSON sees every tenant.
+    let (status, body) = http_get(metrics_addr, "/api/report?window=1m").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("report json");
+    assert!(json["requests"]["total"].as_u64().expect("total") >= 82 + 5);
+    let (status, body) = http_get(metrics_addr, &format!("/api/report?window=1m&project_id={b}")).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("report json");
+    // B's 21 calls plus the GetPerformanceReport that asked about B.
+    assert_eq!(json["requests"]["total"].as_u64(), Some(21 + 1));
+    let (status, body) = http_get(metrics_addr, "/api/timeline").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("timeline json");
+    let points = json["points"].as_array().expect("points");
+    let requests: u64 = points.iter().map(|p| p["requests"].as_u64().unwrap_or(0)).sum();
+    assert!(requests >= 82 + 5, "{body}");
+    assert!(points.iter().any(|p| p["p95_ms"].as_f64().is_some_and(|v| v > 0.0)));
+    assert_eq!(http_get(metrics_addr, "/api/report?window=2h").await.0, 400);
+    assert_eq!(http_get(metrics_addr, "/api/report?project_id=bad%20id").await.0, 400);
+    let (status, page) = http_get(metrics_addr, "/dashboard").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-chart=\"latency\"") && !page.contains("://cdn"), "self-contained page");
+}
+
+async fn watch_streams_reports_and_counts_itself(db: Arc<TestDb>) {
+    let server = Server::start(&db).await;
+    let mut perf = server.performance(None).await;
+    let interval = |seconds| Some(prost_types::Duration { seconds, nanos: 0 });
+
+    assert_error(
+        perf.watch_performance_report(WatchPerformanceReportRequest {
+            window: 0,
+            project_id: String::new(),
+            interval: Some(prost_types::Duration { seconds: 0, nanos: 500_000_000 }),
+        })
+        .await,
+        Code::InvalidArgument,
+        "INVALID_FIELD",
+    );
+    assert_error(
+        perf.watch_performance_report(WatchPerformanceReportRequest {
+            window: 0,
+            project_id: String::new(),
+            interval: interval(3601),
+        })
+        .await,
+        Code::InvalidArgument,
+        "INVALID_FIELD",
+    );
+    assert_error(
+        perf.watch_performance_report(WatchPerformanceReportRequest {
+            window: 7,
+            project_id: String::new(),
+            interval: interval(1),
+        })
+        .await,
+        Code::InvalidArgument,
+        "UNKNOWN_ENUM_VALUE",
+    );
+
+    let started = Instant::now();
+    let mut stream = perf
+        .watch_performance_report(WatchPerformanceReportRequest {
+            window: ReportWindow::SinceStart.into(),
+            project_id: String::new(),
+            interval: interval(1),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut reports = Vec::new();
+    while reports.len() < 3 {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("a report within 10 s");
+        reports.push(next.expect("stream open").expect("report").report.expect("report"));
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1_900), "one report per second: {:?}", started.elapsed());
+    let times: Vec<i64> = reports.iter().map(|r| r.generate_time.as_ref().expect("time").seconds).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(reports[2].streams.as_ref().expect("streams").watch_performance_report, 1);
+
+    let during = report_of(&server).await;
+    assert_eq!(during.streams.as_ref().expect("streams").watch_performance_report, 1);
+    drop(stream);
+    // The stream's end is noticed by the server shortly after the client goes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = report_of(&server).await;
+        if after.streams.as_ref().expect("streams").watch_performance_report == 0 {
+            // The finished stream is one WatchPerformanceReport RPC, CANCELLED by the client.
+            let watch = latency(&after, "WatchPerformanceReport").expect("the stream was recorded when it ended");
+            assert!(watch.count >= 1);
+            assert!(watch.max_ms >= 1_900.0, "a stream's duration is its lifetime: {watch:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "stream still counted: {after:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn report_of(server: &Server) -> pb::PerformanceReport {
+    let mut perf = server.performance(None).await;
+    perf.get_performance_report(GetPerformanceReportRequest {
+        window: ReportWindow::SinceStart.into(),
+        project_id: String::new(),
+    })
+    .await
+    .expect("report")
+    .into_inner()
+    .report
+    .expect("report")
+}
+
+async fn watch_ends_on_shutdown(db: Arc<TestDb>) {
+    let mut server = Server::start(&db).await;
+    let mut perf = server.performance(None).await;
+    let mut stream = perf
+        .watch_performance_report(WatchPerformanceReportRequest {
+            window: 0,
+            project_id: String::new(),
+            interval: Some(prost_types::Duration { seconds: 3600, nanos: 0 }),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("first report at once");
+    assert!(first.expect("open").is_ok());
+    server.sigterm();
+    let end = tokio::time::timeout(Duration::from_secs(15), stream.next()).await.expect("stream ends on SIGTERM");
+    assert!(end.is_none_or(|item| item.is_err_and(|s| s.code() == Code::Unavailable || s.code() == Code::Cancelled)));
+    let status = server.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{}", server.logs());
+}
+
+/// The job queue figures come from the store: rows written as the job queue writes them.
+async fn report_counts_the_job_queue(db: Arc<TestDb>) {
+    use sea_orm::{ConnectionTrait, Database};
+
+    let server = Server::start_with(&db, metrics_on()).await;
+    let mut projects = server.projects(None).await;
+    let mut ids = Vec::new();
+    for name in ["Queue A", "Queue B"] {
+        let project = projects
+            .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
+            .await
+            .expect("create")
+            .into_inner()
+            .project
+            .expect("project");
+        ids.push(project.project_id);
+    }
+    let conn = Database::connect(&db.url).await.expect("connect to the test database");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let rows: [(&str, &str, Option<i64>, Option<i64>); 9] = [
+        (&ids[0], "queued", None, None),
+        (&ids[0], "queued", None, None),
+        (&ids[0], "queued", None, None),
+        (&ids[0], "running", Some(now + 60_000), None),
+        (&ids[0], "running", Some(now + 60_000), None),
+        // A worker died: its lease expired, so the job is waiting again.
+        (&ids[0], "running", Some(now - 1_000), None),
+        (&ids[0], "succeeded", None, Some(now)),
+        (&ids[0], "failed", None, Some(now)),
+        (&ids[1], "queued", None, None),
+    ];
+    for (i, (project, status, lease, finished)) in rows.iter().enumerate() {
+        let sql = |v: Option<i64>| v.map_or("NULL".to_owned(), |v| v.to_string());
+        conn.execute_unprepared(&format!(
+            "INSERT INTO jobs (id, tenant_id, project_id, kind, subject_id, payload, status, attempts, max_attempts, \
+             run_after, lease_until, lease_owner, last_error, created_at, updated_at, started_at, finished_at) \
+             SELECT 'job-{i}', tenant_id, id, 'image_analysis', 'img-{i}', NULL, '{status}', 1, 5, {now}, {lease}, \
+             NULL, NULL, {now}, {now}, NULL, {finished} FROM projects WHERE id = '{project}'",
+            lease = sql(*lease),
+            finished = sql(*finished),
+        ))
+        .await
+        .expect("insert a job row");
+    }
+    conn.close().await.ok();
+
+    let jobs = |r: pb::PerformanceReport| r.jobs.expect("jobs");
+    let mut perf = server.performance(None).await;
+    let get = |project_id: &str| GetPerformanceReportRequest { window: 0, project_id: project_id.into() };
+    let all = jobs(perf.get_performance_report(get("")).await.expect("report").into_inner().report.expect("report"));
+    assert_eq!((all.depth, all.running), (5, 2));
+    let a = jobs(perf.get_performance_report(get(&ids[0])).await.expect("report").into_inner().report.expect("r"));
+    assert_eq!((a.depth, a.running), (4, 2));
+    let b = jobs(perf.get_performance_report(get(&ids[1])).await.expect("report").into_inner().report.expect("r"));
+    assert_eq!((b.depth, b.running), (1, 0));
+
+    // /metrics reuses the all-tenant counts for up to a second; the next scrape after that sees the rows.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, text) = http_get(server.metrics_addr().expect("metrics"), "/metrics").await;
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parse");
+        let depth = sample_value(&scrape, "brain_job_queue_depth", &[]);
+        let running = sample_value(&scrape, "brain_jobs_running", &[]);
+        if (depth, running) == (Some(5.0), Some(2.0)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "queue gauges stuck at {depth:?}/{running:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+backend_tests!(
+    report_agrees_with_what_was_sent,
+    report_counts_the_job_queue,
+    watch_streams_reports_and_counts_itself,
+    watch_ends_on_shutdown
+);
+
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::NotFound => "NOT_FOUND",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        other => panic!("unexpected code {other:?}"),
+    }
+}
+
+fn sample_value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .and_then(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
+/// A minimal HTTP/1.1 GET (the operator port speaks plain HTTP/1.1): status and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the metrics port");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
