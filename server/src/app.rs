@@ -116,6 +116,7 @@ impl App {
             tokio::spawn(crate::events::listener::run(
                 self.config.database_url.clone(),
                 self.events.clone(),
+                self.changes.clone(),
                 move || jobs.wake(),
                 self.shutdown.clone(),
             ));

@@ -29,7 +29,7 @@ import (
 // UNIMPLEMENTED. A scenario step for a feature not listed (nor in
 // BRAIN_TEST_LANDED, comma-separated or "all") asserts UNIMPLEMENTED, marked
 // LANDS-WITH: <feature>; once listed, it runs its real assertions.
-var landedFeatures = []string{"performance"}
+var landedFeatures = []string{"orchestration", "image-facts", "performance"}
 
 func landed(feature string) bool {
 	fromEnv := strings.Split(os.Getenv("BRAIN_TEST_LANDED"), ",")

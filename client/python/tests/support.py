@@ -28,7 +28,7 @@ SUNSET_PNG = REPO_ROOT / "client" / "testdata" / "sunset.png"
 # for one of them asserts UNIMPLEMENTED (marked LANDS-WITH: <feature>) until the
 # feature is listed here or in BRAIN_TEST_LANDED (comma-separated, or "all"), which
 # runs the step's real assertions instead.
-LANDED: List[str] = ["performance"]
+LANDED: List[str] = ["orchestration", "image-facts", "performance"]
 
 
 def landed(feature: str) -> bool:

@@ -161,7 +161,18 @@ def _watch_with_cut(proxy: Proxy, via_proxy: BrainClient, direct: BrainClient, p
         try:
             events: List[image_facts_pb2.ImageFactsEvent] = [next(watch)]
             proxy.cut()
-            while not any(e.image_id == image_id and e.type in final_types for e in events):
+            # The first image's events may all be stored already (analysis is
+            # fast), so they could arrive before the cut and need no reconnect.
+            # A second image analysed after the cut has events the cut stream
+            # cannot carry: receiving them proves the watch reconnected and resumed.
+            later = image_facts_pb2.ImageInput(
+                data=SUNSET_PNG.read_bytes(), mime_type="image/png", image_id=f"{image_id}-2"
+            )
+            later_id = direct.analyze_images(project_id, [later]).analyses[0].image_id
+            assert later_id != image_id
+            while not all(
+                any(e.image_id == wanted and e.type in final_types for e in events) for wanted in (image_id, later_id)
+            ):
                 events.append(next(watch))
         finally:
             timer.cancel()

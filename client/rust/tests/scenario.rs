@@ -249,7 +249,22 @@ async fn watch_late_facts(server: &BrainServer, client: &BrainClient, project_id
     let mut watch = via_proxy.watch_image_facts(project_id, 0);
     let mut events = vec![next(&mut watch).await.expect("first event")];
     proxy.cut();
-    while !events.iter().any(|e| e.image_id == image_id && is_final(e)) {
+    // Analysis is fast: the first image's events may all have arrived before the
+    // cut. A second image analysed after the cut can only reach the watch through
+    // a new connection, so waiting for its final event proves resume-by-cursor.
+    let later = client
+        .analyze_images(proto::AnalyzeImagesRequest {
+            project_id: project_id.into(),
+            images: vec![proto::ImageInput {
+                source: Some(proto::image_input::Source::Data(sunset_png().into())),
+                mime_type: "image/png".into(),
+                image_id: "sunset-after-cut".into(),
+            }],
+        })
+        .await
+        .expect("analyze a second image after the cut");
+    let later_id = later.analyses[0].image_id.clone();
+    while ![&image_id, &later_id].iter().all(|id| events.iter().any(|e| &e.image_id == *id && is_final(e))) {
         events.push(next(&mut watch).await.expect("event after the cut"));
     }
     assert!(watch.reconnects() >= 1, "the cut forced a reconnect");

@@ -174,16 +174,31 @@ describe("brain client against a live server", () => {
         const accepted = await client.analyzeImages({ projectId, images: [{ source: { case: "data", value: SUNSET_PNG } }] });
         imageId = accepted.analyses[0]?.imageId;
       }
-      const isFinal = (e: ImageFactsEvent) =>
-        e.imageId === imageId && (e.type === EventType.IMAGE_FACTS_PROCESSED || e.type === EventType.IMAGE_FACTS_FAILED);
+      // Analysis is fast: the first image's events may all be stored before the
+      // watch opens and arrive in one burst. A second image, requested only after
+      // the cut, has events a cut stream cannot deliver: the watch must reconnect
+      // and resume to see them.
+      const secondId = "sunset-2";
+      const isFinalOf = (id: string | undefined) => (e: ImageFactsEvent) =>
+        e.imageId === id && (e.type === EventType.IMAGE_FACTS_PROCESSED || e.type === EventType.IMAGE_FACTS_FAILED);
+      const isFinal = isFinalOf(imageId);
+      const isSecondFinal = isFinalOf(secondId);
       const watch = viaProxy.watchImageFacts(projectId, 0n, { signal: AbortSignal.timeout(30_000) });
       const events: ImageFactsEvent[] = [];
       for await (const event of watch) {
         events.push(event);
-        if (events.length === 1) proxy.cut();
-        if (isFinal(event)) break;
+        if (events.length === 1) {
+          proxy.cut();
+          const accepted = await client.analyzeImages({
+            projectId,
+            images: [{ source: { case: "data", value: SUNSET_PNG }, mimeType: "image/png", imageId: secondId }],
+          });
+          assert.deepEqual(accepted.analyses.map((a) => a.imageId), [secondId]);
+        }
+        if (isSecondFinal(event)) break;
       }
       assert.ok(events.some(isFinal), `a final event for ${imageId}: ${events.length} events`);
+      assert.ok(events.some(isSecondFinal), `a final event for ${secondId}, committed after the cut: ${events.length} events`);
       assert.ok(watch.reconnects >= 1, "the cut forced a reconnect");
       const cursors = events.map((e) => e.cursor);
       assert.ok(cursors.every((c, i) => i === 0 || c > (cursors[i - 1] ?? 0n)), "strictly increasing, no duplicates");

@@ -25,7 +25,7 @@ export const SUNSET_PNG = readFileSync(path.join(REPO_ROOT, "client/testdata/sun
  * the feature is listed here or in BRAIN_TEST_LANDED (comma-separated, or "all"),
  * which runs the step's real assertions instead.
  */
-const LANDED: string[] = ["performance"];
+const LANDED: string[] = ["orchestration", "image-facts", "performance"];
 
 export function landed(feature: string): boolean {
   const fromEnv = (process.env.BRAIN_TEST_LANDED ?? "").split(",").map((f) => f.trim());

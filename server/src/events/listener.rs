@@ -5,18 +5,27 @@
 //! and worker, which catch up from the store: a notification lost while
 //! disconnected delays delivery, it never loses an event.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
 use super::EventBus;
-use crate::store::{EVENTS_CHANNEL, JOBS_CHANNEL, listen::Listener};
+use crate::{
+    cache::ProjectChanges,
+    store::{EVENTS_CHANNEL, JOBS_CHANNEL, listen::Listener},
+};
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown`. `wake_jobs` wakes this replica's idle workers.
-pub async fn run(url: String, bus: EventBus, wake_jobs: impl Fn() + Send + 'static, shutdown: CancellationToken) {
+pub async fn run(
+    url: String,
+    bus: EventBus,
+    changes: Arc<ProjectChanges>,
+    wake_jobs: impl Fn() + Send + 'static,
+    shutdown: CancellationToken,
+) {
     let mut retry = FIRST_RETRY;
     loop {
         let connected = tokio::select! {
@@ -37,7 +46,13 @@ pub async fn run(url: String, bus: EventBus, wake_jobs: impl Fn() + Send + 'stat
                     };
                     match received {
                         Ok(Some(n)) if n.channel == EVENTS_CHANNEL => match parse(&n.payload) {
-                            Some((project_id, cursor)) => bus.publish(project_id, cursor),
+                            Some((project_id, cursor)) => {
+                                // Events come with writes (facts, preferences) that another
+                                // replica made, or that this one made and has not announced
+                                // yet: forget cached context before a subscriber can react.
+                                changes.changed(project_id);
+                                bus.publish(project_id, cursor)
+                            }
                             None => tracing::warn!(payload = %n.payload, "ignoring a malformed event notification"),
                         },
                         Ok(Some(_)) => wake_jobs(),

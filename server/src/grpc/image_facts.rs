@@ -6,7 +6,7 @@ use std::sync::Arc;
 use brain_proto::v1::{self as pb, image_facts_service_server::ImageFactsService};
 use tonic::{Request, Response, Status};
 
-use super::{convert::timestamp, tenant};
+use super::{convert::timestamp, note_project, tenant};
 use crate::{
     app::App,
     events::{Event, EventType, WatchItem},
@@ -35,6 +35,7 @@ impl ImageFactsService for ImageFactsApi {
         request: Request<pb::AnalyzeImagesRequest>,
     ) -> Result<Response<pb::AnalyzeImagesResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let inputs = req.images.into_iter().map(image_input).collect();
         let analyses = self.app.images.analyze(&tenant, &req.project_id, inputs).await?;
@@ -46,6 +47,7 @@ impl ImageFactsService for ImageFactsApi {
         request: Request<pb::GetImageFactsRequest>,
     ) -> Result<Response<pb::GetImageFactsResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let found = self.app.images.get(&tenant, &req.project_id, &req.image_id).await?;
         Ok(Response::new(pb::GetImageFactsResponse { analysis: Some(analysis(&found)) }))
@@ -56,6 +58,7 @@ impl ImageFactsService for ImageFactsApi {
         request: Request<pb::ListImageFactsRequest>,
     ) -> Result<Response<pb::ListImageFactsResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let page = self.app.images.list(&tenant, &req.project_id, req.page_size, &req.page_token).await?;
         Ok(Response::new(pb::ListImageFactsResponse {
@@ -69,6 +72,7 @@ impl ImageFactsService for ImageFactsApi {
         request: Request<pb::WatchImageFactsRequest>,
     ) -> Result<Response<tonic::codegen::BoxStream<pb::WatchImageFactsResponse>>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let watch = self
             .app

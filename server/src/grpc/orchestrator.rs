@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status, codegen::BoxStream};
 use super::{
     convert::timestamp,
     image_facts::{analysis, event as image_event, facts as image_facts, image_input},
-    tenant,
+    note_project, tenant,
 };
 use crate::{
     app::App,
@@ -49,6 +49,7 @@ impl OrchestratorService for OrchestratorApi {
         request: Request<pb::OrchestrateRequest>,
     ) -> Result<Response<pb::OrchestrateResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let input = OrchestrateRequest {
             project_id: req.project_id,
@@ -69,6 +70,7 @@ impl OrchestratorService for OrchestratorApi {
         request: Request<pb::OrchestrateStreamRequest>,
     ) -> Result<Response<BoxStream<pb::OrchestrateStreamResponse>>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let image_wait = match crate::grpc::convert::duration_ms("image_wait", req.image_wait.as_ref())? {
             Some(ms) if ms > MAX_IMAGE_WAIT_MS => {
@@ -162,6 +164,7 @@ impl OrchestratorService for OrchestratorApi {
         request: Request<pb::GetContextPacketRequest>,
     ) -> Result<Response<pb::GetContextPacketResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
         let view =
             self.app.orchestrator.context_packet(&tenant, &req.project_id, &req.prompt, req.token_budget).await?;

@@ -23,7 +23,7 @@ use tokio::{
 /// for one of them asserts UNIMPLEMENTED (marked `LANDS-WITH: <feature>`) until
 /// the feature is listed here or in `BRAIN_TEST_LANDED` (comma-separated, or `all`),
 /// which runs the step's real assertions instead.
-const LANDED: &[&str] = &["performance"];
+const LANDED: &[&str] = &["orchestration", "image-facts", "performance"];
 
 /// True when the scenario should exercise `feature` for real.
 pub fn landed(feature: &str) -> bool {
