@@ -410,7 +410,8 @@ async fn watch_ends_on_shutdown(db: Arc<TestDb>) {
 async fn report_counts_the_job_queue(db: Arc<TestDb>) {
     use sea_orm::{ConnectionTrait, Database};
 
-    let server = Server::start_with(&db, metrics_on()).await;
+    // No job workers (an API-only replica): they would claim the rows this test writes.
+    let server = Server::start_with(&db, metrics_on().set("job_workers", "0")).await;
     let mut projects = server.projects(None).await;
     let mut ids = Vec::new();
     for name in ["Queue A", "Queue B"] {
