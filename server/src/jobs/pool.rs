@@ -18,12 +18,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Failure, Job, JobQueue, background_failure, backoff};
+use super::{Job, JobQueue, backoff};
 use crate::{
     error::{ErrorKind, Result},
     model::{Millis, now_ms},
     perf::{JobOutcome, JobSample, Perf},
     store,
+    telemetry::{Failure, background_failure},
 };
 
 /// A finished attempt whose result is committed.
@@ -218,7 +219,7 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             job.max_attempts,
             job.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
         );
-        background_failure(Failure::ImageAnalysis, ErrorKind::Unavailable, &job.project_id, &message);
+        background_failure(Failure::ImageAnalysis, ErrorKind::Unavailable, Some(&job.project_id), &message);
         if let Err(err) = handler.fail(&job, &message).await {
             cannot_record(&job, "the job's failure", &err);
         }
@@ -259,7 +260,7 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             // A permanent failure is the input's fault; running out of attempts is the environment's.
             let class = if failure.permanent { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
             tracing::info!(error = %failure.message, attempts = job.attempts, "job failed for good");
-            background_failure(Failure::ImageAnalysis, class, &job.project_id, &failure.message);
+            background_failure(Failure::ImageAnalysis, class, Some(&job.project_id), &failure.message);
             if let Err(err) = handler.fail(&job, &failure.message).await {
                 cannot_record(&job, "the job's failure", &err);
             }
@@ -281,7 +282,7 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
 /// expires and it runs again), but its facts arrive later than they should.
 fn cannot_record(job: &Job, what: &str, err: &crate::error::Error) {
     let detail = format!("cannot record {what}; the job runs again when its lease expires: {err}");
-    background_failure(Failure::LateFacts, err.kind(), &job.project_id, &detail);
+    background_failure(Failure::LateFacts, err.kind(), Some(&job.project_id), &detail);
 }
 
 /// Extends the lease every third of its length; returns when it was lost.
