@@ -83,8 +83,9 @@ pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, job: Job) -> std::result::Result<JobDone, JobFailure>;
     /// Records a failed attempt that runs again at `run_after`.
     async fn retry(&self, job: &Job, error: &str, run_after: Millis) -> Result<()>;
-    /// Records that the job failed for good.
-    async fn fail(&self, job: &Job, error: &str) -> Result<()>;
+    /// Records that the job failed for good; returns the orchestration its
+    /// subject belongs to, if any (for the performance report).
+    async fn fail(&self, job: &Job, error: &str) -> Result<Option<String>>;
     /// Called inside the transaction that hands an unfinished job back at shutdown.
     async fn released_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()>;
 }
@@ -220,10 +221,11 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             job.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
         );
         background_failure(Failure::ImageAnalysis, ErrorKind::Unavailable, Some(&job.project_id), &message);
-        if let Err(err) = handler.fail(&job, &message).await {
+        let orchestration_id = handler.fail(&job, &message).await.unwrap_or_else(|err| {
             cannot_record(&job, "the job's failure", &err);
-        }
-        ctx.perf.record_job(&sample(JobOutcome::Failed, None, None));
+            None
+        });
+        ctx.perf.record_job(&sample(JobOutcome::Failed, orchestration_id, None));
         return;
     }
 
@@ -261,10 +263,11 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             let class = if failure.permanent { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
             tracing::info!(error = %failure.message, attempts = job.attempts, "job failed for good");
             background_failure(Failure::ImageAnalysis, class, Some(&job.project_id), &failure.message);
-            if let Err(err) = handler.fail(&job, &failure.message).await {
+            let orchestration_id = handler.fail(&job, &failure.message).await.unwrap_or_else(|err| {
                 cannot_record(&job, "the job's failure", &err);
-            }
-            ctx.perf.record_job(&sample(JobOutcome::Failed, failure.orchestration_id, None));
+                None
+            });
+            ctx.perf.record_job(&sample(JobOutcome::Failed, failure.orchestration_id.or(orchestration_id), None));
         }
         Err(failure) => {
             let delay = backoff(ctx.queue.config().job_backoff_ms, job.attempts);
