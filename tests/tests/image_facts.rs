@@ -8,8 +8,9 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, error_field};
 use brain_proto::v1::{
-    AnalyzeImagesRequest, EventType, GetImageFactsRequest, ImageAnalysisStatus, ImageInput, ListImageFactsRequest,
-    ListMemoriesRequest, MemorySource, WatchImageFactsRequest, watch_image_facts_response::Message,
+    AnalyzeImagesRequest, EventType, GetImageFactsRequest, GetPerformanceReportRequest, ImageAnalysisStatus,
+    ImageInput, ListImageFactsRequest, ListMemoriesRequest, MemorySource, WatchImageFactsRequest,
+    watch_image_facts_response::Message,
 };
 use common::*;
 use image::ImageFormat;
@@ -72,6 +73,20 @@ async fn every_format_is_analysed_and_delivered(db: Arc<TestDb>) {
         assert!(got.complete_time.is_some());
         assert_eq!(got.facts.expect("facts").width, 80);
     }
+
+    // The performance report counts the cache's entries and its hit.
+    let report = server
+        .performance(None)
+        .await
+        .get_performance_report(GetPerformanceReportRequest::default())
+        .await
+        .expect("performance report")
+        .into_inner()
+        .report
+        .expect("report");
+    let cache = report.image_facts_cache.expect("image facts cache stats");
+    assert_eq!(cache.entries, 4, "every finished analysis is cached: {cache:?}");
+    assert!(cache.hits >= 1, "{cache:?}");
 
     // ListImageFacts pages through all four, oldest first.
     let mut seen = Vec::new();

@@ -56,6 +56,11 @@ impl FactsCache {
         self.entries.len()
     }
 
+    /// Entries now (expired ones not yet swept included).
+    pub fn entries(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
     /// How often [`FactsCache::sweep`] should run.
     pub fn sweep_interval(&self) -> Duration {
         (self.ttl / 2).clamp(Duration::from_millis(100), Duration::from_secs(60))

@@ -207,7 +207,7 @@ impl Images {
         jobs: JobQueue,
         perf: Perf,
     ) -> Result<Self> {
-        Ok(Self {
+        let images = Self {
             inner: Arc::new(Inner {
                 cache: FactsCache::new(
                     config.image_facts_cache_capacity,
@@ -222,7 +222,13 @@ impl Images {
                 jobs,
                 perf,
             }),
-        })
+        };
+        // Weak: the recorder must not keep the service (and itself) alive.
+        let weak = Arc::downgrade(&images.inner);
+        images.inner.perf.register_cache_size(CacheKind::ImageFacts, move || {
+            weak.upgrade().map_or(0, |inner| inner.cache.entries())
+        });
+        Ok(images)
     }
 
     /// The job handler that analyses accepted images.

@@ -96,14 +96,14 @@ impl JobHandler for AnalyzeImage {
         Ok(())
     }
 
-    async fn fail(&self, job: &Job, error: &str) -> Result<()> {
+    async fn fail(&self, job: &Job, error: &str) -> Result<Option<String>> {
         let inner = &self.images.inner;
         let store = &inner.store;
         let txn = store.begin_write().await?;
         store::lock_project_in(&txn, store.backend(), &job.tenant_id, &job.project_id).await?;
         if !store::finish_job_in(&txn, job, false, Some(error)).await? {
             txn.rollback().await?;
-            return Ok(());
+            return Ok(None);
         }
         let now = now_ms();
         store::set_image_failed_in(&txn, &job.project_id, &job.subject_id, error, job.attempts, now).await?;
@@ -119,8 +119,9 @@ impl JobHandler for AnalyzeImage {
         store::touch_project_in(&txn, &job.project_id, now).await?;
         let events = store::append_events_in(&txn, store.backend(), &job.tenant_id, &job.project_id, &[event]).await?;
         txn.commit().await?;
+        let orchestration_id = image.orchestration_id.clone();
         self.committed(&job.project_id, image, events.last().map_or(0, |e| e.cursor));
-        Ok(())
+        Ok(orchestration_id)
     }
 
     async fn released_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()> {

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 pub use self::pool::{Handlers, JobDone, JobFailure, JobHandler, Workers};
 use crate::{
     config::Config,
-    error::{ErrorKind, Result},
+    error::Result,
     model::{Millis, TenantId},
     store::{self, Store},
 };
@@ -32,32 +32,6 @@ pub const KIND_ANALYZE_IMAGE: &str = "analyze_image";
 
 /// Longest retry delay, whatever the attempt count.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// Failures no client is waiting on, by the `failure` tag error tracking groups them by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// An image analysis job failed for good.
-    ImageAnalysis,
-    /// Recording a job's result or retry failed (it runs again when its lease expires).
-    LateFacts,
-}
-
-/// Reports a background failure as an ERROR event, which error tracking
-/// captures, tagged `error_class`, `failure` and `project_id` like the rest of
-/// the server's background failures. `detail` carries no request content.
-pub(crate) fn background_failure(kind: Failure, class: ErrorKind, project_id: &str, detail: &str) {
-    let (failure, title) = match kind {
-        Failure::ImageAnalysis => ("image_analysis", "image analysis failed"),
-        Failure::LateFacts => ("late_facts", "late image facts could not be handled"),
-    };
-    tracing::error!(
-        tags.error_class = class.class(),
-        tags.failure = failure,
-        tags.project_id = project_id,
-        detail = %detail,
-        "{title}"
-    );
-}
 
 /// Where a job is (stored in `jobs.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,12 +18,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Failure, Job, JobQueue, background_failure, backoff};
+use super::{Job, JobQueue, backoff};
 use crate::{
     error::{ErrorKind, Result},
     model::{Millis, now_ms},
     perf::{JobOutcome, JobSample, Perf},
     store,
+    telemetry::{Failure, background_failure},
 };
 
 /// A finished attempt whose result is committed.
@@ -82,8 +83,9 @@ pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, job: Job) -> std::result::Result<JobDone, JobFailure>;
     /// Records a failed attempt that runs again at `run_after`.
     async fn retry(&self, job: &Job, error: &str, run_after: Millis) -> Result<()>;
-    /// Records that the job failed for good.
-    async fn fail(&self, job: &Job, error: &str) -> Result<()>;
+    /// Records that the job failed for good; returns the orchestration its
+    /// subject belongs to, if any (for the performance report).
+    async fn fail(&self, job: &Job, error: &str) -> Result<Option<String>>;
     /// Called inside the transaction that hands an unfinished job back at shutdown.
     async fn released_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()>;
 }
@@ -218,11 +220,12 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             job.max_attempts,
             job.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
         );
-        background_failure(Failure::ImageAnalysis, ErrorKind::Unavailable, &job.project_id, &message);
-        if let Err(err) = handler.fail(&job, &message).await {
+        background_failure(Failure::ImageAnalysis, ErrorKind::Unavailable, Some(&job.project_id), &message);
+        let orchestration_id = handler.fail(&job, &message).await.unwrap_or_else(|err| {
             cannot_record(&job, "the job's failure", &err);
-        }
-        ctx.perf.record_job(&sample(JobOutcome::Failed, None, None));
+            None
+        });
+        ctx.perf.record_job(&sample(JobOutcome::Failed, orchestration_id, None));
         return;
     }
 
@@ -259,11 +262,12 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             // A permanent failure is the input's fault; running out of attempts is the environment's.
             let class = if failure.permanent { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
             tracing::info!(error = %failure.message, attempts = job.attempts, "job failed for good");
-            background_failure(Failure::ImageAnalysis, class, &job.project_id, &failure.message);
-            if let Err(err) = handler.fail(&job, &failure.message).await {
+            background_failure(Failure::ImageAnalysis, class, Some(&job.project_id), &failure.message);
+            let orchestration_id = handler.fail(&job, &failure.message).await.unwrap_or_else(|err| {
                 cannot_record(&job, "the job's failure", &err);
-            }
-            ctx.perf.record_job(&sample(JobOutcome::Failed, failure.orchestration_id, None));
+                None
+            });
+            ctx.perf.record_job(&sample(JobOutcome::Failed, failure.orchestration_id.or(orchestration_id), None));
         }
         Err(failure) => {
             let delay = backoff(ctx.queue.config().job_backoff_ms, job.attempts);
@@ -281,7 +285,7 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
 /// expires and it runs again), but its facts arrive later than they should.
 fn cannot_record(job: &Job, what: &str, err: &crate::error::Error) {
     let detail = format!("cannot record {what}; the job runs again when its lease expires: {err}");
-    background_failure(Failure::LateFacts, err.kind(), &job.project_id, &detail);
+    background_failure(Failure::LateFacts, err.kind(), Some(&job.project_id), &detail);
 }
 
 /// Extends the lease every third of its length; returns when it was lost.
