@@ -6,7 +6,8 @@
 #   client/test-all.sh python go            only these suites (no generate check)
 #   client/test-all.sh generate             only the generate check
 #
-# brain-server is built once with `cargo build -p brain-server` and handed to
+# brain-server is built once with `cargo test --workspace --no-run` (the
+# README's test build, so dependencies are shared with it) and handed to
 # every suite as BRAIN_SERVER_BIN (set it yourself to test another binary).
 # Each suite starts its own server on a free port with a throwaway SQLite
 # database. A failing suite does not stop the others; the exit code is non-zero
@@ -116,9 +117,9 @@ suite_go() {
 
 total_start="$(now)"
 if needs_server && [[ -z ${BRAIN_SERVER_BIN:-} ]]; then
-  banner "brain-server (cargo build -p brain-server)"
+  banner "brain-server (cargo test --workspace --no-run)"
   start="$(now)"
-  if ! (cd "$REPO_DIR" && cargo build -p brain-server); then
+  if ! (cd "$REPO_DIR" && cargo test --workspace --no-run); then
     echo "cannot build brain-server" >&2
     exit 1
   fi

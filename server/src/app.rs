@@ -1,18 +1,28 @@
 //! The running service: configuration, store and domain services, built once
 //! and shared by the grpc layer and background tasks.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     admin::Admin,
+    brain,
     cache::ProjectChanges,
     config::Config,
+    context::cache::ContextCache,
+    error::Error,
+    events::EventBus,
+    images::Images,
+    jobs::{self, JobQueue, Workers},
+    orchestrator::Orchestrator,
     perf::{Perf, PerfConfig},
     projects::Projects,
-    store::Store,
+    store::{Backend, Store},
 };
+
+/// Events a watch stream buffers before it counts as lagging and catches up from the store.
+const WATCH_BUFFER: usize = 256;
 
 /// Everything the server runs on.
 pub struct App {
@@ -30,21 +40,105 @@ pub struct App {
     pub admin: Admin,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
+    /// Context packets per project, invalidated through `changes`.
+    pub context_cache: Arc<ContextCache>,
+    /// Orchestrate and GetContextPacket.
+    pub orchestrator: Orchestrator,
+    /// Live delivery of committed events to this replica's subscribers.
+    pub events: EventBus,
+    /// The durable job queue.
+    pub jobs: JobQueue,
+    /// Image acceptance, analyses and facts.
+    pub images: Images,
+    workers: tokio::sync::Mutex<Option<Workers>>,
 }
 
 impl App {
     /// Builds the domain services over an opened (not necessarily reachable) store.
-    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Arc<Self> {
+    /// Fails if a configured backend (the decider's HTTP client) cannot be built.
+    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Result<Arc<Self>, Error> {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
-        let admin = Admin::new(store.clone(), &config);
         let perf = Perf::with_config(PerfConfig::from_config(&config));
-        Arc::new(Self { config, store, projects, changes, perf, admin, shutdown })
+        let admin = Admin::new(store.clone(), &config);
+        let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
+        let invalidate = context_cache.clone();
+        changes.subscribe(move |project_id| invalidate.invalidate(project_id));
+        let events = EventBus::new(store.clone(), shutdown.clone(), WATCH_BUFFER);
+        let jobs = JobQueue::new(store.clone(), config.clone());
+        let images =
+            Images::new(store.clone(), config.clone(), changes.clone(), events.clone(), jobs.clone(), perf.clone())?;
+        let orchestrator = Orchestrator::new(
+            store.clone(),
+            config.clone(),
+            context_cache.clone(),
+            brain::decider_from_config(&config)?,
+            changes.clone(),
+            images.clone(),
+            perf.clone(),
+        );
+        Ok(Arc::new(Self {
+            config,
+            store,
+            projects,
+            changes,
+            perf,
+            admin,
+            shutdown,
+            context_cache,
+            orchestrator,
+            events,
+            jobs,
+            images,
+            workers: tokio::sync::Mutex::new(None),
+        }))
     }
 
-    /// Starts background work once the store is migrated.
-    pub async fn start(&self) {}
+    /// Starts background work once the store is migrated: job workers, the
+    /// PostgreSQL listener (other replicas' events and jobs) and the image
+    /// facts cache sweep.
+    pub async fn start(&self) {
+        let replica = format!("{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let handlers = jobs::Handlers::from([(jobs::KIND_ANALYZE_IMAGE, self.images.job_handler())]);
+        let workers = Workers::start(
+            self.jobs.clone(),
+            handlers,
+            self.perf.clone(),
+            replica.clone(),
+            self.config.job_workers,
+            self.shutdown.clone(),
+        );
+        *self.workers.lock().await = Some(workers);
+        tracing::info!(replica = %replica, workers = self.config.job_workers, "job workers started");
 
-    /// Stops background work after the server drained.
-    pub async fn stop(&self) {}
+        if self.store.backend() == Backend::Postgres {
+            let jobs = self.jobs.clone();
+            tokio::spawn(crate::events::listener::run(
+                self.config.database_url.clone(),
+                self.events.clone(),
+                move || jobs.wake(),
+                self.shutdown.clone(),
+            ));
+        }
+
+        let images = self.images.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let every = images.cache().sweep_interval();
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => { images.cache().sweep(); }
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    /// Stops background work after the server drained: running jobs get until
+    /// the shutdown grace period to finish, then go back to the queue.
+    pub async fn stop(&self) {
+        if let Some(workers) = self.workers.lock().await.take() {
+            workers.stop(Duration::from_millis(self.config.shutdown_grace_ms)).await;
+        }
+    }
 }

@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 /// GPT-4o's context window: no budget may exceed it.
 pub const MODEL_WINDOW_TOKENS: u32 = 128_000;
 
+/// Most retries of one decision call: retries are bounded, not a configuration of patience.
+pub const MAX_OPENAI_RETRIES: u32 = 10;
+
 /// Default config file, read when present and no `--config` names another.
 pub const DEFAULT_CONFIG_FILE: &str = "brain.toml";
 
@@ -132,8 +135,10 @@ pub struct Config {
     pub openai_api_key: Option<String>,
     /// Model used for decisions.
     pub openai_model: String,
-    /// Timeout of one decision call, in ms.
+    /// Timeout of one decision call (one attempt), in ms.
     pub openai_timeout_ms: u64,
+    /// Time one decision may spend on the model across all attempts and retry delays, in ms; then the rules decide.
+    pub openai_deadline_ms: u64,
     /// Retries of a failed decision call before falling back to rules.
     pub openai_max_retries: u32,
     /// First retry delay, in ms; doubles each retry.
@@ -162,7 +167,8 @@ pub struct Config {
     pub image_fetch_max_redirects: u32,
     /// Allow image URLs on loopback and private networks. For development and tests only.
     pub allow_private_image_urls: bool,
-    /// Background workers analysing images.
+    /// Background workers analysing images; 0 makes an API-only replica that accepts images and
+    /// serves streams while other replicas (on the same PostgreSQL) analyse them.
     pub job_workers: u32,
     /// Attempts before a job fails for good.
     pub job_max_attempts: u32,
@@ -245,6 +251,7 @@ impl Default for Config {
             openai_api_key: None,
             openai_model: "gpt-4o-mini".into(),
             openai_timeout_ms: 5_000,
+            openai_deadline_ms: 10_000,
             openai_max_retries: 2,
             openai_backoff_ms: 200,
             openai_breaker_threshold: 5,
@@ -420,13 +427,13 @@ impl Config {
         positive("max_prompt_bytes", self.max_prompt_bytes as u64);
         positive("context_cache_capacity", self.context_cache_capacity);
         positive("openai_timeout_ms", self.openai_timeout_ms);
+        positive("openai_deadline_ms", self.openai_deadline_ms);
         positive("openai_breaker_threshold", u64::from(self.openai_breaker_threshold));
         positive("max_image_bytes", self.max_image_bytes as u64);
         positive("max_images_per_request", u64::from(self.max_images_per_request));
         positive("max_image_pixels", self.max_image_pixels);
         positive("image_fetch_connect_timeout_ms", self.image_fetch_connect_timeout_ms);
         positive("image_fetch_timeout_ms", self.image_fetch_timeout_ms);
-        positive("job_workers", u64::from(self.job_workers));
         positive("job_max_attempts", u64::from(self.job_max_attempts));
         positive("job_lease_ms", self.job_lease_ms);
         positive("job_poll_interval_ms", self.job_poll_interval_ms);
@@ -465,6 +472,16 @@ impl Config {
         }
         if self.decider == DeciderKind::Openai && self.openai_base_url.trim().is_empty() {
             p.push("decider=openai needs openai_base_url".into());
+        }
+        // Local OpenAI-compatible servers may need no key; OpenAI itself always does.
+        if self.decider == DeciderKind::Openai
+            && self.openai_api_key.is_none()
+            && self.openai_base_url.contains("api.openai.com")
+        {
+            p.push("decider=openai with api.openai.com needs openai_api_key".into());
+        }
+        if self.openai_max_retries > MAX_OPENAI_RETRIES {
+            p.push(format!("openai_max_retries: {} is above {MAX_OPENAI_RETRIES}", self.openai_max_retries));
         }
         if !self.openai_base_url.starts_with("http://") && !self.openai_base_url.starts_with("https://") {
             p.push(format!("openai_base_url: '{}' is not an http(s) URL", self.openai_base_url));
@@ -603,12 +620,12 @@ mod tests {
     fn every_problem_is_reported() {
         let err = Config::load_from(
             &Sources::default(),
-            &env(&[("BRAIN_TOKEN_BUDGET", "200000"), ("BRAIN_JOB_WORKERS", "0"), ("BRAIN_DATABASE_URL", "mysql://x")]),
+            &env(&[("BRAIN_TOKEN_BUDGET", "200000"), ("BRAIN_JOB_LEASE_MS", "0"), ("BRAIN_DATABASE_URL", "mysql://x")]),
         )
         .expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("token_budget"), "{text}");
-        assert!(text.contains("job_workers"), "{text}");
+        assert!(text.contains("job_lease_ms"), "{text}");
         assert!(text.contains("database_url"), "{text}");
     }
 
@@ -674,6 +691,20 @@ mod tests {
                 assert!(keys.iter().any(|k| k == key), "{doc} documents unknown setting {key}");
             }
         }
+    }
+
+    #[test]
+    fn the_openai_decider_is_checked() {
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_DECIDER", "openai")])).expect_err("no key");
+        assert!(err.to_string().contains("needs openai_api_key"), "{err}");
+        let with_key = env(&[("BRAIN_DECIDER", "openai"), ("BRAIN_OPENAI_API_KEY", "sk-x")]);
+        assert_eq!(Config::load_from(&Sources::default(), &with_key).expect("key").decider, DeciderKind::Openai);
+        let local = env(&[("BRAIN_DECIDER", "openai"), ("BRAIN_OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")]);
+        assert!(Config::load_from(&Sources::default(), &local).is_ok(), "a local server may need no key");
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_OPENAI_MAX_RETRIES", "11")])).expect_err("11");
+        assert!(err.to_string().contains("openai_max_retries"), "{err}");
+        let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_OPENAI_DEADLINE_MS", "0")])).expect_err("0");
+        assert!(err.to_string().contains("openai_deadline_ms"), "{err}");
     }
 
     #[test]

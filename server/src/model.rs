@@ -335,3 +335,20 @@ impl ImageStatus {
         }
     }
 }
+
+/// One stored interaction of a project: what the user asked and what brain decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationTurn {
+    /// Id (UUIDv7, so ids sort by time).
+    pub id: String,
+    /// Orchestration that recorded the turn.
+    pub orchestration_id: Option<String>,
+    /// What the user asked.
+    pub prompt: String,
+    /// What brain decided, in one line.
+    pub decision_summary: String,
+    /// Stored o200k_base count of the turn's lines in the enhanced prompt.
+    pub token_count: u32,
+    /// When it happened.
+    pub created_at: Millis,
+}

@@ -225,7 +225,7 @@ fn config_errors_exit_2_with_clear_message() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
     let cases: [Case; 7] = [
         (&["--set", "token_budget=0"], &[], &["token_budget", "128000"]),
-        (&["--set", "token_budget=200000", "--set", "job_workers=0"], &[], &["token_budget", "job_workers"]),
+        (&["--set", "token_budget=200000", "--set", "job_lease_ms=0"], &[], &["token_budget", "job_lease_ms"]),
         (&["--set", "no_such_setting=1"], &[], &["no_such_setting", "unknown setting"]),
         (&[], &[("BRAIN_TOKEN_BUGDET", "1000")], &["BRAIN_TOKEN_BUGDET", "unknown setting"]),
         (&[], &[("BRAIN_JOB_WORKERS", "many")], &["job_workers"]),

@@ -236,9 +236,14 @@ class Proxy:
         raise RuntimeError(f"cannot rebind {self.addr}")
 
     def stall(self) -> None:
-        """New connections are accepted but never answered."""
+        """New connections are accepted but never answered; open ones are cut.
+
+        Cutting matters: gRPC core shares connections between channels to the same
+        address, so a new channel could otherwise reuse one opened before the stall.
+        """
         with self._lock:
             self._stall = True
+        self.cut()
 
     def close(self) -> None:
         self.refuse()

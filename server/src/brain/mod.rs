@@ -6,12 +6,16 @@
 //! falling back to rules). A decider always produces a decision; fallbacks
 //! are recorded in [`Decision::fallback_reason`].
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{MemoryItem, Scene};
+use crate::{
+    config::{Config, DeciderKind},
+    model::{MemoryItem, Scene},
+};
 
+pub mod openai;
 pub mod preferences;
 pub mod rules;
 
@@ -211,4 +215,66 @@ pub struct DecisionInput<'a> {
 pub trait Decider: Send + Sync {
     /// Decides; never fails (model backends fall back to rules).
     async fn decide(&self, input: &DecisionInput<'_>) -> Decision;
+}
+
+/// The decider the configuration asks for: the rules (`decider = "rules"`,
+/// the default), or the model falling back to the rules (`decider = "openai"`).
+/// Fails only if the `openai` backend's HTTP client cannot be built.
+pub fn decider_from_config(config: &Config) -> Result<Arc<dyn Decider>, crate::error::Error> {
+    let rules: Arc<dyn Decider> = Arc::new(rules::RulesDecider);
+    Ok(match config.decider {
+        DeciderKind::Rules => rules,
+        DeciderKind::Openai => {
+            let decider = openai::OpenAiDecider::from_config(config, rules)?;
+            tracing::info!(
+                base_url = %crate::config::redact_url(&config.openai_base_url),
+                model = %config.openai_model,
+                "decisions by an OpenAI-compatible model, falling back to the rules"
+            );
+            Arc::new(decider)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SceneStatus;
+
+    fn intro() -> Scene {
+        Scene {
+            project_id: "p".into(),
+            scene_id: "s1".into(),
+            name: "Intro".into(),
+            position: 0,
+            summary: String::new(),
+            summary_tokens: 0,
+            duration_seconds: None,
+            status: SceneStatus::Ok,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    async fn decide(config: &Config) -> Decision {
+        let scenes = [intro()];
+        let input = DecisionInput {
+            prompt: "make the intro 5 seconds",
+            scenes: &scenes,
+            image_ids: &[],
+            preferences: &[],
+            enhanced_prompt: "",
+        };
+        decider_from_config(config).expect("rules decider").decide(&input).await
+    }
+
+    #[tokio::test]
+    async fn the_configured_decider_decides() {
+        let rules = decide(&Config::default()).await;
+        assert_eq!(rules.backend, DecisionBackend::Rules);
+        assert_eq!(rules.fallback_reason, None);
+        let Outcome::Tool(call) = &rules.outcome else { panic!("expected a tool call, got {:?}", rules.outcome) };
+        assert_eq!((call.tool, call.target_scene_id.as_deref()), (Tool::ChangeDuration, Some("s1")));
+        assert_eq!(call.params.duration_seconds, Some(5.0));
+    }
 }

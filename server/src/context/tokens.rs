@@ -28,6 +28,12 @@ pub fn encode(text: &str) -> Vec<u32> {
     bpe().encode_ordinary(text)
 }
 
+/// Decodes token ids into the exact bytes they stand for (a slice of tokens
+/// may start or end inside a multi-byte character).
+pub fn decode_bytes(tokens: &[u32]) -> Vec<u8> {
+    bpe().decode_bytes(tokens).unwrap_or_default()
+}
+
 /// Decodes token ids back into text (lossy at invalid UTF-8 boundaries).
 pub fn decode(tokens: &[u32]) -> String {
     match bpe().decode_bytes(tokens) {

@@ -5,8 +5,9 @@
 mod admin;
 pub mod convert;
 mod health;
+pub mod image_facts;
 mod middleware;
-mod pending;
+mod orchestrator;
 mod performance;
 mod project;
 pub mod server;

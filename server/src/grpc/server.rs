@@ -25,8 +25,9 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{
     admin::AdminApi,
+    image_facts::ImageFactsApi,
     middleware::{RpcLayer, RpcState},
-    pending::Pending,
+    orchestrator::OrchestratorApi,
     performance::PerformanceApi,
     project::ProjectApi,
 };
@@ -51,7 +52,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Build the tokenizer off the async threads while the store initialises.
     tokio::task::spawn_blocking(tokens::warm_up);
 
-    let app = App::new(config.clone(), store.clone(), shutdown.clone());
+    let app = App::new(config.clone(), store.clone(), shutdown.clone()).context("cannot build the services")?;
     let perf_reporter = Arc::new(Reporter::new(app.perf.clone(), store.clone()));
     let metrics_listener = match config.metrics_addr {
         Some(addr) => Some(crate::http::bind(addr).await?),
@@ -92,8 +93,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ProjectServiceServer::new(ProjectApi::new(app.projects.clone())).max_decoding_message_size(max))
-        .add_service(OrchestratorServiceServer::new(Pending).max_decoding_message_size(max))
-        .add_service(ImageFactsServiceServer::new(Pending).max_decoding_message_size(max))
+        .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
+        .add_service(ImageFactsServiceServer::new(ImageFactsApi::new(app.clone())).max_decoding_message_size(max))
         .add_service(
             PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, app.projects.clone(), shutdown.clone()))
                 .max_decoding_message_size(max),

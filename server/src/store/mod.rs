@@ -6,12 +6,30 @@
 //! never has to upgrade its lock halfway and hit SQLITE_BUSY. PostgreSQL gets
 //! one pool for reads and writes, plus the probe connection.
 
+mod context;
 pub mod entities;
+mod events;
+mod images;
+mod jobs;
+pub mod listen;
+mod orchestrations;
 mod perf;
 mod projects;
 mod retention;
 mod tenants;
 
+pub(crate) use self::projects::{lock_project_in, project_row, put_memory_in, touch_project_in};
+pub use self::{events::EVENTS_CHANNEL, jobs::JOBS_CHANNEL};
+pub(crate) use self::{
+    events::append_events_in,
+    images::{
+        ImageReady, image_in, insert_images_in, memory_by_key_in, set_image_failed_in, set_image_progress_in,
+        set_image_ready_in,
+    },
+    jobs::{claim_job_in, enqueue_job_in, finish_job_in, release_job_in, retry_job_in},
+};
+pub use context::{ContextLimits, ContextRows};
+pub use orchestrations::{Inserted, MemoryWrite, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
 pub use perf::QueueCounts;
 pub use retention::{RetentionPolicy, RetentionReport};
 
@@ -271,9 +289,11 @@ fn is_unavailable(err: &DbErr) -> bool {
             Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
             Sqlx::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14);
-                // PostgreSQL: class 08 (connection), 57P (operator intervention: shutdown, terminated), 53 (resources).
-                matches!(code.as_ref(), "5" | "6" | "10" | "13" | "14" | "517" | "261")
+                // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_READONLY (8), SQLITE_IOERR (10), SQLITE_FULL (13),
+                // SQLITE_CANTOPEN (14);
+                // PostgreSQL: class 08 (connection), 57P (operator intervention: shutdown, terminated), 53 (resources),
+                // 25006 (read-only transaction: a replica, or a database switched read-only for maintenance).
+                matches!(code.as_ref(), "5" | "6" | "8" | "10" | "13" | "14" | "517" | "261" | "25006")
                     || code.starts_with("08")
                     || code.starts_with("57P")
                     || code.starts_with("53")

@@ -48,8 +48,8 @@ Describe only what you can see; never guess."#;
 
 const USER_PROMPT: &str = "Describe this image's typography and layout.";
 
-/// Settings of the vision model client.
-#[derive(Debug, Clone)]
+/// Settings of the vision model client. `Debug` redacts the key.
+#[derive(Clone)]
 pub struct OpenAiSettings {
     /// Base URL; requests go to `{base_url}/chat/completions`.
     pub base_url: String,
@@ -59,6 +59,17 @@ pub struct OpenAiSettings {
     pub model: String,
     /// Timeout of the whole call.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for OpenAiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl OpenAiSettings {
@@ -348,6 +359,19 @@ mod tests {
     fn wrap(content: &str) -> Vec<u8> {
         serde_json::to_vec(&json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
             .unwrap()
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_api_key() {
+        let settings = OpenAiSettings {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            api_key: Some("sk-secret-value".into()),
+            model: "gpt-4o".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("sk-secret-value"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! can cut, refuse or stall connections to it.
 //!
 //! The server binary is `$BRAIN_SERVER_BIN` when set; otherwise
-//! `cargo build -p brain-server` runs once per test process (a no-op when it
+//! `cargo test --workspace --no-run` runs once per test process (a no-op when it
 //! is up to date) and `<target>/debug/brain-server` is used.
 #![allow(dead_code)] // each test file uses its own part of the support code
 
@@ -55,6 +55,16 @@ fn server_command(binary: &Path) -> Command {
     command
 }
 
+/// Variables cargo sets for a running test. Passing them on to the nested cargo
+/// would make build scripts that watch them (ring watches CARGO_MANIFEST_DIR)
+/// rebuild half the dependency tree.
+fn set_by_cargo_for_this_test(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
 fn server_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -67,12 +77,17 @@ fn server_binary() -> PathBuf {
             let target = exe.ancestors().nth(3).expect("target dir").to_path_buf();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "brain-server", "--manifest-path"])
+                // The README's test build (`cargo test --workspace`) builds and uplifts
+                // <target>/debug/brain-server, so under it this is a no-op; `cargo build`
+                // resolves dependency features differently and would rebuild half of them.
+                .args(["test", "--quiet", "--workspace", "--no-run", "--manifest-path"])
                 .arg(repo_root().join("Cargo.toml"))
+                .env_clear()
+                .envs(std::env::vars_os().filter(|(name, _)| !set_by_cargo_for_this_test(name)))
                 .env("CARGO_TARGET_DIR", &target)
                 .status()
-                .expect("run cargo build -p brain-server");
-            assert!(status.success(), "cargo build -p brain-server failed");
+                .expect("run cargo test --workspace --no-run");
+            assert!(status.success(), "cargo test --workspace --no-run failed");
             target.join("debug/brain-server")
         })
         .clone()

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Orchestrate under load, against the server's own cheapest RPC as the ceiling.
+#
+# Starts a release build of brain-server on a fresh SQLite file, seeds
+# PROJECTS projects (3 scenes and 3 preferences each), then runs ghz in the
+# same session: first ProjectService.GetProject (one indexed read: the
+# ceiling of this server on this machine), then OrchestratorService.Orchestrate
+# (context, budget, decision and one write transaction per call), round-robin
+# over the projects and a set of realistic prompts. Prints RPS and p50/p95/p99
+# for both and the ratio, and keeps the raw ghz JSON in OUT_DIR.
+#
+# Usage: bench/orchestrate-load.sh            (env: DURATION=20s CONCURRENCY=32
+#        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load; KEEP_WORK=1 keeps
+#        the database and server log for a look at the stored stage timings)
+# Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-20s}
+CONCURRENCY=${CONCURRENCY:-32}
+CONNECTIONS=${CONNECTIONS:-4}
+PROJECTS=${PROJECTS:-64}
+WARMUP=${WARMUP:-3000}
+OUT_DIR=${OUT_DIR:-$ROOT/target/bench-load}
+GHZ=${GHZ:-$(command -v ghz || echo "$HOME/go/bin/ghz")}
+GRPCURL=${GRPCURL:-grpcurl}
+BIN=${BRAIN_SERVER_BIN:-$ROOT/target/release/brain-server}
+
+for tool in "$GHZ" "$GRPCURL" jq; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+if [[ ! -x "$BIN" ]]; then
+  (cd "$ROOT" && cargo build --release -p brain-server)
+fi
+
+mkdir -p "$OUT_DIR"
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [[ -n "${KEEP_WORK:-}" ]]; then echo "kept $WORK (database, server log)" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+"$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "sqlite://$WORK/brain.db" \
+  --metrics-addr off --log-format json --set log_level=warn --set max_concurrent_requests=4096 \
+  >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 300); do
+  [[ -s "$WORK/ready.json" ]] && break
+  sleep 0.1
+done
+ADDR=$(jq -r .grpc_addr "$WORK/ready.json")
+for _ in $(seq 1 300); do
+  if "$GRPCURL" -plaintext -d '{"service":""}' "$ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then
+    break
+  fi
+  sleep 0.1
+done
+
+call() { "$GRPCURL" -plaintext -d "$2" "$ADDR" "$1"; }
+
+echo "seeding $PROJECTS projects on $ADDR ..." >&2
+PROMPTS=(
+  "make the intro title red"
+  "add a scene about pricing after the demo"
+  "make the outro 8 seconds long"
+  "the demo scene is broken, fix it"
+  "keep the pace fast and the style minimal"
+  "change the font of the intro to a geometric sans"
+  "make the whole video feel calmer"
+  "move the call to action to the end and make it bigger"
+)
+: >"$WORK/ids"
+for p in $(seq 1 "$PROJECTS"); do
+  id=$(call brain.v1.ProjectService/CreateProject "{\"name\":\"load $p\"}" | jq -r .project.projectId)
+  echo "$id" >>"$WORK/ids"
+  call brain.v1.ProjectService/UpsertScene \
+    "{\"project_id\":\"$id\",\"scene_id\":\"intro\",\"name\":\"Intro\",\"summary\":\"Logo reveal over a dark gradient with the product name.\",\"duration_seconds\":5}" >/dev/null
+  call brain.v1.ProjectService/UpsertScene \
+    "{\"project_id\":\"$id\",\"scene_id\":\"demo\",\"name\":\"Demo\",\"summary\":\"Screen recording of the dashboard with animated charts.\",\"duration_seconds\":12}" >/dev/null
+  call brain.v1.ProjectService/UpsertScene \
+    "{\"project_id\":\"$id\",\"scene_id\":\"outro\",\"name\":\"Outro\",\"summary\":\"Call to action with the website address.\",\"duration_seconds\":4}" >/dev/null
+  for pref in "style minimal 0.8" "color dark_blue 0.7" "pace fast 0.6"; do
+    read -r key value conf <<<"$pref"
+    call brain.v1.ProjectService/PutMemory \
+      "{\"project_id\":\"$id\",\"type\":\"MEMORY_TYPE_USER_PREFERENCE\",\"key\":\"$key\",\"value\":\"${value/_/ }\",\"confidence\":$conf}" >/dev/null
+  done
+done
+
+jq -R '{project_id: .}' "$WORK/ids" | jq -s . >"$WORK/get.json"
+printf '%s\n' "${PROMPTS[@]}" | jq -R . | jq -s . >"$WORK/prompts.json"
+jq -R . "$WORK/ids" | jq -s --slurpfile prompts "$WORK/prompts.json" \
+  '[ . as $ids | range(0; ($ids|length) * ($prompts[0]|length)) as $i
+     | {project_id: $ids[$i % ($ids|length)], prompt: $prompts[0][($i / ($ids|length) | floor) % ($prompts[0]|length)]} ]' \
+  >"$WORK/orchestrate.json"
+
+ghz_run() { # method data-file out-file [extra ghz args]
+  local method=$1 data=$2 out=$3
+  shift 3
+  "$GHZ" --insecure --call "$method" -D "$data" -c "$CONCURRENCY" --connections "$CONNECTIONS" --duration-stop wait \
+    -O json "$@" "$ADDR" >"$out"
+}
+
+echo "warming up ..." >&2
+ghz_run brain.v1.ProjectService.GetProject "$WORK/get.json" "$WORK/warm1.json" -n "$WARMUP"
+ghz_run brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$WORK/warm2.json" -n "$WARMUP"
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "ceiling: GetProject for $DURATION ..." >&2
+ghz_run brain.v1.ProjectService.GetProject "$WORK/get.json" "$OUT_DIR/ghz-getproject.json" -z "$DURATION"
+echo "Orchestrate for $DURATION ..." >&2
+ghz_run brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$OUT_DIR/ghz-orchestrate.json" -z "$DURATION"
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+summary() { # file label
+  jq -r --arg name "$2" '
+    def ms(p): ((.latencyDistribution // []) | map(select(.percentage == p)) | first | .latency // 0) / 1e6;
+    def ok: (.statusCodeDistribution.OK // 0);
+    "| \($name) | \(.rps | floor) | \(ms(50) * 100 | round / 100) | \(ms(95) * 100 | round / 100) | \(ms(99) * 100 | round / 100) | \(.count) | \(.count - ok) |"
+  ' "$1"
+}
+CEIL=$(jq -r .rps "$OUT_DIR/ghz-getproject.json")
+ORCH=$(jq -r .rps "$OUT_DIR/ghz-orchestrate.json")
+STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/null || echo "n/a")
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
+  echo "ghz: -c $CONCURRENCY --connections $CONNECTIONS -z $DURATION, $PROJECTS projects, ${#PROMPTS[@]} prompts; SQLite"
+  echo
+  echo "| RPC | RPS | p50 ms | p95 ms | p99 ms | requests | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  summary "$OUT_DIR/ghz-getproject.json" "GetProject (ceiling)"
+  summary "$OUT_DIR/ghz-orchestrate.json" "Orchestrate"
+  echo
+  awk -v o="$ORCH" -v c="$CEIL" 'BEGIN { printf "Orchestrate / ceiling: %.1f%% (target >= 25%%)\n", 100 * o / c }'
+  echo "orchestrations stored: $STORED"
+} | tee "$OUT_DIR/summary.md"

@@ -1,0 +1,198 @@
+//! `brain.v1.ImageFactsService`: maps requests to [`Images`] and back, and
+//! turns a [`Watch`](crate::events::Watch) into a server stream.
+
+use std::sync::Arc;
+
+use brain_proto::v1::{self as pb, image_facts_service_server::ImageFactsService};
+use tonic::{Request, Response, Status};
+
+use super::{convert::timestamp, tenant};
+use crate::{
+    app::App,
+    events::{Event, EventType, WatchItem},
+    images::{ImageAnalysis, ImageInput, ImageSource},
+    model::ImageStatus,
+    perf::StreamKind,
+    vision::{self, ImageFacts},
+};
+
+/// The ImageFactsService implementation.
+pub struct ImageFactsApi {
+    app: Arc<App>,
+}
+
+impl ImageFactsApi {
+    /// Serves the app's images.
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+}
+
+#[tonic::async_trait]
+impl ImageFactsService for ImageFactsApi {
+    async fn analyze_images(
+        &self,
+        request: Request<pb::AnalyzeImagesRequest>,
+    ) -> Result<Response<pb::AnalyzeImagesResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let inputs = req.images.into_iter().map(image_input).collect();
+        let analyses = self.app.images.analyze(&tenant, &req.project_id, inputs).await?;
+        Ok(Response::new(pb::AnalyzeImagesResponse { analyses: analyses.iter().map(analysis).collect() }))
+    }
+
+    async fn get_image_facts(
+        &self,
+        request: Request<pb::GetImageFactsRequest>,
+    ) -> Result<Response<pb::GetImageFactsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let found = self.app.images.get(&tenant, &req.project_id, &req.image_id).await?;
+        Ok(Response::new(pb::GetImageFactsResponse { analysis: Some(analysis(&found)) }))
+    }
+
+    async fn list_image_facts(
+        &self,
+        request: Request<pb::ListImageFactsRequest>,
+    ) -> Result<Response<pb::ListImageFactsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let page = self.app.images.list(&tenant, &req.project_id, req.page_size, &req.page_token).await?;
+        Ok(Response::new(pb::ListImageFactsResponse {
+            analyses: page.items.iter().map(analysis).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn watch_image_facts(
+        &self,
+        request: Request<pb::WatchImageFactsRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::WatchImageFactsResponse>>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let watch = self
+            .app
+            .images
+            .watch(&tenant, &req.project_id, req.after_cursor, &req.orchestration_id, self.app.shutdown.clone())
+            .await?;
+        let guard = self.app.perf.stream_opened(StreamKind::WatchImageFacts);
+        // No task or channel per stream: the stream is the subscription itself,
+        // and dropping it (client gone) unregisters from the hub.
+        let stream = futures::stream::unfold((watch, guard), |(mut watch, guard)| async move {
+            let message = match watch.next().await? {
+                Ok(WatchItem::Event(e)) => Ok(pb::WatchImageFactsResponse {
+                    message: Some(pb::watch_image_facts_response::Message::Event(event(&e))),
+                }),
+                Ok(WatchItem::Heartbeat { time, latest_cursor }) => Ok(pb::WatchImageFactsResponse {
+                    message: Some(pb::watch_image_facts_response::Message::Heartbeat(pb::Heartbeat {
+                        time: Some(timestamp(time)),
+                        latest_cursor,
+                    })),
+                }),
+                Err(err) => Err(Status::from(err)),
+            };
+            Some((message, (watch, guard)))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// An image from the wire (also used by the orchestrator for attached images).
+pub fn image_input(input: pb::ImageInput) -> ImageInput {
+    ImageInput {
+        source: input.source.map(|s| match s {
+            pb::image_input::Source::Data(bytes) => ImageSource::Data(bytes),
+            pb::image_input::Source::Url(url) => ImageSource::Url(url),
+        }),
+        mime_type: input.mime_type,
+        image_id: input.image_id,
+    }
+}
+
+/// An analysis on the wire.
+pub fn analysis(a: &ImageAnalysis) -> pb::ImageAnalysis {
+    pb::ImageAnalysis {
+        image_id: a.image_id.clone(),
+        project_id: a.project_id.clone(),
+        orchestration_id: a.orchestration_id.clone().unwrap_or_default(),
+        status: status(a.status) as i32,
+        facts: a.facts.as_ref().map(facts),
+        error: a.error.clone().unwrap_or_default(),
+        attempts: a.attempts,
+        source_url: a.source_url.clone().unwrap_or_default(),
+        mime_type: a.mime_type.clone().unwrap_or_default(),
+        byte_size: a.byte_size.unwrap_or_default(),
+        create_time: Some(timestamp(a.created_at)),
+        complete_time: a.completed_at.map(timestamp),
+    }
+}
+
+fn status(s: ImageStatus) -> pb::ImageAnalysisStatus {
+    match s {
+        ImageStatus::Pending => pb::ImageAnalysisStatus::Pending,
+        ImageStatus::Running => pb::ImageAnalysisStatus::Running,
+        ImageStatus::Ready => pb::ImageAnalysisStatus::Ready,
+        ImageStatus::Failed => pb::ImageAnalysisStatus::Failed,
+    }
+}
+
+/// Image facts on the wire.
+pub fn facts(f: &ImageFacts) -> pb::ImageFacts {
+    pb::ImageFacts {
+        palette: f
+            .palette
+            .iter()
+            .map(|c| pb::PaletteColor { hex: c.hex.clone(), proportion: c.proportion, name: c.name.clone() })
+            .collect(),
+        mood: f.mood.clone(),
+        typography: Some(pb::Typography {
+            status: match f.typography.status {
+                vision::TypographyStatus::Unknown => pb::TypographyStatus::Unknown,
+                vision::TypographyStatus::None => pb::TypographyStatus::None,
+                vision::TypographyStatus::Detected => pb::TypographyStatus::Detected,
+            } as i32,
+            font_families: f.typography.font_families.clone(),
+            style: f.typography.style.clone(),
+        }),
+        layout: Some(pb::Layout {
+            weight_grid: f.layout.weight_grid.clone(),
+            dominant_region: f.layout.dominant_region.clone(),
+            balance: f.layout.balance.clone(),
+            description: f.layout.description.clone(),
+        }),
+        width: f.width,
+        height: f.height,
+        processing_ms: f.processing_ms,
+        brightness: f.brightness,
+        contrast: f.contrast,
+        saturation: f.saturation,
+        warmth: f.warmth,
+        orientation: match f.orientation {
+            vision::Orientation::Landscape => pb::Orientation::Landscape,
+            vision::Orientation::Portrait => pb::Orientation::Portrait,
+            vision::Orientation::Square => pb::Orientation::Square,
+        } as i32,
+        aspect_ratio: f.aspect_ratio,
+        analyzer: f.analyzer.clone(),
+        content_sha256: f.content_sha256.clone(),
+    }
+}
+
+/// An event on the wire (also used by OrchestrateStream).
+pub fn event(e: &Event) -> pb::ImageFactsEvent {
+    pb::ImageFactsEvent {
+        cursor: e.cursor,
+        r#type: match e.event_type {
+            EventType::ImageFactsReady => pb::EventType::ImageFactsReady,
+            EventType::ImageFactsProcessed => pb::EventType::ImageFactsProcessed,
+            EventType::ImageFactsFailed => pb::EventType::ImageFactsFailed,
+        } as i32,
+        project_id: e.project_id.clone(),
+        image_id: e.image_id.clone(),
+        orchestration_id: e.orchestration_id.clone().unwrap_or_default(),
+        facts: e.facts.as_ref().map(facts),
+        error: e.error.clone().unwrap_or_default(),
+        derived_preferences: e.derived_preferences.iter().cloned().map(pb::MemoryItem::from).collect(),
+        create_time: Some(timestamp(e.created_at)),
+    }
+}

@@ -1,0 +1,418 @@
+//! Images: accepting them for analysis, their analyses, and the facts that
+//! arrive late.
+//!
+//! Accepting is validation without I/O ([`prepare`]) followed by writes inside
+//! the caller's transaction ([`Images::accept_in`]): an analysis row (PENDING)
+//! and a durable job per image, all or nothing. A worker later analyses the
+//! image and commits, in one transaction, the facts, the preferences they
+//! imply, and the READY and PROCESSED events (or a FAILED event with the
+//! reason); see [`worker`].
+
+mod cache;
+mod worker;
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use sea_orm::DatabaseTransaction;
+use tokio::time::Instant;
+
+pub use self::cache::FactsCache;
+use crate::{
+    cache::ProjectChanges,
+    config::Config,
+    error::{Error, Reason, Result},
+    events::{Event, EventBus, Watch, WatchItem},
+    jobs::{self, JobHandler, JobQueue, NewJob},
+    model::{ImageStatus, Millis, Page, TenantId, new_id},
+    pagination::PageRequest,
+    perf::{CacheKind, Perf},
+    store::{self, Store},
+    validate,
+    vision::{self, Analyzer, Fetcher, ImageFacts},
+};
+
+/// One image sent to brain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageInput {
+    /// The bytes or the URL; None when the client set neither.
+    pub source: Option<ImageSource>,
+    /// Declared MIME type of inline data (informational: the bytes decide).
+    pub mime_type: String,
+    /// Client-chosen id; empty to let the server assign one.
+    pub image_id: String,
+}
+
+/// Where an image comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// Encoded image bytes.
+    Data(Bytes),
+    /// An http(s) URL to fetch in the background.
+    Url(String),
+}
+
+/// A validated image, ready to be written by [`Images::accept_in`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedImage {
+    /// The image's id (client-chosen or assigned).
+    pub image_id: String,
+    /// Detected MIME type of inline data.
+    pub mime_type: Option<&'static str>,
+    /// Size of inline data.
+    pub byte_size: Option<u64>,
+    /// The bytes or the URL.
+    pub source: ImageSource,
+}
+
+/// What the store writes for an accepted image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewImage {
+    /// Id.
+    pub image_id: String,
+    /// URL, when sent by URL.
+    pub source_url: Option<String>,
+    /// Detected MIME type, when known.
+    pub mime_type: Option<String>,
+    /// Size, when known.
+    pub byte_size: Option<u64>,
+    /// SHA-256, when known.
+    pub content_sha256: Option<String>,
+}
+
+/// One accepted image and where its analysis is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImageAnalysis {
+    /// Id within the project.
+    pub image_id: String,
+    /// Project.
+    pub project_id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Orchestration that attached it.
+    pub orchestration_id: Option<String>,
+    /// Where the analysis is.
+    pub status: ImageStatus,
+    /// Facts, once READY.
+    pub facts: Option<ImageFacts>,
+    /// Reason, once FAILED.
+    pub error: Option<String>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// URL, when sent by URL.
+    pub source_url: Option<String>,
+    /// Detected MIME type.
+    pub mime_type: Option<String>,
+    /// Size in bytes.
+    pub byte_size: Option<u64>,
+    /// SHA-256 of the bytes, once analysed.
+    pub content_sha256: Option<String>,
+    /// Acceptance time.
+    pub created_at: Millis,
+    /// When the analysis finished.
+    pub completed_at: Option<Millis>,
+}
+
+/// Images accepted inside a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// One per image, in request order, all PENDING.
+    pub analyses: Vec<ImageAnalysis>,
+    /// The project's event cursor before these images: their events come after it.
+    pub events_after: u64,
+}
+
+/// Validates images without I/O: count, ids, sizes, types and URLs. All or
+/// nothing: the first bad image fails the whole request.
+pub fn prepare(inputs: Vec<ImageInput>, config: &Config) -> Result<Vec<PreparedImage>> {
+    if inputs.is_empty() {
+        return Err(Error::missing("images"));
+    }
+    let max = config.max_images_per_request as usize;
+    if inputs.len() > max {
+        return Err(Error::new(
+            Reason::TooManyImages,
+            format!("{} images sent; at most {max} are accepted per request", inputs.len()),
+        )
+        .with_field("images")
+        .with_limit(max));
+    }
+    let mut seen = HashSet::new();
+    let mut prepared = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        let id_field = format!("images[{i}].image_id");
+        let image_id = validate::optional_id(&id_field, &input.image_id)?.unwrap_or_else(new_id);
+        if !seen.insert(image_id.clone()) {
+            return Err(Error::new(Reason::ImageIdTaken, format!("image_id {image_id} appears twice in this request"))
+                .with_field(id_field));
+        }
+        let image = match input.source {
+            None => return Err(Error::missing(&format!("images[{i}].source"))),
+            Some(ImageSource::Data(data)) => {
+                let field = format!("images[{i}].data");
+                if data.is_empty() {
+                    return Err(Error::missing(&field));
+                }
+                let format =
+                    vision::intake::check_inline(&data, config.max_image_bytes).map_err(|e| e.with_field(&field))?;
+                PreparedImage {
+                    image_id,
+                    mime_type: Some(format.mime()),
+                    byte_size: Some(data.len() as u64),
+                    source: ImageSource::Data(data),
+                }
+            }
+            Some(ImageSource::Url(url)) => {
+                let field = format!("images[{i}].url");
+                let url = url.trim();
+                if url.is_empty() {
+                    return Err(Error::missing(&field));
+                }
+                let url = vision::intake::validate_url(url, config.allow_private_image_urls)
+                    .map_err(|e| e.with_field(&field))?;
+                PreparedImage { image_id, mime_type: None, byte_size: None, source: ImageSource::Url(url.into()) }
+            }
+        };
+        prepared.push(image);
+    }
+    Ok(prepared)
+}
+
+/// The images domain service. Cheap to clone.
+#[derive(Clone)]
+pub struct Images {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: Arc<Config>,
+    changes: Arc<ProjectChanges>,
+    bus: EventBus,
+    jobs: JobQueue,
+    cache: FactsCache,
+    analyzer: Arc<dyn Analyzer>,
+    fetcher: Fetcher,
+    perf: Perf,
+}
+
+impl Images {
+    /// The service over its collaborators, with the configured analyser and
+    /// URL fetcher.
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        changes: Arc<ProjectChanges>,
+        bus: EventBus,
+        jobs: JobQueue,
+        perf: Perf,
+    ) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cache: FactsCache::new(
+                    config.image_facts_cache_capacity,
+                    Duration::from_millis(config.image_facts_cache_ttl_ms),
+                ),
+                analyzer: vision::analyzer_from_config(&config)?,
+                fetcher: Fetcher::from_config(&config)?,
+                store,
+                config,
+                changes,
+                bus,
+                jobs,
+                perf,
+            }),
+        })
+    }
+
+    /// The job handler that analyses accepted images.
+    pub fn job_handler(&self) -> Arc<dyn JobHandler> {
+        Arc::new(worker::AnalyzeImage { images: self.clone() })
+    }
+
+    /// The facts cache (for the periodic sweep).
+    pub fn cache(&self) -> &FactsCache {
+        &self.inner.cache
+    }
+
+    /// Validates images against the configured limits; see [`prepare`].
+    pub fn prepare(&self, inputs: Vec<ImageInput>) -> Result<Vec<PreparedImage>> {
+        prepare(inputs, &self.inner.config)
+    }
+
+    /// Writes PENDING analyses and their jobs inside the caller's transaction
+    /// (which must be a write transaction of this store). The project must
+    /// belong to the tenant. Call [`Images::accepted`] after the commit.
+    pub async fn accept_in(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &TenantId,
+        project_id: &str,
+        orchestration_id: Option<&str>,
+        prepared: Vec<PreparedImage>,
+    ) -> Result<Accepted> {
+        let store = &self.inner.store;
+        let project = store::project_row(txn, tenant, project_id).await?;
+        let rows: Vec<NewImage> = prepared
+            .iter()
+            .map(|p| NewImage {
+                image_id: p.image_id.clone(),
+                source_url: match &p.source {
+                    ImageSource::Url(url) => Some(url.clone()),
+                    ImageSource::Data(_) => None,
+                },
+                mime_type: p.mime_type.map(str::to_owned),
+                byte_size: p.byte_size,
+                content_sha256: None,
+            })
+            .collect();
+        let analyses = store::insert_images_in(txn, tenant, project_id, orchestration_id, &rows).await?;
+        for image in prepared {
+            let payload = match image.source {
+                ImageSource::Data(bytes) => Some(bytes.to_vec()),
+                ImageSource::Url(_) => None,
+            };
+            let job = NewJob {
+                tenant_id: tenant.clone(),
+                project_id: project_id.to_owned(),
+                kind: jobs::KIND_ANALYZE_IMAGE,
+                subject_id: image.image_id,
+                payload,
+                max_attempts: self.inner.config.job_max_attempts,
+            };
+            jobs::enqueue_in(txn, store, &job).await?;
+        }
+        Ok(Accepted { analyses, events_after: project.event_cursor.max(0) as u64 })
+    }
+
+    /// Call after committing [`Images::accept_in`]: wakes idle workers and
+    /// announces the change (the context lists the images as pending).
+    pub fn accepted(&self, project_id: &str) {
+        self.wake_workers();
+        self.inner.changes.changed(project_id);
+    }
+
+    /// Wakes this replica's idle workers (after committing new jobs; other
+    /// replicas hear of them through PostgreSQL notifications).
+    pub fn wake_workers(&self) {
+        self.inner.jobs.wake();
+    }
+
+    /// AnalyzeImages: accepts images in one transaction and returns them, all PENDING.
+    pub async fn analyze(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        inputs: Vec<ImageInput>,
+    ) -> Result<Vec<ImageAnalysis>> {
+        let project_id = validate::id("project_id", project_id)?;
+        let prepared = self.prepare(inputs)?;
+        let txn = self.inner.store.begin_write().await?;
+        let accepted = self.accept_in(&txn, tenant, &project_id, None, prepared).await?;
+        txn.commit().await?;
+        self.accepted(&project_id);
+        Ok(accepted.analyses)
+    }
+
+    /// GetImageFacts: one image's analysis, from the cache when finished.
+    pub async fn get(&self, tenant: &TenantId, project_id: &str, image_id: &str) -> Result<Arc<ImageAnalysis>> {
+        let project_id = validate::id("project_id", project_id)?;
+        let image_id = validate::id("image_id", image_id)?;
+        if let Some(hit) = self.inner.cache.get(&project_id, &image_id)
+            && hit.tenant_id == *tenant
+        {
+            self.inner.perf.record_cache(CacheKind::ImageFacts, true);
+            return Ok(hit);
+        }
+        self.inner.perf.record_cache(CacheKind::ImageFacts, false);
+        let analysis = Arc::new(self.inner.store.get_image(tenant, &project_id, &image_id).await?);
+        if matches!(analysis.status, ImageStatus::Ready | ImageStatus::Failed) {
+            self.inner.cache.insert(analysis.clone());
+        }
+        Ok(analysis)
+    }
+
+    /// ListImageFacts: a page of the project's analyses, oldest first.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<ImageAnalysis>> {
+        let project_id = validate::id("project_id", project_id)?;
+        let page = PageRequest::parse(page_size, page_token, &format!("images:{project_id}"))?;
+        self.inner.store.list_images(tenant, &project_id, &page).await
+    }
+
+    /// WatchImageFacts: the project's events after `after_cursor`, then live ones.
+    pub async fn watch(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        after_cursor: u64,
+        orchestration_id: &str,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Watch> {
+        let project_id = validate::id("project_id", project_id)?;
+        let orchestration_id = validate::optional_id("orchestration_id", orchestration_id)?;
+        self.inner.store.get_project(tenant, &project_id).await?;
+        let heartbeat = Duration::from_millis(self.inner.config.stream_heartbeat_ms);
+        Watch::open(&self.inner.bus, &project_id, after_cursor, orchestration_id.as_deref(), heartbeat, shutdown).await
+    }
+
+    /// For OrchestrateStream: follows the events of an orchestration's images
+    /// (`image_ids`, whose events come after `events_after`) until each has its
+    /// final event (PROCESSED or FAILED); see [`ImageWait::next`].
+    pub async fn follow(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        orchestration_id: &str,
+        events_after: u64,
+        image_ids: impl IntoIterator<Item = String>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<ImageWait> {
+        let watch = self.watch(tenant, project_id, events_after, orchestration_id, shutdown).await?;
+        Ok(ImageWait { watch, waiting: image_ids.into_iter().collect() })
+    }
+}
+
+/// The events of one orchestration's images, until all are final or time runs out.
+pub struct ImageWait {
+    watch: Watch,
+    waiting: HashSet<String>,
+}
+
+impl ImageWait {
+    /// The next event; `None` when every image has its final event, `deadline`
+    /// passed, or the server is stopping.
+    pub async fn next(&mut self, deadline: Instant) -> Option<Result<Arc<Event>>> {
+        loop {
+            if self.waiting.is_empty() {
+                return None;
+            }
+            let item = tokio::select! {
+                item = self.watch.next() => item?,
+                () = tokio::time::sleep_until(deadline) => return None,
+            };
+            match item {
+                Ok(WatchItem::Event(event)) => {
+                    if event.event_type.is_final() {
+                        self.waiting.remove(&event.image_id);
+                    }
+                    return Some(Ok(event));
+                }
+                Ok(WatchItem::Heartbeat { .. }) => {}
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+
+    /// Images whose final event has not arrived.
+    pub fn pending(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.waiting.iter().cloned().collect();
+        ids.sort();
+        ids
+    }
+}

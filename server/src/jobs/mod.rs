@@ -1,0 +1,210 @@
+//! Durable background jobs: a `jobs` table claimed with a lease, and a pool
+//! of workers that run them.
+//!
+//! A job row is written in the same transaction as the request that asked for
+//! the work ([`enqueue_in`]), so accepted work survives any crash. Workers
+//! claim due jobs with a lease (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's
+//! single writer makes every claim exclusive), extend the lease while they
+//! run, and finish the job in the same transaction as its result, guarded by
+//! the lease: only the current holder's commit takes effect, so a job whose
+//! worker died (its lease expired and someone else reclaimed it) is completed
+//! exactly once. Failed attempts are retried with exponential backoff and
+//! jitter up to `job_max_attempts`; the last error is kept on the row.
+
+mod pool;
+
+use std::{sync::Arc, time::Duration};
+
+use rand::Rng;
+use sea_orm::DatabaseTransaction;
+use tokio::sync::Notify;
+
+pub use self::pool::{Handlers, JobDone, JobFailure, JobHandler, Workers};
+use crate::{
+    config::Config,
+    error::{ErrorKind, Result},
+    model::{Millis, TenantId},
+    store::{self, Store},
+};
+
+/// Kind of the job that analyses one accepted image (subject = image id).
+pub const KIND_ANALYZE_IMAGE: &str = "analyze_image";
+
+/// Longest retry delay, whatever the attempt count.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Failures no client is waiting on, by the `failure` tag error tracking groups them by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// An image analysis job failed for good.
+    ImageAnalysis,
+    /// Recording a job's result or retry failed (it runs again when its lease expires).
+    LateFacts,
+}
+
+/// Reports a background failure as an ERROR event, which error tracking
+/// captures, tagged `error_class`, `failure` and `project_id` like the rest of
+/// the server's background failures. `detail` carries no request content.
+pub(crate) fn background_failure(kind: Failure, class: ErrorKind, project_id: &str, detail: &str) {
+    let (failure, title) = match kind {
+        Failure::ImageAnalysis => ("image_analysis", "image analysis failed"),
+        Failure::LateFacts => ("late_facts", "late image facts could not be handled"),
+    };
+    tracing::error!(
+        tags.error_class = class.class(),
+        tags.failure = failure,
+        tags.project_id = project_id,
+        detail = %detail,
+        "{title}"
+    );
+}
+
+/// Where a job is (stored in `jobs.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting until `run_after`.
+    Queued,
+    /// Claimed by a worker whose lease runs until `lease_until`.
+    Running,
+    /// Done; its result is stored.
+    Succeeded,
+    /// Failed for good; `last_error` says why.
+    Failed,
+}
+
+impl JobStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A job to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Project the work belongs to.
+    pub project_id: String,
+    /// What to do, e.g. [`KIND_ANALYZE_IMAGE`].
+    pub kind: &'static str,
+    /// What to do it to, e.g. an image id.
+    pub subject_id: String,
+    /// Input the job needs (inline image bytes); cleared when it finishes.
+    pub payload: Option<Vec<u8>>,
+    /// Attempts before it fails for good.
+    pub max_attempts: u32,
+}
+
+/// A claimed job: the worker holds its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Id.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Project.
+    pub project_id: String,
+    /// Kind.
+    pub kind: String,
+    /// Subject (image id).
+    pub subject_id: String,
+    /// Input, if any.
+    pub payload: Option<Vec<u8>>,
+    /// Attempts including this one.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// When the job became due (enqueue time, or the retry time).
+    pub due_at: Millis,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Error of the previous attempt, if any.
+    pub last_error: Option<String>,
+    /// Lease owner of this attempt; the guard on every write that finishes the attempt.
+    pub lease_owner: String,
+    /// When this attempt was claimed.
+    pub claimed_at: Millis,
+}
+
+impl Job {
+    /// Whether earlier attempts used up the allowance (the previous holders
+    /// died without finishing), so this one must not run the work again.
+    pub fn exhausted(&self) -> bool {
+        self.attempts > self.max_attempts
+    }
+}
+
+/// Writes a job inside the caller's transaction; call [`JobQueue::wake`] after the commit.
+pub async fn enqueue_in(txn: &DatabaseTransaction, store: &Store, job: &NewJob) -> Result<String> {
+    store::enqueue_job_in(txn, store.backend(), job).await
+}
+
+/// The queue's handle: enqueue wake-ups and tuning shared by the workers.
+#[derive(Clone)]
+pub struct JobQueue {
+    store: Store,
+    config: Arc<Config>,
+    wake: Arc<Notify>,
+}
+
+impl JobQueue {
+    /// A queue over `store`.
+    pub fn new(store: Store, config: Arc<Config>) -> Self {
+        Self { store, config, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Wakes idle workers of this process: new jobs were committed.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn notify(&self) -> &Arc<Notify> {
+        &self.wake
+    }
+}
+
+/// Delay before retry number `attempt` (1-based: the delay after the first
+/// failed attempt): `base * 2^(attempt-1)`, capped at five minutes, with
+/// "equal jitter" (a random point in the upper half) so retries of jobs that
+/// failed together spread out instead of hammering a recovering dependency.
+pub fn backoff(base_ms: u64, attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    let full = Duration::from_millis(base_ms.saturating_mul(1 << exp)).min(MAX_BACKOFF);
+    let half = full / 2;
+    let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
+    half + Duration::from_millis(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        for attempt in 1..=6 {
+            let full = 100u64 << (attempt - 1);
+            for _ in 0..50 {
+                let d = backoff(100, attempt).as_millis() as u64;
+                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d} not in [{}, {full}]", full / 2);
+            }
+        }
+        assert!(backoff(1_000, 40) <= MAX_BACKOFF);
+        assert!(backoff(1_000, 40) >= MAX_BACKOFF / 2);
+    }
+}

@@ -1,0 +1,332 @@
+//! The worker pool: `job_workers` tasks that claim due jobs, keep their lease
+//! alive while a handler runs, and record the outcome (success, retry with
+//! backoff, or failure for good).
+//!
+//! Idle workers sleep until a local enqueue wakes them (an in-process
+//! `Notify`; other replicas' enqueues arrive through the PostgreSQL listener)
+//! or `job_poll_interval_ms` passes, which also picks up retries that came
+//! due and leases that expired.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use sea_orm::DatabaseTransaction;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{Failure, Job, JobQueue, background_failure, backoff};
+use crate::{
+    error::{ErrorKind, Result},
+    model::{Millis, now_ms},
+    perf::{JobOutcome, JobSample, Perf},
+    store,
+};
+
+/// A finished attempt whose result is committed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobDone {
+    /// Orchestration the job belongs to, for the performance report.
+    pub orchestration_id: Option<String>,
+    /// Time the analysis itself took, in ms.
+    pub analysis_ms: Option<f64>,
+}
+
+/// Why an attempt did not finish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFailure {
+    /// What went wrong, as recorded in `last_error` and shown to clients when final.
+    pub message: String,
+    /// Retrying cannot help.
+    pub permanent: bool,
+    /// Another worker holds the job now (our lease expired and was reclaimed): write nothing.
+    pub lease_lost: bool,
+    /// Orchestration the job belongs to, for the performance report.
+    pub orchestration_id: Option<String>,
+}
+
+impl JobFailure {
+    /// A failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { message: message.into(), permanent: false, lease_lost: false, orchestration_id: None }
+    }
+
+    /// A failure retrying cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { permanent: true, ..Self::transient(message) }
+    }
+
+    /// The lease was lost: the attempt must not write anything.
+    pub fn lease_lost() -> Self {
+        Self { lease_lost: true, ..Self::transient("lease lost to another worker") }
+    }
+
+    /// Tags the failure with an orchestration.
+    pub fn with_orchestration(mut self, orchestration_id: Option<String>) -> Self {
+        self.orchestration_id = orchestration_id;
+        self
+    }
+}
+
+/// Runs jobs of one kind. Every write that finishes an attempt must be guarded
+/// by the attempt's lease (the `store::*_job_in` functions do that) and happen
+/// in one transaction with the attempt's results.
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// Called inside the claim transaction, e.g. to mark the subject as running.
+    async fn claimed_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()>;
+    /// Runs one attempt and commits its result.
+    async fn run(&self, job: Job) -> std::result::Result<JobDone, JobFailure>;
+    /// Records a failed attempt that runs again at `run_after`.
+    async fn retry(&self, job: &Job, error: &str, run_after: Millis) -> Result<()>;
+    /// Records that the job failed for good.
+    async fn fail(&self, job: &Job, error: &str) -> Result<()>;
+    /// Called inside the transaction that hands an unfinished job back at shutdown.
+    async fn released_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()>;
+}
+
+/// Handlers by job kind.
+pub type Handlers = HashMap<&'static str, Arc<dyn JobHandler>>;
+
+struct Ctx {
+    queue: JobQueue,
+    handlers: Handlers,
+    perf: Perf,
+    replica: String,
+    /// Stop claiming new jobs (SIGTERM).
+    shutdown: CancellationToken,
+    /// Abandon running jobs and hand them back (the grace period ran out).
+    hard_stop: CancellationToken,
+}
+
+/// The running workers.
+pub struct Workers {
+    tasks: Vec<JoinHandle<()>>,
+    hard_stop: CancellationToken,
+}
+
+impl Workers {
+    /// Starts `count` workers. They stop claiming when `shutdown` is cancelled
+    /// and finish the job in hand; [`Workers::stop`] bounds how long that may take.
+    pub fn start(
+        queue: JobQueue,
+        handlers: Handlers,
+        perf: Perf,
+        replica: String,
+        count: u32,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let hard_stop = CancellationToken::new();
+        let ctx = Arc::new(Ctx { queue, handlers, perf, replica, shutdown, hard_stop: hard_stop.clone() });
+        let tasks = (0..count).map(|i| tokio::spawn(worker(ctx.clone(), i))).collect();
+        Self { tasks, hard_stop }
+    }
+
+    /// Waits up to `grace` for the workers to finish their jobs, then hands
+    /// the unfinished ones back to the queue (released, not counted as an
+    /// attempt) and waits for the workers to exit.
+    pub async fn stop(self, grace: Duration) {
+        let hard_stop = self.hard_stop.clone();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            hard_stop.cancel();
+        });
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        timer.abort();
+    }
+}
+
+async fn worker(ctx: Arc<Ctx>, index: u32) {
+    let owner = format!("{}/w{index}", ctx.replica);
+    let poll = Duration::from_millis(ctx.queue.config().job_poll_interval_ms);
+    loop {
+        if ctx.shutdown.is_cancelled() {
+            return;
+        }
+        // Register for wake-ups before looking, so an enqueue between the
+        // look and the wait is not missed.
+        let notified = ctx.queue.notify().notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match claim(&ctx, &owner).await {
+            Ok(Some(job)) => {
+                run_one(&ctx, job).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot claim jobs; retrying"),
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(poll) => {}
+            () = ctx.shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn claim(ctx: &Ctx, owner: &str) -> Result<Option<Job>> {
+    let store = ctx.queue.store();
+    if !store.has_due_job().await? {
+        return Ok(None);
+    }
+    let lease_ms = ctx.queue.config().job_lease_ms as i64;
+    let txn = store.begin_write().await?;
+    let Some(job) = store::claim_job_in(&txn, store.backend(), owner, lease_ms).await? else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    match ctx.handlers.get(job.kind.as_str()) {
+        Some(handler) => handler.claimed_in(&txn, &job).await?,
+        None => {
+            tracing::error!(job_id = %job.id, kind = %job.kind, "no handler for this job kind; failing it");
+            store::finish_job_in(&txn, &job, false, Some(&format!("unknown job kind {}", job.kind))).await?;
+            txn.commit().await?;
+            return Ok(None);
+        }
+    }
+    txn.commit().await?;
+    Ok(Some(job))
+}
+
+async fn run_one(ctx: &Ctx, job: Job) {
+    let span = tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+    run_attempt(ctx, job).instrument(span).await;
+}
+
+async fn run_attempt(ctx: &Ctx, job: Job) {
+    let Some(handler) = ctx.handlers.get(job.kind.as_str()).cloned() else { return };
+    let started = Instant::now();
+    let wait = Duration::from_millis(job.claimed_at.saturating_sub(job.due_at).max(0) as u64);
+    let sample = |outcome, orchestration_id, analysis_ms| JobSample {
+        tenant_id: job.tenant_id.0.clone(),
+        project_id: job.project_id.clone(),
+        orchestration_id,
+        wait,
+        run: started.elapsed(),
+        analysis_ms,
+        outcome,
+    };
+
+    if job.exhausted() {
+        let message = format!(
+            "gave up after {} attempts: the workers running it stopped without finishing{}",
+            job.max_attempts,
+            job.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
+        );
+        background_failure(Failure::ImageAnalysis, ErrorKind::Unavailable, &job.project_id, &message);
+        if let Err(err) = handler.fail(&job, &message).await {
+            cannot_record(&job, "the job's failure", &err);
+        }
+        ctx.perf.record_job(&sample(JobOutcome::Failed, None, None));
+        return;
+    }
+
+    // The handler runs in its own task, so a panic in it fails the attempt
+    // instead of the worker, and a lost lease can abort it.
+    let mut task = tokio::spawn(handler.clone().run_owned(job.clone()));
+    let outcome = tokio::select! {
+        joined = &mut task => match joined {
+            Ok(result) => Some(result),
+            Err(err) => Some(Err(JobFailure::transient(format!("the worker crashed: {err}")))),
+        },
+        () = keep_lease(ctx, &job) => {
+            task.abort();
+            tracing::warn!("lease lost to another worker; abandoning this attempt");
+            None
+        }
+        () = ctx.hard_stop.cancelled() => {
+            task.abort();
+            let _ = task.await;
+            release(ctx, handler.as_ref(), &job).await;
+            None
+        }
+    };
+    let Some(outcome) = outcome else { return };
+    match outcome {
+        Ok(done) => {
+            tracing::debug!(run_ms = started.elapsed().as_millis() as u64, "job succeeded");
+            ctx.perf.record_job(&sample(JobOutcome::Succeeded, done.orchestration_id, done.analysis_ms));
+        }
+        Err(failure) if failure.lease_lost => {
+            tracing::warn!("lease lost to another worker; its result was not committed");
+        }
+        Err(failure) if failure.permanent || job.attempts >= job.max_attempts => {
+            // A permanent failure is the input's fault; running out of attempts is the environment's.
+            let class = if failure.permanent { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
+            tracing::info!(error = %failure.message, attempts = job.attempts, "job failed for good");
+            background_failure(Failure::ImageAnalysis, class, &job.project_id, &failure.message);
+            if let Err(err) = handler.fail(&job, &failure.message).await {
+                cannot_record(&job, "the job's failure", &err);
+            }
+            ctx.perf.record_job(&sample(JobOutcome::Failed, failure.orchestration_id, None));
+        }
+        Err(failure) => {
+            let delay = backoff(ctx.queue.config().job_backoff_ms, job.attempts);
+            let run_after = now_ms() + delay.as_millis() as i64;
+            tracing::info!(error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry");
+            if let Err(err) = handler.retry(&job, &failure.message, run_after).await {
+                cannot_record(&job, "the retry", &err);
+            }
+            ctx.perf.record_job(&sample(JobOutcome::Retried, failure.orchestration_id, None));
+        }
+    }
+}
+
+/// A job's outcome could not be stored: the job is not lost (its lease
+/// expires and it runs again), but its facts arrive later than they should.
+fn cannot_record(job: &Job, what: &str, err: &crate::error::Error) {
+    let detail = format!("cannot record {what}; the job runs again when its lease expires: {err}");
+    background_failure(Failure::LateFacts, err.kind(), &job.project_id, &detail);
+}
+
+/// Extends the lease every third of its length; returns when it was lost.
+async fn keep_lease(ctx: &Ctx, job: &Job) {
+    let lease_ms = ctx.queue.config().job_lease_ms;
+    let every = Duration::from_millis((lease_ms / 3).max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        match ctx.queue.store().extend_job_lease(job, lease_ms as i64).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            // The store may come back before the lease runs out; if it does
+            // not, the guarded completion refuses to commit anyway.
+            Err(err) => tracing::warn!(error = %err, "cannot extend the job lease"),
+        }
+    }
+}
+
+/// Hands an unfinished job back to the queue at shutdown, without counting the attempt.
+async fn release(ctx: &Ctx, handler: &dyn JobHandler, job: &Job) {
+    let store = ctx.queue.store();
+    let result = async {
+        let txn = store.begin_write().await?;
+        let released = store::release_job_in(&txn, job).await?;
+        if released {
+            handler.released_in(&txn, job).await?;
+        }
+        txn.commit().await?;
+        Ok::<_, crate::error::Error>(released)
+    }
+    .await;
+    match result {
+        Ok(true) => tracing::info!("shutting down: job handed back to the queue"),
+        Ok(false) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot hand the job back; it runs again when its lease expires"),
+    }
+}
+
+/// Lets the pool move an `Arc<dyn JobHandler>` into a task.
+trait RunOwned {
+    fn run_owned(self, job: Job) -> futures::future::BoxFuture<'static, std::result::Result<JobDone, JobFailure>>;
+}
+
+impl RunOwned for Arc<dyn JobHandler> {
+    fn run_owned(self, job: Job) -> futures::future::BoxFuture<'static, std::result::Result<JobDone, JobFailure>> {
+        Box::pin(async move { self.run(job).await })
+    }
+}

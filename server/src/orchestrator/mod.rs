@@ -1,0 +1,661 @@
+//! Orchestration: what backends call on every user prompt.
+//!
+//! validate (attached images too) → idempotency lookup → context (cache,
+//! else store; degraded on a read failure; the attached images listed as
+//! pending) → token budget → decide → one write transaction (orchestration
+//! row with the response, conversation turn, memory bank, the images'
+//! analyses and jobs) → announce the change, wake the workers → performance
+//! sample. The images' facts arrive later, as events.
+//!
+//! `Orchestrate` never changes scenes: the backend runs the decided tool and
+//! then calls `UpsertScene` / `DeleteScene`.
+
+pub mod memory;
+
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::{
+    brain::{Decider, Decision, DecisionInput, Outcome, preferences},
+    cache::ProjectChanges,
+    config::Config,
+    context::{
+        budget::{self, TokenReport},
+        build::{self, MAX_PENDING_IMAGES},
+        cache::ContextCache,
+        packet::{ContextPacket, PreparedPacket},
+        render, tokens,
+    },
+    error::{Error, ErrorKind, Reason, Result},
+    images::{ImageAnalysis, ImageInput, ImageSource, Images, PreparedImage},
+    model::{MemoryPut, MemorySource, MemoryType, Millis, TenantId, new_id, now_ms},
+    perf::{CacheKind, OrchestrationSample, Perf, StageTimings},
+    store::{Inserted, MemoryWrite, NewOrchestration, NewTurn, Store, StoredRequest},
+    validate,
+};
+
+/// One processed prompt: what brain saw, decided and stored. This is also
+/// the stored response an idempotent retry returns (as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Orchestration {
+    /// Id.
+    pub id: String,
+    /// The project.
+    pub project_id: String,
+    /// The client's idempotency key.
+    pub request_id: Option<String>,
+    /// The decision.
+    pub decision: Decision,
+    /// The context rendered into headed sections, then the prompt, within the budget.
+    pub enhanced_prompt: String,
+    /// Token accounting for `enhanced_prompt`.
+    pub token_report: TokenReport,
+    /// The context as the enhanced prompt carries it.
+    pub context: ContextPacket,
+    /// Memory could not be read; the decision used the prompt alone.
+    pub degraded: bool,
+    /// Why.
+    pub degraded_reason: Option<String>,
+    /// Where the time went, up to the final insert (the commit is in the performance report).
+    pub timings: StageTimings,
+    /// When it was stored.
+    pub created_at: Millis,
+    /// Images accepted with the prompt, as accepted (PENDING); their facts arrive as events.
+    #[serde(default)]
+    pub images: Vec<ImageAnalysis>,
+}
+
+/// An orchestration returned to the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Orchestrated {
+    /// The stored orchestration.
+    pub orchestration: Orchestration,
+    /// True when a request id matched an earlier orchestration.
+    pub replayed: bool,
+    /// The project's event cursor before this orchestration's images: their
+    /// events come after it (0 on a replay: the whole stored log).
+    pub events_after: u64,
+}
+
+/// A prompt to orchestrate, as the caller sent it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrchestrateRequest {
+    /// The project.
+    pub project_id: String,
+    /// The user's message.
+    pub prompt: String,
+    /// Images attached, analysed in the background.
+    pub images: Vec<ImageInput>,
+    /// Idempotency key; empty for none.
+    pub request_id: String,
+    /// Token budget; 0 for the default.
+    pub token_budget: u32,
+}
+
+/// The context of a prompt, rendered and fitted to its budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextView {
+    /// The packet as the enhanced prompt carries it.
+    pub packet: ContextPacket,
+    /// The enhanced prompt.
+    pub enhanced_prompt: String,
+    /// Its token accounting.
+    pub report: TokenReport,
+    /// Whether the packet came from the cache.
+    pub cache_hit: bool,
+}
+
+/// The orchestration domain service.
+#[derive(Clone)]
+pub struct Orchestrator {
+    store: Store,
+    config: Arc<Config>,
+    cache: Arc<ContextCache>,
+    decider: Arc<dyn Decider>,
+    changes: Arc<ProjectChanges>,
+    images: Images,
+    perf: Perf,
+}
+
+/// A validated request.
+struct Checked {
+    project_id: String,
+    prompt: String,
+    request_id: Option<String>,
+    budget: u32,
+    hash: String,
+    images: Vec<PreparedImage>,
+}
+
+impl Orchestrator {
+    /// A service over the store, announcing its writes on `changes`.
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        cache: Arc<ContextCache>,
+        decider: Arc<dyn Decider>,
+        changes: Arc<ProjectChanges>,
+        images: Images,
+        perf: Perf,
+    ) -> Self {
+        Self { store, config, cache, decider, changes, images, perf }
+    }
+
+    /// The context cache.
+    pub fn cache(&self) -> &ContextCache {
+        &self.cache
+    }
+
+    /// Builds the context, decides, stores the interaction and returns it.
+    /// `context_built` (for streams) receives the fitted context as soon as
+    /// it exists; it is left unused on a replay.
+    pub async fn orchestrate(
+        &self,
+        tenant: &TenantId,
+        request: OrchestrateRequest,
+        context_built: Option<oneshot::Sender<ContextView>>,
+    ) -> Result<Orchestrated> {
+        let started = Instant::now();
+        let mut checked = self.check(&request)?;
+
+        if let Some(request_id) = &checked.request_id {
+            match self.store.find_request(tenant, request_id).await {
+                Ok(Some(stored)) => return replay(&stored, &checked.hash),
+                Ok(None) => {}
+                // The unique index and the lookup inside the write transaction still guard the key.
+                Err(err) => tracing::warn!(error = %err, "idempotency lookup failed; continuing"),
+            }
+        }
+
+        let mut timings = StageTimings::default();
+        let stage = Instant::now();
+        let (prepared, base_generation, degraded_reason) = match self.prepared(tenant, &checked.project_id).await {
+            Ok((prepared, _, generation)) => (prepared, Some(generation), None),
+            Err(err) if err.kind() == ErrorKind::NotFound => return Err(err),
+            Err(err) => {
+                tracing::warn!(
+                    project_id = %checked.project_id,
+                    error = %err,
+                    "project memory could not be read; deciding from the prompt alone"
+                );
+                let empty = ContextPacket::empty(&checked.project_id, now_ms());
+                let reason = format!(
+                    "project memory could not be read ({}); decided from the prompt alone",
+                    err.reason().as_str()
+                );
+                (Arc::new(PreparedPacket::prepare(empty)), None, Some(reason))
+            }
+        };
+        let image_ids: Vec<String> = checked.images.iter().map(|i| i.image_id.clone()).collect();
+        // The attached images are being analysed: the packet says so, and it
+        // is not re-cached after the write (the store now lists them).
+        let (prepared, base_generation) = if image_ids.is_empty() {
+            (prepared, base_generation)
+        } else {
+            (Arc::new(PreparedPacket::prepare(with_pending(&prepared.packet, &image_ids))), None)
+        };
+        timings.context_build_ms = ms(stage);
+
+        let stage = Instant::now();
+        let fitted = budget::fit(&prepared, &checked.prompt, checked.budget)?;
+        let packet = budget::kept_packet(&prepared, &fitted.kept);
+        timings.token_budget_ms = ms(stage);
+        warn_if_near_budget(&checked.project_id, &fitted.report);
+        if let Some(tx) = context_built {
+            let _ = tx.send(ContextView {
+                packet: packet.clone(),
+                enhanced_prompt: fitted.enhanced_prompt.clone(),
+                report: fitted.report.clone(),
+                cache_hit: false,
+            });
+        }
+
+        let stage = Instant::now();
+        let scenes = prepared.packet.scene_list();
+        let decision = self
+            .decider
+            .decide(&DecisionInput {
+                prompt: &checked.prompt,
+                scenes: &scenes,
+                image_ids: &image_ids,
+                preferences: &packet.preferences,
+                enhanced_prompt: &fitted.enhanced_prompt,
+            })
+            .await;
+        timings.decision_ms = ms(stage);
+
+        let orchestration = Orchestration {
+            id: new_id(),
+            project_id: checked.project_id.clone(),
+            request_id: checked.request_id.clone(),
+            decision,
+            enhanced_prompt: fitted.enhanced_prompt,
+            token_report: fitted.report,
+            context: packet,
+            degraded: degraded_reason.is_some(),
+            degraded_reason,
+            timings,
+            created_at: 0,
+            images: Vec::new(),
+        };
+        let image_count = checked.images.len() as u32;
+        let write = Write {
+            store: self.store.clone(),
+            changes: self.changes.clone(),
+            cache: self.cache.clone(),
+            base: base_generation.map(|generation| (prepared.clone(), generation)),
+            recent_turns: self.config.recent_turns as usize,
+            tenant: tenant.clone(),
+            prompt: checked.prompt,
+            request_hash: checked.hash.clone(),
+            scenes,
+            orchestration,
+            images: self.images.clone(),
+            attached: std::mem::take(&mut checked.images),
+            started,
+        };
+        // The write runs on its own task: if the caller goes away mid-commit,
+        // the commit is still announced, so no cache keeps a stale packet.
+        let outcome = tokio::spawn(write.run())
+            .await
+            .map_err(|e| Error::internal(format!("orchestration write task failed: {e}")))??;
+        match outcome {
+            Written::Stored { orchestration, persistence_ms, events_after } => {
+                let mut full = orchestration.timings;
+                full.persistence_ms = persistence_ms;
+                full.total_ms = ms(started);
+                self.perf.record_orchestration(&OrchestrationSample {
+                    tenant_id: tenant.0.clone(),
+                    project_id: orchestration.project_id.clone(),
+                    orchestration_id: orchestration.id.clone(),
+                    timings: full,
+                    image_count,
+                    prompt_tokens: orchestration.token_report.total_after,
+                    truncated: orchestration.token_report.truncated,
+                    budget_warning: orchestration.token_report.budget_warning,
+                    degraded: orchestration.degraded,
+                });
+                Ok(Orchestrated { orchestration: *orchestration, replayed: false, events_after })
+            }
+            Written::Existing(stored) => replay(&stored, &checked.hash),
+        }
+    }
+
+    /// The context Orchestrate would build for `prompt`, without deciding or writing.
+    pub async fn context_packet(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        prompt: &str,
+        token_budget: u32,
+    ) -> Result<ContextView> {
+        let project_id = validate::id("project_id", project_id)?;
+        if !prompt.is_empty() {
+            self.check_prompt(prompt)?;
+        }
+        let budget = budget::resolve_budget(token_budget, self.config.token_budget)?;
+        let (prepared, cache_hit, _) = self.prepared(tenant, &project_id).await?;
+        let fitted = budget::fit(&prepared, prompt, budget)?;
+        warn_if_near_budget(&project_id, &fitted.report);
+        Ok(ContextView {
+            packet: budget::kept_packet(&prepared, &fitted.kept),
+            enhanced_prompt: fitted.enhanced_prompt,
+            report: fitted.report,
+            cache_hit,
+        })
+    }
+
+    /// The project's prepared packet, from the cache or the store, whether
+    /// it was a hit, and the cache generation it belongs to.
+    async fn prepared(&self, tenant: &TenantId, project_id: &str) -> Result<(Arc<PreparedPacket>, bool, u64)> {
+        if let Some((prepared, generation)) = self.cache.get(tenant, project_id) {
+            self.perf.record_cache(CacheKind::ContextPacket, true);
+            return Ok((prepared, true, generation));
+        }
+        self.perf.record_cache(CacheKind::ContextPacket, false);
+        let generation = self.cache.generation(project_id);
+        let prepared = Arc::new(build::from_store(&self.store, tenant, project_id, self.config.recent_turns).await?);
+        self.cache.insert(tenant, project_id, generation, prepared.clone());
+        Ok((prepared, false, generation))
+    }
+
+    fn check(&self, request: &OrchestrateRequest) -> Result<Checked> {
+        let project_id = validate::id("project_id", &request.project_id)?;
+        self.check_prompt(&request.prompt)?;
+        // Images are validated before any work, so a bad one costs nothing and writes nothing.
+        let images =
+            if request.images.is_empty() { Vec::new() } else { self.images.prepare(request.images.clone())? };
+        let request_id = validate::optional_id("request_id", &request.request_id)?;
+        let budget = budget::resolve_budget(request.token_budget, self.config.token_budget)?;
+        let digests: Vec<String> = request.images.iter().map(image_digest).collect();
+        let hash = request_hash(&project_id, &request.prompt, &digests, budget);
+        Ok(Checked { project_id, prompt: request.prompt.clone(), request_id, budget, hash, images })
+    }
+
+    fn check_prompt(&self, prompt: &str) -> Result<()> {
+        let max = self.config.max_prompt_bytes;
+        if prompt.len() > max {
+            return Err(Error::new(
+                Reason::PromptTooLarge,
+                format!("prompt has {} bytes; the limit is {max}", prompt.len()),
+            )
+            .with_field("prompt")
+            .with_limit(max));
+        }
+        if prompt.trim().is_empty() {
+            return Err(Error::new(Reason::PromptEmpty, "prompt is empty").with_field("prompt"));
+        }
+        if prompt.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(Error::invalid(
+                "prompt",
+                "prompt must not contain control characters other than newlines and tabs",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// SHA-256 over everything that makes two requests the same: project,
+/// prompt, attached images (their digests) and the effective budget.
+fn request_hash(project_id: &str, prompt: &str, image_digests: &[String], budget: u32) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    field(b"brain.orchestrate.v1");
+    field(project_id.as_bytes());
+    field(prompt.as_bytes());
+    for digest in image_digests {
+        field(digest.as_bytes());
+    }
+    field(&budget.to_be_bytes());
+    hex::encode(h.finalize())
+}
+
+/// What makes an attached image the same in a retry: the id the client sent
+/// (empty when the server assigns one) and the bytes' SHA-256, or the URL.
+fn image_digest(image: &ImageInput) -> String {
+    let source = match &image.source {
+        Some(ImageSource::Data(bytes)) => format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
+        Some(ImageSource::Url(url)) => format!("url:{}", url.trim()),
+        None => String::new(),
+    };
+    format!("{}\n{source}", image.image_id)
+}
+
+/// The packet with `attached` listed as pending: the attached images always,
+/// then the oldest other pending images up to the packet's limit.
+fn with_pending(packet: &ContextPacket, attached: &[String]) -> ContextPacket {
+    let mut next = packet.clone();
+    let room = (MAX_PENDING_IMAGES as usize).saturating_sub(attached.len());
+    next.pending_image_ids.retain(|id| !attached.contains(id));
+    next.pending_image_ids.truncate(room);
+    next.pending_image_ids.extend(attached.iter().cloned());
+    next
+}
+
+fn replay(stored: &StoredRequest, hash: &str) -> Result<Orchestrated> {
+    if stored.request_hash != hash {
+        return Err(Error::new(
+            Reason::RequestIdReused,
+            "request_id was already used for a different request (project, prompt, images or budget differ)",
+        )
+        .with_field("request_id"));
+    }
+    let orchestration: Orchestration = serde_json::from_str(&stored.response).map_err(|e| {
+        Error::internal(format!("stored response of orchestration {} does not parse: {e}", stored.orchestration_id))
+    })?;
+    Ok(Orchestrated { orchestration, replayed: true, events_after: 0 })
+}
+
+fn warn_if_near_budget(project_id: &str, report: &TokenReport) {
+    if report.budget_warning {
+        tracing::warn!(
+            %project_id,
+            budget = report.budget,
+            total = report.total_after,
+            dropped = report.dropped.len(),
+            "enhanced prompt is above 90% of its token budget"
+        );
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// The write transaction of one orchestration.
+struct Write {
+    store: Store,
+    changes: Arc<ProjectChanges>,
+    cache: Arc<ContextCache>,
+    /// The packet the context was built from and its cache generation; None when degraded.
+    base: Option<(Arc<PreparedPacket>, u64)>,
+    recent_turns: usize,
+    tenant: TenantId,
+    prompt: String,
+    request_hash: String,
+    scenes: Vec<crate::model::Scene>,
+    orchestration: Orchestration,
+    images: Images,
+    /// Images accepted with the prompt, validated.
+    attached: Vec<PreparedImage>,
+    started: Instant,
+}
+
+enum Written {
+    Stored {
+        orchestration: Box<Orchestration>,
+        persistence_ms: f64,
+        /// The project's event cursor before the attached images.
+        events_after: u64,
+    },
+    /// The request id was taken meanwhile: answer with what is stored under it.
+    Existing(StoredRequest),
+}
+
+impl Write {
+    async fn run(self) -> Result<Written> {
+        let Write {
+            store,
+            changes,
+            cache,
+            base,
+            recent_turns,
+            tenant,
+            prompt,
+            request_hash,
+            scenes,
+            mut orchestration,
+            images,
+            attached,
+            started,
+        } = self;
+        let stage = Instant::now();
+        let project_id = orchestration.project_id.clone();
+        let tx = store.begin_orchestration(&tenant, &project_id).await?;
+        if let Some(request_id) = &orchestration.request_id
+            && let Some(stored) = tx.find_request(request_id).await?
+        {
+            return Ok(Written::Existing(stored));
+        }
+        let now = now_ms();
+
+        // The attached images' analyses and jobs commit with the orchestration or not at all.
+        let image_count = attached.len() as u32;
+        let mut events_after = 0;
+        if !attached.is_empty() {
+            let enqueue = Instant::now();
+            let accepted = images.accept_in(tx.txn(), &tenant, &project_id, Some(&orchestration.id), attached).await?;
+            orchestration.images = accepted.analyses;
+            events_after = accepted.events_after;
+            orchestration.timings.image_enqueue_ms = ms(enqueue);
+        }
+
+        // Memory bank: preferences from the prompt merged with what is
+        // stored (read under the project lock, so concurrent prompts merge in
+        // order), what was asked of each target scene, and the latest interaction.
+        let mut writes: Vec<MemoryWrite> = Vec::new();
+        let mut extracted: BTreeMap<String, preferences::ExtractedPreference> = BTreeMap::new();
+        for p in preferences::extract(&prompt) {
+            extracted.insert(p.key.clone(), p);
+        }
+        let keys: Vec<String> = extracted.keys().cloned().collect();
+        let stored = tx.preferences(&keys).await?;
+        for (key, new) in &extracted {
+            // An expired preference is forgotten: the new sighting starts afresh.
+            let old = stored.iter().find(|m| &m.key == key && m.expires_at.is_none_or(|at| at > now));
+            let (value, confidence) =
+                preferences::merge(old.map(|m| (m.value.as_str(), m.confidence, m.occurrences)), new);
+            let occurrences =
+                preferences::next_occurrences(old.map(|m| (m.value.as_str(), m.occurrences)), &new.value, &value);
+            let mut put =
+                memory_put(&project_id, MemoryType::UserPreference, key, value, confidence, MemorySource::Prompt);
+            // A weak contradiction only erodes the stored value, which keeps the prompt it came from.
+            put.source_prompt = match old {
+                Some(old)
+                    if preferences::same_value(&old.value, &put.value)
+                        && !preferences::same_value(&old.value, &new.value) =>
+                {
+                    old.source_prompt.clone()
+                }
+                _ => Some(prompt.clone()),
+            };
+            writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: Some(occurrences) });
+        }
+        let confidence = orchestration.decision.confidence;
+        for (scene_id, value) in memory::relationships(&orchestration.decision, &prompt, &scenes) {
+            let put = memory_put(
+                &project_id,
+                MemoryType::SceneRelationship,
+                &scene_id,
+                value,
+                confidence,
+                MemorySource::Decision,
+            );
+            writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: None });
+        }
+        let summary = memory::decision_summary(&orchestration.decision);
+        let put = memory_put(
+            &project_id,
+            MemoryType::ConversationContext,
+            memory::LATEST_CONTEXT_KEY,
+            memory::conversation_context(&prompt, &summary),
+            1.0,
+            MemorySource::Decision,
+        );
+        writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: None });
+        // One statement cannot write a key twice; keys that clip to the same text keep the last write.
+        let mut unique: Vec<MemoryWrite> = Vec::with_capacity(writes.len());
+        for write in writes {
+            unique.retain(|w| !(w.put.memory_type == write.put.memory_type && w.put.key == write.put.key));
+            unique.push(write);
+        }
+        let written = tx.upsert_memories(&unique, now).await?;
+
+        let turn = NewTurn {
+            token_count: tokens::count(&render::turn_lines(&prompt, &summary)),
+            prompt,
+            decision_summary: summary,
+        };
+        let turn = tx.insert_turn(&orchestration.id, &turn, new_id(), now).await?;
+
+        orchestration.created_at = now;
+        orchestration.timings.persistence_ms = ms(stage);
+        orchestration.timings.total_ms = ms(started);
+        let response = serde_json::to_string(&orchestration)
+            .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?;
+        let row = NewOrchestration {
+            id: orchestration.id.clone(),
+            request_id: orchestration.request_id.clone(),
+            request_hash,
+            response,
+            tool: tool_name(&orchestration.decision).to_owned(),
+            backend: orchestration.decision.backend.as_str().to_owned(),
+            degraded: orchestration.degraded,
+            image_count,
+            response_ms: orchestration.timings.total_ms,
+            prompt_tokens: orchestration.token_report.total_after,
+            created_at: now,
+        };
+        match tx.insert_orchestration(&row).await? {
+            Inserted::Yes => {}
+            Inserted::RequestIdTaken => {
+                drop(tx);
+                let request_id = orchestration.request_id.as_deref().unwrap_or_default();
+                let stored = store
+                    .find_request(&tenant, request_id)
+                    .await?
+                    .ok_or_else(|| Error::internal("request id collided with an orchestration that cannot be found"))?;
+                return Ok(Written::Existing(stored));
+            }
+        }
+        tx.commit().await?;
+        changes.changed(&project_id);
+        if image_count > 0 {
+            images.wake_workers();
+        }
+        // Every prompt writes to its project, so plain invalidation would make
+        // the next prompt always miss; the base packet plus this write is the
+        // new state, unless another write slipped in (then it stays a miss).
+        if let Some((base, generation)) = base {
+            cache.insert_after_write(&tenant, &project_id, generation, || {
+                PreparedPacket::prepare(base.packet.after_write(&written, &turn, recent_turns, now_ms()))
+            });
+        }
+        Ok(Written::Stored { orchestration: Box::new(orchestration), persistence_ms: ms(stage), events_after })
+    }
+}
+
+fn memory_put(
+    project_id: &str,
+    memory_type: MemoryType,
+    key: &str,
+    value: String,
+    confidence: f64,
+    source: MemorySource,
+) -> MemoryPut {
+    MemoryPut {
+        project_id: project_id.to_owned(),
+        memory_type,
+        key: memory::clip(&render::one_line(key), validate::MAX_NAME_CHARS),
+        value: memory::clip(&value, validate::MAX_TEXT_CHARS),
+        // Model backends may report anything; memory holds 0..=1.
+        confidence: if confidence.is_finite() { confidence.clamp(0.0, 1.0) } else { 0.5 },
+        source,
+        source_prompt: None,
+        ttl_ms: None,
+    }
+}
+
+/// Tokens of the item's line, exactly as the context renders it.
+fn line_tokens(put: &MemoryPut) -> u32 {
+    tokens::count(&render::memory_line(&put.key, &put.value, put.confidence))
+}
+
+fn tool_name(decision: &Decision) -> &'static str {
+    match &decision.outcome {
+        Outcome::Tool(call) => call.tool.as_str(),
+        Outcome::Workflow(_) => "workflow",
+        Outcome::Clarification { .. } => "clarification",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_hash_separates_fields() {
+        let a = request_hash("p1", "ab", &[], 1000);
+        assert_eq!(a, request_hash("p1", "ab", &[], 1000));
+        assert_ne!(a, request_hash("p1a", "b", &[], 1000));
+        assert_ne!(a, request_hash("p1", "ab", &[], 1001));
+        assert_ne!(a, request_hash("p1", "ab", &["d".into()], 1000));
+        assert_eq!(a.len(), 64);
+    }
+}
