@@ -206,6 +206,30 @@ struct Slot {
     number: u64,
     scopes: Scopes,
     caches: CacheCounts,
+    /// Every scope merged, kept once the slot is closed: operator views
+    /// (all tenants) then merge one aggregate per slot instead of every scope.
+    total: Option<Agg>,
+}
+
+impl Slot {
+    /// Merges the scopes matching `filter` into `out`.
+    fn merge_into(&mut self, filter: &Filter<'_>, now: u64, out: &mut Agg) {
+        let everything = filter.tenant.is_none() && filter.project.is_none();
+        // Two slots back, nothing records here any more (recording uses the current slot).
+        let closed = self.number + 2 <= now;
+        if !(everything && closed) {
+            self.scopes.merge_into(filter, out);
+            return;
+        }
+        if self.total.is_none() {
+            let mut total = Agg::default();
+            self.scopes.merge_into(filter, &mut total);
+            self.total = Some(total);
+        }
+        if let Some(total) = &self.total {
+            out.merge(total);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -317,6 +341,14 @@ impl Windows {
         Self { shards: shards.into_boxed_slice(), started: Instant::now(), cap_per_shard }
     }
 
+    /// Moves the recorder's clock forward (tests of slot ageing).
+    #[cfg(test)]
+    fn advance(&mut self, ms: u64) {
+        if let Some(earlier) = self.started.checked_sub(std::time::Duration::from_millis(ms)) {
+            self.started = earlier;
+        }
+    }
+
     /// Milliseconds since the recorder started.
     pub fn uptime_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
@@ -369,16 +401,17 @@ impl Windows {
         };
         let mut out = Merged::default();
         for i in 0..self.shards.len() {
-            let shard = self.lock(i);
+            let mut shard = self.lock(i);
+            let shard = &mut *shard;
             if span == Span::SinceStart {
                 shard.since_start.merge_into(filter, &mut out.agg);
                 add_caches(&mut out.caches, &shard.since_start_caches);
             }
-            for slot in &shard.slots {
+            for slot in &mut shard.slots {
                 let live = slot.number != 0 && slot.number <= now;
                 let in_span = span == Span::SinceStart || (slot.number >= oldest && slot.number + (RING as u64) > now);
                 if live && in_span {
-                    slot.scopes.merge_into(filter, &mut out.agg);
+                    slot.merge_into(filter, now, &mut out.agg);
                     add_caches(&mut out.caches, &slot.caches);
                 }
             }
@@ -395,11 +428,11 @@ impl Windows {
         let mut views: Vec<SlotView> =
             (first..=now).map(|n| SlotView { start_ms: (n - 1) * SLOT_MS, ..SlotView::default() }).collect();
         for i in 0..self.shards.len() {
-            let shard = self.lock(i);
-            for slot in &shard.slots {
+            let mut shard = self.lock(i);
+            for slot in &mut shard.slots {
                 if slot.number >= first && slot.number <= now {
                     let view = &mut views[(slot.number - first) as usize];
-                    slot.scopes.merge_into(filter, &mut view.agg);
+                    slot.merge_into(filter, now, &mut view.agg);
                     add_caches(&mut view.caches, &slot.caches);
                 }
             }
@@ -471,6 +504,34 @@ mod tests {
         assert_eq!(m.agg.rpcs[0].1.hist.count(), 80_000);
         assert_eq!(m.agg.rpcs[0].1.hist.max_ms(), 8.0);
         assert_eq!(m.caches[0], [60_000, 20_000]);
+    }
+
+    #[test]
+    fn closed_slots_answer_operator_views_from_their_cached_total() {
+        let mut w = Windows::with_shards(100, 2);
+        rpc(&w, "t1", "p1", 1.0, "OK");
+        rpc(&w, "t2", "p2", 2.0, "NOT_FOUND");
+        w.advance(3 * SLOT_MS);
+        let count = |w: &Windows, f: Filter<'_>| {
+            w.merged(Span::Last(120_000), &f).agg.rpcs.first().map_or(0, |r| r.1.hist.count())
+        };
+        // The first slot is closed now: this caches its total.
+        assert_eq!(count(&w, Filter::default()), 2);
+        rpc(&w, "t1", "p1", 3.0, "OK");
+        assert_eq!(count(&w, Filter::default()), 3, "cached closed slot plus the live one");
+        assert_eq!(count(&w, Filter { tenant: Some("t1"), project: None }), 2, "filtered views skip the cache");
+        assert_eq!(count(&w, Filter { tenant: Some("t2"), project: Some("p2") }), 1);
+        let timeline = w.timeline(10, &Filter::default());
+        let per_slot: Vec<u64> = timeline.iter().map(|v| v.agg.rpcs.first().map_or(0, |r| r.1.hist.count())).collect();
+        assert_eq!(per_slot, vec![2, 0, 0, 1]);
+        // Once the ring wraps, the slot moves to since-start, its cache with it dropped.
+        w.advance(RING as u64 * SLOT_MS);
+        rpc(&w, "t2", "p2", 4.0, "OK");
+        w.maintain();
+        assert_eq!(count(&w, Filter::default()), 1);
+        let since = w.merged(Span::SinceStart, &Filter::default());
+        assert_eq!(since.agg.rpcs[0].1.hist.count(), 4);
+        assert_eq!(since.agg.rpcs[0].1.codes[code_index("NOT_FOUND")], 1);
     }
 
     #[test]
