@@ -210,6 +210,33 @@ async fn resuming_across_deleted_events_is_refused(db: Arc<TestDb>) {
     assert_eq!(next_event(&mut live, WAIT).await.cursor, 5);
 }
 
+async fn jobs_of_unknown_kinds_are_left_alone(db: Arc<TestDb>) {
+    let server = Server::start_with(&db, options()).await;
+    let project_id = project(&server, "Rolling deploy").await;
+    // A job a newer version would enqueue: due now, with an expired lease too.
+    for (id, status, lease) in [("future-1", "queued", "NULL"), ("future-2", "running", "1")] {
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO jobs (id, tenant_id, project_id, kind, subject_id, payload, status, attempts, \
+                 max_attempts, run_after, lease_until, lease_owner, last_error, created_at, updated_at, started_at, \
+                 finished_at) SELECT '{id}', tenant_id, id, 'transcribe_audio', 'clip', NULL, '{status}', 0, 5, 0, \
+                 {lease}, NULL, NULL, 0, 0, NULL, NULL FROM projects WHERE id = '{project_id}'"
+            ),
+        )
+        .await;
+    }
+    // The workers run (this image is analysed) but never claim what they cannot handle.
+    let mut stream = watch(&server, &project_id, 0).await;
+    analyze(&server, &project_id, vec![inline(png(), "known")]).await;
+    events(&mut stream, 2, WAIT).await;
+    for id in ["future-1", "future-2"] {
+        let row = query_row(&db, &format!("SELECT status, CAST(attempts AS TEXT) FROM jobs WHERE id = '{id}'")).await;
+        let status = if id == "future-1" { "queued" } else { "running" };
+        assert_eq!(row, Some(vec![Some(status.into()), Some("0".into())]), "{id}");
+    }
+}
+
 async fn image_status(server: &Server, project_id: &str, image_id: &str) -> ImageAnalysisStatus {
     let mut client = server.image_facts(None).await;
     client
@@ -227,6 +254,7 @@ backend_tests!(
     kill9_mid_analysis_then_restart_completes,
     failed_attempts_back_off_and_record_the_last_error,
     resuming_across_deleted_events_is_refused,
+    jobs_of_unknown_kinds_are_left_alone,
 );
 
 /// Replica tests need a shared database: PostgreSQL only.

@@ -173,24 +173,19 @@ async fn worker(ctx: Arc<Ctx>, index: u32) {
 
 async fn claim(ctx: &Ctx, owner: &str) -> Result<Option<Job>> {
     let store = ctx.queue.store();
-    if !store.has_due_job().await? {
+    let kinds: Vec<&str> = ctx.handlers.keys().copied().collect();
+    if !store.has_due_job(&kinds).await? {
         return Ok(None);
     }
     let lease_ms = ctx.queue.config().job_lease_ms as i64;
     let txn = store.begin_write().await?;
-    let Some(job) = store::claim_job_in(&txn, store.backend(), owner, lease_ms).await? else {
+    let claimed = store::claim_job_in(&txn, store.backend(), owner, lease_ms, &kinds).await?;
+    // Only kinds with a handler are claimed.
+    let Some((job, handler)) = claimed.and_then(|job| ctx.handlers.get(job.kind.as_str()).map(|h| (job, h))) else {
         txn.rollback().await?;
         return Ok(None);
     };
-    match ctx.handlers.get(job.kind.as_str()) {
-        Some(handler) => handler.claimed_in(&txn, &job).await?,
-        None => {
-            tracing::error!(job_id = %job.id, kind = %job.kind, "no handler for this job kind; failing it");
-            store::finish_job_in(&txn, &job, false, Some(&format!("unknown job kind {}", job.kind))).await?;
-            txn.commit().await?;
-            return Ok(None);
-        }
-    }
+    handler.claimed_in(&txn, &job).await?;
     txn.commit().await?;
     Ok(Some(job))
 }

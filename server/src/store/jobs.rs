@@ -58,11 +58,11 @@ async fn notify_jobs_in(txn: &DatabaseTransaction, backend: Backend) -> Result<(
 impl Store {
     /// Whether any job is due, by a plain read: idle workers ask this before
     /// taking the write lock, so polling does not hold up writers (SQLite has one).
-    pub async fn has_due_job(&self) -> Result<bool> {
+    pub async fn has_due_job(&self, kinds: &[&str]) -> Result<bool> {
         let found: Option<String> = jobs::Entity::find()
             .select_only()
             .column(jobs::Column::Id)
-            .filter(due(now_ms()))
+            .filter(due(now_ms(), kinds))
             .limit(1)
             .into_tuple()
             .one(self.reader())
@@ -71,9 +71,11 @@ impl Store {
     }
 }
 
-/// Jobs a worker may claim at `now`.
-fn due(now: i64) -> Condition {
-    Condition::any()
+/// Jobs of these kinds a worker may claim at `now`. Kinds the worker has no
+/// handler for are left alone (for a replica that knows them, e.g. a newer
+/// version during a rolling deploy).
+fn due(now: i64, kinds: &[&str]) -> Condition {
+    let due = Condition::any()
         .add(
             Condition::all()
                 .add(jobs::Column::Status.eq(JobStatus::Queued.as_str()))
@@ -83,7 +85,8 @@ fn due(now: i64) -> Condition {
             Condition::all()
                 .add(jobs::Column::Status.eq(JobStatus::Running.as_str()))
                 .add(jobs::Column::LeaseUntil.lt(now)),
-        )
+        );
+    Condition::all().add(jobs::Column::Kind.is_in(kinds.iter().copied())).add(due)
 }
 
 /// Claims the oldest due job: queued and due, or running with an expired
@@ -95,10 +98,11 @@ pub(crate) async fn claim_job_in(
     backend: Backend,
     owner: &str,
     lease_ms: i64,
+    kinds: &[&str],
 ) -> Result<Option<Job>> {
     let now = now_ms();
     let mut query = jobs::Entity::find()
-        .filter(due(now))
+        .filter(due(now, kinds))
         .order_by_asc(jobs::Column::RunAfter)
         .order_by_asc(jobs::Column::Id)
         .limit(1);
