@@ -3,7 +3,7 @@
 use brain_proto::v1::{self as pb, admin_service_server::AdminService};
 use tonic::{Request, Response, Status};
 
-use super::tenant;
+use super::{note_project, tenant};
 use crate::admin::Admin;
 
 /// The AdminService implementation.
@@ -25,6 +25,7 @@ impl AdminService for AdminApi {
         request: Request<pb::RunRetentionRequest>,
     ) -> Result<Response<pb::RunRetentionResponse>, Status> {
         let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
         let report = self.admin.run_retention(&tenant, &req.project_id, req.dry_run).await?;
         Ok(Response::new(pb::RunRetentionResponse {
