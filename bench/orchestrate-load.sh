@@ -12,7 +12,7 @@
 # Usage: bench/orchestrate-load.sh            (env: DURATION=20s CONCURRENCY=32
 #        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load; KEEP_WORK=1 keeps
 #        the database and server log for a look at the stored stage timings)
-# Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq.
+# Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq, bc.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -106,11 +106,23 @@ echo "warming up ..." >&2
 ghz_run brain.v1.ProjectService.GetProject "$WORK/get.json" "$WORK/warm1.json" -n "$WARMUP"
 ghz_run brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$WORK/warm2.json" -n "$WARMUP"
 
+# CPU seconds the server used, and the machine's idle seconds (all cores), from /proc.
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"; }
+idle_cpu() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($5 + $6) / hz }' /proc/stat; }
+measured() { # label method data-file out-file: runs ghz and prints the CPU split
+  local s0 i0 t0 s1 i1 t1
+  s0=$(server_cpu) i0=$(idle_cpu) t0=$(date +%s.%N)
+  ghz_run "$2" "$3" "$4" -z "$DURATION"
+  s1=$(server_cpu) i1=$(idle_cpu) t1=$(date +%s.%N)
+  awk -v l="$1" -v s="$(echo "$s1 - $s0" | bc)" -v i="$(echo "$i1 - $i0" | bc)" -v t="$(echo "$t1 - $t0" | bc)" -v n="$(nproc)" \
+    'BEGIN { printf "| %s | %.0f%% | %.0f%% |\n", l, 100 * s / t, 100 * i / (t * n) }' >>"$WORK/cpu.md"
+}
+
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "ceiling: GetProject for $DURATION ..." >&2
-ghz_run brain.v1.ProjectService.GetProject "$WORK/get.json" "$OUT_DIR/ghz-getproject.json" -z "$DURATION"
+measured "GetProject" brain.v1.ProjectService.GetProject "$WORK/get.json" "$OUT_DIR/ghz-getproject.json"
 echo "Orchestrate for $DURATION ..." >&2
-ghz_run brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$OUT_DIR/ghz-orchestrate.json" -z "$DURATION"
+measured "Orchestrate" brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$OUT_DIR/ghz-orchestrate.json"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 summary() { # file label
@@ -133,6 +145,10 @@ STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/n
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   summary "$OUT_DIR/ghz-getproject.json" "GetProject (ceiling)"
   summary "$OUT_DIR/ghz-orchestrate.json" "Orchestrate"
+  echo
+  echo "| Run | server CPU (100% = one core) | machine idle |"
+  echo "| --- | ---: | ---: |"
+  cat "$WORK/cpu.md"
   echo
   awk -v o="$ORCH" -v c="$CEIL" 'BEGIN { printf "Orchestrate / ceiling: %.1f%% (target >= 25%%)\n", 100 * o / c }'
   echo "orchestrations stored: $STORED"
