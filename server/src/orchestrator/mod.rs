@@ -2,17 +2,21 @@
 //!
 //! validate (attached images too) → idempotency lookup → context (cache,
 //! else store; degraded on a read failure; the attached images listed as
-//! pending) → token budget → decide → one write transaction (orchestration
-//! row with the response, conversation turn, memory bank, the images'
-//! analyses and jobs) → announce the change, wake the workers → performance
-//! sample. The images' facts arrive later, as events.
+//! pending) → token budget → decide → queue the writes for the group commit
+//! (orchestration row with the response, conversation turn, memory bank,
+//! the images' analyses and jobs, committed together with whatever else is
+//! queued: see [`commit`]) → announce the change, wake the workers →
+//! performance sample. The images' facts arrive later, as events.
 //!
 //! `Orchestrate` never changes scenes: the backend runs the decided tool and
 //! then calls `UpsertScene` / `DeleteScene`.
 
+mod commit;
 pub mod memory;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+use self::commit::{Committer, Pending, Writer, Written};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,7 +37,7 @@ use crate::{
     images::{ImageAnalysis, ImageInput, ImageSource, Images, PreparedImage},
     model::{MemoryPut, MemorySource, MemoryType, Millis, TenantId, new_id, now_ms},
     perf::{CacheKind, OrchestrationSample, Perf, StageTimings},
-    store::{Inserted, MemoryWrite, NewOrchestration, NewTurn, Store, StoredRequest},
+    store::{Store, StoredRequest},
     validate,
 };
 
@@ -115,9 +119,9 @@ pub struct Orchestrator {
     config: Arc<Config>,
     cache: Arc<ContextCache>,
     decider: Arc<dyn Decider>,
-    changes: Arc<ProjectChanges>,
     images: Images,
     perf: Perf,
+    committer: Arc<Committer>,
 }
 
 /// A validated request.
@@ -141,7 +145,14 @@ impl Orchestrator {
         images: Images,
         perf: Perf,
     ) -> Self {
-        Self { store, config, cache, decider, changes, images, perf }
+        let committer = Arc::new(Committer::new(Writer {
+            store: store.clone(),
+            changes: changes.clone(),
+            cache: cache.clone(),
+            images: images.clone(),
+            recent_turns: config.recent_turns as usize,
+        }));
+        Self { store, config, cache, decider, images, perf, committer }
     }
 
     /// The context cache.
@@ -242,28 +253,14 @@ impl Orchestrator {
             images: Vec::new(),
         };
         let image_count = checked.images.len() as u32;
-        let write = Write {
-            store: self.store.clone(),
-            changes: self.changes.clone(),
-            cache: self.cache.clone(),
-            base: base_generation.map(|generation| (prepared.clone(), generation)),
-            recent_turns: self.config.recent_turns as usize,
-            tenant: tenant.clone(),
-            prompt: checked.prompt,
-            request_hash: checked.hash.clone(),
-            scenes,
-            orchestration,
-            images: self.images.clone(),
-            attached: std::mem::take(&mut checked.images),
-            started,
-        };
-        // The write runs on its own task: if the caller goes away mid-commit,
-        // the commit is still announced, so no cache keeps a stale packet.
-        let outcome = tokio::spawn(write.run())
-            .await
-            .map_err(|e| Error::internal(format!("orchestration write task failed: {e}")))??;
+        let base = base_generation.map(|generation| (prepared.clone(), generation));
+        let pending = self.pending(tenant, &mut checked, &scenes, orchestration, base, started);
+        let outcome = self.committer.commit(pending).await?;
         match outcome {
-            Written::Stored { orchestration, persistence_ms, events_after } => {
+            Written::Stored { orchestration, persistence_ms, events_after, refresh } => {
+                if let Some(refresh) = refresh {
+                    refresh.run();
+                }
                 let mut full = orchestration.timings;
                 full.persistence_ms = persistence_ms;
                 full.total_ms = ms(started);
@@ -320,6 +317,65 @@ impl Orchestrator {
         let prepared = Arc::new(build::from_store(&self.store, tenant, project_id, self.config.recent_turns).await?);
         self.cache.insert(tenant, project_id, generation, prepared.clone());
         Ok((prepared, false, generation))
+    }
+
+    /// The orchestration's writes, prepared for the group commit: everything
+    /// that does not depend on the stored state is computed here, outside
+    /// the writer.
+    fn pending(
+        &self,
+        tenant: &TenantId,
+        checked: &mut Checked,
+        scenes: &[crate::model::Scene],
+        orchestration: Orchestration,
+        base: Option<(Arc<PreparedPacket>, u64)>,
+        started: Instant,
+    ) -> Pending {
+        let project_id = &checked.project_id;
+        let mut extracted = BTreeMap::new();
+        for p in preferences::extract(&checked.prompt) {
+            extracted.insert(p.key.clone(), p);
+        }
+        let mut counted = Vec::new();
+        let confidence = orchestration.decision.confidence;
+        for (scene_id, value) in memory::relationships(&orchestration.decision, &checked.prompt, scenes) {
+            let put = memory_put(
+                project_id,
+                MemoryType::SceneRelationship,
+                &scene_id,
+                value,
+                confidence,
+                MemorySource::Decision,
+            );
+            let token_count = line_tokens(&put);
+            counted.push((put, token_count));
+        }
+        let summary = memory::decision_summary(&orchestration.decision);
+        let put = memory_put(
+            project_id,
+            MemoryType::ConversationContext,
+            memory::LATEST_CONTEXT_KEY,
+            memory::conversation_context(&checked.prompt, &summary),
+            1.0,
+            MemorySource::Decision,
+        );
+        let token_count = line_tokens(&put);
+        counted.push((put, token_count));
+        let turn_tokens = tokens::count(&render::turn_lines(&checked.prompt, &summary));
+        Pending {
+            tenant: tenant.clone(),
+            request_hash: checked.hash.clone(),
+            prompt: checked.prompt.clone(),
+            extracted,
+            counted,
+            summary,
+            turn_tokens,
+            orchestration,
+            attached: std::mem::take(&mut checked.images),
+            base,
+            started,
+            queued: Instant::now(),
+        }
     }
 
     fn check(&self, request: &OrchestrateRequest) -> Result<Checked> {
@@ -426,189 +482,6 @@ fn warn_if_near_budget(project_id: &str, report: &TokenReport) {
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
-}
-
-/// The write transaction of one orchestration.
-struct Write {
-    store: Store,
-    changes: Arc<ProjectChanges>,
-    cache: Arc<ContextCache>,
-    /// The packet the context was built from and its cache generation; None when degraded.
-    base: Option<(Arc<PreparedPacket>, u64)>,
-    recent_turns: usize,
-    tenant: TenantId,
-    prompt: String,
-    request_hash: String,
-    scenes: Vec<crate::model::Scene>,
-    orchestration: Orchestration,
-    images: Images,
-    /// Images accepted with the prompt, validated.
-    attached: Vec<PreparedImage>,
-    started: Instant,
-}
-
-enum Written {
-    Stored {
-        orchestration: Box<Orchestration>,
-        persistence_ms: f64,
-        /// The project's event cursor before the attached images.
-        events_after: u64,
-    },
-    /// The request id was taken meanwhile: answer with what is stored under it.
-    Existing(StoredRequest),
-}
-
-impl Write {
-    async fn run(self) -> Result<Written> {
-        let Write {
-            store,
-            changes,
-            cache,
-            base,
-            recent_turns,
-            tenant,
-            prompt,
-            request_hash,
-            scenes,
-            mut orchestration,
-            images,
-            attached,
-            started,
-        } = self;
-        let stage = Instant::now();
-        let project_id = orchestration.project_id.clone();
-        let tx = store.begin_orchestration(&tenant, &project_id).await?;
-        if let Some(request_id) = &orchestration.request_id
-            && let Some(stored) = tx.find_request(request_id).await?
-        {
-            return Ok(Written::Existing(stored));
-        }
-        let now = now_ms();
-
-        // The attached images' analyses and jobs commit with the orchestration or not at all.
-        let image_count = attached.len() as u32;
-        let mut events_after = 0;
-        if !attached.is_empty() {
-            let enqueue = Instant::now();
-            let accepted = images.accept_in(tx.txn(), &tenant, &project_id, Some(&orchestration.id), attached).await?;
-            orchestration.images = accepted.analyses;
-            events_after = accepted.events_after;
-            orchestration.timings.image_enqueue_ms = ms(enqueue);
-        }
-
-        // Memory bank: preferences from the prompt merged with what is
-        // stored (read under the project lock, so concurrent prompts merge in
-        // order), what was asked of each target scene, and the latest interaction.
-        let mut writes: Vec<MemoryWrite> = Vec::new();
-        let mut extracted: BTreeMap<String, preferences::ExtractedPreference> = BTreeMap::new();
-        for p in preferences::extract(&prompt) {
-            extracted.insert(p.key.clone(), p);
-        }
-        let keys: Vec<String> = extracted.keys().cloned().collect();
-        let stored = tx.preferences(&keys).await?;
-        for (key, new) in &extracted {
-            // An expired preference is forgotten: the new sighting starts afresh.
-            let old = stored.iter().find(|m| &m.key == key && m.expires_at.is_none_or(|at| at > now));
-            let (value, confidence) =
-                preferences::merge(old.map(|m| (m.value.as_str(), m.confidence, m.occurrences)), new);
-            let occurrences =
-                preferences::next_occurrences(old.map(|m| (m.value.as_str(), m.occurrences)), &new.value, &value);
-            let mut put =
-                memory_put(&project_id, MemoryType::UserPreference, key, value, confidence, MemorySource::Prompt);
-            // A weak contradiction only erodes the stored value, which keeps the prompt it came from.
-            put.source_prompt = match old {
-                Some(old)
-                    if preferences::same_value(&old.value, &put.value)
-                        && !preferences::same_value(&old.value, &new.value) =>
-                {
-                    old.source_prompt.clone()
-                }
-                _ => Some(prompt.clone()),
-            };
-            writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: Some(occurrences) });
-        }
-        let confidence = orchestration.decision.confidence;
-        for (scene_id, value) in memory::relationships(&orchestration.decision, &prompt, &scenes) {
-            let put = memory_put(
-                &project_id,
-                MemoryType::SceneRelationship,
-                &scene_id,
-                value,
-                confidence,
-                MemorySource::Decision,
-            );
-            writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: None });
-        }
-        let summary = memory::decision_summary(&orchestration.decision);
-        let put = memory_put(
-            &project_id,
-            MemoryType::ConversationContext,
-            memory::LATEST_CONTEXT_KEY,
-            memory::conversation_context(&prompt, &summary),
-            1.0,
-            MemorySource::Decision,
-        );
-        writes.push(MemoryWrite { token_count: line_tokens(&put), put, occurrences: None });
-        // One statement cannot write a key twice; keys that clip to the same text keep the last write.
-        let mut unique: Vec<MemoryWrite> = Vec::with_capacity(writes.len());
-        for write in writes {
-            unique.retain(|w| !(w.put.memory_type == write.put.memory_type && w.put.key == write.put.key));
-            unique.push(write);
-        }
-        let written = tx.upsert_memories(&unique, now).await?;
-
-        let turn = NewTurn {
-            token_count: tokens::count(&render::turn_lines(&prompt, &summary)),
-            prompt,
-            decision_summary: summary,
-        };
-        let turn = tx.insert_turn(&orchestration.id, &turn, new_id(), now).await?;
-
-        orchestration.created_at = now;
-        orchestration.timings.persistence_ms = ms(stage);
-        orchestration.timings.total_ms = ms(started);
-        let response = serde_json::to_string(&orchestration)
-            .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?;
-        let row = NewOrchestration {
-            id: orchestration.id.clone(),
-            request_id: orchestration.request_id.clone(),
-            request_hash,
-            response,
-            tool: tool_name(&orchestration.decision).to_owned(),
-            backend: orchestration.decision.backend.as_str().to_owned(),
-            degraded: orchestration.degraded,
-            image_count,
-            response_ms: orchestration.timings.total_ms,
-            prompt_tokens: orchestration.token_report.total_after,
-            created_at: now,
-        };
-        match tx.insert_orchestration(&row).await? {
-            Inserted::Yes => {}
-            Inserted::RequestIdTaken => {
-                drop(tx);
-                let request_id = orchestration.request_id.as_deref().unwrap_or_default();
-                let stored = store
-                    .find_request(&tenant, request_id)
-                    .await?
-                    .ok_or_else(|| Error::internal("request id collided with an orchestration that cannot be found"))?;
-                return Ok(Written::Existing(stored));
-            }
-        }
-        tx.commit().await?;
-        changes.changed(&project_id);
-        if image_count > 0 {
-            images.wake_workers();
-        }
-        // Every prompt writes to its project, so plain invalidation would make
-        // the next prompt always miss; the base packet plus this write is the
-        // new state, unless another write slipped in (then it stays a miss).
-        if let Some((base, generation)) = base {
-            cache.insert_after_write(&tenant, &project_id, generation, || {
-                PreparedPacket::prepare(base.packet.after_write(&written, &turn, recent_turns, now_ms()))
-            });
-        }
-        Ok(Written::Stored { orchestration: Box::new(orchestration), persistence_ms: ms(stage), events_after })
-    }
 }
 
 fn memory_put(

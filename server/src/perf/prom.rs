@@ -64,6 +64,8 @@ pub const ASYNC_IMPROVEMENT: &str = "brain_async_improvement_ratio";
 pub const ASYNC_TARGET: &str = "brain_async_improvement_target_ratio";
 /// Process uptime.
 pub const UPTIME: &str = "brain_uptime_seconds";
+/// Orchestrations stored by one transaction of the group commit.
+pub const COMMIT_BATCH: &str = "brain_orchestration_commit_batch_size";
 
 /// Latency buckets in seconds: 0.5 ms to 60 s.
 const SECONDS_BUCKETS: [f64; 16] =
@@ -71,6 +73,9 @@ const SECONDS_BUCKETS: [f64; 16] =
 /// Prompt size buckets, up to GPT-4o's 128k window.
 const TOKEN_BUCKETS: [f64; 10] =
     [256.0, 1_024.0, 4_096.0, 8_192.0, 16_384.0, 32_768.0, 65_536.0, 98_304.0, 120_000.0, 128_000.0];
+
+/// Group commit sizes, up to the writer's batch limit.
+const BATCH_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// Installs the process-wide Prometheus recorder once and returns its handle.
 /// None when another recorder was installed first (tests that embed the server twice).
@@ -80,7 +85,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(PROMPT_TOKENS.into()), &TOKEN_BUCKETS));
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(PROMPT_TOKENS.into()), &TOKEN_BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), &BATCH_BUCKETS));
             match builder.map(PrometheusBuilder::install_recorder) {
                 Ok(Ok(handle)) => Some(handle),
                 Ok(Err(err)) | Err(err) => {
@@ -131,6 +137,7 @@ pub fn describe() {
         describe_gauge!(ASYNC_IMPROVEMENT, "1 - actual / blocking over the last 5 minutes, by mode.");
         describe_gauge!(ASYNC_TARGET, "The configured improvement target.");
         describe_gauge!(UPTIME, Unit::Seconds, "Time since the process started.");
+        describe_histogram!(COMMIT_BATCH, Unit::Count, "Orchestrations stored by one group-commit transaction.");
     });
 }
 
@@ -174,6 +181,11 @@ pub(super) fn orchestration(sample: &OrchestrationSample, stages: &[f64; 5]) {
     if sample.degraded {
         counter!(CONTEXT_DEGRADED).increment(1);
     }
+}
+
+/// One group-commit transaction that stored `orchestrations`.
+pub fn commit_batch(orchestrations: usize) {
+    histogram!(COMMIT_BATCH).record(orchestrations as f64);
 }
 
 pub(super) fn cache(cache: CacheKind, hit: bool) {

@@ -29,7 +29,7 @@ pub(crate) use self::{
     jobs::{claim_job_in, enqueue_job_in, finish_job_in, release_job_in, retry_job_in},
 };
 pub use context::{ContextLimits, ContextRows};
-pub use orchestrations::{Inserted, MemoryWrite, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
+pub use orchestrations::{Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
 pub use perf::QueueCounts;
 pub use retention::{RetentionPolicy, RetentionReport};
 
@@ -95,6 +95,8 @@ impl Store {
                     .synchronous(synchronous)
                     .busy_timeout(busy)
                     .foreign_keys(true)
+                    // Statement journals of multi-row writes stay in memory instead of temp files.
+                    .pragma("temp_store", "memory")
             })
             .await?;
             let read =

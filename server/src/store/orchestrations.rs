@@ -1,12 +1,19 @@
 //! Orchestration writes and idempotency lookups.
 //!
-//! An orchestration is stored in one transaction that the domain drives
-//! through [`OrchestrationTx`]: it opens with the project row locked, so
-//! writers to one project queue (PostgreSQL `FOR UPDATE`; SQLite's write
-//! lock already serialises them), and nothing is visible until `commit`.
+//! Orchestrations are stored in batches (group commit): the domain's writer
+//! opens one [`OrchestrationTx`] for every orchestration queued at that
+//! moment, and each step below is one statement for the whole batch, so the
+//! per-statement cost (on SQLite, a hand-off to the connection's thread; on
+//! PostgreSQL, a round trip) is paid once per batch rather than once per
+//! prompt. The transaction opens with the batch's projects locked (in id
+//! order on PostgreSQL, so two batches never wait on each other in a cycle;
+//! SQLite's write lock already serialises them), and nothing is visible
+//! until `commit`.
+
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
     sea_query::{Expr, OnConflict},
 };
 
@@ -16,8 +23,8 @@ use super::{
     projects::memory,
 };
 use crate::{
-    error::{Error, Reason, Result},
-    model::{ConversationTurn, MemoryItem, MemoryPut, MemoryType, TenantId, new_id, now_ms},
+    error::{Error, Result},
+    model::{ConversationTurn, MemoryItem, TenantId},
 };
 
 /// An orchestration stored under a request id.
@@ -33,20 +40,13 @@ pub struct StoredRequest {
     pub response: String,
 }
 
-/// A conversation turn to store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewTurn {
-    /// What the user asked.
-    pub prompt: String,
-    /// What brain decided, in one line.
-    pub decision_summary: String,
-    /// Tokens of the turn's lines.
-    pub token_count: u32,
-}
-
 /// The orchestration row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrchestration {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The project.
+    pub project_id: String,
     /// Id.
     pub id: String,
     /// Idempotency key, if any.
@@ -71,82 +71,93 @@ pub struct NewOrchestration {
     pub created_at: i64,
 }
 
-/// Whether an orchestration row went in.
+/// A conversation turn to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTurn {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The project.
+    pub project_id: String,
+    /// The turn (its `orchestration_id` set).
+    pub turn: ConversationTurn,
+}
+
+/// A memory item's state after the batch, as the domain computed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryState {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The item: an existing item keeps its id and creation time.
+    pub item: MemoryItem,
+}
+
+/// Whether the orchestration rows went in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
     /// Stored.
     Yes,
-    /// Another orchestration of the tenant holds the request id; the
-    /// transaction is spoiled and must be dropped.
+    /// Another orchestration of the tenant holds one of the request ids
+    /// (written by another replica meanwhile); the transaction is spoiled
+    /// and must be dropped.
     RequestIdTaken,
 }
 
 impl Store {
     /// The orchestration stored under `request_id` for the tenant, if any.
     pub async fn find_request(&self, tenant: &TenantId, request_id: &str) -> Result<Option<StoredRequest>> {
-        find_request_in(self.reader(), tenant, request_id).await
+        let row = orchestrations::Entity::find()
+            .filter(orchestrations::Column::TenantId.eq(tenant.as_str()))
+            .filter(orchestrations::Column::RequestId.eq(request_id))
+            .one(self.reader())
+            .await?;
+        Ok(row.map(stored_request))
     }
 
-    /// Opens the write transaction of an orchestration with the project row
-    /// locked; PROJECT_NOT_FOUND when the project is not the tenant's.
+    /// Opens the write transaction of a batch of orchestrations with their
+    /// projects locked and touched. A project that is not its tenant's is
+    /// left out; [`OrchestrationTx::holds`] tells.
     ///
-    /// One statement both locks and touches the project: an UPDATE takes the
-    /// row lock on PostgreSQL (SQLite's write lock is already held), and no
-    /// matching row means the project is not the tenant's.
-    pub async fn begin_orchestration(&self, tenant: &TenantId, project_id: &str) -> Result<OrchestrationTx> {
+    /// Project ids are primary keys, so they are looked up by id and the
+    /// tenant is checked here (SQLite has no row-value `IN` list).
+    pub async fn begin_orchestrations(&self, wanted: &[(TenantId, String)], now: i64) -> Result<OrchestrationTx> {
         let txn = self.begin_write().await?;
-        let touched = projects::Entity::update_many()
-            .col_expr(projects::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(projects::Column::Id.eq(project_id))
-            .filter(projects::Column::TenantId.eq(tenant.as_str()))
-            .exec(&txn)
-            .await?;
-        if touched.rows_affected == 0 {
-            return Err(
-                Error::new(Reason::ProjectNotFound, format!("project {project_id} not found")).with_field("project_id")
-            );
+        let ids: Vec<&str> = wanted.iter().map(|(_, p)| p.as_str()).collect();
+        let mut query = projects::Entity::find()
+            .select_only()
+            .columns([projects::Column::Id, projects::Column::TenantId])
+            .filter(projects::Column::Id.is_in(ids))
+            .order_by_asc(projects::Column::Id);
+        if self.backend == Backend::Postgres {
+            query = query.lock_exclusive();
         }
-        Ok(OrchestrationTx { txn, backend: self.backend, tenant: tenant.clone(), project_id: project_id.to_owned() })
+        let rows: Vec<(String, String)> = query.into_tuple().all(&txn).await?;
+        let held: HashSet<(TenantId, String)> =
+            rows.into_iter().map(|(id, tenant)| (TenantId(tenant), id)).filter(|pair| wanted.contains(pair)).collect();
+        if !held.is_empty() {
+            projects::Entity::update_many()
+                .col_expr(projects::Column::UpdatedAt, Expr::value(now))
+                .filter(projects::Column::Id.is_in(held.iter().map(|(_, p)| p.as_str())))
+                .exec(&txn)
+                .await?;
+        }
+        Ok(OrchestrationTx { txn, held })
     }
 }
 
-async fn find_request_in(
-    conn: &impl sea_orm::ConnectionTrait,
-    tenant: &TenantId,
-    request_id: &str,
-) -> Result<Option<StoredRequest>> {
-    let row = orchestrations::Entity::find()
-        .filter(orchestrations::Column::TenantId.eq(tenant.as_str()))
-        .filter(orchestrations::Column::RequestId.eq(request_id))
-        .one(conn)
-        .await?;
-    Ok(row.map(|r| StoredRequest {
+fn stored_request(r: orchestrations::Model) -> StoredRequest {
+    StoredRequest {
         orchestration_id: r.id,
         project_id: r.project_id,
         request_hash: r.request_hash,
         response: r.response,
-    }))
+    }
 }
 
-/// The open write transaction of one orchestration. Dropping it without
-/// [`OrchestrationTx::commit`] rolls everything back.
+/// The open write transaction of a batch of orchestrations. Dropping it
+/// without [`OrchestrationTx::commit`] rolls everything back.
 pub struct OrchestrationTx {
     txn: DatabaseTransaction,
-    #[allow(dead_code)] // for image intake, which may lock differently per backend
-    backend: Backend,
-    tenant: TenantId,
-    project_id: String,
-}
-
-/// A memory item to write in an orchestration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryWrite {
-    /// The item.
-    pub put: MemoryPut,
-    /// Tokens of its rendered line.
-    pub token_count: u32,
-    /// The occurrence count to store; None counts it as PutMemory does.
-    pub occurrences: Option<u32>,
+    held: HashSet<(TenantId, String)>,
 }
 
 impl OrchestrationTx {
@@ -155,129 +166,122 @@ impl OrchestrationTx {
         &self.txn
     }
 
-    /// The orchestration already stored under `request_id`, seen from inside the lock.
-    pub async fn find_request(&self, request_id: &str) -> Result<Option<StoredRequest>> {
-        find_request_in(&self.txn, &self.tenant, request_id).await
+    /// Whether the project exists, is the tenant's, and is locked by this transaction.
+    pub fn holds(&self, tenant: &TenantId, project_id: &str) -> bool {
+        self.held.contains(&(tenant.clone(), project_id.to_owned()))
     }
 
-    /// The project's stored user preferences with these keys (expired ones included: they are replaced).
-    pub async fn preferences(&self, keys: &[String]) -> Result<Vec<MemoryItem>> {
-        if keys.is_empty() {
+    /// The orchestrations already stored under these (tenant, request id)
+    /// pairs, seen from inside the locks.
+    pub async fn find_requests(
+        &self,
+        wanted: &[(TenantId, String)],
+    ) -> Result<HashMap<(TenantId, String), StoredRequest>> {
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = orchestrations::Entity::find()
+            .filter(orchestrations::Column::RequestId.is_in(wanted.iter().map(|(_, r)| r.as_str())))
+            .all(&self.txn)
+            .await?;
+        let mut found = HashMap::new();
+        for row in rows {
+            let Some(request_id) = row.request_id.clone() else { continue };
+            let key = (TenantId(row.tenant_id.clone()), request_id);
+            if wanted.contains(&key) {
+                found.insert(key, stored_request(row));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stored memory items of these projects with any of these keys
+    /// (a superset of what the batch touches; expired ones included: they are replaced).
+    pub async fn memories(&self, project_ids: &[&str], keys: &[&str]) -> Result<Vec<MemoryItem>> {
+        if project_ids.is_empty() || keys.is_empty() {
             return Ok(Vec::new());
         }
         let rows = memories::Entity::find()
-            .filter(memories::Column::ProjectId.eq(self.project_id.as_str()))
-            .filter(memories::Column::MemoryType.eq(MemoryType::UserPreference.as_str()))
-            .filter(memories::Column::Key.is_in(keys.iter().map(String::as_str)))
+            .filter(memories::Column::ProjectId.is_in(project_ids.iter().copied()))
+            .filter(memories::Column::Key.is_in(keys.iter().copied()))
             .all(&self.txn)
             .await?;
         rows.into_iter().map(memory).collect()
     }
 
-    /// Creates or replaces memory items of this project; ids and creation
-    /// times of existing items stay. Keys must be distinct. An item's
-    /// occurrence count is either given (the caller merged it with the
-    /// stored item under the project lock) or, as with PutMemory, counted
-    /// here: the same value again is one more, a different value starts
-    /// over at one. One statement per kind of count.
-    pub async fn upsert_memories(&self, writes: &[MemoryWrite], now: i64) -> Result<Vec<MemoryItem>> {
-        let (given, counted): (Vec<&MemoryWrite>, Vec<&MemoryWrite>) =
-            writes.iter().partition(|w| w.occurrences.is_some());
-        let mut out = Vec::with_capacity(writes.len());
-        for (batch, count_here) in [(given, false), (counted, true)] {
-            if batch.is_empty() {
-                continue;
-            }
-            let rows = batch.iter().map(|w| self.memory_row(w, now));
-            let occurrences = if count_here {
-                Expr::cust(
-                    r#"CASE WHEN "memories"."value" = "excluded"."value" THEN "memories"."occurrences" + 1 ELSE 1 END"#,
-                )
-            } else {
-                Expr::cust(r#""excluded"."occurrences""#)
-            };
-            let on_conflict =
-                OnConflict::columns([memories::Column::ProjectId, memories::Column::MemoryType, memories::Column::Key])
-                    .update_columns([
-                        memories::Column::Value,
-                        memories::Column::Confidence,
-                        memories::Column::Source,
-                        memories::Column::SourcePrompt,
-                        memories::Column::TokenCount,
-                        memories::Column::ExpiresAt,
-                        memories::Column::UpdatedAt,
-                    ])
-                    .value(memories::Column::Occurrences, occurrences)
-                    .to_owned();
-            let rows =
-                memories::Entity::insert_many(rows).on_conflict(on_conflict).exec_with_returning(&self.txn).await?;
-            for row in rows {
-                out.push(memory(row)?);
-            }
+    /// Writes the memory items' final states, one statement: existing rows
+    /// (same project, type and key) are replaced but keep their id and
+    /// creation time. Keys must be distinct.
+    pub async fn put_memories(&self, states: &[MemoryState]) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
         }
-        Ok(out)
+        let rows = states.iter().map(|s| {
+            let m = &s.item;
+            memories::ActiveModel {
+                id: Set(m.id.clone()),
+                tenant_id: Set(s.tenant_id.0.clone()),
+                project_id: Set(m.project_id.clone()),
+                memory_type: Set(m.memory_type.as_str().to_owned()),
+                key: Set(m.key.clone()),
+                value: Set(m.value.clone()),
+                confidence: Set(m.confidence),
+                source: Set(m.source.as_str().to_owned()),
+                source_prompt: Set(m.source_prompt.clone()),
+                token_count: Set(i32::try_from(m.token_count).unwrap_or(i32::MAX)),
+                occurrences: Set(i32::try_from(m.occurrences).unwrap_or(i32::MAX)),
+                expires_at: Set(m.expires_at),
+                created_at: Set(m.created_at),
+                updated_at: Set(m.updated_at),
+            }
+        });
+        let on_conflict =
+            OnConflict::columns([memories::Column::ProjectId, memories::Column::MemoryType, memories::Column::Key])
+                .update_columns([
+                    memories::Column::Value,
+                    memories::Column::Confidence,
+                    memories::Column::Source,
+                    memories::Column::SourcePrompt,
+                    memories::Column::TokenCount,
+                    memories::Column::Occurrences,
+                    memories::Column::ExpiresAt,
+                    memories::Column::UpdatedAt,
+                ])
+                .to_owned();
+        memories::Entity::insert_many(rows).on_conflict(on_conflict).exec_without_returning(&self.txn).await?;
+        Ok(())
     }
 
-    fn memory_row(&self, write: &MemoryWrite, now: i64) -> memories::ActiveModel {
-        let put = &write.put;
-        debug_assert_eq!(put.project_id, self.project_id);
-        memories::ActiveModel {
-            id: Set(new_id()),
-            tenant_id: Set(self.tenant.0.clone()),
-            project_id: Set(self.project_id.clone()),
-            memory_type: Set(put.memory_type.as_str().to_owned()),
-            key: Set(put.key.clone()),
-            value: Set(put.value.clone()),
-            confidence: Set(put.confidence),
-            source: Set(put.source.as_str().to_owned()),
-            source_prompt: Set(put.source_prompt.clone()),
-            token_count: Set(i32::try_from(write.token_count).unwrap_or(i32::MAX)),
-            occurrences: Set(i32::try_from(write.occurrences.unwrap_or(1)).unwrap_or(i32::MAX)),
-            expires_at: Set(put.ttl_ms.map(|ttl| now.saturating_add(ttl))),
-            created_at: Set(now),
-            updated_at: Set(now),
+    /// Stores conversation turns, one statement.
+    pub async fn insert_turns(&self, turns: &[NewTurn]) -> Result<()> {
+        if turns.is_empty() {
+            return Ok(());
         }
-    }
-
-    /// Stores a conversation turn.
-    pub async fn insert_turn(
-        &self,
-        orchestration_id: &str,
-        turn: &NewTurn,
-        id: String,
-        now: i64,
-    ) -> Result<ConversationTurn> {
-        let token_count = i32::try_from(turn.token_count).unwrap_or(i32::MAX);
-        conversation_turns::Entity::insert(conversation_turns::ActiveModel {
-            id: Set(id.clone()),
-            tenant_id: Set(self.tenant.0.clone()),
-            project_id: Set(self.project_id.clone()),
-            orchestration_id: Set(Some(orchestration_id.to_owned())),
-            prompt: Set(turn.prompt.clone()),
-            decision_summary: Set(turn.decision_summary.clone()),
-            token_count: Set(token_count),
+        let rows = turns.iter().map(|t| conversation_turns::ActiveModel {
+            id: Set(t.turn.id.clone()),
+            tenant_id: Set(t.tenant_id.0.clone()),
+            project_id: Set(t.project_id.clone()),
+            orchestration_id: Set(t.turn.orchestration_id.clone()),
+            prompt: Set(t.turn.prompt.clone()),
+            decision_summary: Set(t.turn.decision_summary.clone()),
+            token_count: Set(i32::try_from(t.turn.token_count).unwrap_or(i32::MAX)),
             archived: Set(false),
-            created_at: Set(now),
-        })
-        .exec_without_returning(&self.txn)
-        .await?;
-        Ok(ConversationTurn {
-            id,
-            orchestration_id: Some(orchestration_id.to_owned()),
-            prompt: turn.prompt.clone(),
-            decision_summary: turn.decision_summary.clone(),
-            token_count: token_count.max(0) as u32,
-            created_at: now,
-        })
+            created_at: Set(t.turn.created_at),
+        });
+        conversation_turns::Entity::insert_many(rows).exec_without_returning(&self.txn).await?;
+        Ok(())
     }
 
-    /// Stores the orchestration row; [`Inserted::RequestIdTaken`] when a
-    /// concurrent orchestration got the request id first.
-    pub async fn insert_orchestration(&self, row: &NewOrchestration) -> Result<Inserted> {
-        let result = orchestrations::Entity::insert(orchestrations::ActiveModel {
+    /// Stores the orchestration rows, one statement; [`Inserted::RequestIdTaken`]
+    /// when another writer got one of the request ids first.
+    pub async fn insert_orchestrations(&self, rows: &[NewOrchestration]) -> Result<Inserted> {
+        if rows.is_empty() {
+            return Ok(Inserted::Yes);
+        }
+        let models = rows.iter().map(|row| orchestrations::ActiveModel {
             id: Set(row.id.clone()),
-            tenant_id: Set(self.tenant.0.clone()),
-            project_id: Set(self.project_id.clone()),
+            tenant_id: Set(row.tenant_id.0.clone()),
+            project_id: Set(row.project_id.clone()),
             request_id: Set(row.request_id.clone()),
             request_hash: Set(row.request_hash.clone()),
             response: Set(row.response.clone()),
@@ -288,17 +292,16 @@ impl OrchestrationTx {
             response_ms: Set(row.response_ms),
             prompt_tokens: Set(i32::try_from(row.prompt_tokens).unwrap_or(i32::MAX)),
             created_at: Set(row.created_at),
-        })
-        .exec_without_returning(&self.txn)
-        .await;
-        match result {
+        });
+        let with_request_ids = rows.iter().any(|r| r.request_id.is_some());
+        match orchestrations::Entity::insert_many(models).exec_without_returning(&self.txn).await {
             Ok(_) => Ok(Inserted::Yes),
-            Err(err) if row.request_id.is_some() && is_unique_violation(&err) => Ok(Inserted::RequestIdTaken),
+            Err(err) if with_request_ids && is_unique_violation(&err) => Ok(Inserted::RequestIdTaken),
             Err(err) => Err(err.into()),
         }
     }
 
-    /// Commits (the project was marked changed when the transaction began).
+    /// Commits.
     pub async fn commit(self) -> Result<()> {
         self.txn.commit().await.map_err(Error::from)
     }

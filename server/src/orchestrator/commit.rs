@@ -1,0 +1,516 @@
+//! Group commit of orchestrations.
+//!
+//! Every orchestration's writes (memory bank, conversation turn, the
+//! orchestration row with its response, attached images and their jobs) go
+//! through one writer task per process. When it is free it takes everything
+//! queued and commits it in one transaction with one statement per table, so
+//! under load the per-statement cost (on SQLite a hand-off to the writer
+//! connection's thread, on PostgreSQL a round trip) and the commit are shared
+//! by the batch. Nothing waits to fill a batch: a lone orchestration commits
+//! at once. If a batch fails, each of its orchestrations is retried alone, so
+//! one bad request never fails another.
+//!
+//! The writer also keeps a caller that goes away mid-commit from leaving a
+//! stale cache: the commit is announced whether or not anyone waits for it.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Orchestration, line_tokens, memory_put, ms, tool_name};
+use crate::{
+    brain::preferences::{self, ExtractedPreference},
+    cache::ProjectChanges,
+    context::{cache::ContextCache, packet::PreparedPacket},
+    error::{Error, Reason, Result},
+    images::{Images, PreparedImage},
+    model::{ConversationTurn, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms},
+    store::{Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, Store, StoredRequest},
+};
+
+/// Most orchestrations committed together (bounded so one statement stays
+/// well inside SQLite's and PostgreSQL's bound-parameter limits).
+const MAX_BATCH: usize = 64;
+/// Orchestrations waiting for the writer before callers wait to queue.
+const QUEUE_CAPACITY: usize = 1024;
+
+/// One orchestration's writes, prepared by its request before queueing, so
+/// the writer does only what needs the stored state.
+pub(super) struct Pending {
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Fingerprint of the request (idempotency).
+    pub request_hash: String,
+    /// The user's prompt.
+    pub prompt: String,
+    /// Preferences found in the prompt, by key; merged with the stored ones by the writer.
+    pub extracted: BTreeMap<String, ExtractedPreference>,
+    /// Scene relationships and the latest interaction, with their line's
+    /// tokens; the writer counts their occurrences.
+    pub counted: Vec<(MemoryPut, u32)>,
+    /// The decision in one line (the conversation turn's summary).
+    pub summary: String,
+    /// Tokens of the conversation turn's lines.
+    pub turn_tokens: u32,
+    /// The orchestration; the writer sets its time, images and write timings.
+    pub orchestration: Orchestration,
+    /// Images accepted with the prompt.
+    pub attached: Vec<PreparedImage>,
+    /// The packet the context was built from and its cache generation; None
+    /// when the packet must not be refreshed (degraded, or images attached).
+    pub base: Option<(Arc<PreparedPacket>, u64)>,
+    /// When the request started.
+    pub started: Instant,
+    /// When it was queued.
+    pub queued: Instant,
+}
+
+/// What became of a queued orchestration.
+pub(super) enum Written {
+    /// Committed.
+    Stored {
+        orchestration: Box<Orchestration>,
+        /// From queueing to the announced commit.
+        persistence_ms: f64,
+        /// The project's event cursor before the attached images.
+        events_after: u64,
+        /// The project's context packet after this batch, for the caller to cache.
+        refresh: Option<Refresh>,
+    },
+    /// The request id was taken meanwhile: answer with what is stored under it.
+    Existing(StoredRequest),
+}
+
+type Queued = (Pending, oneshot::Sender<Result<Written>>);
+
+/// The queue in front of the writer task.
+pub(super) struct Committer {
+    queue: mpsc::Sender<Queued>,
+    /// The writer and its end of the queue until the first commit starts it
+    /// (the service is built outside the runtime).
+    idle: Mutex<Option<(Writer, mpsc::Receiver<Queued>)>>,
+    started: AtomicBool,
+}
+
+impl Committer {
+    /// A queue for `writer`, started on first use.
+    pub(super) fn new(writer: Writer) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        Self { queue, idle: Mutex::new(Some((writer, receiver))), started: AtomicBool::new(false) }
+    }
+
+    /// Queues the orchestration and waits for its commit.
+    pub(super) async fn commit(&self, pending: Pending) -> Result<Written> {
+        self.start();
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((pending, reply))
+            .await
+            .map_err(|_| Error::store_unavailable("the orchestration writer has stopped"))?;
+        answer.await.map_err(|_| Error::internal("the orchestration writer dropped a queued orchestration"))?
+    }
+
+    fn start(&self) {
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        let mut idle = match self.idle.lock() {
+            Ok(idle) => idle,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((writer, receiver)) = idle.take() {
+            tokio::spawn(writer.run(receiver));
+            self.started.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// The writer task's state.
+pub(super) struct Writer {
+    pub store: Store,
+    pub changes: Arc<ProjectChanges>,
+    pub cache: Arc<ContextCache>,
+    pub images: Images,
+    pub recent_turns: usize,
+}
+
+/// (project, type, key) of a memory item.
+type MemoryKey = (String, MemoryType, String);
+
+/// One orchestration of a batch, written and waiting for the commit.
+struct Done {
+    index: usize,
+    orchestration: Orchestration,
+    written: Vec<MemoryItem>,
+    turn: ConversationTurn,
+    events_after: u64,
+}
+
+impl Writer {
+    async fn run(self, mut queue: mpsc::Receiver<Queued>) {
+        let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
+        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let (pending, replies): (Vec<Pending>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+            let outcomes = self.commit(&pending).await;
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // The caller may have gone; the write stands either way.
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Commits the batch, or each orchestration alone if the batch fails.
+    async fn commit(&self, batch: &[Pending]) -> Vec<Result<Written>> {
+        match self.write(batch).await {
+            Ok(outcomes) => outcomes,
+            Err(err) if batch.len() > 1 => {
+                tracing::warn!(error = %err, batch = batch.len(), "group commit failed; committing one by one");
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for pending in batch {
+                    let alone = self.write(std::slice::from_ref(pending)).await;
+                    outcomes.push(alone.and_then(|mut one| {
+                        one.pop().unwrap_or_else(|| Err(Error::internal("a lone orchestration had no outcome")))
+                    }));
+                }
+                outcomes
+            }
+            Err(err) => vec![Err(err)],
+        }
+    }
+
+    /// One transaction for the whole batch; an Err means nothing was stored.
+    async fn write(&self, batch: &[Pending]) -> Result<Vec<Result<Written>>> {
+        let now = now_ms();
+        let mut projects: Vec<(TenantId, String)> = Vec::new();
+        for p in batch {
+            let pair = (p.tenant.clone(), p.orchestration.project_id.clone());
+            if !projects.contains(&pair) {
+                projects.push(pair);
+            }
+        }
+        let tx = self.store.begin_orchestrations(&projects, now).await?;
+        let mut outcomes: Vec<Option<Result<Written>>> = batch.iter().map(|_| None).collect();
+        for (i, p) in batch.iter().enumerate() {
+            if !tx.holds(&p.tenant, &p.orchestration.project_id) {
+                let project_id = &p.orchestration.project_id;
+                outcomes[i] = Some(Err(Error::new(Reason::ProjectNotFound, format!("project {project_id} not found"))
+                    .with_field("project_id")));
+            }
+        }
+        let duplicate_of = self.claim_request_ids(&tx, batch, &mut outcomes).await?;
+        let live: Vec<usize> =
+            (0..batch.len()).filter(|&i| outcomes[i].is_none() && duplicate_of[i].is_none()).collect();
+
+        let mut state = stored_memories(&tx, batch, &live).await?;
+        let mut touched: Vec<(MemoryKey, TenantId)> = Vec::new();
+        let (mut turns, mut rows, mut done) = (Vec::new(), Vec::new(), Vec::new());
+        let mut any_images = false;
+        for &i in &live {
+            let p = &batch[i];
+            let mut orchestration = p.orchestration.clone();
+            let project_id = orchestration.project_id.clone();
+            let mut events_after = 0;
+            if !p.attached.is_empty() {
+                // The attached images' analyses and jobs commit with the orchestration or not at all.
+                let enqueue = Instant::now();
+                let accepted = self
+                    .images
+                    .accept_in(tx.txn(), &p.tenant, &project_id, Some(&orchestration.id), p.attached.clone())
+                    .await?;
+                orchestration.images = accepted.analyses;
+                orchestration.timings.image_enqueue_ms = ms(enqueue);
+                events_after = accepted.events_after;
+                any_images = true;
+            }
+            let mut written = Vec::new();
+            for (put, token_count, occurrences) in memory_writes(p, &state, now) {
+                let key = (project_id.clone(), put.memory_type, put.key.clone());
+                let old = state.get(&key);
+                let item = MemoryItem {
+                    id: old.map_or_else(new_id, |m| m.id.clone()),
+                    created_at: old.map_or(now, |m| m.created_at),
+                    updated_at: now,
+                    expires_at: put.ttl_ms.map(|ttl| now.saturating_add(ttl)),
+                    project_id: project_id.clone(),
+                    memory_type: put.memory_type,
+                    key: put.key,
+                    value: put.value,
+                    confidence: put.confidence,
+                    source: put.source,
+                    source_prompt: put.source_prompt,
+                    token_count,
+                    occurrences,
+                };
+                if !touched.iter().any(|(k, _)| k == &key) {
+                    touched.push((key.clone(), p.tenant.clone()));
+                }
+                state.insert(key, item.clone());
+                written.push(item);
+            }
+            // Ids are UUIDv7, so turns of one batch (same time) keep the batch's order.
+            let turn = ConversationTurn {
+                id: new_id(),
+                orchestration_id: Some(orchestration.id.clone()),
+                prompt: p.prompt.clone(),
+                decision_summary: p.summary.clone(),
+                token_count: p.turn_tokens,
+                created_at: now,
+            };
+            orchestration.created_at = now;
+            orchestration.timings.persistence_ms = ms(p.queued);
+            orchestration.timings.total_ms = ms(p.started);
+            let response = serde_json::to_string(&orchestration)
+                .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?;
+            rows.push(NewOrchestration {
+                tenant_id: p.tenant.clone(),
+                project_id: project_id.clone(),
+                id: orchestration.id.clone(),
+                request_id: orchestration.request_id.clone(),
+                request_hash: p.request_hash.clone(),
+                response,
+                tool: tool_name(&orchestration.decision).to_owned(),
+                backend: orchestration.decision.backend.as_str().to_owned(),
+                degraded: orchestration.degraded,
+                image_count: p.attached.len() as u32,
+                response_ms: orchestration.timings.total_ms,
+                prompt_tokens: orchestration.token_report.total_after,
+                created_at: now,
+            });
+            turns.push(NewTurn { tenant_id: p.tenant.clone(), project_id, turn: turn.clone() });
+            done.push(Done { index: i, orchestration, written, turn, events_after });
+        }
+
+        let finals: Vec<MemoryState> = touched
+            .into_iter()
+            .filter_map(|(key, tenant_id)| state.remove(&key).map(|item| MemoryState { tenant_id, item }))
+            .collect();
+        tx.put_memories(&finals).await?;
+        tx.insert_turns(&turns).await?;
+        match tx.insert_orchestrations(&rows).await? {
+            Inserted::Yes => {}
+            // Another replica stored one of the request ids meanwhile (PostgreSQL).
+            Inserted::RequestIdTaken => {
+                drop(tx);
+                return match (batch, rows.first()) {
+                    ([p], Some(row)) => {
+                        let request_id = row.request_id.as_deref().unwrap_or_default();
+                        let stored = self.store.find_request(&p.tenant, request_id).await?.ok_or_else(|| {
+                            Error::internal("request id collided with an orchestration that cannot be found")
+                        })?;
+                        Ok(vec![Ok(Written::Existing(stored))])
+                    }
+                    _ => Err(Error::internal("a request id of the batch was taken by another writer")),
+                };
+            }
+        }
+        tx.commit().await?;
+        if !done.is_empty() {
+            crate::perf::prom::commit_batch(done.len());
+        }
+        let mut refreshes = self.announce(batch, &done, any_images);
+
+        for (i, first) in duplicate_of.iter().enumerate() {
+            if let Some(row) = first.and_then(|j| done.iter().position(|d| d.index == j)).map(|k| &rows[k]) {
+                outcomes[i] = Some(Ok(Written::Existing(StoredRequest {
+                    orchestration_id: row.id.clone(),
+                    project_id: row.project_id.clone(),
+                    request_hash: row.request_hash.clone(),
+                    response: row.response.clone(),
+                })));
+            }
+        }
+        for d in done {
+            let persistence_ms = ms(batch[d.index].queued);
+            outcomes[d.index] = Some(Ok(Written::Stored {
+                orchestration: Box::new(d.orchestration),
+                persistence_ms,
+                events_after: d.events_after,
+                refresh: refreshes.remove(&d.index),
+            }));
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Error::internal("an orchestration of the batch had no outcome"))))
+            .collect())
+    }
+
+    /// Marks the batch's orchestrations whose request id is already stored
+    /// (their outcome is the stored one) and returns, for each, the earlier
+    /// orchestration of this batch with the same tenant and request id.
+    async fn claim_request_ids(
+        &self,
+        tx: &OrchestrationTx,
+        batch: &[Pending],
+        outcomes: &mut [Option<Result<Written>>],
+    ) -> Result<Vec<Option<usize>>> {
+        let keyed: Vec<(usize, (TenantId, String))> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| outcomes[*i].is_none())
+            .filter_map(|(i, p)| p.orchestration.request_id.clone().map(|r| (i, (p.tenant.clone(), r))))
+            .collect();
+        let wanted: Vec<(TenantId, String)> = keyed.iter().map(|(_, k)| k.clone()).collect();
+        let stored = tx.find_requests(&wanted).await?;
+        let mut first: HashMap<(TenantId, String), usize> = HashMap::new();
+        let mut duplicate_of = vec![None; batch.len()];
+        for (i, key) in keyed {
+            if let Some(found) = stored.get(&key) {
+                outcomes[i] = Some(Ok(Written::Existing(found.clone())));
+            } else if let Some(&j) = first.get(&key) {
+                duplicate_of[i] = Some(j);
+            } else {
+                first.insert(key, i);
+            }
+        }
+        Ok(duplicate_of)
+    }
+
+    /// After the commit: every written project is announced once (which
+    /// invalidates its cached packet) and workers wake for new images. A
+    /// project's packet can then be refreshed from the base packet plus this
+    /// batch's writes when all of them started from the same cached packet:
+    /// that work is handed to the project's last orchestration of the batch,
+    /// whose caller does it before answering (in parallel with other callers,
+    /// not in the writer); the generation check at insert time still drops it
+    /// if another write got in first.
+    fn announce(&self, batch: &[Pending], done: &[Done], any_images: bool) -> HashMap<usize, Refresh> {
+        let mut by_project: Vec<(&str, Vec<&Done>)> = Vec::new();
+        for d in done {
+            let project_id = d.orchestration.project_id.as_str();
+            match by_project.iter_mut().find(|(p, _)| *p == project_id) {
+                Some((_, list)) => list.push(d),
+                None => by_project.push((project_id, vec![d])),
+            }
+        }
+        for (project_id, _) in &by_project {
+            self.changes.changed(project_id);
+        }
+        if any_images {
+            self.images.wake_workers();
+        }
+        let mut refreshes = HashMap::new();
+        for (project_id, list) in by_project {
+            let bases: Vec<Option<&(Arc<PreparedPacket>, u64)>> =
+                list.iter().map(|d| batch[d.index].base.as_ref()).collect();
+            let Some(Some((base, generation))) = bases.first().copied() else { continue };
+            if bases.iter().any(|b| b.is_none_or(|(_, g)| g != generation)) {
+                continue;
+            }
+            let Some(last) = list.last() else { continue };
+            refreshes.insert(
+                last.index,
+                Refresh {
+                    cache: self.cache.clone(),
+                    tenant: batch[last.index].tenant.clone(),
+                    project_id: project_id.to_owned(),
+                    base: base.clone(),
+                    generation: *generation,
+                    writes: list.iter().map(|d| (d.written.clone(), d.turn.clone())).collect(),
+                    recent_turns: self.recent_turns,
+                },
+            );
+        }
+        refreshes
+    }
+}
+
+/// The packet that follows a committed batch of one project's writes.
+pub(super) struct Refresh {
+    cache: Arc<ContextCache>,
+    tenant: TenantId,
+    project_id: String,
+    base: Arc<PreparedPacket>,
+    generation: u64,
+    writes: Vec<(Vec<MemoryItem>, ConversationTurn)>,
+    recent_turns: usize,
+}
+
+impl Refresh {
+    /// Caches the packet unless the project changed again since the commit.
+    pub(super) fn run(self) {
+        let Refresh { cache, tenant, project_id, base, generation, writes, recent_turns } = self;
+        cache.insert_after_write(&tenant, &project_id, generation, || {
+            let mut packet = base.packet.clone();
+            for (written, turn) in &writes {
+                packet = packet.after_write(written, turn, recent_turns, now_ms());
+            }
+            PreparedPacket::prepare(packet)
+        });
+    }
+}
+
+/// The stored memory items the live orchestrations may touch, by key.
+async fn stored_memories(
+    tx: &OrchestrationTx,
+    batch: &[Pending],
+    live: &[usize],
+) -> Result<HashMap<MemoryKey, MemoryItem>> {
+    let mut project_ids: Vec<&str> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    for &i in live {
+        let p = &batch[i];
+        if !project_ids.contains(&p.orchestration.project_id.as_str()) {
+            project_ids.push(&p.orchestration.project_id);
+        }
+        for key in p.extracted.keys().map(String::as_str).chain(p.counted.iter().map(|(put, _)| put.key.as_str())) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    let rows = tx.memories(&project_ids, &keys).await?;
+    Ok(rows.into_iter().map(|m| ((m.project_id.clone(), m.memory_type, m.key.clone()), m)).collect())
+}
+
+/// The memory bank writes of one orchestration against the current state:
+/// preferences from the prompt merged with what is stored (so concurrent
+/// prompts merge in commit order), what was asked of each target scene and
+/// the latest interaction, each with its token count and occurrence count
+/// (the same value again is one more, a different one starts over).
+/// Keys are distinct; a later write of a key wins.
+fn memory_writes(p: &Pending, state: &HashMap<MemoryKey, MemoryItem>, now: i64) -> Vec<(MemoryPut, u32, u32)> {
+    let project_id = &p.orchestration.project_id;
+    let mut writes: Vec<(MemoryPut, u32, u32)> = Vec::new();
+    for (key, new) in &p.extracted {
+        // An expired preference is forgotten: the new sighting starts afresh.
+        let old = state
+            .get(&(project_id.clone(), MemoryType::UserPreference, key.clone()))
+            .filter(|m| m.expires_at.is_none_or(|at| at > now));
+        let (value, confidence) = preferences::merge(old.map(|m| (m.value.as_str(), m.confidence, m.occurrences)), new);
+        let occurrences =
+            preferences::next_occurrences(old.map(|m| (m.value.as_str(), m.occurrences)), &new.value, &value);
+        let mut put = memory_put(project_id, MemoryType::UserPreference, key, value, confidence, MemorySource::Prompt);
+        // A weak contradiction only erodes the stored value, which keeps the prompt it came from.
+        put.source_prompt = match old {
+            Some(old)
+                if preferences::same_value(&old.value, &put.value)
+                    && !preferences::same_value(&old.value, &new.value) =>
+            {
+                old.source_prompt.clone()
+            }
+            _ => Some(p.prompt.clone()),
+        };
+        let token_count = line_tokens(&put);
+        writes.push((put, token_count, occurrences));
+    }
+    for (put, token_count) in &p.counted {
+        let occurrences = state
+            .get(&(project_id.clone(), put.memory_type, put.key.clone()))
+            .map_or(1, |m| if m.value == put.value { m.occurrences.saturating_add(1) } else { 1 });
+        writes.push((put.clone(), *token_count, occurrences));
+    }
+    // One statement cannot write a key twice; keys that clip to the same text keep the last write.
+    let mut unique: Vec<(MemoryPut, u32, u32)> = Vec::with_capacity(writes.len());
+    for write in writes {
+        unique.retain(|w| !(w.0.memory_type == write.0.memory_type && w.0.key == write.0.key));
+        unique.push(write);
+    }
+    unique
+}
