@@ -109,13 +109,16 @@ ghz_run brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$WORK
 # CPU seconds the server used, and the machine's idle seconds (all cores), from /proc.
 server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"; }
 idle_cpu() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($5 + $6) / hz }' /proc/stat; }
-measured() { # label method data-file out-file: runs ghz and prints the CPU split
-  local s0 i0 t0 s1 i1 t1
+measured() { # label method data-file out-file: runs ghz and records the CPU split
+  local s0 i0 t0 s1 i1 t1 g
   s0=$(server_cpu) i0=$(idle_cpu) t0=$(date +%s.%N)
-  ghz_run "$2" "$3" "$4" -z "$DURATION"
+  # ghz runs in a child shell whose /proc stat then holds the CPU time of its waited-for child (ghz).
+  g=$(bash -c 'out=$1; shift; "$@" >"$out"; awk -v hz="$(getconf CLK_TCK)" "{ printf \"%.2f\", (\$16 + \$17) / hz }" /proc/$$/stat' \
+    _ "$4" "$GHZ" --insecure --call "$2" -D "$3" -c "$CONCURRENCY" --connections "$CONNECTIONS" --duration-stop wait -O json -z "$DURATION" "$ADDR")
   s1=$(server_cpu) i1=$(idle_cpu) t1=$(date +%s.%N)
-  awk -v l="$1" -v s="$(echo "$s1 - $s0" | bc)" -v i="$(echo "$i1 - $i0" | bc)" -v t="$(echo "$t1 - $t0" | bc)" -v n="$(nproc)" \
-    'BEGIN { printf "| %s | %.0f%% | %.0f%% |\n", l, 100 * s / t, 100 * i / (t * n) }' >>"$WORK/cpu.md"
+  awk -v l="$1" -v s="$(echo "$s1 - $s0" | bc)" -v g="$g" -v i="$(echo "$i1 - $i0" | bc)" -v t="$(echo "$t1 - $t0" | bc)" \
+    -v n="$(nproc)" -v calls="$(jq .count "$4")" \
+    'BEGIN { printf "| %s | %.0f%% | %.0f%% | %.0f%% | %.3f | %.3f |\n", l, 100 * s / t, 100 * g / t, 100 * i / (t * n), 1000 * s / calls, 1000 * g / calls }' >>"$WORK/cpu.md"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -146,8 +149,8 @@ STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/n
   summary "$OUT_DIR/ghz-getproject.json" "GetProject (ceiling)"
   summary "$OUT_DIR/ghz-orchestrate.json" "Orchestrate"
   echo
-  echo "| Run | server CPU (100% = one core) | machine idle |"
-  echo "| --- | ---: | ---: |"
+  echo "| Run | server CPU (100% = one core) | ghz CPU | machine idle | server CPU ms per call | ghz CPU ms per call |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
   cat "$WORK/cpu.md"
   echo
   awk -v o="$ORCH" -v c="$CEIL" 'BEGIN { printf "Orchestrate / ceiling: %.1f%% (target >= 25%%)\n", 100 * o / c }'

@@ -893,6 +893,8 @@ async fn concurrent_orchestrations_are_all_stored(db: Arc<TestDb>) {
     let conn = direct(&db).await;
     let (orchestrations, turns, ..) = footprint(&conn, &project_id).await;
     assert_eq!((orchestrations, turns), (20, 20));
+    let kept = format!("SELECT COUNT(*) FROM orchestrations WHERE project_id = '{project_id}' AND response <> ''");
+    assert_eq!(scalar(&conn, &kept).await, 0, "without a request id nothing can replay, so no response is kept");
     let prefs = memories(&mut projects, &project_id, MemoryType::UserPreference).await;
     let pace = prefs.iter().find(|m| m.key == "pace").expect("pace");
     assert_eq!(pace.occurrences, 20, "every merge saw the one before it");
@@ -913,6 +915,7 @@ async fn concurrent_orchestrations_are_all_stored(db: Arc<TestDb>) {
     }
     assert_eq!((fresh, ids.len()), (1, 1));
     assert_eq!(footprint(&conn, &project_id).await.0, 21);
+    assert_eq!(scalar(&conn, &kept).await, 1, "the response under the request id is kept for replays");
 }
 
 backend_tests!(

@@ -164,6 +164,11 @@ async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
         1
     );
     assert_eq!(
+        count(&sql, &format!("SELECT COUNT(*) FROM orchestrations WHERE project_id = '{a}' AND response = ''")).await,
+        1,
+        "an expired key's stored response goes with it"
+    );
+    assert_eq!(
         count(&sql, &format!("SELECT COUNT(*) FROM orchestrations WHERE project_id = '{a}'")).await,
         2,
         "records stay"

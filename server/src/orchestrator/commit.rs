@@ -266,8 +266,14 @@ impl Writer {
             orchestration.created_at = now;
             orchestration.timings.persistence_ms = ms(p.queued);
             orchestration.timings.total_ms = ms(p.started);
-            let response = serde_json::to_string(&orchestration)
-                .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?;
+            // The full response is kept while it can be replayed, i.e. under a request id:
+            // it repeats the whole context (up to the model's window), so storing it for
+            // every prompt would multiply the database's size and write volume.
+            let response = match orchestration.request_id {
+                Some(_) => serde_json::to_string(&orchestration)
+                    .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?,
+                None => String::new(),
+            };
             rows.push(NewOrchestration {
                 tenant_id: p.tenant.clone(),
                 project_id: project_id.clone(),

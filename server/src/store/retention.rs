@@ -115,6 +115,8 @@ impl Store {
             if !dry_run && count > 0 {
                 orchestrations::Entity::update_many()
                     .col_expr(orchestrations::Column::RequestId, Expr::value(Option::<String>::None))
+                    // The stored response only served replays under the key.
+                    .col_expr(orchestrations::Column::Response, Expr::value(""))
                     .filter(old_keys())
                     .exec(&txn)
                     .await?;

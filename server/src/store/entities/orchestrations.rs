@@ -11,6 +11,7 @@ pub struct Model {
     pub project_id: String,
     pub request_id: Option<String>,
     pub request_hash: String,
+    /// JSON of the response while it can be replayed (under a request id); empty otherwise.
     #[sea_orm(column_type = "Text")]
     pub response: String,
     pub tool: String,
