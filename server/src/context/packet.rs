@@ -173,13 +173,34 @@ impl PreparedPacket {
     /// Renders every line; stored counts are used for memory items, scene
     /// summaries and turns, the rest is counted here.
     pub fn prepare(packet: ContextPacket) -> Self {
+        Self::prepare_with(packet, Line::counted)
+    }
+
+    /// Like [`PreparedPacket::prepare`] for a packet derived from `previous`
+    /// (the packet after a write): a glue line with the same text as one of
+    /// `previous` keeps its count instead of being tokenized again.
+    pub fn prepare_from(packet: ContextPacket, previous: &PreparedPacket) -> Self {
+        let known: Vec<&Line> = previous
+            .scenes
+            .iter()
+            .map(|s| &s.heading)
+            .chain(&previous.image_facts)
+            .chain(&previous.pending_images)
+            .collect();
+        Self::prepare_with(packet, |text| match known.iter().find(|l| l.text == text) {
+            Some(line) => Line { text, tokens: line.tokens },
+            None => Line::counted(text),
+        })
+    }
+
+    fn prepare_with(packet: ContextPacket, glue: impl Fn(String) -> Line) -> Self {
         let preferences =
             packet.preferences.iter().map(|m| Line::stored(render::memory_item_line(m), m.token_count)).collect();
         let scenes = packet
             .scenes
             .iter()
             .map(|s| SceneLines {
-                heading: Line::counted(render::scene_heading_line(&s.scene)),
+                heading: glue(render::scene_heading_line(&s.scene)),
                 summary: Some(render::scene_summary_line(&s.scene.summary))
                     .filter(|l| !l.is_empty())
                     .map(|l| Line::stored(l, s.scene.summary_tokens)),
@@ -191,14 +212,13 @@ impl PreparedPacket {
             })
             .collect();
         let image_facts =
-            packet.image_facts.iter().map(|i| Line::counted(render::image_facts_line(&i.image_id, &i.facts))).collect();
+            packet.image_facts.iter().map(|i| glue(render::image_facts_line(&i.image_id, &i.facts))).collect();
         let turns = packet
             .recent_turns
             .iter()
             .map(|t| Line::stored(render::turn_lines(&t.prompt, &t.decision_summary), t.token_count))
             .collect();
-        let pending_images =
-            packet.pending_image_ids.iter().map(|id| Line::counted(render::pending_image_line(id))).collect();
+        let pending_images = packet.pending_image_ids.iter().map(|id| glue(render::pending_image_line(id))).collect();
         Self { packet, preferences, scenes, image_facts, turns, pending_images }
     }
 }
@@ -286,6 +306,8 @@ mod tests {
         all_turns.reverse(); // the store's order does not matter
         let fresh = assemble("p", rows(vec![style, pace2], vec![rel_b, rel_a], all_turns), 5);
         assert_eq!(after, fresh);
-        assert_eq!(PreparedPacket::prepare(after), PreparedPacket::prepare(fresh));
+        let prepared_before = PreparedPacket::prepare(before.clone());
+        assert_eq!(PreparedPacket::prepare(after.clone()), PreparedPacket::prepare(fresh.clone()));
+        assert_eq!(PreparedPacket::prepare_from(after, &prepared_before), PreparedPacket::prepare(fresh));
     }
 }

@@ -447,7 +447,7 @@ impl Refresh {
             for (written, turn) in &writes {
                 packet = packet.after_write(written, turn, recent_turns, now_ms());
             }
-            PreparedPacket::prepare(packet)
+            PreparedPacket::prepare_from(packet, &base)
         });
     }
 }
