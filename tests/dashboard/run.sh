@@ -52,6 +52,9 @@ if [[ -z "${BRAIN_SERVER_BIN:-}" ]]; then
   cargo build -p brain-server --bin brain-server --quiet
   export BRAIN_SERVER_BIN="$root/target/debug/brain-server"
 fi
+# The test runs from tests/dashboard: a path relative to the repository root must still work.
+BRAIN_SERVER_BIN="$(realpath "$BRAIN_SERVER_BIN")"
+export BRAIN_SERVER_BIN
 
 export SCREENSHOT="${SCREENSHOT:-target/dashboard.png}"
 cd "$here"

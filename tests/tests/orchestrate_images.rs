@@ -2,7 +2,7 @@
 //! and PostgreSQL: accepted in the orchestration's own transaction, answered
 //! at once with the images pending, analysed in the background, their events
 //! streamed before `completed`, and their facts turned into preferences that
-//! later prompts see.
+//! later prompts see; a `kill -9` mid-analysis loses and repeats nothing.
 
 mod common;
 
@@ -292,9 +292,127 @@ async fn images_share_the_orchestrations_fate(db: Arc<TestDb>) {
     assert_eq!(jobs, "2", "one for the AnalyzeImages image, one for the orchestration's");
 }
 
+/// `kill -9` while the images an Orchestrate call attached are mid-analysis:
+/// after a restart every job completes, and the stored log (and so a watch from
+/// cursor 0) holds exactly one READY and one PROCESSED per image; the image that
+/// had finished before the crash is not analysed again.
+async fn kill9_mid_analysis_of_orchestrated_images_then_restart_completes(db: Arc<TestDb>) {
+    let host = ImageHost::start().await;
+    let held_png = encode(&picture(48, 32, [20, 120, 220], [240, 240, 240]), image::ImageFormat::Png);
+    let first_url = host.add("held-1.png", png(), Behavior::Stall);
+    let second_url = host.add("held-2.png", held_png, Behavior::Stall);
+    // Three workers claim the three jobs at once; the two linked images stall in their download,
+    // holding their leases, while the inline one finishes.
+    let opts = || options().set("job_workers", 3).set("job_lease_ms", 1_500).set("stream_heartbeat_ms", 200);
+    let first = Server::start_with(&db, opts()).await;
+    let project_id = project(&first, "Crash mid-orchestration").await;
+    let mut client = first.orchestrator(None).await;
+    let ids = ["inline-shot", "linked-1", "linked-2"];
+    let o = client
+        .orchestrate(request(
+            &project_id,
+            "build a new scene from these mockups",
+            vec![inline(png(), ids[0]), by_url(&first_url, ids[1]), by_url(&second_url, ids[2])],
+        ))
+        .await
+        .expect("orchestrate")
+        .into_inner()
+        .orchestration
+        .expect("orchestration");
+    assert_eq!(o.images.iter().map(|a| a.image_id.as_str()).collect::<Vec<_>>(), ids);
+    assert!(o.images.iter().all(|a| a.status() == ImageAnalysisStatus::Pending), "{:?}", o.images);
+
+    host.wait_hits("held-1.png", 1, WAIT).await;
+    host.wait_hits("held-2.png", 1, WAIT).await;
+    let mut before = watch(&first, &project_id, 0).await;
+    let finished_before = events(&mut before, 2, WAIT).await;
+    assert!(finished_before.iter().all(|e| e.image_id == "inline-shot"), "{finished_before:?}");
+    for id in ["linked-1", "linked-2"] {
+        assert_eq!(image_status(&first, &project_id, id).await, ImageAnalysisStatus::Running, "{id}");
+    }
+    let leased = count(
+        &db,
+        &format!(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM jobs WHERE status = 'running' AND lease_owner LIKE '{}:%'",
+            first.pid()
+        ),
+    )
+    .await;
+    assert_eq!(leased, "2", "both linked images are leased by the process about to die");
+    first.kill9();
+    drop(first);
+    host.release();
+
+    let second = Server::start_with(&db, opts()).await;
+    let mut all = watch(&second, &project_id, 0).await;
+    let log = events(&mut all, 6, WAIT).await;
+    assert_eq!(log.iter().map(|e| e.cursor).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>(), "{log:?}");
+    assert_eq!(log[..2], finished_before[..], "the events stored before the crash replay unchanged");
+    assert!(log.iter().all(|e| e.orchestration_id == o.orchestration_id), "{log:?}");
+    for id in ids {
+        let types: Vec<EventType> = log.iter().filter(|e| e.image_id == id).map(ImageFactsEvent::r#type).collect();
+        assert_eq!(types, [EventType::ImageFactsReady, EventType::ImageFactsProcessed], "{id}");
+    }
+    // Nothing follows: the next message is a heartbeat naming cursor 6 as the latest.
+    let message = tokio::time::timeout(Duration::from_secs(10), all.message())
+        .await
+        .expect("a heartbeat after the last event")
+        .expect("stream")
+        .expect("open");
+    match message.message {
+        Some(pb::watch_image_facts_response::Message::Heartbeat(h)) => assert_eq!(h.latest_cursor, 6),
+        other => panic!("nothing may follow the six events, got {other:?}"),
+    }
+    let stored = query_row(
+        &db,
+        &format!(
+            "SELECT CAST(COUNT(*) AS TEXT), CAST(COUNT(DISTINCT image_id || ':' || event_type) AS TEXT) \
+             FROM events WHERE project_id = '{project_id}'"
+        ),
+    )
+    .await;
+    assert_eq!(stored, Some(vec![Some("6".into()), Some("6".into())]), "no duplicate stored events");
+    let mut mine = watch_filtered(&second, &project_id, 0, &o.orchestration_id).await;
+    assert_eq!(events(&mut mine, 6, WAIT).await, log, "the orchestration's own stream sees the same log");
+
+    // Each linked image was fetched once per attempt; the finished one was not redone.
+    assert_eq!((host.hits("held-1.png"), host.hits("held-2.png")), (2, 2));
+    for (id, attempts) in [("inline-shot", "1"), ("linked-1", "2"), ("linked-2", "2")] {
+        let job =
+            query_row(&db, &format!("SELECT status, CAST(attempts AS TEXT) FROM jobs WHERE subject_id = '{id}'")).await;
+        assert_eq!(job, Some(vec![Some("succeeded".into()), Some(attempts.into())]), "{id}");
+        assert_eq!(image_status(&second, &project_id, id).await, ImageAnalysisStatus::Ready, "{id}");
+    }
+    let packet = second
+        .orchestrator(None)
+        .await
+        .get_context_packet(GetContextPacketRequest { project_id: project_id.clone(), ..Default::default() })
+        .await
+        .expect("context")
+        .into_inner()
+        .context
+        .expect("packet");
+    assert!(packet.pending_image_ids.is_empty(), "{:?}", packet.pending_image_ids);
+    let facts: HashSet<&str> = packet.image_facts.iter().map(|f| f.image_id.as_str()).collect();
+    assert_eq!(facts, HashSet::from(ids));
+}
+
+async fn image_status(server: &Server, project_id: &str, image_id: &str) -> ImageAnalysisStatus {
+    let mut client = server.image_facts(None).await;
+    client
+        .get_image_facts(pb::GetImageFactsRequest { project_id: project_id.into(), image_id: image_id.into() })
+        .await
+        .expect("get image facts")
+        .into_inner()
+        .analysis
+        .expect("analysis")
+        .status()
+}
+
 backend_tests!(
     orchestrate_returns_at_once_and_late_facts_become_preferences,
     stream_carries_its_own_image_events_before_completed,
     stream_completes_when_the_wait_runs_out,
     images_share_the_orchestrations_fate,
+    kill9_mid_analysis_of_orchestrated_images_then_restart_completes,
 );

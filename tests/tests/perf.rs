@@ -1,6 +1,10 @@
 //! The performance report, /metrics and the operator HTTP API agree with a
-//! known mix of concurrent calls; windows, project filters and tenancy
-//! behave; WatchPerformanceReport streams.
+//! known mix of concurrent calls, and with a short orchestration load with
+//! images (percentiles, cache hit rates, the measured and estimated async win,
+//! tokens, the job queue); windows, project filters and tenancy behave;
+//! WatchPerformanceReport streams.
+
+mod common;
 
 use std::{
     collections::HashMap,
@@ -10,8 +14,12 @@ use std::{
 
 use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, http_get};
 use brain_proto::v1::{
-    self as pb, CreateProjectRequest, GetPerformanceReportRequest, GetProjectRequest, ListProjectsRequest, MemoryType,
-    PutMemoryRequest, ReportWindow, UpsertSceneRequest, WatchPerformanceReportRequest,
+    self as pb, CreateProjectRequest, EventType, GetContextPacketRequest, GetImageFactsRequest,
+    GetPerformanceReportRequest, GetProjectRequest, ImageAnalysisStatus, ListProjectsRequest, MemoryType,
+    OrchestrateRequest, PutMemoryRequest, ReportWindow, UpsertSceneRequest, WatchPerformanceReportRequest,
+};
+use common::{
+    Behavior, ImageHost, analyze, by_url, encode, events, inline, picture, png, project, truncated_png, watch,
 };
 use futures::StreamExt;
 use tonic::Code;
@@ -295,6 +303,252 @@ async fn report_agrees_with_what_was_sent(db: Arc<TestDb>) {
     assert!(page.contains("data-chart=\"latency\"") && !page.contains("://cdn"), "self-contained page");
 }
 
+/// Close enough for sums of milliseconds that went through f64 arithmetic in a different order.
+fn close(actual: f64, expected: f64) -> bool {
+    (actual - expected).abs() <= 1e-6 * expected.abs().max(1.0)
+}
+
+/// A short load through the project's own client: concurrent Orchestrate calls with and without
+/// images (one image by URL fails twice before it downloads), a corrupt image by AnalyzeImages,
+/// context packet reads and image facts reads. Every figure of the report is checked against what
+/// was sent, what the responses said and what the image events carried.
+async fn report_agrees_with_an_orchestration_load(db: Arc<TestDb>) {
+    const WAIT: Duration = Duration::from_secs(60);
+    let host = ImageHost::start().await;
+    let flaky = host.add("flaky.png", png(), Behavior::FailFirst(2, 500));
+    let options = metrics_on()
+        .set("job_workers", 2)
+        .set("job_poll_interval_ms", 200)
+        .set("job_backoff_ms", 100)
+        .set("allow_private_image_urls", true);
+    let server = Server::start_with(&db, options).await;
+    let now = || async { report_of(&server).await };
+
+    // The context cache on a quiet project: the first read builds the packet, the next four are hits.
+    let quiet = project(&server, "Quiet").await;
+    let mut orchestrator = server.orchestrator(None).await;
+    for _ in 0..5 {
+        orchestrator
+            .get_context_packet(GetContextPacketRequest { project_id: quiet.clone(), ..Default::default() })
+            .await
+            .expect("context packet");
+    }
+    let cache = now().await.context_cache.expect("context cache");
+    assert_eq!((cache.hits, cache.misses, cache.hit_rate), (4, 1, 0.8), "{cache:?}");
+
+    // The load: twelve orchestrations, six at a time; every other one attaches two or three images.
+    const ORCHESTRATIONS: usize = 12;
+    let busy = project(&server, "Busy").await;
+    let mut log_stream = watch(&server, &busy, 0).await;
+    let calls = (0..ORCHESTRATIONS).map(|i| {
+        let mut client = orchestrator.clone();
+        let busy = busy.clone();
+        let flaky = flaky.clone();
+        async move {
+            let images = if i % 2 == 0 {
+                let shade = (i * 20) as u8;
+                let mut images: Vec<_> = ["a", "b"]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, name)| {
+                        let img = picture(64 + 16 * k as u32, 48, [shade, 90, 200], [230, shade, 30]);
+                        inline(encode(&img, image::ImageFormat::Png), &format!("o{i}-{name}"))
+                    })
+                    .collect();
+                if i == 0 {
+                    images.push(by_url(&flaky, "o0-flaky"));
+                }
+                images
+            } else {
+                Vec::new()
+            };
+            let prompt = if images.is_empty() {
+                format!("add a closing scene number {i} with the team photo")
+            } else {
+                format!("build scene {i} from these mockups")
+            };
+            let request = OrchestrateRequest { project_id: busy, prompt, images, ..Default::default() };
+            let started = Instant::now();
+            let o = client.orchestrate(request).await.expect("orchestrate").into_inner().orchestration;
+            (started.elapsed(), o.expect("orchestration"))
+        }
+    });
+    let done: Vec<(Duration, pb::Orchestration)> = futures::stream::iter(calls).buffer_unordered(6).collect().await;
+    analyze(&server, &busy, vec![inline(truncated_png(), "broken")]).await;
+
+    let with_images: Vec<&(Duration, pb::Orchestration)> = done.iter().filter(|(_, o)| !o.images.is_empty()).collect();
+    assert_eq!(with_images.len(), ORCHESTRATIONS / 2);
+    let image_count: usize = with_images.iter().map(|(_, o)| o.images.len()).sum();
+    assert_eq!(image_count, 13);
+
+    // Every image's events: READY and PROCESSED each, FAILED for the broken one. READY carries the analysis time.
+    let log = events(&mut log_stream, 2 * image_count + 1, WAIT).await;
+    let analysis_ms: HashMap<String, f64> = log
+        .iter()
+        .filter(|e| e.r#type() == EventType::ImageFactsReady)
+        .map(|e| (e.image_id.clone(), e.facts.as_ref().expect("facts").processing_ms))
+        .collect();
+    assert_eq!(analysis_ms.len(), image_count);
+    assert!(analysis_ms.values().all(|ms| *ms > 0.0), "{analysis_ms:?}");
+    let failed: Vec<&str> =
+        log.iter().filter(|e| e.r#type() == EventType::ImageFactsFailed).map(|e| e.image_id.as_str()).collect();
+    assert_eq!(failed, ["broken"]);
+
+    // Image facts reads: every finished image is served from the cache; an unknown one goes to the store.
+    let mut facts = server.image_facts(None).await;
+    for image_id in analysis_ms.keys() {
+        let analysis = facts
+            .get_image_facts(GetImageFactsRequest { project_id: busy.clone(), image_id: image_id.clone() })
+            .await
+            .expect("image facts")
+            .into_inner()
+            .analysis
+            .expect("analysis");
+        assert_eq!(analysis.status(), ImageAnalysisStatus::Ready, "{image_id}");
+    }
+    let missing =
+        facts.get_image_facts(GetImageFactsRequest { project_id: busy.clone(), image_id: "nope".into() }).await;
+    assert_error(missing, Code::NotFound, "IMAGE_NOT_FOUND");
+
+    // The jobs' results reach the recorder just after their events: wait until all are in.
+    let deadline = Instant::now() + WAIT;
+    let r = loop {
+        let r = now().await;
+        let jobs = r.jobs.as_ref().expect("jobs");
+        let samples = r.async_win.as_ref().and_then(|w| w.measured.as_ref()).map_or(0, |m| m.samples);
+        if jobs.completed + jobs.failures > image_count as u64 && samples >= with_images.len() as u64 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the recorder never saw every job: {r:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // RPC latencies: counts as sent, the server's time inside the client's round trip.
+    let orchestrate = latency(&r, "Orchestrate").expect("Orchestrate latency");
+    assert_eq!(orchestrate.count, ORCHESTRATIONS as u64);
+    let slowest = done.iter().map(|(d, _)| d.as_secs_f64() * 1e3).fold(0.0, f64::max);
+    assert!(orchestrate.max_ms > 0.0 && orchestrate.max_ms <= slowest + 1.0, "{orchestrate:?} vs {slowest} ms");
+    let o = orchestrate;
+    assert!(o.p50_ms <= o.p95_ms && o.p95_ms <= o.p99_ms && o.p99_ms <= o.max_ms, "{o:?}");
+    assert_eq!(latency(&r, "GetContextPacket").map(|l| l.count), Some(5));
+    assert_eq!(latency(&r, "AnalyzeImages").map(|l| l.count), Some(1));
+    assert_eq!(latency(&r, "GetImageFacts").map(|l| l.count), Some(image_count as u64 + 1));
+    assert_eq!(latency(&r, "CreateProject").map(|l| l.count), Some(2));
+    let requests = r.requests.as_ref().expect("requests");
+    let codes: Vec<(&str, u64)> = requests.errors_by_code.iter().map(|c| (c.code.as_str(), c.count)).collect();
+    assert_eq!(codes, [("NOT_FOUND", 1)]);
+
+    // Stage latencies: one sample per orchestration; the pre-write stages' maxima are the responses' own.
+    let responses: Vec<&pb::Orchestration> = done.iter().map(|(_, o)| o).collect();
+    let timings = |o: &pb::Orchestration| o.timings.expect("timings");
+    for (stage, of) in [
+        ("context_build", (|t: &pb::StageTimings| t.context_build_ms) as fn(&pb::StageTimings) -> f64),
+        ("token_budget", |t| t.token_budget_ms),
+        ("decision", |t| t.decision_ms),
+    ] {
+        let summary = r.stage_latencies.iter().find(|l| l.name == stage).expect(stage);
+        assert_eq!(summary.count, ORCHESTRATIONS as u64, "{stage}");
+        let max = responses.iter().map(|o| of(&timings(o))).fold(0.0, f64::max);
+        assert!((summary.max_ms - max).abs() <= 0.001, "{stage}: {} vs {max}", summary.max_ms);
+    }
+    for stage in ["persistence", "image_enqueue"] {
+        let summary = r.stage_latencies.iter().find(|l| l.name == stage).expect(stage);
+        assert_eq!(summary.count, ORCHESTRATIONS as u64, "{stage}");
+    }
+
+    // The measured async win: each orchestration with images against itself plus its images' analysis times.
+    let win = r.async_win.as_ref().expect("async win");
+    let measured = win.measured.as_ref().expect("measured");
+    let samples = with_images.len() as f64;
+    assert_eq!(measured.samples, with_images.len() as u64);
+    let analysis_sum: f64 =
+        with_images.iter().flat_map(|(_, o)| &o.images).map(|image| analysis_ms[&image.image_id]).sum();
+    assert!(
+        close(measured.mean_blocking_ms - measured.mean_actual_ms, analysis_sum / samples),
+        "blocking - actual = {} ms, the images' analyses took {} ms per orchestration",
+        measured.mean_blocking_ms - measured.mean_actual_ms,
+        analysis_sum / samples
+    );
+    // The recorded response time is taken just after the one in the response, and inside the client's round trip.
+    let mean_of = |list: &[&(Duration, pb::Orchestration)], f: &dyn Fn(&(Duration, pb::Orchestration)) -> f64| {
+        list.iter().map(|x| f(x)).sum::<f64>() / list.len() as f64
+    };
+    let reported = mean_of(&with_images, &|(_, o)| timings(o).total_ms);
+    let round_trip = mean_of(&with_images, &|(d, _)| d.as_secs_f64() * 1e3);
+    assert!(
+        measured.mean_actual_ms >= reported && measured.mean_actual_ms <= round_trip,
+        "{reported} <= {} <= {round_trip}",
+        measured.mean_actual_ms
+    );
+    assert!(close(measured.improvement, 1.0 - measured.mean_actual_ms / measured.mean_blocking_ms), "{measured:?}");
+    assert_eq!(win.target_met, measured.improvement >= win.target, "{win:?}");
+
+    // The estimate: every orchestration against the old flow's configured stages (+3 s with images).
+    let estimated = win.estimated.as_ref().expect("estimated");
+    assert!(close(estimated.mean_old_ms, (6.0 * 5_500.0 + 6.0 * 2_500.0) / 12.0), "{estimated:?}");
+    let all: Vec<&(Duration, pb::Orchestration)> = done.iter().collect();
+    let reported = mean_of(&all, &|(_, o)| timings(o).total_ms);
+    let round_trip = mean_of(&all, &|(d, _)| d.as_secs_f64() * 1e3);
+    assert!(estimated.mean_actual_ms >= reported && estimated.mean_actual_ms <= round_trip, "{estimated:?}");
+    assert!(close(estimated.improvement, 1.0 - estimated.mean_actual_ms / estimated.mean_old_ms));
+
+    // Tokens: as the responses' token reports said.
+    let tokens = r.tokens.as_ref().expect("tokens");
+    let after: Vec<u64> =
+        responses.iter().map(|o| u64::from(o.token_report.as_ref().expect("report").total_after)).collect();
+    assert_eq!(tokens.prompts, ORCHESTRATIONS as u64);
+    assert_eq!(tokens.max_prompt_tokens, after.iter().copied().max().unwrap_or(0));
+    assert!(close(tokens.mean_prompt_tokens, after.iter().sum::<u64>() as f64 / after.len() as f64), "{tokens:?}");
+    let truncated = responses.iter().filter(|o| o.token_report.as_ref().is_some_and(|t| t.truncated)).count();
+    assert_eq!(tokens.truncations, truncated as u64);
+
+    // Caches: the quiet project's 4 hits and 1 miss, plus one lookup per orchestration;
+    // every finished image read from the image facts cache, the unknown one missed.
+    let context = r.context_cache.as_ref().expect("context cache");
+    assert_eq!(context.hits + context.misses, 5 + ORCHESTRATIONS as u64, "{context:?}");
+    assert!(context.hits >= 4, "{context:?}");
+    assert!(close(context.hit_rate, context.hits as f64 / (context.hits + context.misses) as f64));
+    let image_cache = r.image_facts_cache.as_ref().expect("image facts cache");
+    assert_eq!((image_cache.hits, image_cache.misses), (image_count as u64, 1), "{image_cache:?}");
+    assert!(image_cache.entries >= image_count as u64, "{image_cache:?}");
+
+    // The job queue: 13 analyses done, one failed for good, two retried attempts, nothing left.
+    let jobs = r.jobs.as_ref().expect("jobs");
+    assert_eq!((jobs.completed, jobs.failures, jobs.retries), (image_count as u64, 1, 2), "{jobs:?}");
+    assert_eq!((jobs.depth, jobs.running), (0, 0), "{jobs:?}");
+    assert!(jobs.wait_p95_ms > 0.0 && jobs.run_p95_ms > 0.0, "{jobs:?}");
+    assert_eq!(host.hits("flaky.png"), 3);
+    let analysis = r.image_analysis.as_ref().expect("image analysis latency");
+    assert_eq!(analysis.count, image_count as u64);
+    let slowest_analysis = analysis_ms.values().copied().fold(0.0, f64::max);
+    assert!((analysis.max_ms - slowest_analysis).abs() <= 0.001, "{analysis:?} vs {slowest_analysis}");
+    assert_eq!(r.streams.as_ref().expect("streams").watch_image_facts, 1);
+
+    // /metrics counts the same.
+    let (status, text) = http_get(server.metrics_addr().expect("metrics"), "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parse /metrics");
+    assert_eq!(sample_value(&scrape, "brain_orchestrations_total", &[]), Some(ORCHESTRATIONS as f64));
+    for (outcome, n) in [("succeeded", image_count as f64), ("failed", 1.0), ("retried", 2.0)] {
+        assert_eq!(sample_value(&scrape, "brain_jobs_total", &[("outcome", outcome)]), Some(n), "{outcome}");
+    }
+    for (cache, result, n) in [
+        ("context_packet", "hit", context.hits),
+        ("context_packet", "miss", context.misses),
+        ("image_facts", "hit", image_cache.hits),
+        ("image_facts", "miss", image_cache.misses),
+    ] {
+        let value = sample_value(&scrape, "brain_cache_lookups_total", &[("cache", cache), ("result", result)]);
+        assert_eq!(value, Some(n as f64), "{cache}/{result}");
+    }
+    let blocking = scrape.samples.iter().find(|s| s.metric == "brain_async_win_blocking_seconds").expect("blocking");
+    let prometheus_parse::Value::Histogram(buckets) = &blocking.value else { panic!("not a histogram") };
+    let inf = buckets.iter().find(|b| b.less_than.is_infinite()).expect("+Inf bucket");
+    assert_eq!(inf.count, samples);
+    let blocking_sum = sample_value(&scrape, "brain_async_win_blocking_seconds_sum", &[]).expect("sum");
+    assert!((blocking_sum * 1e3 - measured.mean_blocking_ms * samples).abs() < 0.01, "{blocking_sum}");
+}
+
 async fn watch_streams_reports_and_counts_itself(db: Arc<TestDb>) {
     let server = Server::start(&db).await;
     let mut perf = server.performance(None).await;
@@ -478,6 +732,7 @@ async fn report_counts_the_job_queue(db: Arc<TestDb>) {
 
 backend_tests!(
     report_agrees_with_what_was_sent,
+    report_agrees_with_an_orchestration_load,
     report_counts_the_job_queue,
     watch_streams_reports_and_counts_itself,
     watch_ends_on_shutdown

@@ -1,11 +1,17 @@
 //! Error tracking and logs: the real Sentry SDK delivers tagged events to a
-//! loopback endpoint named in the DSN, and no request content reaches the
-//! events or the INFO log.
+//! loopback endpoint named in the DSN, and no request content (prompts included)
+//! reaches the events or the INFO log.
+
+mod common;
 
 use std::time::Duration;
 
 use brain_e2e::{Server, ServerOptions, TestDb, sentry::FakeSentry};
-use brain_proto::v1::{CreateProjectRequest, GetProjectRequest, MemoryType, PutMemoryRequest, UpsertSceneRequest};
+use brain_proto::v1::{
+    AnalyzeImagesRequest, CreateProjectRequest, GetContextPacketRequest, GetProjectRequest, MemoryType,
+    OrchestrateRequest, OrchestrateStreamRequest, PutMemoryRequest, UpsertSceneRequest,
+};
+use common::{by_url, inline, png, truncated_png};
 
 /// Text no log line or error event may contain: it only ever travels inside request fields.
 const MARKER: &str = "PROMPT-MARKER-7f3a9c";
@@ -66,6 +72,63 @@ async fn send_marked_requests(server: &Server, rounds: usize) -> String {
     project.project_id
 }
 
+/// Prompts carrying the marker through the orchestrator, answered and refused, with an attached image
+/// whose analysis fails in the background (a failure no client sees), and an image URL carrying it.
+/// Returns the number of RPCs made and how many of them were INVALID_ARGUMENT.
+async fn send_marked_prompts(server: &Server, project_id: &str) -> (usize, usize) {
+    let prompt = format!("build a scene from these mockups; the user wrote {MARKER} and wants it pink");
+    let mut orchestrator = server.orchestrator(None).await;
+    let answered = orchestrator
+        .orchestrate(OrchestrateRequest {
+            project_id: project_id.into(),
+            prompt: prompt.clone(),
+            images: vec![inline(png(), "good-shot"), inline(truncated_png(), "broken-shot")],
+            ..Default::default()
+        })
+        .await
+        .expect("orchestrate")
+        .into_inner()
+        .orchestration
+        .expect("orchestration");
+    assert!(answered.enhanced_prompt.contains(MARKER), "the prompt itself does travel in the response");
+    // A control character refuses the prompt.
+    let refused = orchestrator
+        .orchestrate(OrchestrateRequest {
+            project_id: project_id.into(),
+            prompt: format!("{prompt}\u{7}"),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(refused.map(|_| ()).expect_err("refused").code(), tonic::Code::InvalidArgument);
+    let mut stream = orchestrator
+        .orchestrate_stream(OrchestrateStreamRequest {
+            project_id: project_id.into(),
+            prompt: format!("add a closing scene {MARKER}"),
+            ..Default::default()
+        })
+        .await
+        .expect("orchestrate stream")
+        .into_inner();
+    while stream.message().await.expect("stream message").is_some() {}
+    orchestrator
+        .get_context_packet(GetContextPacketRequest {
+            project_id: project_id.into(),
+            prompt: prompt.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("context packet");
+    let mut images = server.image_facts(None).await;
+    let forbidden = images
+        .analyze_images(AnalyzeImagesRequest {
+            project_id: project_id.into(),
+            images: vec![by_url(&format!("http://127.0.0.1:9/{MARKER}.png"), "")],
+        })
+        .await;
+    assert_eq!(forbidden.map(|_| ()).expect_err("forbidden").code(), tonic::Code::InvalidArgument);
+    (5, 2)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentry_receives_tagged_background_failures_without_request_content() {
     let sentry = FakeSentry::start().await;
@@ -80,7 +143,16 @@ async fn sentry_receives_tagged_background_failures_without_request_content() {
             .set("perf_anomaly_interval_ms", 300),
     )
     .await;
-    send_marked_requests(&server, 25).await;
+    let project_id = send_marked_requests(&server, 25).await;
+    send_marked_prompts(&server, &project_id).await;
+
+    // The broken image attached to the orchestration failed in the background: reported, tagged, no prompt.
+    let image = sentry
+        .wait_for_event(Duration::from_secs(30), |e| e["tags"]["failure"] == "image_analysis")
+        .await
+        .unwrap_or_else(|| panic!("no image_analysis event within 30 s; got {:#?}", sentry.requests()));
+    assert_eq!(image["tags"]["error_class"], "validation", "{image:#}");
+    assert_eq!(image["tags"]["project_id"], project_id.as_str(), "{image:#}");
 
     let anomaly = sentry
         .wait_for_event(Duration::from_secs(30), |e| e["tags"]["failure"] == "performance_anomaly")
@@ -127,6 +199,7 @@ async fn logs_have_one_json_line_per_rpc_and_no_request_content() {
     let db = TestDb::sqlite().await;
     let server = Server::start(&db).await;
     let project_id = send_marked_requests(&server, 3).await;
+    let (prompt_calls, prompt_refusals) = send_marked_prompts(&server, &project_id).await;
     // The finish line is written as the response completes; give the last one a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = server.logs();
@@ -137,8 +210,8 @@ async fn logs_have_one_json_line_per_rpc_and_no_request_content() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|l| l["message"] == "rpc finished")
         .collect();
-    // 1 create + 3 rounds of 5 calls.
-    assert_eq!(rpc_lines.len(), 16, "{logs}");
+    // 1 create + 3 rounds of 5 calls, and the orchestrator's and image facts' calls.
+    assert_eq!(rpc_lines.len(), 16 + prompt_calls, "{logs}");
     for line in &rpc_lines {
         assert_eq!(line["level"], "INFO");
         for field in ["request_id", "tenant", "method", "code", "duration_ms"] {
@@ -150,7 +223,10 @@ async fn logs_have_one_json_line_per_rpc_and_no_request_content() {
     let put_ok = rpc_lines.iter().filter(|l| l["method"] == "PutMemory" && l["code"] == "OK").count();
     assert_eq!(put_ok, 3);
     assert!(rpc_lines.iter().filter(|l| l["method"] == "PutMemory").all(|l| l["project"] == project_id.as_str()));
-    assert_eq!(rpc_lines.iter().filter(|l| l["code"] == "INVALID_ARGUMENT").count(), 6);
+    assert_eq!(rpc_lines.iter().filter(|l| l["code"] == "INVALID_ARGUMENT").count(), 6 + prompt_refusals);
+    for method in ["Orchestrate", "OrchestrateStream", "GetContextPacket", "AnalyzeImages"] {
+        assert!(rpc_lines.iter().any(|l| l["method"] == method && l["project"] == project_id.as_str()), "{method}");
+    }
     let get_invalid: Vec<_> =
         rpc_lines.iter().filter(|l| l["method"] == "GetProject" && l["code"] == "INVALID_ARGUMENT").collect();
     assert_eq!(get_invalid.len(), 3);
