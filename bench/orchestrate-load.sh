@@ -10,7 +10,8 @@
 # for both and the ratio, and keeps the raw ghz JSON in OUT_DIR.
 #
 # Usage: bench/orchestrate-load.sh            (env: DURATION=20s CONCURRENCY=32
-#        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load; KEEP_WORK=1 keeps
+#        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load; METRICS_ADDR=127.0.0.1:9464
+#        adds the group commit's batch size and time; KEEP_WORK=1 keeps
 #        the database and server log for a look at the stored stage timings)
 # Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq, bc.
 set -euo pipefail
@@ -43,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "sqlite://$WORK/brain.db" \
-  --metrics-addr off --log-format json --set log_level=warn --set max_concurrent_requests=4096 \
+  --metrics-addr "${METRICS_ADDR:-off}" --log-format json --set log_level=warn --set max_concurrent_requests=4096 \
   >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
@@ -127,6 +128,9 @@ measured "GetProject" brain.v1.ProjectService.GetProject "$WORK/get.json" "$OUT_
 echo "Orchestrate for $DURATION ..." >&2
 measured "Orchestrate" brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$OUT_DIR/ghz-orchestrate.json"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+if [[ -n "${METRICS_ADDR:-}" ]]; then # the group commit's own figures, when the metrics port is on
+  curl -s "http://$METRICS_ADDR/metrics" | grep -E '^brain_orchestration_commit_(batch_size|seconds)_(sum|count)' >"$WORK/commit.txt" || true
+fi
 
 summary() { # file label
   jq -r --arg name "$2" '
@@ -155,4 +159,11 @@ STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/n
   echo
   awk -v o="$ORCH" -v c="$CEIL" 'BEGIN { printf "Orchestrate / ceiling: %.1f%% (target >= 25%%)\n", 100 * o / c }'
   echo "orchestrations stored: $STORED"
+  if [[ -s "$WORK/commit.txt" ]]; then
+    awk '{ v[$1] = $2 } END {
+      printf "group commit: %d transactions, %.1f orchestrations and %.2f ms each on average\n",
+        v["brain_orchestration_commit_batch_size_count"],
+        v["brain_orchestration_commit_batch_size_sum"] / v["brain_orchestration_commit_batch_size_count"],
+        1000 * v["brain_orchestration_commit_seconds_sum"] / v["brain_orchestration_commit_seconds_count"] }' "$WORK/commit.txt"
+  fi
 } | tee "$OUT_DIR/summary.md"

@@ -32,7 +32,7 @@ use crate::{
     error::{Error, Reason, Result},
     images::{Images, PreparedImage},
     model::{ConversationTurn, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms},
-    store::{Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, Store, StoredRequest},
+    store::{Backend, Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, Store, StoredRequest},
 };
 
 /// Most orchestrations committed together (bounded so one statement stays
@@ -126,7 +126,27 @@ impl Committer {
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some((writer, receiver)) = idle.take() {
-            tokio::spawn(writer.run(receiver));
+            match writer.store.backend() {
+                // SQLite's connection is served by its own thread, so the writer can run on a
+                // dedicated thread and runtime: its wake-ups after each statement then do not
+                // queue behind the request tasks of a busy runtime (the writer is the one
+                // serial part of every orchestration; measured in docs/PERFORMANCE.md).
+                Backend::Sqlite => {
+                    let spawned = std::thread::Builder::new().name("brain-writer".into()).spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                            Ok(runtime) => runtime.block_on(writer.run(receiver)),
+                            Err(err) => tracing::error!(error = %err, "cannot start the orchestration writer"),
+                        }
+                    });
+                    if let Err(err) = spawned {
+                        tracing::error!(error = %err, "cannot start the orchestration writer thread");
+                    }
+                }
+                // PostgreSQL connections are registered with the runtime that opened them.
+                Backend::Postgres => {
+                    tokio::spawn(writer.run(receiver));
+                }
+            }
             self.started.store(true, Ordering::Release);
         }
     }
@@ -187,6 +207,7 @@ impl Writer {
 
     /// One transaction for the whole batch; an Err means nothing was stored.
     async fn write(&self, batch: &[Pending]) -> Result<Vec<Result<Written>>> {
+        let began = Instant::now();
         let now = now_ms();
         let mut projects: Vec<(TenantId, String)> = Vec::new();
         for p in batch {
@@ -318,7 +339,7 @@ impl Writer {
         }
         tx.commit().await?;
         if !done.is_empty() {
-            crate::perf::prom::commit_batch(done.len());
+            crate::perf::prom::commit_batch(done.len(), began.elapsed());
         }
         let mut refreshes = self.announce(batch, &done, any_images);
 

@@ -66,6 +66,8 @@ pub const ASYNC_TARGET: &str = "brain_async_improvement_target_ratio";
 pub const UPTIME: &str = "brain_uptime_seconds";
 /// Orchestrations stored by one transaction of the group commit.
 pub const COMMIT_BATCH: &str = "brain_orchestration_commit_batch_size";
+/// Time of one group-commit transaction, from BEGIN to COMMIT.
+pub const COMMIT_DURATION: &str = "brain_orchestration_commit_seconds";
 
 /// Latency buckets in seconds: 0.5 ms to 60 s.
 const SECONDS_BUCKETS: [f64; 16] =
@@ -138,6 +140,7 @@ pub fn describe() {
         describe_gauge!(ASYNC_TARGET, "The configured improvement target.");
         describe_gauge!(UPTIME, Unit::Seconds, "Time since the process started.");
         describe_histogram!(COMMIT_BATCH, Unit::Count, "Orchestrations stored by one group-commit transaction.");
+        describe_histogram!(COMMIT_DURATION, Unit::Seconds, "Time of one group-commit transaction, BEGIN to COMMIT.");
     });
 }
 
@@ -183,9 +186,10 @@ pub(super) fn orchestration(sample: &OrchestrationSample, stages: &[f64; 5]) {
     }
 }
 
-/// One group-commit transaction that stored `orchestrations`.
-pub fn commit_batch(orchestrations: usize) {
+/// One group-commit transaction that stored `orchestrations` in `elapsed`.
+pub fn commit_batch(orchestrations: usize, elapsed: Duration) {
     histogram!(COMMIT_BATCH).record(orchestrations as f64);
+    histogram!(COMMIT_DURATION).record(elapsed.as_secs_f64());
 }
 
 pub(super) fn cache(cache: CacheKind, hit: bool) {
