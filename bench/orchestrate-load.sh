@@ -11,7 +11,8 @@
 #
 # Usage: bench/orchestrate-load.sh            (env: DURATION=20s CONCURRENCY=32
 #        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load; METRICS_ADDR=127.0.0.1:9464
-#        adds the group commit's batch size and time; KEEP_WORK=1 keeps
+#        adds the group commit's batch size and time; REQUEST_IDS=1 gives every Orchestrate a
+#        fresh request_id (its full response is then stored for replays); KEEP_WORK=1 keeps
 #        the database and server log for a look at the stored stage timings)
 # Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq, bc.
 set -euo pipefail
@@ -95,6 +96,10 @@ jq -R . "$WORK/ids" | jq -s --slurpfile prompts "$WORK/prompts.json" \
   '[ . as $ids | range(0; ($ids|length) * ($prompts[0]|length)) as $i
      | {project_id: $ids[$i % ($ids|length)], prompt: $prompts[0][($i / ($ids|length) | floor) % ($prompts[0]|length)]} ]' \
   >"$WORK/orchestrate.json"
+if [[ -n "${REQUEST_IDS:-}" ]]; then # every call carries a fresh idempotency key, so its full response is stored
+  jq 'map(. + {request_id: "{{newUUID}}"})' "$WORK/orchestrate.json" >"$WORK/keyed.json"
+  mv "$WORK/keyed.json" "$WORK/orchestrate.json"
+fi
 
 ghz_run() { # method data-file out-file [extra ghz args]
   local method=$1 data=$2 out=$3
@@ -146,7 +151,7 @@ STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/n
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "ghz: -c $CONCURRENCY --connections $CONNECTIONS -z $DURATION, $PROJECTS projects, ${#PROMPTS[@]} prompts; SQLite"
+  echo "ghz: -c $CONCURRENCY --connections $CONNECTIONS -z $DURATION, $PROJECTS projects, ${#PROMPTS[@]} prompts; SQLite${REQUEST_IDS:+; a fresh request_id per call}"
   echo
   echo "| RPC | RPS | p50 ms | p95 ms | p99 ms | requests | errors |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -30,7 +30,7 @@ use crate::{
     cache::ProjectChanges,
     context::{cache::ContextCache, packet::PreparedPacket},
     error::{Error, Reason, Result},
-    images::{Images, PreparedImage},
+    images::{ImageAnalysis, Images, PreparedImage},
     model::{ConversationTurn, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms},
     store::{Backend, Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, Store, StoredRequest},
 };
@@ -59,8 +59,10 @@ pub(super) struct Pending {
     pub summary: String,
     /// Tokens of the conversation turn's lines.
     pub turn_tokens: u32,
-    /// The orchestration; the writer sets its time, images and write timings.
-    pub orchestration: Orchestration,
+    /// The orchestration as decided; what the write adds (time, images, write
+    /// timings) comes back as a [`Stamp`], so the writer never copies it
+    /// unless it must store the full response.
+    pub orchestration: Arc<Orchestration>,
     /// Images accepted with the prompt.
     pub attached: Vec<PreparedImage>,
     /// The packet the context was built from and its cache generation; None
@@ -76,7 +78,8 @@ pub(super) struct Pending {
 pub(super) enum Written {
     /// Committed.
     Stored {
-        orchestration: Box<Orchestration>,
+        /// What the write added to the orchestration.
+        stamp: Stamp,
         /// From queueing to the announced commit.
         persistence_ms: f64,
         /// The project's event cursor before the attached images.
@@ -86,6 +89,29 @@ pub(super) enum Written {
     },
     /// The request id was taken meanwhile: answer with what is stored under it.
     Existing(StoredRequest),
+}
+
+/// What the write adds to an orchestration.
+#[derive(Debug, Clone)]
+pub(super) struct Stamp {
+    created_at: i64,
+    images: Vec<ImageAnalysis>,
+    image_enqueue_ms: Option<f64>,
+    persistence_ms: f64,
+    total_ms: f64,
+}
+
+impl Stamp {
+    /// The orchestration as stored.
+    pub(super) fn apply(&self, orchestration: &mut Orchestration) {
+        orchestration.created_at = self.created_at;
+        if let Some(ms) = self.image_enqueue_ms {
+            orchestration.images = self.images.clone();
+            orchestration.timings.image_enqueue_ms = ms;
+        }
+        orchestration.timings.persistence_ms = self.persistence_ms;
+        orchestration.timings.total_ms = self.total_ms;
+    }
 }
 
 type Queued = (Pending, oneshot::Sender<Result<Written>>);
@@ -167,7 +193,8 @@ type MemoryKey = (String, MemoryType, String);
 /// One orchestration of a batch, written and waiting for the commit.
 struct Done {
     index: usize,
-    orchestration: Orchestration,
+    project_id: String,
+    stamp: Stamp,
     written: Vec<MemoryItem>,
     turn: ConversationTurn,
     events_after: u64,
@@ -179,6 +206,8 @@ impl Writer {
         while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let (pending, replies): (Vec<Pending>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
             let outcomes = self.commit(&pending).await;
+            // Dropped first, so each caller holds the only reference to its orchestration.
+            drop(pending);
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // The caller may have gone; the write stands either way.
                 let _ = reply.send(outcome);
@@ -235,8 +264,15 @@ impl Writer {
         let mut any_images = false;
         for &i in &live {
             let p = &batch[i];
-            let mut orchestration = p.orchestration.clone();
+            let orchestration = &p.orchestration;
             let project_id = orchestration.project_id.clone();
+            let mut stamp = Stamp {
+                created_at: now,
+                images: Vec::new(),
+                image_enqueue_ms: None,
+                persistence_ms: 0.0,
+                total_ms: 0.0,
+            };
             let mut events_after = 0;
             if !p.attached.is_empty() {
                 // The attached images' analyses and jobs commit with the orchestration or not at all.
@@ -245,8 +281,8 @@ impl Writer {
                     .images
                     .accept_in(tx.txn(), &p.tenant, &project_id, Some(&orchestration.id), p.attached.clone())
                     .await?;
-                orchestration.images = accepted.analyses;
-                orchestration.timings.image_enqueue_ms = ms(enqueue);
+                stamp.images = accepted.analyses;
+                stamp.image_enqueue_ms = Some(ms(enqueue));
                 events_after = accepted.events_after;
                 any_images = true;
             }
@@ -284,15 +320,18 @@ impl Writer {
                 token_count: p.turn_tokens,
                 created_at: now,
             };
-            orchestration.created_at = now;
-            orchestration.timings.persistence_ms = ms(p.queued);
-            orchestration.timings.total_ms = ms(p.started);
+            stamp.persistence_ms = ms(p.queued);
+            stamp.total_ms = ms(p.started);
             // The full response is kept while it can be replayed, i.e. under a request id:
             // it repeats the whole context (up to the model's window), so storing it for
             // every prompt would multiply the database's size and write volume.
             let response = match orchestration.request_id {
-                Some(_) => serde_json::to_string(&orchestration)
-                    .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?,
+                Some(_) => {
+                    let mut stored = Orchestration::clone(orchestration);
+                    stamp.apply(&mut stored);
+                    serde_json::to_string(&stored)
+                        .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?
+                }
                 None => String::new(),
             };
             rows.push(NewOrchestration {
@@ -306,12 +345,12 @@ impl Writer {
                 backend: orchestration.decision.backend.as_str().to_owned(),
                 degraded: orchestration.degraded,
                 image_count: p.attached.len() as u32,
-                response_ms: orchestration.timings.total_ms,
+                response_ms: stamp.total_ms,
                 prompt_tokens: orchestration.token_report.total_after,
                 created_at: now,
             });
-            turns.push(NewTurn { tenant_id: p.tenant.clone(), project_id, turn: turn.clone() });
-            done.push(Done { index: i, orchestration, written, turn, events_after });
+            turns.push(NewTurn { tenant_id: p.tenant.clone(), project_id: project_id.clone(), turn: turn.clone() });
+            done.push(Done { index: i, project_id: project_id.clone(), stamp, written, turn, events_after });
         }
 
         let finals: Vec<MemoryState> = touched
@@ -356,7 +395,7 @@ impl Writer {
         for d in done {
             let persistence_ms = ms(batch[d.index].queued);
             outcomes[d.index] = Some(Ok(Written::Stored {
-                orchestration: Box::new(d.orchestration),
+                stamp: d.stamp,
                 persistence_ms,
                 events_after: d.events_after,
                 refresh: refreshes.remove(&d.index),
@@ -410,7 +449,7 @@ impl Writer {
     fn announce(&self, batch: &[Pending], done: &[Done], any_images: bool) -> HashMap<usize, Refresh> {
         let mut by_project: Vec<(&str, Vec<&Done>)> = Vec::new();
         for d in done {
-            let project_id = d.orchestration.project_id.as_str();
+            let project_id = d.project_id.as_str();
             match by_project.iter_mut().find(|(p, _)| *p == project_id) {
                 Some((_, list)) => list.push(d),
                 None => by_project.push((project_id, vec![d])),

@@ -254,13 +254,16 @@ impl Orchestrator {
         };
         let image_count = checked.images.len() as u32;
         let base = base_generation.map(|generation| (prepared.clone(), generation));
-        let pending = self.pending(tenant, &mut checked, &scenes, orchestration, base, started);
+        let orchestration = Arc::new(orchestration);
+        let pending = self.pending(tenant, &mut checked, &scenes, orchestration.clone(), base, started);
         let outcome = self.committer.commit(pending).await?;
         match outcome {
-            Written::Stored { orchestration, persistence_ms, events_after, refresh } => {
+            Written::Stored { stamp, persistence_ms, events_after, refresh } => {
                 if let Some(refresh) = refresh {
                     refresh.run();
                 }
+                let mut orchestration = Arc::try_unwrap(orchestration).unwrap_or_else(|shared| (*shared).clone());
+                stamp.apply(&mut orchestration);
                 let mut full = orchestration.timings;
                 full.persistence_ms = persistence_ms;
                 full.total_ms = ms(started);
@@ -275,7 +278,7 @@ impl Orchestrator {
                     budget_warning: orchestration.token_report.budget_warning,
                     degraded: orchestration.degraded,
                 });
-                Ok(Orchestrated { orchestration: *orchestration, replayed: false, events_after })
+                Ok(Orchestrated { orchestration, replayed: false, events_after })
             }
             Written::Existing(stored) => replay(&stored, &checked.hash),
         }
@@ -327,7 +330,7 @@ impl Orchestrator {
         tenant: &TenantId,
         checked: &mut Checked,
         scenes: &[crate::model::Scene],
-        orchestration: Orchestration,
+        orchestration: Arc<Orchestration>,
         base: Option<(Arc<PreparedPacket>, u64)>,
         started: Instant,
     ) -> Pending {

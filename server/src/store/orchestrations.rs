@@ -180,7 +180,12 @@ impl OrchestrationTx {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
+        // Both columns, so the lookup uses the (tenant_id, request_id) unique index.
+        let mut tenants: Vec<&str> = wanted.iter().map(|(t, _)| t.as_str()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
         let rows = orchestrations::Entity::find()
+            .filter(orchestrations::Column::TenantId.is_in(tenants))
             .filter(orchestrations::Column::RequestId.is_in(wanted.iter().map(|(_, r)| r.as_str())))
             .all(&self.txn)
             .await?;
