@@ -122,6 +122,23 @@ impl App {
             ));
         }
 
+        if self.store.backend() == Backend::Sqlite {
+            let store = self.store.clone();
+            let shutdown = self.shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {
+                            if let Err(err) = store.checkpoint().await {
+                                tracing::debug!(error = %err, "WAL checkpoint did not run");
+                            }
+                        }
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            });
+        }
+
         let images = self.images.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {

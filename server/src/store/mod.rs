@@ -97,6 +97,9 @@ impl Store {
                     .foreign_keys(true)
                     // Statement journals of multi-row writes stay in memory instead of temp files.
                     .pragma("temp_store", "memory")
+                    // The writer never checkpoints inside a commit (which would stall every
+                    // queued write for the copy and its fsync); `checkpoint` does it aside.
+                    .pragma("wal_autocheckpoint", "0")
             })
             .await?;
             let read =
@@ -168,6 +171,18 @@ impl Store {
                 txn.rollback().await.map_err(Error::from)
             }
             Backend::Postgres => self.probe.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(Error::from),
+        }
+    }
+
+    /// Copies committed WAL frames into the SQLite database file without
+    /// blocking the writer or readers (`wal_checkpoint(PASSIVE)`, on a read
+    /// connection); the server runs it every second. Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                self.read.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await.map(|_| ()).map_err(Error::from)
+            }
+            Backend::Postgres => Ok(()),
         }
     }
 
