@@ -790,6 +790,16 @@ async fn failed_write_is_unavailable_and_stores_nothing(db: Arc<TestDb>) {
     let req = OrchestrateRequest { request_id: "will-fail".into(), ..request(&project_id, "make the intro red") };
     let status = assert_error(orchestrate(&mut client, req.clone()).await, Code::Unavailable, "STORE_UNAVAILABLE");
     assert!(!status.message().contains("SQLITE"), "details stay in the log: {}", status.message());
+    // Concurrent prompts share a failing commit: each of them is told, none is stored.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let mut client = server.orchestrator(None).await;
+        let req = request(&project_id, &format!("prompt {i}: keep it fast-paced"));
+        tasks.push(tokio::spawn(async move { orchestrate(&mut client, req).await }));
+    }
+    for task in tasks {
+        assert_error(task.await.expect("task"), Code::Unavailable, "STORE_UNAVAILABLE");
+    }
     match &admin {
         None => {
             conn.execute_unprepared("ROLLBACK").await.expect("release the write lock");

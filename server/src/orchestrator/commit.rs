@@ -29,7 +29,7 @@ use crate::{
     brain::preferences::{self, ExtractedPreference},
     cache::ProjectChanges,
     context::{cache::ContextCache, packet::PreparedPacket},
-    error::{Error, Reason, Result},
+    error::{Error, ErrorKind, Reason, Result},
     images::{ImageAnalysis, Images, PreparedImage},
     model::{ConversationTurn, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms},
     store::{Backend, Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, Store, StoredRequest},
@@ -219,6 +219,8 @@ impl Writer {
     async fn commit(&self, batch: &[Pending]) -> Vec<Result<Written>> {
         match self.write(batch).await {
             Ok(outcomes) => outcomes,
+            // The store is down: every orchestration would wait for it again, one after the other.
+            Err(err) if err.kind() == ErrorKind::Unavailable => batch.iter().map(|_| Err(err.clone())).collect(),
             Err(err) if batch.len() > 1 => {
                 tracing::warn!(error = %err, batch = batch.len(), "group commit failed; committing one by one");
                 let mut outcomes = Vec::with_capacity(batch.len());
