@@ -135,6 +135,16 @@ fn strength(w: &[&str]) -> Option<(Strength, usize)> {
         &["keep", "things"],
         &["keep", "everything"],
         &["keep", "the", "video"],
+        // "keep the pace fast", "keep the style minimal": an aspect of the whole video.
+        &["keep", "the", "pace"],
+        &["keep", "the", "pacing"],
+        &["keep", "the", "style"],
+        &["keep", "the", "tone"],
+        &["keep", "the", "mood"],
+        &["keep", "the", "look"],
+        &["keep", "the", "colors"],
+        &["keep", "the", "colours"],
+        &["keep", "the", "music"],
         &["keep", "all"],
         &["keep", "scenes"],
         &["keep", "the", "scenes"],
@@ -738,6 +748,10 @@ mod tests {
     #[test]
     fn project_wide_instructions() {
         assert_eq!(get("keep it fast-paced", "pace"), Some(("fast".into(), PROJECT_WIDE_CONFIDENCE)));
+        assert_eq!(get("Keep the pace fast", "pace"), Some(("fast".into(), PROJECT_WIDE_CONFIDENCE)));
+        assert_eq!(get("keep the pacing slow and calm", "pace").map(|p| p.0), Some("slow".into()));
+        assert_eq!(get("keep the style minimal", "style").map(|p| p.0), Some("minimal".into()));
+        assert_eq!(get("keep the intro short", "pace"), None, "about one scene, not the video");
         assert_eq!(get("make everything darker", "theme"), Some(("dark".into(), PROJECT_WIDE_CONFIDENCE)));
         assert_eq!(get("keep scenes under 5 seconds", "duration").map(|p| p.0), Some("under 5 seconds".into()));
         assert_eq!(get("I like 4 second scenes", "duration").map(|p| p.0), Some("4 seconds".into()));
