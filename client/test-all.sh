@@ -13,9 +13,6 @@
 # database. A failing suite does not stop the others; the exit code is non-zero
 # if any failed. Needs cargo, python3 (with venv), node/npm and go; every
 # dependency comes from its registry (PyPI, npm, the Go proxy, crates.io).
-#
-# BRAIN_TEST_LANDED=orchestration,image-facts,performance (or "all") runs the
-# real assertions of scenario steps whose server feature is not yet marked landed.
 set -uo pipefail
 
 CLIENT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,7 +20,7 @@ REPO_DIR="$(cd "$CLIENT_DIR/.." && pwd)"
 ALL=(generate rust python typescript go)
 
 if [[ $# -gt 0 ]]; then
-  case "$1" in -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+  case "$1" in -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
   SELECTED=("$@")
 else
   SELECTED=("${ALL[@]}")

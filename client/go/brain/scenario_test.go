@@ -176,21 +176,14 @@ func TestScenario(t *testing.T) {
 		}
 	})
 
-	var imageID string
+	// Attached by the orchestrate step; its late facts are what the watch step waits for.
+	const imageID = "sunset"
 	t.Run("orchestrate with an attached image", func(t *testing.T) {
 		request := &brainv1.OrchestrateRequest{
 			ProjectId: projectID,
 			Prompt:    "Make the intro dark blue like this photo",
-			Images:    []*brainv1.ImageInput{{Source: &brainv1.ImageInput_Data{Data: sunsetPNG()}, MimeType: "image/png", ImageId: "sunset"}},
+			Images:    []*brainv1.ImageInput{{Source: &brainv1.ImageInput_Data{Data: sunsetPNG()}, MimeType: "image/png", ImageId: imageID}},
 			RequestId: "go-scenario-" + projectID,
-		}
-		if !landed("orchestration") {
-			// LANDS-WITH: orchestration
-			_, err := client.Orchestrate(ctx, request)
-			if be := brainErr(t, err); be.Code != codes.Unimplemented {
-				t.Fatalf("got %v", be)
-			}
-			return
 		}
 		response := ok(client.Orchestrate(ctx, request)).get(t)
 		orchestration := response.GetOrchestration()
@@ -204,14 +197,13 @@ func TestScenario(t *testing.T) {
 			t.Fatalf("token report %v", tokens)
 		case !strings.Contains(orchestration.GetEnhancedPrompt(), "dark blue like this photo"):
 			t.Fatal("the enhanced prompt carries the prompt")
-		case len(orchestration.GetImages()) != 1 || orchestration.GetImages()[0].GetImageId() != "sunset":
+		case len(orchestration.GetImages()) != 1 || orchestration.GetImages()[0].GetImageId() != imageID:
 			t.Fatalf("images %v", orchestration.GetImages())
 		}
 		replay := ok(client.Orchestrate(ctx, request)).get(t)
 		if !replay.GetReplayed() || replay.GetOrchestration().GetOrchestrationId() != orchestration.GetOrchestrationId() {
 			t.Fatalf("replay %v", replay)
 		}
-		imageID = "sunset"
 	})
 
 	t.Run("late facts over a watch that is cut and resumed", func(t *testing.T) {
@@ -223,24 +215,6 @@ func TestScenario(t *testing.T) {
 		viaProxy := newClient(t, p.addr, brain.WithWatchBackoff(fastReconnect))
 		watchCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if !landed("image-facts") {
-			// LANDS-WITH: image-facts
-			watch := viaProxy.WatchImageFacts(watchCtx, projectID, 0)
-			_, err := watch.Next()
-			if be := brainErr(t, err); be.Code != codes.Unimplemented {
-				t.Fatalf("got %v", be)
-			}
-			if _, again := watch.Next(); !errors.Is(again, err) {
-				t.Fatalf("a non-retryable error ends the watch, got %v", again)
-			}
-			return
-		}
-		if imageID == "" {
-			accepted := ok(client.AnalyzeImages(ctx, &brainv1.AnalyzeImagesRequest{
-				ProjectId: projectID, Images: []*brainv1.ImageInput{{Source: &brainv1.ImageInput_Data{Data: sunsetPNG()}}},
-			})).get(t)
-			imageID = accepted.GetAnalyses()[0].GetImageId()
-		}
 		isFinal := func(e *brainv1.ImageFactsEvent) bool {
 			return e.GetType() == brainv1.EventType_EVENT_TYPE_IMAGE_FACTS_PROCESSED || e.GetType() == brainv1.EventType_EVENT_TYPE_IMAGE_FACTS_FAILED
 		}
@@ -315,14 +289,6 @@ func TestScenario(t *testing.T) {
 
 	t.Run("performance report", func(t *testing.T) {
 		request := &brainv1.GetPerformanceReportRequest{Window: brainv1.ReportWindow_REPORT_WINDOW_SINCE_START}
-		if !landed("performance") {
-			// LANDS-WITH: performance
-			_, err := client.GetPerformanceReport(ctx, request)
-			if be := brainErr(t, err); be.Code != codes.Unimplemented {
-				t.Fatalf("got %v", be)
-			}
-			return
-		}
 		report := ok(client.GetPerformanceReport(ctx, request)).get(t)
 		if report.GetGenerateTime() == nil || report.GetRequests().GetTotal() == 0 || report.GetRequests().GetErrors() == 0 {
 			t.Fatalf("report %v", report)

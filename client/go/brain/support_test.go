@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,20 +23,6 @@ import (
 	"example.invalid/brain/client/go/brain"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
-
-// landedFeatures lists features of the server that no longer answer
-// UNIMPLEMENTED. A scenario step for a feature not listed (nor in
-// BRAIN_TEST_LANDED, comma-separated or "all") asserts UNIMPLEMENTED, marked
-// LANDS-WITH: <feature>; once listed, it runs its real assertions.
-var landedFeatures = []string{"orchestration", "image-facts", "performance"}
-
-func landed(feature string) bool {
-	fromEnv := strings.Split(os.Getenv("BRAIN_TEST_LANDED"), ",")
-	for i := range fromEnv {
-		fromEnv[i] = strings.TrimSpace(fromEnv[i])
-	}
-	return slices.Contains(landedFeatures, feature) || slices.Contains(fromEnv, feature) || slices.Contains(fromEnv, "all")
-}
 
 func repoRoot() string {
 	wd, err := os.Getwd() // <repo>/client/go/brain

@@ -24,18 +24,6 @@ from brain_client import BrainClient
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SUNSET_PNG = REPO_ROOT / "client" / "testdata" / "sunset.png"
 
-# Features of the server still answering UNIMPLEMENTED today. A scenario step
-# for one of them asserts UNIMPLEMENTED (marked LANDS-WITH: <feature>) until the
-# feature is listed here or in BRAIN_TEST_LANDED (comma-separated, or "all"), which
-# runs the step's real assertions instead.
-LANDED: List[str] = ["orchestration", "image-facts", "performance"]
-
-
-def landed(feature: str) -> bool:
-    from_env = [f.strip() for f in os.environ.get("BRAIN_TEST_LANDED", "").split(",")]
-    return feature in LANDED or feature in from_env or "all" in from_env
-
-
 def server_env() -> dict:
     """The environment without ``BRAIN_*`` variables: the server reads those as
     settings and refuses unknown ones (``BRAIN_ADDR``, ``BRAIN_API_KEY`` and

@@ -10,7 +10,7 @@ import pytest
 
 from brain_client import AsyncBrainClient, BrainError, RetryPolicy
 from brain_client.v1 import image_facts_pb2, performance_pb2, project_pb2
-from support import SUNSET_PNG, BrainServer, Proxy, landed
+from support import SUNSET_PNG, BrainServer, Proxy
 
 
 def test_async_scenario(server: BrainServer) -> None:
@@ -52,40 +52,17 @@ async def _scenario(server: BrainServer) -> None:
             "project_id",
         )
 
-        if not landed("orchestration"):
-            # LANDS-WITH: orchestration
-            with pytest.raises(BrainError) as caught:
-                await client.orchestrate(project_id, "Make it blue", images=[SUNSET_PNG])
-            assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-        else:
-            response = await client.orchestrate(project_id, "Make it blue", images=[SUNSET_PNG])
-            assert len(response.orchestration.images) == 1
-            assert response.orchestration.token_report.total_after > 0
+        response = await client.orchestrate(project_id, "Make it blue", images=[SUNSET_PNG])
+        assert len(response.orchestration.images) == 1
+        assert response.orchestration.token_report.total_after > 0
 
-        if not landed("image-facts"):
-            # LANDS-WITH: image-facts
-            watch = client.watch_image_facts(project_id)
-            with pytest.raises(BrainError) as caught:
-                await watch.__anext__()
-            assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-            with pytest.raises(StopAsyncIteration):
-                await watch.__anext__()
-        else:
-            await _watch_with_cut(server, client, project_id)
+        await _watch_with_cut(server, client, project_id)
 
-        if not landed("performance"):
-            # LANDS-WITH: performance
-            with pytest.raises(BrainError) as caught:
-                await client.get_performance_report()
-            assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-        else:
-            report = await client.get_performance_report(window=performance_pb2.REPORT_WINDOW_SINCE_START)
-            assert report.requests.total > 0
+        report = await client.get_performance_report(window=performance_pb2.REPORT_WINDOW_SINCE_START)
+        assert report.requests.total > 0
 
 
 async def _watch_with_cut(server: BrainServer, client: AsyncBrainClient, project_id: str) -> None:
-    if not landed("orchestration"):
-        await client.analyze_images(project_id, [SUNSET_PNG])
     final_types = (image_facts_pb2.EVENT_TYPE_IMAGE_FACTS_PROCESSED, image_facts_pb2.EVENT_TYPE_IMAGE_FACTS_FAILED)
     proxy = Proxy(server.addr)
     fast = RetryPolicy(max_attempts=0, initial_backoff=0.05, max_backoff=1.0)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator, List, Optional
+from typing import Iterator, List
 
 import grpc
 import pytest
 
 from brain_client import BrainClient, BrainError, RetryPolicy
 from brain_client.v1 import errors_pb2, image_facts_pb2, performance_pb2, project_pb2
-from support import SUNSET_PNG, BrainServer, Proxy, landed
+from support import SUNSET_PNG, BrainServer, Proxy
 
 
 @pytest.fixture(scope="module")
@@ -99,17 +99,11 @@ def test_bad_input_is_invalid_argument_with_a_reason(client: BrainClient, projec
     assert caught.value.reason == "PROJECT_NOT_FOUND"
 
 
-def _orchestrate_with_image(client: BrainClient, project_id: str) -> Optional[str]:
-    """Orchestrates with the test image attached; returns its id once Orchestrate has landed."""
+def _orchestrate_with_image(client: BrainClient, project_id: str) -> str:
+    """Orchestrates with the test image attached; returns its id."""
     image = image_facts_pb2.ImageInput(data=SUNSET_PNG.read_bytes(), mime_type="image/png", image_id="sunset")
     kwargs = dict(images=[image], request_id=f"python-scenario-{project_id}")
     prompt = "Make the intro dark blue like this photo"
-    if not landed("orchestration"):
-        # LANDS-WITH: orchestration
-        with pytest.raises(BrainError) as caught:
-            client.orchestrate(project_id, prompt, **kwargs)  # type: ignore[arg-type]
-        assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-        return None
     response = client.orchestrate(project_id, prompt, **kwargs)  # type: ignore[arg-type]
     assert not response.replayed
     orchestration = response.orchestration
@@ -136,18 +130,6 @@ def test_orchestrate_then_watch_late_facts_across_a_disconnect(
         with server.client(watch_backoff=fast) as direct, BrainClient(
             proxy.addr, api_key=server.api_key, watch_backoff=fast
         ) as via_proxy:
-            if not landed("image-facts"):
-                # LANDS-WITH: image-facts
-                watch = via_proxy.watch_image_facts(project_id)
-                with pytest.raises(BrainError) as caught:
-                    next(watch)
-                assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-                with pytest.raises(StopIteration):
-                    next(watch)  # a non-retryable error ends the watch
-                return
-            if image_id is None:
-                accepted = client.analyze_images(project_id, [SUNSET_PNG.read_bytes()])
-                image_id = accepted.analyses[0].image_id
             _watch_with_cut(proxy, via_proxy, direct, project_id, image_id)
     finally:
         proxy.close()
@@ -194,12 +176,6 @@ def _watch_with_cut(proxy: Proxy, via_proxy: BrainClient, direct: BrainClient, p
 
 
 def test_performance_report(client: BrainClient, project_id: str) -> None:
-    if not landed("performance"):
-        # LANDS-WITH: performance
-        with pytest.raises(BrainError) as caught:
-            client.get_performance_report(window=performance_pb2.REPORT_WINDOW_SINCE_START)
-        assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-        return
     report = client.get_performance_report(window=performance_pb2.REPORT_WINDOW_SINCE_START)
     assert report.HasField("generate_time")
     assert report.requests.total > 0

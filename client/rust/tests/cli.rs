@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Output;
 
-use support::{BrainServer, landed, repo_root};
+use support::{BrainServer, repo_root};
 
 struct Cli<'a> {
     server: &'a BrainServer,
@@ -100,42 +100,26 @@ async fn cli_scenario() {
 
     let image = repo_root().join("client/testdata/sunset.png");
     let image = image.to_str().expect("utf-8 path");
-    if landed("orchestration") {
-        let out = cli.json(&["orchestrate", &project_id, "Make the intro dark blue", "--image", image]).await;
-        assert!(out["orchestration"]["orchestrationId"].as_str().is_some_and(|id| !id.is_empty()), "{out}");
-        let human = cli.ok(&["orchestrate", &project_id, "Make the outro shorter"]).await;
-        assert!(human.contains("Decision"), "{human}");
-    } else {
-        // LANDS-WITH: orchestration
-        let err = cli.error(&["orchestrate", &project_id, "Make the intro dark blue", "--image", image]).await;
-        assert_eq!(err["code"], "UNIMPLEMENTED");
-    }
-    if landed("image-facts") {
-        // The image attached above (or by this analyze call) produces events.
-        let grpc = server.client().await;
-        grpc.analyze_images(brain_client::proto::AnalyzeImagesRequest {
-            project_id: project_id.clone(),
-            images: vec![brain_client::proto::ImageInput {
-                source: Some(brain_client::proto::image_input::Source::Data(support::sunset_png().into())),
-                ..Default::default()
-            }],
-        })
-        .await
-        .expect("analyze images");
-        let out = cli.ok(&["watch", &project_id, "--limit", "1"]).await;
-        assert!(out.starts_with('#'), "{out}");
-    } else {
-        // LANDS-WITH: image-facts
-        let err = cli.error(&["watch", &project_id]).await;
-        assert_eq!(err["code"], "UNIMPLEMENTED");
-    }
-    if landed("performance") {
-        let report = cli.json(&["report", "--window", "start"]).await;
-        assert!(report["requests"]["total"].as_str().is_some_and(|t| t != "0"), "{report}");
-        assert!(cli.ok(&["report"]).await.contains("Requests"));
-    } else {
-        // LANDS-WITH: performance
-        let err = cli.error(&["report"]).await;
-        assert_eq!(err["code"], "UNIMPLEMENTED");
-    }
+    let out = cli.json(&["orchestrate", &project_id, "Make the intro dark blue", "--image", image]).await;
+    assert!(out["orchestration"]["orchestrationId"].as_str().is_some_and(|id| !id.is_empty()), "{out}");
+    let human = cli.ok(&["orchestrate", &project_id, "Make the outro shorter"]).await;
+    assert!(human.contains("Decision"), "{human}");
+
+    // The image attached above (and the one of this analyze call) produce events.
+    let grpc = server.client().await;
+    grpc.analyze_images(brain_client::proto::AnalyzeImagesRequest {
+        project_id: project_id.clone(),
+        images: vec![brain_client::proto::ImageInput {
+            source: Some(brain_client::proto::image_input::Source::Data(support::sunset_png().into())),
+            ..Default::default()
+        }],
+    })
+    .await
+    .expect("analyze images");
+    let out = cli.ok(&["watch", &project_id, "--limit", "1"]).await;
+    assert!(out.starts_with('#'), "{out}");
+
+    let report = cli.json(&["report", "--window", "start"]).await;
+    assert!(report["requests"]["total"].as_str().is_some_and(|t| t != "0"), "{report}");
+    assert!(cli.ok(&["report"]).await.contains("Requests"));
 }

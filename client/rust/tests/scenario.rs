@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use brain_client::{BrainClient, Code, ImageFactsWatch, RetryPolicy, proto};
 use futures::StreamExt;
-use support::{BrainServer, Proxy, landed, sunset_png};
+use support::{BrainServer, Proxy, sunset_png};
 use tokio::time::{Instant, timeout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,9 +167,8 @@ async fn bad_input(client: &BrainClient, project_id: &str) {
     assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"), "{err}");
 }
 
-/// Orchestrates a prompt with the test image attached; returns the image id
-/// once Orchestrate has landed.
-async fn orchestrate_with_image(client: &BrainClient, project_id: &str) -> Option<String> {
+/// Orchestrates a prompt with the test image attached; returns the image id.
+async fn orchestrate_with_image(client: &BrainClient, project_id: &str) -> String {
     let request = proto::OrchestrateRequest {
         project_id: project_id.into(),
         prompt: "Make the intro dark blue like this photo".into(),
@@ -181,12 +180,6 @@ async fn orchestrate_with_image(client: &BrainClient, project_id: &str) -> Optio
         request_id: format!("rust-scenario-{project_id}"),
         token_budget: 0,
     };
-    if !landed("orchestration") {
-        // LANDS-WITH: orchestration
-        let err = client.orchestrate(request).await.expect_err("Orchestrate has not landed yet");
-        assert_eq!(err.code(), Code::Unimplemented, "{err}");
-        return None;
-    }
     let started = Instant::now();
     let response = client.orchestrate(request.clone()).await.expect("orchestrate");
     let elapsed = started.elapsed();
@@ -205,12 +198,12 @@ async fn orchestrate_with_image(client: &BrainClient, project_id: &str) -> Optio
     let replay = client.orchestrate(request).await.expect("replay");
     assert!(replay.replayed, "the same request_id replays the stored response");
     assert_eq!(replay.orchestration.expect("orchestration").orchestration_id, orchestration.orchestration_id);
-    Some("sunset".into())
+    "sunset".into()
 }
 
 /// Receives the image's late facts through a proxy that is cut after the
 /// first event: the watch resumes by cursor and yields every event once.
-async fn watch_late_facts(server: &BrainServer, client: &BrainClient, project_id: &str, image_id: Option<String>) {
+async fn watch_late_facts(server: &BrainServer, client: &BrainClient, project_id: &str, image_id: String) {
     let proxy = Proxy::start(&server.addr).await;
     let fast_reconnect =
         RetryPolicy { max_attempts: 0, initial_backoff: Duration::from_millis(50), ..RetryPolicy::default() };
@@ -220,31 +213,6 @@ async fn watch_late_facts(server: &BrainServer, client: &BrainClient, project_id
         .connect()
         .await
         .expect("connect through the proxy");
-    if !landed("image-facts") {
-        // LANDS-WITH: image-facts
-        let mut watch = via_proxy.watch_image_facts(project_id, 0);
-        let err = next(&mut watch).await.expect_err("WatchImageFacts has not landed yet");
-        assert_eq!(err.code(), Code::Unimplemented, "{err}");
-        assert!(watch.next().await.is_none(), "a non-retryable error ends the watch");
-        return;
-    }
-    let image_id = match image_id {
-        Some(id) => id,
-        None => {
-            let accepted = client
-                .analyze_images(proto::AnalyzeImagesRequest {
-                    project_id: project_id.into(),
-                    images: vec![proto::ImageInput {
-                        source: Some(proto::image_input::Source::Data(sunset_png().into())),
-                        mime_type: "image/png".into(),
-                        image_id: "sunset".into(),
-                    }],
-                })
-                .await
-                .expect("analyze images");
-            accepted.analyses[0].image_id.clone()
-        }
-    };
 
     let mut watch = via_proxy.watch_image_facts(project_id, 0);
     let mut events = vec![next(&mut watch).await.expect("first event")];
@@ -304,12 +272,6 @@ async fn performance_report(client: &BrainClient, project_id: &str) {
         window: proto::ReportWindow::SinceStart.into(),
         project_id: String::new(),
     };
-    if !landed("performance") {
-        // LANDS-WITH: performance
-        let err = client.get_performance_report(request).await.expect_err("the report has not landed yet");
-        assert_eq!(err.code(), Code::Unimplemented, "{err}");
-        return;
-    }
     let report = client.get_performance_report(request).await.expect("performance report");
     assert!(report.generate_time.is_some());
     let requests = report.requests.as_ref().expect("request stats");

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{BrainServer, landed};
+use support::BrainServer;
 
 async fn stress(server: &BrainServer, args: &[&str]) -> serde_json::Value {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_brain"))
@@ -83,15 +83,10 @@ async fn server_report_counts_what_stress_sent() {
     assert_eq!(out["server"]["projectId"], out["project_id"]);
 }
 
-/// With orchestration and image analysis landed, the report's stage
-/// timings, prompt statistics and measured async win cover the stress run's
-/// orchestrations and their images.
+/// The report's stage timings, prompt statistics and measured async win cover
+/// the stress run's orchestrations and their images.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_with_images_shows_stages_and_the_measured_async_win() {
-    if !landed("orchestration") || !landed("image-facts") {
-        // LANDS-WITH: orchestration, image-facts (brain stress leaves UNIMPLEMENTED calls out of the mix).
-        return;
-    }
     let server = BrainServer::start().await;
     let out = stress(
         &server,

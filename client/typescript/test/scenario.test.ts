@@ -18,7 +18,7 @@ import {
   ReportWindow,
   type RetryPolicy,
 } from "../src/index.js";
-import { BrainServer, landed, PACKAGE_DIR, Proxy, SUNSET_PNG } from "./support.js";
+import { BrainServer, PACKAGE_DIR, Proxy, SUNSET_PNG } from "./support.js";
 
 const run = promisify(execFile);
 
@@ -128,21 +128,16 @@ describe("brain client against a live server", () => {
     assert.equal(err.reason, "PROJECT_NOT_FOUND");
   });
 
-  let imageId: string | undefined;
+  // Attached by the orchestrate step; its late facts are what the watch step waits for.
+  const imageId = "sunset";
 
   it("orchestrates a prompt with an attached image", async () => {
     const request = {
       projectId,
       prompt: "Make the intro dark blue like this photo",
-      images: [{ source: { case: "data" as const, value: SUNSET_PNG }, mimeType: "image/png", imageId: "sunset" }],
+      images: [{ source: { case: "data" as const, value: SUNSET_PNG }, mimeType: "image/png", imageId }],
       requestId: `ts-scenario-${projectId}`,
     };
-    if (!landed("orchestration")) {
-      // LANDS-WITH: orchestration
-      const err = await rejection(client.orchestrate(request));
-      assert.equal(err.code, Code.Unimplemented);
-      return;
-    }
     const response = await client.orchestrate(request);
     assert.equal(response.replayed, false);
     const orchestration = response.orchestration;
@@ -151,35 +146,22 @@ describe("brain client against a live server", () => {
     assert.equal(tokens?.encoding, "o200k_base");
     assert.ok(tokens && tokens.totalAfter > 0 && tokens.totalAfter <= tokens.budget);
     assert.ok(orchestration.enhancedPrompt.includes("dark blue like this photo"));
-    assert.deepEqual(orchestration.images.map((i) => i.imageId), ["sunset"]);
+    assert.deepEqual(orchestration.images.map((i) => i.imageId), [imageId]);
     const replay = await client.orchestrate(request);
     assert.equal(replay.replayed, true);
     assert.equal(replay.orchestration?.orchestrationId, orchestration.orchestrationId);
-    imageId = "sunset";
   });
 
   it("receives the image's late facts over a watch that is cut and resumed", async () => {
     const proxy = await Proxy.start(server.addr);
     const viaProxy = new BrainClient(proxy.addr, { apiKey: server.apiKey, watchBackoff: fastReconnect });
     try {
-      if (!landed("image-facts")) {
-        // LANDS-WITH: image-facts
-        const iterator = viaProxy.watchImageFacts(projectId)[Symbol.asyncIterator]();
-        const err = await rejection(iterator.next());
-        assert.equal(err.code, Code.Unimplemented);
-        assert.deepEqual(await iterator.next(), { done: true, value: undefined }, "a non-retryable error ends the watch");
-        return;
-      }
-      if (imageId === undefined) {
-        const accepted = await client.analyzeImages({ projectId, images: [{ source: { case: "data", value: SUNSET_PNG } }] });
-        imageId = accepted.analyses[0]?.imageId;
-      }
       // Analysis is fast: the first image's events may all be stored before the
       // watch opens and arrive in one burst. A second image, requested only after
       // the cut, has events a cut stream cannot deliver: the watch must reconnect
       // and resume to see them.
       const secondId = "sunset-2";
-      const isFinalOf = (id: string | undefined) => (e: ImageFactsEvent) =>
+      const isFinalOf = (id: string) => (e: ImageFactsEvent) =>
         e.imageId === id && (e.type === EventType.IMAGE_FACTS_PROCESSED || e.type === EventType.IMAGE_FACTS_FAILED);
       const isFinal = isFinalOf(imageId);
       const isSecondFinal = isFinalOf(secondId);
@@ -218,7 +200,7 @@ describe("brain client against a live server", () => {
         assert.equal(event.cursor, cursors[1]);
         break;
       }
-      const analysis = await client.getImageFacts(projectId, imageId ?? "");
+      const analysis = await client.getImageFacts(projectId, imageId);
       assert.equal(analysis.status, ImageAnalysisStatus.READY);
     } finally {
       viaProxy.close();
@@ -227,12 +209,6 @@ describe("brain client against a live server", () => {
   });
 
   it("reports performance", async () => {
-    if (!landed("performance")) {
-      // LANDS-WITH: performance
-      const err = await rejection(client.getPerformanceReport({ window: ReportWindow.SINCE_START }));
-      assert.equal(err.code, Code.Unimplemented);
-      return;
-    }
     const report = await client.getPerformanceReport({ window: ReportWindow.SINCE_START });
     assert.ok(report.generateTime);
     assert.ok((report.requests?.total ?? 0n) > 0n);

@@ -19,19 +19,6 @@ export const REPO_ROOT = path.resolve(here, "../../../..");
 export const PACKAGE_DIR = path.resolve(here, "../..");
 export const SUNSET_PNG = readFileSync(path.join(REPO_ROOT, "client/testdata/sunset.png"));
 
-/**
- * Features of the server still answering UNIMPLEMENTED today. A scenario step
- * for one of them asserts UNIMPLEMENTED (marked LANDS-WITH: <feature>) until
- * the feature is listed here or in BRAIN_TEST_LANDED (comma-separated, or "all"),
- * which runs the step's real assertions instead.
- */
-const LANDED: string[] = ["orchestration", "image-facts", "performance"];
-
-export function landed(feature: string): boolean {
-  const fromEnv = (process.env.BRAIN_TEST_LANDED ?? "").split(",").map((f) => f.trim());
-  return LANDED.includes(feature) || fromEnv.includes(feature) || fromEnv.includes("all");
-}
-
 export function serverBinary(): string {
   if (process.env.BRAIN_SERVER_BIN) return process.env.BRAIN_SERVER_BIN;
   const target = process.env.CARGO_TARGET_DIR ?? path.join(REPO_ROOT, "target");

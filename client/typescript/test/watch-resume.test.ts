@@ -1,8 +1,9 @@
 /**
  * The watch's resume logic against a stand-in WatchImageFacts server that
  * misbehaves on purpose: it fails mid-stream, ends a stream cleanly, and sends
- * an event the client already has. The live scenario proves the same against
- * the real server once image facts have landed; this pins the client's side today.
+ * an event the client already has. The live scenario proves resume against the
+ * real server through a proxy that cuts the connection; this pins the cases a
+ * real server cannot be made to produce on demand.
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";

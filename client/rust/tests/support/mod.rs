@@ -19,18 +19,6 @@ use tokio::{
     task::JoinHandle,
 };
 
-/// Features of the server still answering UNIMPLEMENTED today. A scenario step
-/// for one of them asserts UNIMPLEMENTED (marked `LANDS-WITH: <feature>`) until
-/// the feature is listed here or in `BRAIN_TEST_LANDED` (comma-separated, or `all`),
-/// which runs the step's real assertions instead.
-const LANDED: &[&str] = &["orchestration", "image-facts", "performance"];
-
-/// True when the scenario should exercise `feature` for real.
-pub fn landed(feature: &str) -> bool {
-    let from_env = std::env::var("BRAIN_TEST_LANDED").unwrap_or_default();
-    LANDED.contains(&feature) || from_env.split(',').map(str::trim).any(|f| f == feature || f == "all")
-}
-
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
