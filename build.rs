@@ -32,8 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos: Vec<PathBuf> = PROTO_FILES.iter().map(PathBuf::from).collect();
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
-        // Unimplemented RPCs answer UNIMPLEMENTED by default, and streaming
-        // RPCs return boxed streams, so services can land one RPC at a time.
+        // Default stubs (UNIMPLEMENTED, boxed streams) let the test stand-ins
+        // implement only the RPC they fake; the server implements every RPC.
         .generate_default_stubs(true)
         // Image bytes are shared, not copied, on their way to the job queue.
         .bytes(".brain.v1.ImageInput.data")
