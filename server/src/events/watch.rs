@@ -230,18 +230,18 @@ mod tests {
     async fn store_with_project(dir: &tempfile::TempDir) -> (Store, crate::model::TenantId, String) {
         let config =
             Config { database_url: format!("sqlite://{}/brain.db", dir.path().display()), ..Config::default() };
-        let store = Store::open(&config).await.expect("open");
-        store.initialize().await.expect("migrate");
-        let tenant = store.ensure_tenant("t").await.expect("tenant").id;
+        let store = Store::open(&config).await.expect("open"); // ok: unit test only (#[cfg(test)]), not on a request path
+        store.initialize().await.expect("migrate"); // ok: unit test only (#[cfg(test)]), not on a request path
+        let tenant = store.ensure_tenant("t").await.expect("tenant").id; // ok: unit test only (#[cfg(test)]), not on a request path
         let project = store
             .create_project(&tenant, &NewProject { name: "p".into(), description: String::new() })
             .await
-            .expect("project");
+            .expect("project"); // ok: unit test only (#[cfg(test)]), not on a request path
         (store, tenant, project.id)
     }
 
     async fn append(store: &Store, tenant: &crate::model::TenantId, project_id: &str, n: usize) -> u64 {
-        let txn = store.begin_write().await.expect("txn");
+        let txn = store.begin_write().await.expect("txn"); // ok: unit test only (#[cfg(test)]), not on a request path
         let new: Vec<NewEvent> = (0..n)
             .map(|i| NewEvent {
                 event_type: EventType::ImageFactsFailed,
@@ -252,7 +252,7 @@ mod tests {
                 derived_preferences: Vec::new(),
             })
             .collect();
-        let events = store::append_events_in(&txn, store.backend(), tenant, project_id, &new).await.expect("append");
+        let events = store::append_events_in(&txn, store.backend(), tenant, project_id, &new).await.expect("append"); // ok: unit test only (#[cfg(test)]), not on a request path
         txn.commit().await.expect("commit");
         events.last().map_or(0, |e| e.cursor)
     }

@@ -100,7 +100,7 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let updates: Updates = Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx));
         let mut stream = until_shutdown(updates, shutdown.clone());
-        tx.send(status(ServingStatus::Serving)).expect("send");
+        tx.send(status(ServingStatus::Serving)).expect("send"); // ok: unit test only (#[cfg(test)]), not on a request path
         assert_eq!(stream.next().await.and_then(Result::ok).map(|r| r.status()), Some(ServingStatus::Serving));
         shutdown.cancel();
         assert_eq!(stream.next().await.and_then(Result::ok).map(|r| r.status()), Some(ServingStatus::NotServing));
@@ -113,7 +113,7 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let updates: Updates = Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx));
         let mut stream = until_shutdown(updates, shutdown.clone());
-        tx.send(status(ServingStatus::NotServing)).expect("send");
+        tx.send(status(ServingStatus::NotServing)).expect("send"); // ok: unit test only (#[cfg(test)]), not on a request path
         shutdown.cancel();
         assert_eq!(stream.next().await.and_then(Result::ok).map(|r| r.status()), Some(ServingStatus::NotServing));
         assert!(stream.next().await.is_none());

@@ -103,7 +103,7 @@ mod tests {
     fn statuses_carry_error_info() {
         let status: Status = Error::missing("project_id").into();
         assert_eq!(status.code(), Code::InvalidArgument);
-        let info = status.get_details_error_info().expect("error info");
+        let info = status.get_details_error_info().expect("error info"); // ok: unit test only (#[cfg(test)]), not on a request path
         assert_eq!(info.reason, "MISSING_FIELD");
         assert_eq!(info.domain, "brain.v1");
         assert_eq!(info.metadata.get("field").map(String::as_str), Some("project_id"));
@@ -120,7 +120,7 @@ mod tests {
     fn decode_errors_become_invalid_arguments() {
         let status =
             malformed_message(Code::Internal, "failed to decode Protobuf message: X.name: invalid string value")
-                .expect("rewritten");
+                .expect("rewritten"); // ok: unit test only (#[cfg(test)]), not on a request path
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(status.get_details_error_info().map(|i| i.reason), Some("INVALID_FIELD".to_owned()));
         assert!(status.message().contains("X.name"));
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn every_reason_is_documented_with_its_code() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ERRORS.md");
-        let docs = std::fs::read_to_string(&path).expect("docs/ERRORS.md");
+        let docs = std::fs::read_to_string(&path).expect("docs/ERRORS.md"); // ok: unit test only (#[cfg(test)]), not on a request path
         for reason in Reason::ALL {
             let row = format!("| `{}` | {} |", reason.as_str(), code_name(code(reason.kind())));
             assert!(docs.contains(&row), "docs/ERRORS.md has no row starting with {row}");

@@ -308,7 +308,7 @@ mod tests {
     fn confidence_starts_at_0_7_and_rises_when_repeated() {
         assert_eq!(derived_confidence(None, "calm", 0), Some(0.7));
         let first = item("calm", 0.7, MemorySource::Image);
-        let second = derived_confidence(Some(&first), "calm", 0).expect("some");
+        let second = derived_confidence(Some(&first), "calm", 0).expect("some"); // ok: unit test only (#[cfg(test)]), not on a request path
         assert!((second - 0.8).abs() < 1e-9);
         let capped = derived_confidence(Some(&item("calm", 0.95, MemorySource::Image)), "calm", 0);
         assert_eq!(capped, Some(0.95));
