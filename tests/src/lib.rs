@@ -85,6 +85,14 @@ impl TestDb {
         Arc::new(TestDb { url, backend: Backend::Sqlite, dir, postgres: None })
     }
 
+    /// A fresh SQLite file in the directory `subdir` of the temp dir, which the test may mount
+    /// something on (a small filesystem) before the server creates the file.
+    pub async fn sqlite_at(subdir: &str) -> Arc<TestDb> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/{subdir}/brain.db", dir.path().display());
+        Arc::new(TestDb { url, backend: Backend::Sqlite, dir, postgres: None })
+    }
+
     /// A fresh PostgreSQL database, or None when `BRAIN_TEST_POSTGRES_URL` is unset.
     pub async fn postgres() -> Option<Arc<TestDb>> {
         let db = Self::postgres_uncreated().await?;
@@ -140,7 +148,7 @@ impl TestDb {
 
     /// The SQLite database file.
     pub fn sqlite_file(&self) -> PathBuf {
-        self.dir.path().join("brain.db")
+        PathBuf::from(self.url.trim_start_matches("sqlite://"))
     }
 
     /// A direct connection to the test database, to check what the server stored.
@@ -600,6 +608,11 @@ pub fn assert_error<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, r
     assert_eq!(info.domain, brain_proto::ERROR_DOMAIN);
     assert_eq!(info.reason, reason, "wrong reason: {status:?}");
     status
+}
+
+/// The ErrorInfo reason of a status, when it has one.
+pub fn error_reason(status: &Status) -> Option<String> {
+    status.get_details_error_info().map(|i| i.reason)
 }
 
 /// The `field` metadata of a status's ErrorInfo.

@@ -224,7 +224,7 @@ mod tests {
         config::Config,
         events::{EventType, NewEvent},
         model::NewProject,
-        store::{self, Store},
+        store::Store,
     };
 
     async fn store_with_project(dir: &tempfile::TempDir) -> (Store, crate::model::TenantId, String) {
@@ -252,7 +252,7 @@ mod tests {
                 derived_preferences: Vec::new(),
             })
             .collect();
-        let events = store::append_events_in(&txn, store.backend(), tenant, project_id, &new).await.expect("append"); // ok: unit test only (#[cfg(test)]), not on a request path
+        let events = txn.append_events(tenant, project_id, &new).await.expect("append"); // ok: unit test only (#[cfg(test)]), not on a request path
         txn.commit().await.expect("commit");
         events.last().map_or(0, |e| e.cursor)
     }

@@ -14,7 +14,6 @@ mod worker;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use sea_orm::DatabaseTransaction;
 use tokio::time::Instant;
 
 pub use self::cache::FactsCache;
@@ -27,7 +26,7 @@ use crate::{
     model::{ImageStatus, Millis, Page, TenantId, new_id},
     pagination::PageRequest,
     perf::{CacheKind, Perf},
-    store::{self, Store},
+    store::{Store, WriteTx},
     validate,
     vision::{self, Analyzer, Fetcher, ImageFacts},
 };
@@ -251,14 +250,13 @@ impl Images {
     /// belong to the tenant. Call [`Images::accepted`] after the commit.
     pub async fn accept_in(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &WriteTx,
         tenant: &TenantId,
         project_id: &str,
         orchestration_id: Option<&str>,
         prepared: Vec<PreparedImage>,
     ) -> Result<Accepted> {
-        let store = &self.inner.store;
-        let project = store::project_row(txn, tenant, project_id).await?;
+        let events_after = txn.event_cursor(tenant, project_id).await?;
         let rows: Vec<NewImage> = prepared
             .iter()
             .map(|p| NewImage {
@@ -272,7 +270,7 @@ impl Images {
                 content_sha256: None,
             })
             .collect();
-        let analyses = store::insert_images_in(txn, tenant, project_id, orchestration_id, &rows).await?;
+        let analyses = txn.insert_images(tenant, project_id, orchestration_id, &rows).await?;
         for image in prepared {
             let payload = match image.source {
                 ImageSource::Data(bytes) => Some(bytes.to_vec()),
@@ -286,9 +284,9 @@ impl Images {
                 payload,
                 max_attempts: self.inner.config.job_max_attempts,
             };
-            jobs::enqueue_in(txn, store, &job).await?;
+            txn.enqueue_job(&job).await?;
         }
-        Ok(Accepted { analyses, events_after: project.event_cursor.max(0) as u64 })
+        Ok(Accepted { analyses, events_after })
     }
 
     /// Call after committing [`Images::accept_in`]: wakes idle workers and

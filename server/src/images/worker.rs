@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseTransaction;
-
 use super::{ImageAnalysis, Images};
 use crate::{
     context::{render, tokens},
@@ -13,7 +11,7 @@ use crate::{
     events::{EventType, NewEvent},
     jobs::{Job, JobDone, JobFailure, JobHandler},
     model::{ImageStatus, MemoryItem, MemoryPut, MemorySource, MemoryType, Millis, TenantId, now_ms},
-    store::{self, ImageReady},
+    store::{ImageReady, WriteTx},
     vision::{ImageFacts, intake},
 };
 
@@ -36,8 +34,8 @@ pub(super) struct AnalyzeImage {
 
 #[async_trait::async_trait]
 impl JobHandler for AnalyzeImage {
-    async fn claimed_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()> {
-        store::set_image_progress_in(txn, &job.project_id, &job.subject_id, ImageStatus::Running, job.attempts).await
+    async fn claimed_in(&self, txn: &WriteTx, job: &Job) -> Result<()> {
+        txn.set_image_progress(&job.project_id, &job.subject_id, ImageStatus::Running, job.attempts).await
     }
 
     async fn run(&self, mut job: Job) -> std::result::Result<JobDone, JobFailure> {
@@ -86,9 +84,8 @@ impl JobHandler for AnalyzeImage {
     async fn retry(&self, job: &Job, error: &str, run_after: Millis) -> Result<()> {
         let store = &self.images.inner.store;
         let txn = store.begin_write().await?;
-        if store::retry_job_in(&txn, job, error, run_after).await? {
-            store::set_image_progress_in(&txn, &job.project_id, &job.subject_id, ImageStatus::Pending, job.attempts)
-                .await?;
+        if txn.retry_job(job, error, run_after).await? {
+            txn.set_image_progress(&job.project_id, &job.subject_id, ImageStatus::Pending, job.attempts).await?;
             txn.commit().await?;
         } else {
             txn.rollback().await?;
@@ -100,14 +97,14 @@ impl JobHandler for AnalyzeImage {
         let inner = &self.images.inner;
         let store = &inner.store;
         let txn = store.begin_write().await?;
-        store::lock_project_in(&txn, store.backend(), &job.tenant_id, &job.project_id).await?;
-        if !store::finish_job_in(&txn, job, false, Some(error)).await? {
+        txn.lock_project(&job.tenant_id, &job.project_id).await?;
+        if !txn.finish_job(job, false, Some(error)).await? {
             txn.rollback().await?;
             return Ok(None);
         }
         let now = now_ms();
-        store::set_image_failed_in(&txn, &job.project_id, &job.subject_id, error, job.attempts, now).await?;
-        let image = store::image_in(&txn, &job.project_id, &job.subject_id).await?;
+        txn.set_image_failed(&job.project_id, &job.subject_id, error, job.attempts, now).await?;
+        let image = txn.image(&job.project_id, &job.subject_id).await?;
         let event = NewEvent {
             event_type: EventType::ImageFactsFailed,
             image_id: job.subject_id.clone(),
@@ -116,17 +113,17 @@ impl JobHandler for AnalyzeImage {
             error: Some(error.to_owned()),
             derived_preferences: Vec::new(),
         };
-        store::touch_project_in(&txn, &job.project_id, now).await?;
-        let events = store::append_events_in(&txn, store.backend(), &job.tenant_id, &job.project_id, &[event]).await?;
+        txn.touch_project(&job.project_id, now).await?;
+        let events = txn.append_events(&job.tenant_id, &job.project_id, &[event]).await?;
         txn.commit().await?;
         let orchestration_id = image.orchestration_id.clone();
         self.committed(&job.project_id, image, events.last().map_or(0, |e| e.cursor));
         Ok(orchestration_id)
     }
 
-    async fn released_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()> {
+    async fn released_in(&self, txn: &WriteTx, job: &Job) -> Result<()> {
         let attempts = job.attempts.saturating_sub(1);
-        store::set_image_progress_in(txn, &job.project_id, &job.subject_id, ImageStatus::Pending, attempts).await
+        txn.set_image_progress(&job.project_id, &job.subject_id, ImageStatus::Pending, attempts).await
     }
 }
 
@@ -145,8 +142,8 @@ impl AnalyzeImage {
         let store = &inner.store;
         let result = async {
             let txn = store.begin_write().await?;
-            store::lock_project_in(&txn, store.backend(), &job.tenant_id, &job.project_id).await?;
-            if !store::finish_job_in(&txn, job, true, None).await? {
+            txn.lock_project(&job.tenant_id, &job.project_id).await?;
+            if !txn.finish_job(job, true, None).await? {
                 txn.rollback().await?;
                 return Ok(None);
             }
@@ -158,9 +155,9 @@ impl AnalyzeImage {
                 attempts: job.attempts,
                 completed_at: now,
             };
-            store::set_image_ready_in(&txn, &job.project_id, &job.subject_id, &ready).await?;
+            txn.set_image_ready(&job.project_id, &job.subject_id, &ready).await?;
             let preferences = derive_preferences_in(&txn, &job.tenant_id, &job.project_id, &facts, now).await?;
-            store::touch_project_in(&txn, &job.project_id, now).await?;
+            txn.touch_project(&job.project_id, now).await?;
             let new_event = |event_type, derived_preferences| NewEvent {
                 event_type,
                 image_id: job.subject_id.clone(),
@@ -169,17 +166,16 @@ impl AnalyzeImage {
                 error: None,
                 derived_preferences,
             };
-            let events = store::append_events_in(
-                &txn,
-                store.backend(),
-                &job.tenant_id,
-                &job.project_id,
-                &[
-                    new_event(EventType::ImageFactsReady, Vec::new()),
-                    new_event(EventType::ImageFactsProcessed, preferences),
-                ],
-            )
-            .await?;
+            let events = txn
+                .append_events(
+                    &job.tenant_id,
+                    &job.project_id,
+                    &[
+                        new_event(EventType::ImageFactsReady, Vec::new()),
+                        new_event(EventType::ImageFactsProcessed, preferences),
+                    ],
+                )
+                .await?;
             txn.commit().await?;
             let finished = ImageAnalysis {
                 status: ImageStatus::Ready,
@@ -255,7 +251,7 @@ pub(crate) fn derived_confidence(existing: Option<&MemoryItem>, value: &str, now
 }
 
 async fn derive_preferences_in(
-    txn: &DatabaseTransaction,
+    txn: &WriteTx,
     tenant: &TenantId,
     project_id: &str,
     facts: &ImageFacts,
@@ -263,7 +259,7 @@ async fn derive_preferences_in(
 ) -> Result<Vec<MemoryItem>> {
     let mut derived = Vec::new();
     for (key, value) in implied_preferences(facts) {
-        let existing = store::memory_by_key_in(txn, project_id, MemoryType::UserPreference, key).await?;
+        let existing = txn.memory_by_key(project_id, MemoryType::UserPreference, key).await?;
         let Some(confidence) = derived_confidence(existing.as_ref(), &value, now) else { continue };
         let token_count = tokens::count(&render::memory_line(key, &value, confidence));
         let put = MemoryPut {
@@ -276,7 +272,7 @@ async fn derive_preferences_in(
             source_prompt: None,
             ttl_ms: None,
         };
-        let (item, _) = store::put_memory_in(txn, tenant, &put, token_count, now).await?;
+        let (item, _) = txn.put_memory(tenant, &put, token_count, now).await?;
         derived.push(item);
     }
     Ok(derived)

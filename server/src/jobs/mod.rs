@@ -2,7 +2,7 @@
 //! of workers that run them.
 //!
 //! A job row is written in the same transaction as the request that asked for
-//! the work ([`enqueue_in`]), so accepted work survives any crash. Workers
+//! the work ([`WriteTx::enqueue_job`](crate::store::WriteTx::enqueue_job)), so accepted work survives any crash. Workers
 //! claim due jobs with a lease (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's
 //! single writer makes every claim exclusive), extend the lease while they
 //! run, and finish the job in the same transaction as its result, guarded by
@@ -16,15 +16,13 @@ mod pool;
 use std::{sync::Arc, time::Duration};
 
 use rand::Rng;
-use sea_orm::DatabaseTransaction;
 use tokio::sync::Notify;
 
 pub use self::pool::{Handlers, JobDone, JobFailure, JobHandler, Workers};
 use crate::{
     config::Config,
-    error::Result,
     model::{Millis, TenantId},
-    store::{self, Store},
+    store::Store,
 };
 
 /// Kind of the job that analyses one accepted image (subject = image id).
@@ -112,11 +110,6 @@ impl Job {
     pub fn exhausted(&self) -> bool {
         self.attempts > self.max_attempts
     }
-}
-
-/// Writes a job inside the caller's transaction; call [`JobQueue::wake`] after the commit.
-pub async fn enqueue_in(txn: &DatabaseTransaction, store: &Store, job: &NewJob) -> Result<String> {
-    store::enqueue_job_in(txn, store.backend(), job).await
 }
 
 /// The queue's handle: enqueue wake-ups and tuning shared by the workers.

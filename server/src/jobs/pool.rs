@@ -13,7 +13,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sea_orm::DatabaseTransaction;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -23,7 +22,7 @@ use crate::{
     error::{ErrorKind, Result},
     model::{Millis, now_ms},
     perf::{JobOutcome, JobSample, Perf},
-    store,
+    store::WriteTx,
     telemetry::{Failure, background_failure},
 };
 
@@ -78,7 +77,7 @@ impl JobFailure {
 #[async_trait::async_trait]
 pub trait JobHandler: Send + Sync + 'static {
     /// Called inside the claim transaction, e.g. to mark the subject as running.
-    async fn claimed_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()>;
+    async fn claimed_in(&self, txn: &WriteTx, job: &Job) -> Result<()>;
     /// Runs one attempt and commits its result.
     async fn run(&self, job: Job) -> std::result::Result<JobDone, JobFailure>;
     /// Records a failed attempt that runs again at `run_after`.
@@ -87,7 +86,7 @@ pub trait JobHandler: Send + Sync + 'static {
     /// subject belongs to, if any (for the performance report).
     async fn fail(&self, job: &Job, error: &str) -> Result<Option<String>>;
     /// Called inside the transaction that hands an unfinished job back at shutdown.
-    async fn released_in(&self, txn: &DatabaseTransaction, job: &Job) -> Result<()>;
+    async fn released_in(&self, txn: &WriteTx, job: &Job) -> Result<()>;
 }
 
 /// Handlers by job kind.
@@ -179,7 +178,7 @@ async fn claim(ctx: &Ctx, owner: &str) -> Result<Option<Job>> {
     }
     let lease_ms = ctx.queue.config().job_lease_ms as i64;
     let txn = store.begin_write().await?;
-    let claimed = store::claim_job_in(&txn, store.backend(), owner, lease_ms, &kinds).await?;
+    let claimed = txn.claim_job(owner, lease_ms, &kinds).await?;
     // Only kinds with a handler are claimed.
     let Some((job, handler)) = claimed.and_then(|job| ctx.handlers.get(job.kind.as_str()).map(|h| (job, h))) else {
         txn.rollback().await?;
@@ -304,7 +303,7 @@ async fn release(ctx: &Ctx, handler: &dyn JobHandler, job: &Job) {
     let store = ctx.queue.store();
     let result = async {
         let txn = store.begin_write().await?;
-        let released = store::release_job_in(&txn, job).await?;
+        let released = txn.release_job(job).await?;
         if released {
             handler.released_in(&txn, job).await?;
         }

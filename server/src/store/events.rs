@@ -4,12 +4,12 @@
 //! committed in order and a reader that sees cursor N has every cursor below N.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, Query},
 };
 
 use super::{
-    Backend, Store,
+    Backend, Store, WriteTx,
     entities::{events, projects},
 };
 use crate::{
@@ -21,80 +21,76 @@ use crate::{
 /// PostgreSQL channel carrying "project_id:cursor" for every committed event batch.
 pub const EVENTS_CHANNEL: &str = "brain_events";
 
-/// Appends events to the project's log inside the caller's transaction and
-/// returns them with their cursors. Call it last in the transaction: the
-/// events' time is taken here and stands for the commit time.
-pub(crate) async fn append_events_in(
-    txn: &DatabaseTransaction,
-    backend: Backend,
-    tenant: &TenantId,
-    project_id: &str,
-    new: &[NewEvent],
-) -> Result<Vec<Event>> {
-    if new.is_empty() {
-        return Ok(Vec::new());
+impl WriteTx {
+    /// Appends events to the project's log inside the caller's transaction and
+    /// returns them with their cursors. Call it last in the transaction: the
+    /// events' time is taken here and stands for the commit time.
+    pub async fn append_events(&self, tenant: &TenantId, project_id: &str, new: &[NewEvent]) -> Result<Vec<Event>> {
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = new.len() as i64;
+        let bump = Query::update()
+            .table(projects::Entity)
+            .value(
+                projects::Column::EventCursor,
+                sea_orm::sea_query::ExprTrait::add(Expr::col(projects::Column::EventCursor), count),
+            )
+            .and_where(projects::Column::Id.eq(project_id))
+            .and_where(projects::Column::TenantId.eq(tenant.as_str()))
+            .returning_col(projects::Column::EventCursor)
+            .to_owned();
+        let row = self
+            .query_one(&bump)
+            .await?
+            .ok_or_else(|| Error::internal(format!("project {project_id} vanished while appending events")))?;
+        let last: i64 = row.try_get("", "event_cursor")?;
+        let now = now_ms();
+        let mut out = Vec::with_capacity(new.len());
+        let mut rows = Vec::with_capacity(new.len());
+        for (i, event) in new.iter().enumerate() {
+            let cursor = last - count + 1 + i as i64;
+            let payload = EventPayload {
+                facts: event.facts.clone(),
+                error: event.error.clone(),
+                derived_preferences: event.derived_preferences.clone(),
+            };
+            let payload = serde_json::to_string(&payload).map_err(Error::internal)?;
+            rows.push(events::ActiveModel {
+                tenant_id: Set(tenant.0.clone()),
+                project_id: Set(project_id.to_owned()),
+                cursor: Set(cursor),
+                event_type: Set(event.event_type.as_str().to_owned()),
+                image_id: Set(Some(event.image_id.clone())),
+                orchestration_id: Set(event.orchestration_id.clone()),
+                payload: Set(payload),
+                created_at: Set(now),
+                ..Default::default()
+            });
+            out.push(Event {
+                cursor: cursor.max(0) as u64,
+                project_id: project_id.to_owned(),
+                event_type: event.event_type,
+                image_id: event.image_id.clone(),
+                orchestration_id: event.orchestration_id.clone(),
+                facts: event.facts.clone(),
+                error: event.error.clone(),
+                derived_preferences: event.derived_preferences.clone(),
+                created_at: now,
+            });
+        }
+        events::Entity::insert_many(rows).exec_without_returning(self).await?;
+        if self.backend() == Backend::Postgres {
+            // Delivered to every listening replica at commit; carries ids only, the store holds the data.
+            let stmt = sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [EVENTS_CHANNEL.into(), format!("{project_id}:{last}").into()],
+            );
+            self.execute_raw(stmt).await?;
+        }
+        Ok(out)
     }
-    let count = new.len() as i64;
-    let bump = Query::update()
-        .table(projects::Entity)
-        .value(
-            projects::Column::EventCursor,
-            sea_orm::sea_query::ExprTrait::add(Expr::col(projects::Column::EventCursor), count),
-        )
-        .and_where(projects::Column::Id.eq(project_id))
-        .and_where(projects::Column::TenantId.eq(tenant.as_str()))
-        .returning_col(projects::Column::EventCursor)
-        .to_owned();
-    let row = txn
-        .query_one(&bump)
-        .await?
-        .ok_or_else(|| Error::internal(format!("project {project_id} vanished while appending events")))?;
-    let last: i64 = row.try_get("", "event_cursor")?;
-    let now = now_ms();
-    let mut out = Vec::with_capacity(new.len());
-    let mut rows = Vec::with_capacity(new.len());
-    for (i, event) in new.iter().enumerate() {
-        let cursor = last - count + 1 + i as i64;
-        let payload = EventPayload {
-            facts: event.facts.clone(),
-            error: event.error.clone(),
-            derived_preferences: event.derived_preferences.clone(),
-        };
-        let payload = serde_json::to_string(&payload).map_err(Error::internal)?;
-        rows.push(events::ActiveModel {
-            tenant_id: Set(tenant.0.clone()),
-            project_id: Set(project_id.to_owned()),
-            cursor: Set(cursor),
-            event_type: Set(event.event_type.as_str().to_owned()),
-            image_id: Set(Some(event.image_id.clone())),
-            orchestration_id: Set(event.orchestration_id.clone()),
-            payload: Set(payload),
-            created_at: Set(now),
-            ..Default::default()
-        });
-        out.push(Event {
-            cursor: cursor.max(0) as u64,
-            project_id: project_id.to_owned(),
-            event_type: event.event_type,
-            image_id: event.image_id.clone(),
-            orchestration_id: event.orchestration_id.clone(),
-            facts: event.facts.clone(),
-            error: event.error.clone(),
-            derived_preferences: event.derived_preferences.clone(),
-            created_at: now,
-        });
-    }
-    events::Entity::insert_many(rows).exec_without_returning(txn).await?;
-    if backend == Backend::Postgres {
-        // Delivered to every listening replica at commit; carries ids only, the store holds the data.
-        let stmt = sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [EVENTS_CHANNEL.into(), format!("{project_id}:{last}").into()],
-        );
-        txn.execute_raw(stmt).await?;
-    }
-    Ok(out)
 }
 
 impl Store {

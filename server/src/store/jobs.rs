@@ -3,12 +3,11 @@
 //! the worker that currently holds a job can finish it.
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, LockBehavior, LockType},
 };
 
-use super::{Backend, Store, entities::jobs};
+use super::{Backend, Store, WriteTx, entities::jobs};
 use crate::{
     error::Result,
     jobs::{Job, JobStatus, NewJob},
@@ -18,37 +17,140 @@ use crate::{
 /// PostgreSQL channel that tells every replica's workers new jobs were committed.
 pub const JOBS_CHANNEL: &str = "brain_jobs";
 
-/// Writes a queued job inside the caller's transaction; returns its id.
-pub(crate) async fn enqueue_job_in(txn: &DatabaseTransaction, backend: Backend, job: &NewJob) -> Result<String> {
-    let now = now_ms();
-    let id = new_id();
-    jobs::Entity::insert(jobs::ActiveModel {
-        id: Set(id.clone()),
-        tenant_id: Set(job.tenant_id.0.clone()),
-        project_id: Set(job.project_id.clone()),
-        kind: Set(job.kind.to_owned()),
-        subject_id: Set(job.subject_id.clone()),
-        payload: Set(job.payload.clone()),
-        status: Set(JobStatus::Queued.as_str().to_owned()),
-        attempts: Set(0),
-        max_attempts: Set(job.max_attempts.min(i32::MAX as u32) as i32),
-        run_after: Set(now),
-        lease_until: Set(None),
-        lease_owner: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        started_at: Set(None),
-        finished_at: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    notify_jobs_in(txn, backend).await?;
-    Ok(id)
+impl WriteTx {
+    /// Writes a queued job inside the caller's transaction; returns its id.
+    pub async fn enqueue_job(&self, job: &NewJob) -> Result<String> {
+        let now = now_ms();
+        let id = new_id();
+        jobs::Entity::insert(jobs::ActiveModel {
+            id: Set(id.clone()),
+            tenant_id: Set(job.tenant_id.0.clone()),
+            project_id: Set(job.project_id.clone()),
+            kind: Set(job.kind.to_owned()),
+            subject_id: Set(job.subject_id.clone()),
+            payload: Set(job.payload.clone()),
+            status: Set(JobStatus::Queued.as_str().to_owned()),
+            attempts: Set(0),
+            max_attempts: Set(job.max_attempts.min(i32::MAX as u32) as i32),
+            run_after: Set(now),
+            lease_until: Set(None),
+            lease_owner: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            started_at: Set(None),
+            finished_at: Set(None),
+        })
+        .exec_without_returning(self)
+        .await?;
+        notify_jobs_in(self, self.backend()).await?;
+        Ok(id)
+    }
+
+    /// Claims the oldest due job: queued and due, or running with an expired
+    /// lease (its worker died). Counts the attempt and leases the job to `owner`
+    /// for `lease_ms`. PostgreSQL skips rows other claimers hold; SQLite's write
+    /// lock makes the whole claim exclusive.
+    pub async fn claim_job(&self, owner: &str, lease_ms: i64, kinds: &[&str]) -> Result<Option<Job>> {
+        let now = now_ms();
+        let mut query = jobs::Entity::find()
+            .filter(due(now, kinds))
+            .order_by_asc(jobs::Column::RunAfter)
+            .order_by_asc(jobs::Column::Id)
+            .limit(1);
+        if self.backend() == Backend::Postgres {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let Some(row) = query.one(self).await? else { return Ok(None) };
+        let attempts = row.attempts.saturating_add(1);
+        let lease_owner = format!("{owner}#{attempts}");
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::Status, Expr::value(JobStatus::Running.as_str()))
+            .col_expr(jobs::Column::Attempts, Expr::value(attempts))
+            .col_expr(jobs::Column::LeaseOwner, Expr::value(lease_owner.as_str()))
+            .col_expr(jobs::Column::LeaseUntil, Expr::value(now.saturating_add(lease_ms)))
+            .col_expr(jobs::Column::StartedAt, Expr::value(now))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(jobs::Column::Id.eq(row.id.as_str()))
+            .exec(self)
+            .await?;
+        // A reclaimed job became due when its previous lease ran out.
+        let due_at = if row.status == JobStatus::Running.as_str() {
+            row.lease_until.unwrap_or(row.run_after)
+        } else {
+            row.run_after
+        };
+        Ok(Some(Job {
+            id: row.id,
+            tenant_id: TenantId(row.tenant_id),
+            project_id: row.project_id,
+            kind: row.kind,
+            subject_id: row.subject_id,
+            payload: row.payload,
+            attempts: attempts.max(0) as u32,
+            max_attempts: row.max_attempts.max(0) as u32,
+            due_at,
+            created_at: row.created_at,
+            last_error: row.last_error,
+            lease_owner,
+            claimed_at: now,
+        }))
+    }
+
+    /// Finishes the attempt: succeeded, or failed for good with `error`. The
+    /// payload is dropped either way. False when the lease was lost, in which case
+    /// the caller must roll back.
+    pub async fn finish_job(&self, job: &Job, succeeded: bool, error: Option<&str>) -> Result<bool> {
+        let now = now_ms();
+        let status = if succeeded { JobStatus::Succeeded } else { JobStatus::Failed };
+        let mut update = jobs::Entity::update_many()
+            .col_expr(jobs::Column::Status, Expr::value(status.as_str()))
+            .col_expr(jobs::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(jobs::Column::FinishedAt, Expr::value(now))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now));
+        if let Some(error) = error {
+            update = update.col_expr(jobs::Column::LastError, Expr::value(error));
+        }
+        Ok(update.filter(held(job)).exec(self).await?.rows_affected == 1)
+    }
+
+    /// Puts the job back in the queue until `run_after`, recording `error`. False when the lease was lost.
+    pub async fn retry_job(&self, job: &Job, error: &str, run_after: i64) -> Result<bool> {
+        let now = now_ms();
+        let result = jobs::Entity::update_many()
+            .col_expr(jobs::Column::Status, Expr::value(JobStatus::Queued.as_str()))
+            .col_expr(jobs::Column::RunAfter, Expr::value(run_after))
+            .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(jobs::Column::LastError, Expr::value(error))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(held(job))
+            .exec(self)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Hands the job back, due now, without counting this attempt (the server is
+    /// stopping; the job did nothing wrong). False when the lease was lost.
+    pub async fn release_job(&self, job: &Job) -> Result<bool> {
+        let now = now_ms();
+        let result = jobs::Entity::update_many()
+            .col_expr(jobs::Column::Status, Expr::value(JobStatus::Queued.as_str()))
+            .col_expr(jobs::Column::Attempts, Expr::value(job.attempts.saturating_sub(1) as i32))
+            .col_expr(jobs::Column::RunAfter, Expr::value(now))
+            .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(held(job))
+            .exec(self)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
 }
 
 /// Wakes other replicas' workers when the transaction commits (PostgreSQL only).
-async fn notify_jobs_in(txn: &DatabaseTransaction, backend: Backend) -> Result<()> {
+async fn notify_jobs_in(txn: &WriteTx, backend: Backend) -> Result<()> {
     if backend == Backend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_notify('{JOBS_CHANNEL}', '')")).await?;
     }
@@ -89,62 +191,6 @@ fn due(now: i64, kinds: &[&str]) -> Condition {
     Condition::all().add(jobs::Column::Kind.is_in(kinds.iter().copied())).add(due)
 }
 
-/// Claims the oldest due job: queued and due, or running with an expired
-/// lease (its worker died). Counts the attempt and leases the job to `owner`
-/// for `lease_ms`. PostgreSQL skips rows other claimers hold; SQLite's write
-/// lock makes the whole claim exclusive.
-pub(crate) async fn claim_job_in(
-    txn: &DatabaseTransaction,
-    backend: Backend,
-    owner: &str,
-    lease_ms: i64,
-    kinds: &[&str],
-) -> Result<Option<Job>> {
-    let now = now_ms();
-    let mut query = jobs::Entity::find()
-        .filter(due(now, kinds))
-        .order_by_asc(jobs::Column::RunAfter)
-        .order_by_asc(jobs::Column::Id)
-        .limit(1);
-    if backend == Backend::Postgres {
-        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let Some(row) = query.one(txn).await? else { return Ok(None) };
-    let attempts = row.attempts.saturating_add(1);
-    let lease_owner = format!("{owner}#{attempts}");
-    jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(JobStatus::Running.as_str()))
-        .col_expr(jobs::Column::Attempts, Expr::value(attempts))
-        .col_expr(jobs::Column::LeaseOwner, Expr::value(lease_owner.as_str()))
-        .col_expr(jobs::Column::LeaseUntil, Expr::value(now.saturating_add(lease_ms)))
-        .col_expr(jobs::Column::StartedAt, Expr::value(now))
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-        .filter(jobs::Column::Id.eq(row.id.as_str()))
-        .exec(txn)
-        .await?;
-    // A reclaimed job became due when its previous lease ran out.
-    let due_at = if row.status == JobStatus::Running.as_str() {
-        row.lease_until.unwrap_or(row.run_after)
-    } else {
-        row.run_after
-    };
-    Ok(Some(Job {
-        id: row.id,
-        tenant_id: TenantId(row.tenant_id),
-        project_id: row.project_id,
-        kind: row.kind,
-        subject_id: row.subject_id,
-        payload: row.payload,
-        attempts: attempts.max(0) as u32,
-        max_attempts: row.max_attempts.max(0) as u32,
-        due_at,
-        created_at: row.created_at,
-        last_error: row.last_error,
-        lease_owner,
-        claimed_at: now,
-    }))
-}
-
 /// Rows of `job` still held by this attempt.
 fn held(job: &Job) -> Condition {
     Condition::all()
@@ -165,60 +211,4 @@ impl Store {
             .await?;
         Ok(result.rows_affected == 1)
     }
-}
-
-/// Finishes the attempt: succeeded, or failed for good with `error`. The
-/// payload is dropped either way. False when the lease was lost, in which case
-/// the caller must roll back.
-pub(crate) async fn finish_job_in(
-    txn: &DatabaseTransaction,
-    job: &Job,
-    succeeded: bool,
-    error: Option<&str>,
-) -> Result<bool> {
-    let now = now_ms();
-    let status = if succeeded { JobStatus::Succeeded } else { JobStatus::Failed };
-    let mut update = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(status.as_str()))
-        .col_expr(jobs::Column::Payload, Expr::value(Option::<Vec<u8>>::None))
-        .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .col_expr(jobs::Column::FinishedAt, Expr::value(now))
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now));
-    if let Some(error) = error {
-        update = update.col_expr(jobs::Column::LastError, Expr::value(error));
-    }
-    Ok(update.filter(held(job)).exec(txn).await?.rows_affected == 1)
-}
-
-/// Puts the job back in the queue until `run_after`, recording `error`. False when the lease was lost.
-pub(crate) async fn retry_job_in(txn: &DatabaseTransaction, job: &Job, error: &str, run_after: i64) -> Result<bool> {
-    let now = now_ms();
-    let result = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(JobStatus::Queued.as_str()))
-        .col_expr(jobs::Column::RunAfter, Expr::value(run_after))
-        .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(jobs::Column::LastError, Expr::value(error))
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-        .filter(held(job))
-        .exec(txn)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Hands the job back, due now, without counting this attempt (the server is
-/// stopping; the job did nothing wrong). False when the lease was lost.
-pub(crate) async fn release_job_in(txn: &DatabaseTransaction, job: &Job) -> Result<bool> {
-    let now = now_ms();
-    let result = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(JobStatus::Queued.as_str()))
-        .col_expr(jobs::Column::Attempts, Expr::value(job.attempts.saturating_sub(1) as i32))
-        .col_expr(jobs::Column::RunAfter, Expr::value(now))
-        .col_expr(jobs::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-        .filter(held(job))
-        .exec(txn)
-        .await?;
-    Ok(result.rows_affected == 1)
 }

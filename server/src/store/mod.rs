@@ -17,23 +17,17 @@ mod perf;
 mod projects;
 mod retention;
 mod tenants;
+mod tx;
 
-pub(crate) use self::projects::{lock_project_in, project_row, put_memory_in, touch_project_in};
+pub use self::images::ImageReady;
+pub use self::tx::WriteTx;
 pub use self::{events::EVENTS_CHANNEL, jobs::JOBS_CHANNEL};
-pub(crate) use self::{
-    events::append_events_in,
-    images::{
-        ImageReady, image_in, insert_images_in, memory_by_key_in, set_image_failed_in, set_image_progress_in,
-        set_image_ready_in,
-    },
-    jobs::{claim_job_in, enqueue_job_in, finish_job_in, release_job_in, retry_job_in},
-};
 pub use context::{ContextLimits, ContextRows};
 pub use orchestrations::{Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
 pub use perf::QueueCounts;
 pub use retention::{RetentionPolicy, RetentionReport};
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use brain_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -64,6 +58,7 @@ pub struct Store {
     probe: DatabaseConnection,
     backend: Backend,
     max_connections: u32,
+    writes: Arc<tx::WriteHealth>,
 }
 
 /// Key of the PostgreSQL advisory lock that serialises migrations across replicas.
@@ -107,7 +102,14 @@ impl Store {
                     .await?;
             // The probe takes the write lock briefly, so its busy timeout is the probe timeout.
             let probe = sqlite_pool(&url, 1, probe_timeout, move |o| o.busy_timeout(probe_timeout)).await?;
-            Ok(Self { write, read, probe, backend: Backend::Sqlite, max_connections: config.db_max_connections + 1 })
+            Ok(Self {
+                write,
+                read,
+                probe,
+                backend: Backend::Sqlite,
+                max_connections: config.db_max_connections + 1,
+                writes: Arc::default(),
+            })
         } else {
             let mut opts = ConnectOptions::new(config.database_url.clone());
             opts.max_connections(config.db_max_connections)
@@ -115,7 +117,8 @@ impl Store {
                 .acquire_timeout(acquire)
                 .connect_timeout(acquire)
                 .connect_lazy(true)
-                .sqlx_logging(false);
+                .sqlx_logging(false)
+                .map_sqlx_postgres_pool_opts(|pool| pool.after_release(release_outside_transaction_pg));
             let pool = connect_lazy(opts).await?;
             let mut probe_opts = ConnectOptions::new(config.database_url.clone());
             probe_opts
@@ -132,6 +135,7 @@ impl Store {
                 probe,
                 backend: Backend::Postgres,
                 max_connections: config.db_max_connections,
+                writes: Arc::default(),
             })
         }
     }
@@ -140,7 +144,7 @@ impl Store {
     /// replicas at once: PostgreSQL migrations hold an advisory lock, SQLite
     /// ones the write lock.
     pub async fn initialize(&self) -> Result<(), Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_transaction().await?;
         if self.backend == Backend::Postgres {
             txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
                 .await
@@ -156,22 +160,44 @@ impl Store {
     /// SQLite takes and releases the write lock (`BEGIN IMMEDIATE; ROLLBACK`),
     /// so a database another process has locked counts as down. PostgreSQL
     /// runs `SELECT 1` on a dedicated connection, so a saturated pool does
-    /// not look like an outage.
+    /// not look like an outage. While the last write failed because the store
+    /// could not take it (a full disk answers reads and takes the lock), the
+    /// probe instead commits a write of [`PROBE_WRITE_BYTES`]; the store
+    /// counts as up again only once that commits.
     pub async fn ping(&self) -> Result<(), Error> {
+        if self.writes.is_failing() {
+            self.probe_write().await?;
+            self.writes.committed();
+            return Ok(());
+        }
         match self.backend {
             Backend::Sqlite => {
-                let txn = self
-                    .probe
-                    .begin_with_options(TransactionOptions {
-                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(Error::from)?;
+                let txn = self.probe.begin_with_options(immediate()).await.map_err(Error::from)?;
                 txn.rollback().await.map_err(Error::from)
             }
             Backend::Postgres => self.probe.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(Error::from),
         }
+    }
+
+    /// Commits one row of [`PROBE_WRITE_BYTES`] in `store_probe`, on the probe connection.
+    async fn probe_write(&self) -> Result<(), Error> {
+        use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
+        let txn = self.probe.begin_with_options(immediate()).await.map_err(Error::from)?;
+        let row = entities::store_probe::ActiveModel {
+            id: Set(1),
+            written_at: Set(crate::model::now_ms()),
+            padding: Set(vec![0u8; PROBE_WRITE_BYTES]),
+        };
+        entities::store_probe::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(entities::store_probe::Column::Id)
+                    .update_columns([entities::store_probe::Column::WrittenAt, entities::store_probe::Column::Padding])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await
+            .map_err(Error::from)?;
+        txn.commit().await.map_err(Error::from)
     }
 
     /// Copies committed WAL frames into the SQLite database file without
@@ -187,12 +213,19 @@ impl Store {
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
-    pub async fn begin_write(&self) -> Result<DatabaseTransaction, Error> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        self.write.begin_with_options(options).await.map_err(Error::from)
+    pub async fn begin_write(&self) -> Result<WriteTx, Error> {
+        let txn = self.begin_transaction().await?;
+        Ok(WriteTx::new(txn, self.backend, self.writes.clone()))
+    }
+
+    async fn begin_transaction(&self) -> Result<DatabaseTransaction, Error> {
+        let options = if self.backend == Backend::Sqlite { immediate() } else { TransactionOptions::default() };
+        self.write.begin_with_options(options).await.map_err(|err| {
+            if is_unavailable(&err) {
+                self.writes.failed();
+            }
+            Error::from(err)
+        })
     }
 
     /// The connection for reads.
@@ -228,6 +261,15 @@ impl Store {
     }
 }
 
+/// Size of the row the health probe commits while writes are failing: about
+/// what a large orchestration writes, so a disk with room for only a few
+/// pages does not count as recovered.
+pub const PROBE_WRITE_BYTES: usize = 64 * 1024;
+
+fn immediate() -> TransactionOptions {
+    TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }
+}
+
 /// Connection pool occupancy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
@@ -257,6 +299,58 @@ async fn connect_lazy(opts: ConnectOptions) -> Result<DatabaseConnection, Error>
     Database::connect(opts).await.map_err(Error::from)
 }
 
+/// sqlx `after_release` hook of the SQLite pools: a connection is reused only
+/// when it is certainly outside any transaction, by sqlx's count and by SQLite's.
+///
+/// Why: when a statement or COMMIT fails with SQLITE_FULL or SQLITE_IOERR,
+/// SQLite may already have rolled the transaction back. The ROLLBACK that
+/// follows then fails ("no transaction is active"), sqlx's transaction depth
+/// stays at 1, and SeaORM's next `begin` on that connection opens a
+/// SAVEPOINT instead of `BEGIN IMMEDIATE`. After one more failure that leaves
+/// SQLite inside a transaction, every later "commit" only releases a
+/// savepoint: calls were answered OK and nothing reached the file
+/// (docs/OPERATIONS.md, "Disk full"). A fresh connection has no such history.
+fn release_outside_transaction_sqlite(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+    _meta: sea_orm::sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, Result<bool, sea_orm::sqlx::Error>> {
+    use sea_orm::sqlx::Connection as _;
+    Box::pin(async move {
+        // Runs the ROLLBACK a dropped transaction queued, so the checks below see its outcome.
+        conn.ping().await?;
+        if conn.is_in_transaction() {
+            tracing::warn!("a database connection came back inside a transaction; replacing it");
+            return Ok(false);
+        }
+        let mut handle = conn.lock_handle().await?;
+        // SAFETY: `lock_handle` gives exclusive access to the open database handle for the
+        // lifetime of `handle`; sqlite3_get_autocommit only reads the connection's state.
+        let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) } != 0;
+        if !autocommit {
+            tracing::warn!("a database connection came back with SQLite inside a transaction; replacing it");
+        }
+        Ok(autocommit)
+    })
+}
+
+/// The PostgreSQL pool's `after_release` hook: as for SQLite, a connection is
+/// reused only when sqlx counts no open transaction on it (its ROLLBACK queued
+/// by a dropped transaction is sent first).
+fn release_outside_transaction_pg(
+    conn: &mut sea_orm::sqlx::PgConnection,
+    _meta: sea_orm::sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, Result<bool, sea_orm::sqlx::Error>> {
+    use sea_orm::sqlx::Connection as _;
+    Box::pin(async move {
+        conn.ping().await?;
+        let clean = !conn.is_in_transaction();
+        if !clean {
+            tracing::warn!("a database connection came back inside a transaction; replacing it");
+        }
+        Ok(clean)
+    })
+}
+
 async fn sqlite_pool(
     url: &str,
     max: u32,
@@ -269,10 +363,12 @@ async fn sqlite_pool(
     // Built with sqlx directly: SeaORM's `Database::connect` queries the SQLite version even when
     // lazy, so a locked or unreadable file would stop the server from starting instead of letting
     // it report NOT_SERVING until the store answers.
+    // Every SQLite pool checks returned connections: readers and the probe open transactions too.
     let pool = SqlitePoolOptions::new()
         .max_connections(max)
         .min_connections(0)
         .acquire_timeout(acquire)
+        .after_release(release_outside_transaction_sqlite)
         .connect_lazy_with(configure(options.disable_statement_logging()));
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }

@@ -13,17 +13,17 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
     sea_query::{Expr, OnConflict},
 };
 
 use super::{
-    Backend, Store,
+    Backend, Store, WriteTx,
     entities::{conversation_turns, memories, orchestrations, projects},
     projects::memory,
 };
 use crate::{
-    error::{Error, Result},
+    error::Result,
     model::{ConversationTurn, MemoryItem, TenantId},
 };
 
@@ -156,13 +156,13 @@ fn stored_request(r: orchestrations::Model) -> StoredRequest {
 /// The open write transaction of a batch of orchestrations. Dropping it
 /// without [`OrchestrationTx::commit`] rolls everything back.
 pub struct OrchestrationTx {
-    txn: DatabaseTransaction,
+    txn: WriteTx,
     held: HashSet<(TenantId, String)>,
 }
 
 impl OrchestrationTx {
-    /// The transaction, for other store modules that write inside it (image intake).
-    pub(crate) fn txn(&self) -> &DatabaseTransaction {
+    /// The transaction, for writes of other kinds inside it (image intake).
+    pub fn txn(&self) -> &WriteTx {
         &self.txn
     }
 
@@ -308,7 +308,7 @@ impl OrchestrationTx {
 
     /// Commits.
     pub async fn commit(self) -> Result<()> {
-        self.txn.commit().await.map_err(Error::from)
+        self.txn.commit().await
     }
 }
 

@@ -5,12 +5,12 @@
 //! compose several writes into one commit.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::Expr,
 };
 
 use super::{
-    Backend, Store,
+    Backend, Store, WriteTx,
     entities::{memories, projects, scenes},
 };
 use crate::{
@@ -68,7 +68,7 @@ impl Store {
         summary_tokens: u32,
     ) -> Result<(Scene, bool)> {
         let txn = self.begin_write().await?;
-        lock_project_in(&txn, self.backend, tenant, &up.project_id).await?;
+        txn.lock_project(tenant, &up.project_id).await?;
         let now = now_ms();
         let mut order = scenes_in_order(&txn, &up.project_id).await?;
         let existing = order.iter().position(|s| Some(&s.scene_id) == up.scene_id.as_ref());
@@ -114,7 +114,7 @@ impl Store {
         } else {
             active.update(&txn).await?;
         }
-        touch_project_in(&txn, &up.project_id, now).await?;
+        txn.touch_project(&up.project_id, now).await?;
         txn.commit().await?;
         Ok((scene(row)?, created))
     }
@@ -122,7 +122,7 @@ impl Store {
     /// Deletes a scene and closes the gap in positions.
     pub async fn delete_scene(&self, tenant: &TenantId, project_id: &str, scene_id: &str) -> Result<()> {
         let txn = self.begin_write().await?;
-        lock_project_in(&txn, self.backend, tenant, project_id).await?;
+        txn.lock_project(tenant, project_id).await?;
         let mut order = scenes_in_order(&txn, project_id).await?;
         let Some(i) = order.iter().position(|s| s.scene_id == scene_id) else {
             return Err(scene_not_found(scene_id));
@@ -134,7 +134,7 @@ impl Store {
             .exec(&txn)
             .await?;
         renumber_in(&txn, &order, "").await?;
-        touch_project_in(&txn, project_id, now_ms()).await?;
+        txn.touch_project(project_id, now_ms()).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -174,9 +174,9 @@ impl Store {
     /// Creates or replaces the memory item with the same type and key.
     pub async fn put_memory(&self, tenant: &TenantId, put: &MemoryPut, token_count: u32) -> Result<(MemoryItem, bool)> {
         let txn = self.begin_write().await?;
-        lock_project_in(&txn, self.backend, tenant, &put.project_id).await?;
-        let result = put_memory_in(&txn, tenant, put, token_count, now_ms()).await?;
-        touch_project_in(&txn, &put.project_id, now_ms()).await?;
+        txn.lock_project(tenant, &put.project_id).await?;
+        let result = txn.put_memory(tenant, put, token_count, now_ms()).await?;
+        txn.touch_project(&put.project_id, now_ms()).await?;
         txn.commit().await?;
         Ok(result)
     }
@@ -184,7 +184,7 @@ impl Store {
     /// Deletes one memory item.
     pub async fn delete_memory(&self, tenant: &TenantId, project_id: &str, selector: &MemorySelector) -> Result<()> {
         let txn = self.begin_write().await?;
-        lock_project_in(&txn, self.backend, tenant, project_id).await?;
+        txn.lock_project(tenant, project_id).await?;
         let mut delete = memories::Entity::delete_many()
             .filter(memories::Column::TenantId.eq(tenant.as_str()))
             .filter(memories::Column::ProjectId.eq(project_id));
@@ -197,7 +197,7 @@ impl Store {
         if delete.exec(&txn).await?.rows_affected == 0 {
             return Err(Error::new(Reason::MemoryNotFound, "no such memory item in this project"));
         }
-        touch_project_in(&txn, project_id, now_ms()).await?;
+        txn.touch_project(project_id, now_ms()).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -253,93 +253,96 @@ pub(crate) async fn project_row(
         .ok_or_else(|| project_not_found(project_id))
 }
 
-/// Checks the project belongs to the tenant and, on PostgreSQL, locks its row
-/// so concurrent writers to one project (scene reorders, event cursors) queue
-/// instead of interleaving. SQLite's write lock already serialises them.
-pub(crate) async fn lock_project_in(
-    txn: &DatabaseTransaction,
-    backend: Backend,
-    tenant: &TenantId,
-    project_id: &str,
-) -> Result<projects::Model> {
-    let mut query =
-        projects::Entity::find_by_id(project_id.to_owned()).filter(projects::Column::TenantId.eq(tenant.as_str()));
-    if backend == Backend::Postgres {
-        query = query.lock_exclusive();
+impl WriteTx {
+    /// The project's latest event cursor, seen from inside the transaction;
+    /// NOT_FOUND unless the project is the tenant's.
+    pub async fn event_cursor(&self, tenant: &TenantId, project_id: &str) -> Result<u64> {
+        Ok(project_row(self, tenant, project_id).await?.event_cursor.max(0) as u64)
     }
-    query.one(txn).await?.ok_or_else(|| project_not_found(project_id))
-}
 
-/// Marks the project as changed.
-pub(crate) async fn touch_project_in(txn: &DatabaseTransaction, project_id: &str, now: i64) -> Result<()> {
-    projects::Entity::update_many()
-        .col_expr(projects::Column::UpdatedAt, Expr::value(now))
-        .filter(projects::Column::Id.eq(project_id))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
-/// Inserts or replaces a memory item inside a transaction. Repeating the same
-/// value counts another occurrence; a different value starts over at one.
-pub(crate) async fn put_memory_in(
-    txn: &DatabaseTransaction,
-    tenant: &TenantId,
-    put: &MemoryPut,
-    token_count: u32,
-    now: i64,
-) -> Result<(MemoryItem, bool)> {
-    let existing = memories::Entity::find()
-        .filter(memories::Column::ProjectId.eq(put.project_id.as_str()))
-        .filter(memories::Column::MemoryType.eq(put.memory_type.as_str()))
-        .filter(memories::Column::Key.eq(put.key.as_str()))
-        .one(txn)
-        .await?;
-    let expires_at = put.ttl_ms.map(|ttl| now.saturating_add(ttl));
-    let (row, created) = match existing {
-        Some(old) => {
-            let occurrences = if old.value == put.value { old.occurrences.saturating_add(1) } else { 1 };
-            let mut active: memories::ActiveModel = old.into();
-            active.value = Set(put.value.clone());
-            active.confidence = Set(put.confidence);
-            active.source = Set(put.source.as_str().to_owned());
-            active.source_prompt = Set(put.source_prompt.clone());
-            active.token_count = Set(token_count as i32);
-            active.occurrences = Set(occurrences);
-            active.expires_at = Set(expires_at);
-            active.updated_at = Set(now);
-            (active.update(txn).await?, false)
+    /// Checks the project belongs to the tenant and, on PostgreSQL, locks its row
+    /// so concurrent writers to one project (scene reorders, event cursors) queue
+    /// instead of interleaving. SQLite's write lock already serialises them.
+    pub async fn lock_project(&self, tenant: &TenantId, project_id: &str) -> Result<projects::Model> {
+        let mut query =
+            projects::Entity::find_by_id(project_id.to_owned()).filter(projects::Column::TenantId.eq(tenant.as_str()));
+        if self.backend() == Backend::Postgres {
+            query = query.lock_exclusive();
         }
-        None => {
-            let row = memories::ActiveModel {
-                id: Set(new_id()),
-                tenant_id: Set(tenant.0.clone()),
-                project_id: Set(put.project_id.clone()),
-                memory_type: Set(put.memory_type.as_str().to_owned()),
-                key: Set(put.key.clone()),
-                value: Set(put.value.clone()),
-                confidence: Set(put.confidence),
-                source: Set(put.source.as_str().to_owned()),
-                source_prompt: Set(put.source_prompt.clone()),
-                token_count: Set(token_count as i32),
-                occurrences: Set(1),
-                expires_at: Set(expires_at),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(txn)
+        query.one(self).await?.ok_or_else(|| project_not_found(project_id))
+    }
+
+    /// Marks the project as changed.
+    pub async fn touch_project(&self, project_id: &str, now: i64) -> Result<()> {
+        projects::Entity::update_many()
+            .col_expr(projects::Column::UpdatedAt, Expr::value(now))
+            .filter(projects::Column::Id.eq(project_id))
+            .exec(self)
             .await?;
-            (row, true)
-        }
-    };
-    Ok((memory(row)?, created))
+        Ok(())
+    }
+
+    /// Inserts or replaces a memory item inside a transaction. Repeating the same
+    /// value counts another occurrence; a different value starts over at one.
+    pub async fn put_memory(
+        &self,
+        tenant: &TenantId,
+        put: &MemoryPut,
+        token_count: u32,
+        now: i64,
+    ) -> Result<(MemoryItem, bool)> {
+        let existing = memories::Entity::find()
+            .filter(memories::Column::ProjectId.eq(put.project_id.as_str()))
+            .filter(memories::Column::MemoryType.eq(put.memory_type.as_str()))
+            .filter(memories::Column::Key.eq(put.key.as_str()))
+            .one(self)
+            .await?;
+        let expires_at = put.ttl_ms.map(|ttl| now.saturating_add(ttl));
+        let (row, created) = match existing {
+            Some(old) => {
+                let occurrences = if old.value == put.value { old.occurrences.saturating_add(1) } else { 1 };
+                let mut active: memories::ActiveModel = old.into();
+                active.value = Set(put.value.clone());
+                active.confidence = Set(put.confidence);
+                active.source = Set(put.source.as_str().to_owned());
+                active.source_prompt = Set(put.source_prompt.clone());
+                active.token_count = Set(token_count as i32);
+                active.occurrences = Set(occurrences);
+                active.expires_at = Set(expires_at);
+                active.updated_at = Set(now);
+                (active.update(self).await?, false)
+            }
+            None => {
+                let row = memories::ActiveModel {
+                    id: Set(new_id()),
+                    tenant_id: Set(tenant.0.clone()),
+                    project_id: Set(put.project_id.clone()),
+                    memory_type: Set(put.memory_type.as_str().to_owned()),
+                    key: Set(put.key.clone()),
+                    value: Set(put.value.clone()),
+                    confidence: Set(put.confidence),
+                    source: Set(put.source.as_str().to_owned()),
+                    source_prompt: Set(put.source_prompt.clone()),
+                    token_count: Set(token_count as i32),
+                    occurrences: Set(1),
+                    expires_at: Set(expires_at),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(self)
+                .await?;
+                (row, true)
+            }
+        };
+        Ok((memory(row)?, created))
+    }
 }
 
 fn unexpired(now: i64) -> Condition {
     Condition::any().add(memories::Column::ExpiresAt.is_null()).add(memories::Column::ExpiresAt.gt(now))
 }
 
-async fn scenes_in_order(txn: &DatabaseTransaction, project_id: &str) -> Result<Vec<scenes::Model>> {
+async fn scenes_in_order(txn: &WriteTx, project_id: &str) -> Result<Vec<scenes::Model>> {
     Ok(scenes::Entity::find()
         .filter(scenes::Column::ProjectId.eq(project_id))
         .order_by_asc(scenes::Column::Position)
@@ -349,7 +352,7 @@ async fn scenes_in_order(txn: &DatabaseTransaction, project_id: &str) -> Result<
 }
 
 /// Writes position i to the i-th scene wherever it changed (skipping `skip`, which the caller writes itself).
-async fn renumber_in(txn: &DatabaseTransaction, order: &[scenes::Model], skip: &str) -> Result<()> {
+async fn renumber_in(txn: &WriteTx, order: &[scenes::Model], skip: &str) -> Result<()> {
     for (i, s) in order.iter().enumerate() {
         if s.position != i as i32 && s.scene_id != skip {
             scenes::Entity::update_many()

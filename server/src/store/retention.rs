@@ -2,12 +2,12 @@
 //! old events and finished jobs, and forget old idempotency keys.
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 
 use super::{
-    Store,
+    Store, WriteTx,
     entities::{conversation_turns, events, jobs, memories, orchestrations, projects},
     projects::project_row,
 };
@@ -134,7 +134,7 @@ impl Store {
 
 /// Counts what `select` matches and, unless `dry_run`, runs `delete`.
 async fn apply<E: EntityTrait>(
-    txn: &DatabaseTransaction,
+    txn: &WriteTx,
     dry_run: bool,
     select: sea_orm::Select<E>,
     delete: sea_orm::DeleteMany<E>,

@@ -10,4 +10,5 @@ pub mod memories;
 pub mod orchestrations;
 pub mod projects;
 pub mod scenes;
+pub mod store_probe;
 pub mod tenants;
