@@ -686,7 +686,8 @@ pub enum ProxyMode {
     Forward,
     /// Hold every byte (a network partition): connections stay open, nothing arrives.
     Stall,
-    /// Close every connection and refuse new ones (the database host went away).
+    /// Close every connection and refuse new ones: nothing listens on the port (the database
+    /// server stopped).
     Refuse,
 }
 
@@ -708,25 +709,47 @@ impl TcpProxy {
         let target = target.to_owned();
         let modes = mode.clone();
         let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                if *modes.borrow() == ProxyMode::Refuse {
-                    drop(client);
-                    continue;
-                }
-                let target = target.clone();
-                let modes = modes.clone();
-                tokio::spawn(async move {
-                    let Ok(upstream) = tokio::net::TcpStream::connect(&target).await else { return };
-                    let (client_read, client_write) = client.into_split();
-                    let (upstream_read, upstream_write) = upstream.into_split();
-                    let there = pump(client_read, upstream_write, modes.subscribe());
-                    let back = pump(upstream_read, client_write, modes.subscribe());
-                    // Either direction ending (EOF, error or Refuse) closes both.
-                    tokio::select! {
-                        () = there => {}
-                        () = back => {}
+            let mut changes = modes.subscribe();
+            let mut listener = Some(listener);
+            loop {
+                let Some(open) = listener.as_ref() else {
+                    // Refusing: no socket listens, so connection attempts are refused as by a
+                    // stopped server. Listen again on the same port once the mode changes.
+                    if changes.changed().await.is_err() {
+                        return;
                     }
-                });
+                    if *changes.borrow_and_update() != ProxyMode::Refuse {
+                        listener = rebind(addr).await;
+                    }
+                    continue;
+                };
+                tokio::select! {
+                    accepted = open.accept() => {
+                        let Ok((client, _)) = accepted else { return };
+                        let target = target.clone();
+                        let modes = modes.clone();
+                        tokio::spawn(async move {
+                            let Ok(upstream) = tokio::net::TcpStream::connect(&target).await else { return };
+                            let (client_read, client_write) = client.into_split();
+                            let (upstream_read, upstream_write) = upstream.into_split();
+                            let there = pump(client_read, upstream_write, modes.subscribe());
+                            let back = pump(upstream_read, client_write, modes.subscribe());
+                            // Either direction ending (EOF, error or Refuse) closes both.
+                            tokio::select! {
+                                () = there => {}
+                                () = back => {}
+                            }
+                        });
+                    }
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        if *changes.borrow_and_update() == ProxyMode::Refuse {
+                            listener = None;
+                        }
+                    }
+                }
             }
         });
         TcpProxy { addr, mode, task }
@@ -743,6 +766,17 @@ impl Drop for TcpProxy {
         self.set_mode(ProxyMode::Refuse);
         self.task.abort();
     }
+}
+
+/// Listens on `addr` again after a refusal (the port was ours a moment ago; retried briefly).
+async fn rebind(addr: SocketAddr) -> Option<tokio::net::TcpListener> {
+    for _ in 0..50 {
+        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
+            return Some(listener);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 async fn pump(

@@ -176,6 +176,9 @@ impl Orchestrator {
             match self.store.find_request(tenant, request_id).await {
                 Ok(Some(stored)) => return replay(&stored, &checked.hash),
                 Ok(None) => {}
+                // A store that does not answer will not take the write either: end the call
+                // after this one wait instead of waiting again for each later statement.
+                Err(err) if err.kind() == ErrorKind::Unavailable => return Err(err),
                 // The unique index and the lookup inside the write transaction still guard the key.
                 Err(err) => tracing::warn!(error = %err, "idempotency lookup failed; continuing"),
             }
@@ -185,7 +188,9 @@ impl Orchestrator {
         let stage = Instant::now();
         let (prepared, base_generation, degraded_reason) = match self.prepared(tenant, &checked.project_id).await {
             Ok((prepared, _, generation)) => (prepared, Some(generation), None),
-            Err(err) if err.kind() == ErrorKind::NotFound => return Err(err),
+            // Degraded mode is for memory that cannot be read (a row this build cannot map), not
+            // for a store that does not answer: that one would only fail the write after another wait.
+            Err(err) if matches!(err.kind(), ErrorKind::NotFound | ErrorKind::Unavailable) => return Err(err),
             Err(err) => {
                 tracing::warn!(
                     project_id = %checked.project_id,
