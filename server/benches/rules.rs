@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use brain_server::brain::{DecisionInput, preferences, rules};
+use brain_server::decide::{DecisionInput, preferences, rules};
 use brain_server::model::{Scene, SceneStatus};
 use criterion::{Criterion, criterion_group, criterion_main};
 

@@ -11,7 +11,7 @@
 
 use std::io::BufRead;
 
-use brain_server::brain::{DecisionInput, preferences, rules};
+use brain_server::decide::{DecisionInput, preferences, rules};
 use brain_server::model::{Scene, SceneStatus};
 
 fn scenes(spec: &str) -> Vec<Scene> {

@@ -6,11 +6,10 @@ use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    admin::Admin,
-    brain,
-    cache::ProjectChanges,
+    changes::ProjectChanges,
     config::Config,
     context::cache::ContextCache,
+    decide,
     error::Error,
     events::EventBus,
     images::Images,
@@ -18,6 +17,7 @@ use crate::{
     orchestrator::Orchestrator,
     perf::{Perf, PerfConfig},
     projects::Projects,
+    retention::Retention,
     store::{Backend, Store},
 };
 
@@ -37,7 +37,7 @@ pub struct App {
     /// Performance recording.
     pub perf: Perf,
     /// Maintenance (retention).
-    pub admin: Admin,
+    pub retention: Retention,
     /// Cancelled on SIGTERM: streams end and background work stops.
     pub shutdown: CancellationToken,
     /// Context packets per project, invalidated through `changes`.
@@ -60,7 +60,7 @@ impl App {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
         let perf = Perf::with_config(PerfConfig::from_config(&config));
-        let admin = Admin::new(store.clone(), &config);
+        let retention = Retention::new(store.clone(), &config);
         let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
         let invalidate = context_cache.clone();
         changes.subscribe(move |project_id| invalidate.invalidate(project_id));
@@ -72,7 +72,7 @@ impl App {
             store.clone(),
             config.clone(),
             context_cache.clone(),
-            brain::decider_from_config(&config)?,
+            decide::decider_from_config(&config)?,
             changes.clone(),
             images.clone(),
             perf.clone(),
@@ -83,7 +83,7 @@ impl App {
             projects,
             changes,
             perf,
-            admin,
+            retention,
             shutdown,
             context_cache,
             orchestrator,

@@ -4,14 +4,13 @@
 //! `context`, ...) → `store`. The domain never sees proto types; the grpc
 //! layer never writes SQL.
 
-pub mod admin;
 pub mod app;
 pub mod auth;
-pub mod brain;
-pub mod cache;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod decide;
 pub mod error;
 pub mod events;
 pub mod grpc;
@@ -23,6 +22,7 @@ pub mod orchestrator;
 pub mod pagination;
 pub mod perf;
 pub mod projects;
+pub mod retention;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::{
-    cache::ProjectChanges,
+    changes::ProjectChanges,
     context::{render, tokens},
     error::{Error, Result},
     model::{MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, Scene, SceneUpsert, TenantId},

@@ -16,12 +16,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use brain_server::brain::openai::{CircuitState, OpenAiDecider, OpenAiDeciderSettings};
-use brain_server::brain::rules::{self, RulesDecider};
-use brain_server::brain::{
+use brain_server::config::{Config, DeciderKind};
+use brain_server::decide::openai::{CircuitState, OpenAiDecider, OpenAiDeciderSettings};
+use brain_server::decide::rules::{self, RulesDecider};
+use brain_server::decide::{
     Decider, Decision, DecisionBackend, DecisionInput, EditComplexity, Outcome, Tool, ToolCall, decider_from_config,
 };
-use brain_server::config::{Config, DeciderKind};
 use brain_server::model::{Scene, SceneStatus};
 use serde_json::{Value, json};
 

@@ -12,8 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use brain_server::brain::rules;
-use brain_server::brain::{DecisionInput, Outcome, ToolCall};
+use brain_server::decide::rules;
+use brain_server::decide::{DecisionInput, Outcome, ToolCall};
 use brain_server::model::{Scene, SceneStatus};
 use serde_json::Value;
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::EventBus;
 use crate::{
-    cache::ProjectChanges,
+    changes::ProjectChanges,
     store::{EVENTS_CHANNEL, JOBS_CHANNEL, listen::Listener},
 };
 

@@ -4,17 +4,17 @@ use brain_proto::v1::{self as pb, admin_service_server::AdminService};
 use tonic::{Request, Response, Status};
 
 use super::{note_project, tenant};
-use crate::admin::Admin;
+use crate::retention::Retention;
 
 /// The AdminService implementation.
 pub struct AdminApi {
-    admin: Admin,
+    retention: Retention,
 }
 
 impl AdminApi {
-    /// Serves `admin`.
-    pub fn new(admin: Admin) -> Self {
-        Self { admin }
+    /// Serves retention runs.
+    pub fn new(retention: Retention) -> Self {
+        Self { retention }
     }
 }
 
@@ -27,7 +27,7 @@ impl AdminService for AdminApi {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
-        let report = self.admin.run_retention(&tenant, &req.project_id, req.dry_run).await?;
+        let report = self.retention.run_retention(&tenant, &req.project_id, req.dry_run).await?;
         Ok(Response::new(pb::RunRetentionResponse {
             dry_run: req.dry_run,
             archived_turns: report.archived_turns,

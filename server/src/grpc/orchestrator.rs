@@ -14,11 +14,11 @@ use super::{
 };
 use crate::{
     app::App,
-    brain::{self, DecisionBackend, EditComplexity, Outcome, Tool},
     context::{
         budget::{DropAction, DroppedItem, Section, SectionTokens, TokenReport},
         packet::{ContextPacket, ImageFactsSummary, SceneContext},
     },
+    decide::{self, DecisionBackend, EditComplexity, Outcome, Tool},
     error::{Error, Reason},
     images::Images,
     model::ConversationTurn,
@@ -286,7 +286,7 @@ fn complexity(c: Option<EditComplexity>) -> pb::EditComplexity {
     }
 }
 
-fn tool_call(call: brain::ToolCall) -> pb::ToolCall {
+fn tool_call(call: decide::ToolCall) -> pb::ToolCall {
     pb::ToolCall {
         tool: tool(call.tool) as i32,
         target_scene_id: call.target_scene_id.unwrap_or_default(),
@@ -301,7 +301,7 @@ fn tool_call(call: brain::ToolCall) -> pb::ToolCall {
     }
 }
 
-fn decision(d: brain::Decision) -> pb::Decision {
+fn decision(d: decide::Decision) -> pb::Decision {
     let outcome = match d.outcome {
         Outcome::Tool(call) => pb::decision::Outcome::ToolCall(tool_call(call)),
         Outcome::Workflow(steps) => {

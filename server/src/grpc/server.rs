@@ -99,7 +99,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, app.projects.clone(), shutdown.clone()))
                 .max_decoding_message_size(max),
         )
-        .add_service(AdminServiceServer::new(AdminApi::new(app.admin.clone())).max_decoding_message_size(max));
+        .add_service(AdminServiceServer::new(AdminApi::new(app.retention.clone())).max_decoding_message_size(max));
 
     write_ready_file(&config, grpc_addr, metrics_addr)?;
     tracing::info!(%grpc_addr, database = %crate::config::redact_url(&config.database_url), "listening");

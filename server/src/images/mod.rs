@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 pub use self::cache::FactsCache;
 use crate::{
-    cache::ProjectChanges,
+    changes::ProjectChanges,
     config::Config,
     error::{Error, Reason, Result},
     events::{Event, EventBus, Watch, WatchItem},

@@ -26,9 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Orchestration, line_tokens, memory_put, ms, tool_name};
 use crate::{
-    brain::preferences::{self, ExtractedPreference},
-    cache::ProjectChanges,
+    changes::ProjectChanges,
     context::{cache::ContextCache, packet::PreparedPacket},
+    decide::preferences::{self, ExtractedPreference},
     error::{Error, ErrorKind, Reason, Result},
     images::{ImageAnalysis, Images, PreparedImage},
     model::{ConversationTurn, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms},

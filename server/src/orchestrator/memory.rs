@@ -4,8 +4,8 @@
 //! id), and the preferences read from the prompt.
 
 use crate::{
-    brain::{Decision, Outcome, ToolCall},
     context::render,
+    decide::{Decision, Outcome, ToolCall},
     model::Scene,
     validate::MAX_TEXT_CHARS,
 };
@@ -93,7 +93,7 @@ pub fn clip(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::brain::{DecisionBackend, EditComplexity, Tool, ToolParams};
+    use crate::decide::{DecisionBackend, EditComplexity, Tool, ToolParams};
 
     fn call(tool: Tool, target: Option<&str>) -> ToolCall {
         ToolCall {

@@ -23,8 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::{
-    brain::{Decider, Decision, DecisionInput, Outcome, preferences},
-    cache::ProjectChanges,
+    changes::ProjectChanges,
     config::Config,
     context::{
         budget::{self, TokenReport},
@@ -33,6 +32,7 @@ use crate::{
         packet::{ContextPacket, PreparedPacket},
         render, tokens,
     },
+    decide::{Decider, Decision, DecisionInput, Outcome, preferences},
     error::{Error, ErrorKind, Reason, Result},
     images::{ImageAnalysis, ImageInput, ImageSource, Images, PreparedImage},
     model::{MemoryPut, MemorySource, MemoryType, Millis, TenantId, new_id, now_ms},

@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::brain::rules::MAX_WORKFLOW_STEPS;
-use crate::brain::{DecisionInput, EditComplexity, Outcome, Tool, ToolCall, ToolParams};
+use crate::decide::rules::MAX_WORKFLOW_STEPS;
+use crate::decide::{DecisionInput, EditComplexity, Outcome, Tool, ToolCall, ToolParams};
 
 /// Name of the schema in `response_format`.
 pub const SCHEMA_NAME: &str = "brain_decision";

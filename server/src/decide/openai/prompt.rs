@@ -2,7 +2,7 @@
 //! rules, output contract) and a user message with the authoritative scene
 //! and image lists followed by the enhanced prompt (context packet + prompt).
 
-use crate::brain::DecisionInput;
+use crate::decide::DecisionInput;
 use crate::model::SceneStatus;
 
 /// The fixed instructions. Kept byte-stable so providers can cache the prefix.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::brain::EditComplexity;
+use crate::decide::EditComplexity;
 
 use super::duration::{Amount, DurationExpr};
 use super::lexer::{Kind, Token, within_edit_distance};

@@ -10,9 +10,9 @@ use crate::{
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// The admin domain service.
+/// Retention: what is kept, and the runs that delete the rest.
 #[derive(Clone)]
-pub struct Admin {
+pub struct Retention {
     store: Store,
     keep_turns: u32,
     event_hours: u64,
@@ -20,7 +20,7 @@ pub struct Admin {
     idempotency_hours: u64,
 }
 
-impl Admin {
+impl Retention {
     /// Retention as configured.
     pub fn new(store: Store, config: &Config) -> Self {
         Self {

@@ -31,7 +31,7 @@ mod target;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::brain::{
+use crate::decide::{
     Decider, Decision, DecisionBackend, DecisionInput, EditComplexity, Outcome, Tool, ToolCall, ToolParams,
 };
 use crate::model::{Scene, SceneStatus};
