@@ -15,9 +15,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use brain_server::model::{ImageFacts, TypographyStatus};
+use brain_server::vision::Analyzer;
 use brain_server::vision::openai::{OpenAiSettings, OpenAiVision};
 use brain_server::vision::pixels::{PixelAnalyzer, PixelLimits};
-use brain_server::vision::{Analyzer, ImageFacts, TypographyStatus};
 use serde_json::{Value, json};
 
 const GOOD: &str = r#"{"typography":{"status":"detected","font_families":["Futura","geometric sans-serif"],"style":"bold uppercase, white"},"layout":{"description":"Headline in the top third over a wide sky; the sun anchors the right."}}"#;

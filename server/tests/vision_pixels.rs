@@ -4,8 +4,9 @@
 #[path = "support/images.rs"]
 mod images;
 
+use brain_server::model::{ImageFacts, Orientation, TypographyStatus};
 use brain_server::vision::pixels::{PixelAnalyzer, PixelLimits};
-use brain_server::vision::{AnalysisError, Analyzer, ImageFacts, Orientation, TypographyStatus};
+use brain_server::vision::{AnalysisError, Analyzer};
 use image::ImageFormat;
 use images::*;
 use sha2::{Digest, Sha256};

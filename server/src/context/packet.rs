@@ -4,10 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{render, tokens};
-use crate::{
-    model::{ConversationTurn, MemoryItem, MemoryType, Millis, Scene},
-    vision::ImageFacts,
-};
+use crate::model::{ConversationTurn, ImageFacts, MemoryItem, MemoryType, Millis, Scene};
 
 /// A scene with what brain remembers about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

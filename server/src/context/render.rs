@@ -14,10 +14,7 @@
 //! therefore the sum of the lines' counts. The user's prompt is free text and
 //! comes last, counted together with its heading, so it cannot break this.
 
-use crate::{
-    model::{MemoryItem, Scene, SceneStatus},
-    vision::{ImageFacts, Orientation, TypographyStatus},
-};
+use crate::model::{ImageFacts, MemoryItem, Orientation, Scene, SceneStatus, TypographyStatus};
 
 /// First line of the context, when there is any.
 pub const CONTEXT_HEADING: &str = "# Project context\n";
@@ -146,7 +143,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::{
         context::tokens::count,
-        vision::{Layout, PaletteColor, Typography},
+        model::{Layout, PaletteColor, Typography},
     };
 
     #[test]

@@ -222,8 +222,7 @@ mod tests {
     use super::*;
     use crate::{
         config::Config,
-        events::{EventType, NewEvent},
-        model::NewProject,
+        model::{EventType, NewEvent, NewProject},
         store::Store,
     };
 

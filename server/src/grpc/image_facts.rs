@@ -9,11 +9,10 @@ use tonic::{Request, Response, Status};
 use super::{convert::timestamp, note_project, tenant};
 use crate::{
     app::App,
-    events::{Event, EventType, WatchItem},
-    images::{ImageAnalysis, ImageInput, ImageSource},
-    model::ImageStatus,
+    events::WatchItem,
+    images::{ImageInput, ImageSource},
+    model::{Event, EventType, ImageAnalysis, ImageFacts, ImageStatus, Orientation, TypographyStatus},
     perf::StreamKind,
-    vision::{self, ImageFacts},
 };
 
 /// The ImageFactsService implementation.
@@ -151,9 +150,9 @@ pub fn facts(f: &ImageFacts) -> pb::ImageFacts {
         mood: f.mood.clone(),
         typography: Some(pb::Typography {
             status: match f.typography.status {
-                vision::TypographyStatus::Unknown => pb::TypographyStatus::Unknown,
-                vision::TypographyStatus::None => pb::TypographyStatus::None,
-                vision::TypographyStatus::Detected => pb::TypographyStatus::Detected,
+                TypographyStatus::Unknown => pb::TypographyStatus::Unknown,
+                TypographyStatus::None => pb::TypographyStatus::None,
+                TypographyStatus::Detected => pb::TypographyStatus::Detected,
             } as i32,
             font_families: f.typography.font_families.clone(),
             style: f.typography.style.clone(),
@@ -172,9 +171,9 @@ pub fn facts(f: &ImageFacts) -> pb::ImageFacts {
         saturation: f.saturation,
         warmth: f.warmth,
         orientation: match f.orientation {
-            vision::Orientation::Landscape => pb::Orientation::Landscape,
-            vision::Orientation::Portrait => pb::Orientation::Portrait,
-            vision::Orientation::Square => pb::Orientation::Square,
+            Orientation::Landscape => pb::Orientation::Landscape,
+            Orientation::Portrait => pb::Orientation::Portrait,
+            Orientation::Square => pb::Orientation::Square,
         } as i32,
         aspect_ratio: f.aspect_ratio,
         analyzer: f.analyzer.clone(),

@@ -12,7 +12,7 @@ use std::{
 
 use quick_cache::sync::Cache;
 
-use super::ImageAnalysis;
+use crate::model::ImageAnalysis;
 
 #[derive(Clone)]
 struct Entry {

@@ -21,14 +21,14 @@ use crate::{
     changes::ProjectChanges,
     config::Config,
     error::{Error, Reason, Result},
-    events::{Event, EventBus, Watch, WatchItem},
-    jobs::{self, JobHandler, JobQueue, NewJob},
-    model::{ImageStatus, Millis, Page, TenantId, new_id},
+    events::{EventBus, Watch, WatchItem},
+    jobs::{self, JobHandler, JobQueue},
+    model::{Event, ImageAnalysis, ImageStatus, NewImage, NewJob, Page, TenantId, new_id},
     pagination::PageRequest,
     perf::{CacheKind, Perf},
     store::{Store, WriteTx},
     validate,
-    vision::{self, Analyzer, Fetcher, ImageFacts},
+    vision::{self, Analyzer, Fetcher},
 };
 
 /// One image sent to brain.
@@ -62,54 +62,6 @@ pub struct PreparedImage {
     pub byte_size: Option<u64>,
     /// The bytes or the URL.
     pub source: ImageSource,
-}
-
-/// What the store writes for an accepted image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewImage {
-    /// Id.
-    pub image_id: String,
-    /// URL, when sent by URL.
-    pub source_url: Option<String>,
-    /// Detected MIME type, when known.
-    pub mime_type: Option<String>,
-    /// Size, when known.
-    pub byte_size: Option<u64>,
-    /// SHA-256, when known.
-    pub content_sha256: Option<String>,
-}
-
-/// One accepted image and where its analysis is.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ImageAnalysis {
-    /// Id within the project.
-    pub image_id: String,
-    /// Project.
-    pub project_id: String,
-    /// Owning tenant.
-    pub tenant_id: TenantId,
-    /// Orchestration that attached it.
-    pub orchestration_id: Option<String>,
-    /// Where the analysis is.
-    pub status: ImageStatus,
-    /// Facts, once READY.
-    pub facts: Option<ImageFacts>,
-    /// Reason, once FAILED.
-    pub error: Option<String>,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// URL, when sent by URL.
-    pub source_url: Option<String>,
-    /// Detected MIME type.
-    pub mime_type: Option<String>,
-    /// Size in bytes.
-    pub byte_size: Option<u64>,
-    /// SHA-256 of the bytes, once analysed.
-    pub content_sha256: Option<String>,
-    /// Acceptance time.
-    pub created_at: Millis,
-    /// When the analysis finished.
-    pub completed_at: Option<Millis>,
 }
 
 /// Images accepted inside a transaction.

@@ -4,15 +4,17 @@
 
 use std::sync::Arc;
 
-use super::{ImageAnalysis, Images};
+use super::Images;
 use crate::{
     context::{render, tokens},
     error::{Error, Result},
-    events::{EventType, NewEvent},
-    jobs::{Job, JobDone, JobFailure, JobHandler},
-    model::{ImageStatus, MemoryItem, MemoryPut, MemorySource, MemoryType, Millis, TenantId, now_ms},
+    jobs::{JobDone, JobFailure, JobHandler},
+    model::{
+        EventType, ImageAnalysis, ImageFacts, ImageStatus, Job, MemoryItem, MemoryPut, MemorySource, MemoryType,
+        Millis, NewEvent, TenantId, now_ms,
+    },
     store::{ImageReady, WriteTx},
-    vision::{ImageFacts, intake},
+    vision::intake,
 };
 
 /// Confidence of a preference an image implies the first time.

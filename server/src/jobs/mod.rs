@@ -19,98 +19,13 @@ use rand::Rng;
 use tokio::sync::Notify;
 
 pub use self::pool::{Handlers, JobDone, JobFailure, JobHandler, Workers};
-use crate::{
-    config::Config,
-    model::{Millis, TenantId},
-    store::Store,
-};
+use crate::{config::Config, store::Store};
 
 /// Kind of the job that analyses one accepted image (subject = image id).
 pub const KIND_ANALYZE_IMAGE: &str = "analyze_image";
 
 /// Longest retry delay, whatever the attempt count.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// Where a job is (stored in `jobs.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobStatus {
-    /// Waiting until `run_after`.
-    Queued,
-    /// Claimed by a worker whose lease runs until `lease_until`.
-    Running,
-    /// Done; its result is stored.
-    Succeeded,
-    /// Failed for good; `last_error` says why.
-    Failed,
-}
-
-impl JobStatus {
-    /// Stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-        }
-    }
-}
-
-/// A job to write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewJob {
-    /// Owning tenant.
-    pub tenant_id: TenantId,
-    /// Project the work belongs to.
-    pub project_id: String,
-    /// What to do, e.g. [`KIND_ANALYZE_IMAGE`].
-    pub kind: &'static str,
-    /// What to do it to, e.g. an image id.
-    pub subject_id: String,
-    /// Input the job needs (inline image bytes); cleared when it finishes.
-    pub payload: Option<Vec<u8>>,
-    /// Attempts before it fails for good.
-    pub max_attempts: u32,
-}
-
-/// A claimed job: the worker holds its lease.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    /// Id.
-    pub id: String,
-    /// Owning tenant.
-    pub tenant_id: TenantId,
-    /// Project.
-    pub project_id: String,
-    /// Kind.
-    pub kind: String,
-    /// Subject (image id).
-    pub subject_id: String,
-    /// Input, if any.
-    pub payload: Option<Vec<u8>>,
-    /// Attempts including this one.
-    pub attempts: u32,
-    /// Attempts allowed.
-    pub max_attempts: u32,
-    /// When the job became due (enqueue time, or the retry time).
-    pub due_at: Millis,
-    /// Creation time.
-    pub created_at: Millis,
-    /// Error of the previous attempt, if any.
-    pub last_error: Option<String>,
-    /// Lease owner of this attempt; the guard on every write that finishes the attempt.
-    pub lease_owner: String,
-    /// When this attempt was claimed.
-    pub claimed_at: Millis,
-}
-
-impl Job {
-    /// Whether earlier attempts used up the allowance (the previous holders
-    /// died without finishing), so this one must not run the work again.
-    pub fn exhausted(&self) -> bool {
-        self.attempts > self.max_attempts
-    }
-}
 
 /// The queue's handle: enqueue wake-ups and tuning shared by the workers.
 #[derive(Clone)]

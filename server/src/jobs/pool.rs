@@ -17,10 +17,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Job, JobQueue, backoff};
+use super::{JobQueue, backoff};
 use crate::{
     error::{ErrorKind, Result},
-    model::{Millis, now_ms},
+    model::{Job, Millis, now_ms},
     perf::{JobOutcome, JobSample, Perf},
     store::WriteTx,
     telemetry::{Failure, background_failure},

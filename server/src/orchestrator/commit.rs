@@ -30,8 +30,10 @@ use crate::{
     context::{cache::ContextCache, packet::PreparedPacket},
     decide::preferences::{self, ExtractedPreference},
     error::{Error, ErrorKind, Reason, Result},
-    images::{ImageAnalysis, Images, PreparedImage},
-    model::{ConversationTurn, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms},
+    images::{Images, PreparedImage},
+    model::{
+        ConversationTurn, ImageAnalysis, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms,
+    },
     store::{Backend, Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, Store, StoredRequest},
 };
 

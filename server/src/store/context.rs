@@ -12,8 +12,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    model::{ConversationTurn, ImageStatus, MemoryItem, MemoryType, Scene, TenantId, now_ms},
-    vision::ImageFacts,
+    model::{ConversationTurn, ImageFacts, ImageStatus, MemoryItem, MemoryType, Scene, TenantId, now_ms},
 };
 
 /// What a context packet is assembled from.

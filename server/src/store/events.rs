@@ -14,8 +14,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    events::{Event, EventPayload, EventType, NewEvent},
-    model::{TenantId, now_ms},
+    model::{Event, EventPayload, EventType, NewEvent, TenantId, now_ms},
 };
 
 /// PostgreSQL channel carrying "project_id:cursor" for every committed event batch.

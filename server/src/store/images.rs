@@ -11,10 +11,8 @@ use super::{
 };
 use crate::{
     error::{Error, Reason, Result},
-    images::{ImageAnalysis, NewImage},
-    model::{ImageStatus, MemoryItem, MemoryType, Millis, Page, TenantId, now_ms},
+    model::{ImageAnalysis, ImageFacts, ImageStatus, MemoryItem, MemoryType, Millis, NewImage, Page, TenantId, now_ms},
     pagination::{PageRequest, split_key},
-    vision::ImageFacts,
 };
 
 impl WriteTx {

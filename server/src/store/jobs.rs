@@ -10,8 +10,7 @@ use sea_orm::{
 use super::{Backend, Store, WriteTx, entities::jobs};
 use crate::{
     error::Result,
-    jobs::{Job, JobStatus, NewJob},
-    model::{TenantId, new_id, now_ms},
+    model::{Job, JobStatus, NewJob, TenantId, new_id, now_ms},
 };
 
 /// PostgreSQL channel that tells every replica's workers new jobs were committed.

@@ -1,10 +1,21 @@
-//! Domain types shared by the store and the domain modules.
+//! Domain types shared by the store and the domain modules: the bottom layer,
+//! depending on nothing else in the crate.
 //!
 //! These mirror the `brain.v1` contract but are plain Rust: the domain never
 //! sees proto types, and the grpc layer converts at the edge. Times are
 //! milliseconds since the Unix epoch.
 
+mod event;
+mod image;
+mod job;
+
 use serde::{Deserialize, Serialize};
+
+pub use self::{
+    event::{Event, EventPayload, EventType, NewEvent},
+    image::{ImageAnalysis, ImageFacts, Layout, NewImage, Orientation, PaletteColor, Typography, TypographyStatus},
+    job::{Job, JobStatus, NewJob},
+};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
