@@ -250,7 +250,7 @@ impl Hub {
             let event = Arc::new(event);
             for (id, sub) in &state.subscribers {
                 if let Some(wanted) = &sub.orchestration_id
-                    && event.orchestration_id.as_deref() != Some(&**wanted)
+                    && event.what.orchestration_id.as_deref() != Some(&**wanted)
                 {
                     continue;
                 }

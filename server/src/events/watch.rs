@@ -304,7 +304,7 @@ mod tests {
         while seen_even.len() < 10 {
             match even.next().await {
                 Some(Ok(WatchItem::Event(e))) => {
-                    assert_eq!(e.orchestration_id.as_deref(), Some("even"));
+                    assert_eq!(e.what.orchestration_id.as_deref(), Some("even"));
                     seen_even.push(e.cursor);
                 }
                 other => panic!("unexpected {other:?}"),

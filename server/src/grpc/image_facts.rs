@@ -185,17 +185,17 @@ pub fn facts(f: &ImageFacts) -> pb::ImageFacts {
 pub fn event(e: &Event) -> pb::ImageFactsEvent {
     pb::ImageFactsEvent {
         cursor: e.cursor,
-        r#type: match e.event_type {
+        r#type: match e.what.event_type {
             EventType::ImageFactsReady => pb::EventType::ImageFactsReady,
             EventType::ImageFactsProcessed => pb::EventType::ImageFactsProcessed,
             EventType::ImageFactsFailed => pb::EventType::ImageFactsFailed,
         } as i32,
         project_id: e.project_id.clone(),
-        image_id: e.image_id.clone(),
-        orchestration_id: e.orchestration_id.clone().unwrap_or_default(),
-        facts: e.facts.as_ref().map(facts),
-        error: e.error.clone().unwrap_or_default(),
-        derived_preferences: e.derived_preferences.iter().cloned().map(pb::MemoryItem::from).collect(),
+        image_id: e.what.image_id.clone(),
+        orchestration_id: e.what.orchestration_id.clone().unwrap_or_default(),
+        facts: e.what.facts.as_ref().map(facts),
+        error: e.what.error.clone().unwrap_or_default(),
+        derived_preferences: e.what.derived_preferences.iter().cloned().map(pb::MemoryItem::from).collect(),
         create_time: Some(timestamp(e.created_at)),
     }
 }

@@ -354,8 +354,8 @@ impl ImageWait {
             };
             match item {
                 Ok(WatchItem::Event(event)) => {
-                    if event.event_type.is_final() {
-                        self.waiting.remove(&event.image_id);
+                    if event.what.event_type.is_final() {
+                        self.waiting.remove(&event.what.image_id);
                     }
                     return Some(Ok(event));
                 }

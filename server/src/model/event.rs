@@ -58,27 +58,17 @@ pub struct NewEvent {
     pub derived_preferences: Vec<MemoryItem>,
 }
 
-/// A stored event.
+/// A stored event: what happened, where it sits in its project's log, and when it was committed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Position in the project's log.
     pub cursor: u64,
     /// Project.
     pub project_id: String,
-    /// Kind.
-    pub event_type: EventType,
-    /// The image.
-    pub image_id: String,
-    /// Orchestration that attached the image.
-    pub orchestration_id: Option<String>,
-    /// Facts, for READY and PROCESSED.
-    pub facts: Option<ImageFacts>,
-    /// Reason, for FAILED.
-    pub error: Option<String>,
-    /// Preferences produced or reinforced, for PROCESSED.
-    pub derived_preferences: Vec<MemoryItem>,
     /// Commit time.
     pub created_at: Millis,
+    /// What happened, as its writer appended it.
+    pub what: NewEvent,
 }
 
 /// What `events.payload` holds (JSON).

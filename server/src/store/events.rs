@@ -69,13 +69,8 @@ impl WriteTx {
             out.push(Event {
                 cursor: cursor.max(0) as u64,
                 project_id: project_id.to_owned(),
-                event_type: event.event_type,
-                image_id: event.image_id.clone(),
-                orchestration_id: event.orchestration_id.clone(),
-                facts: event.facts.clone(),
-                error: event.error.clone(),
-                derived_preferences: event.derived_preferences.clone(),
                 created_at: now,
+                what: event.clone(),
             });
         }
         events::Entity::insert_many(rows).exec_without_returning(self).await?;
@@ -156,12 +151,14 @@ fn event(row: events::Model) -> Result<Event> {
     Ok(Event {
         cursor: row.cursor.max(0) as u64,
         project_id: row.project_id,
-        event_type,
-        image_id: row.image_id.unwrap_or_default(),
-        orchestration_id: row.orchestration_id,
-        facts: payload.facts,
-        error: payload.error,
-        derived_preferences: payload.derived_preferences,
         created_at: row.created_at,
+        what: NewEvent {
+            event_type,
+            image_id: row.image_id.unwrap_or_default(),
+            orchestration_id: row.orchestration_id,
+            facts: payload.facts,
+            error: payload.error,
+            derived_preferences: payload.derived_preferences,
+        },
     })
 }
