@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261204_000001_store_probe;
+mod m20261204_000002_history_indexes;
 
 /// Runs brain's migrations in order.
 pub struct Migrator;
@@ -16,6 +17,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration), Box::new(m20261204_000001_store_probe::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261204_000001_store_probe::Migration),
+            Box::new(m20261204_000002_history_indexes::Migration),
+        ]
     }
 }

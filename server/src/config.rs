@@ -81,6 +81,9 @@ pub struct Config {
     pub insecure: bool,
     /// Once listening, write the bound addresses as JSON to this file (for scripts and tests on port 0); health says when it serves.
     pub ready_file: Option<PathBuf>,
+    /// Append the text of every distinct SQL statement the server runs to this file, one per
+    /// line (no parameter values): for the query-plan check (tests/tests/query_plans.rs).
+    pub statement_log_file: Option<PathBuf>,
     /// `pretty` or `json`.
     pub log_format: LogFormat,
     /// Log filter, in `tracing-subscriber` EnvFilter syntax.
@@ -223,6 +226,7 @@ impl Default for Config {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             insecure: false,
             ready_file: None,
+            statement_log_file: None,
             log_format: LogFormat::Pretty,
             log_level: "info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn,hyper=warn".into(),
             max_message_bytes: 64 << 20,
@@ -535,7 +539,7 @@ impl Config {
 
 /// Settings whose values are text (strings, paths, addresses, URLs, secrets):
 /// their raw value is used as is, so a numeric-looking secret stays a string.
-const TEXT_KEYS: [&str; 4] = ["ready_file", "openai_api_key", "sentry_dsn", "metrics_addr"];
+const TEXT_KEYS: [&str; 5] = ["ready_file", "statement_log_file", "openai_api_key", "sentry_dsn", "metrics_addr"];
 
 /// Converts a flag or environment value to the TOML type its setting expects.
 fn typed_value(key: &str, raw: &str) -> toml::Value {

@@ -16,6 +16,7 @@ mod orchestrations;
 mod perf;
 mod projects;
 mod retention;
+mod statement_log;
 mod tenants;
 mod tx;
 
@@ -102,6 +103,7 @@ impl Store {
                     .await?;
             // The probe takes the write lock briefly, so its busy timeout is the probe timeout.
             let probe = sqlite_pool(&url, 1, probe_timeout, move |o| o.busy_timeout(probe_timeout)).await?;
+            let (write, read, probe) = statement_log::attach(config, [write, read, probe])?;
             Ok(Self {
                 write,
                 read,
@@ -129,6 +131,7 @@ impl Store {
                 .connect_lazy(true)
                 .sqlx_logging(false);
             let probe = connect_lazy(probe_opts).await?;
+            let (pool, probe, _) = statement_log::attach(config, [pool, probe.clone(), probe])?;
             Ok(Self {
                 write: pool.clone(),
                 read: pool,
