@@ -480,36 +480,27 @@ async fn durations_are_checked(db: Arc<TestDb>) {
     let duration = |seconds, nanos| Some(prost_types::Duration { seconds, nanos });
     let bad_nanos = [(0, 1_000_000_000), (0, i32::MAX), (1, -1), (0, i32::MIN), (7, -999_999_999)];
 
-    for (seconds, nanos) in bad_nanos {
-        let status = assert_error(
-            c.put_memory(PutMemoryRequest { ttl: duration(seconds, nanos), ..valid_memory(&pid) }).await,
-            arg,
-            "INVALID_FIELD",
-        );
-        assert_eq!(error_field(&status).as_deref(), Some("ttl.nanos"), "{seconds}s {nanos}ns: {status:?}");
-        assert!(status.message().contains("0 to 999,999,999"), "{status:?}");
-    }
-    for (seconds, nanos) in [(-1, 0), (0, -1), (-5, -500_000_000), (i64::MIN, 0)] {
-        let status = assert_error(
-            c.put_memory(PutMemoryRequest { ttl: duration(seconds, nanos), ..valid_memory(&pid) }).await,
-            arg,
-            "INVALID_FIELD",
-        );
-        assert_eq!(error_field(&status).as_deref(), Some("ttl"), "{status:?}");
-        assert!(status.message().contains("must not be negative"), "{status:?}");
-    }
-    // The real limit, 3650 days, is stated; i64::MAX seconds is not "not positive".
+    // (seconds, nanos, field, message, limit); i64::MAX seconds is over the limit, not "not positive".
     let limit_seconds = 3650 * 86_400;
+    let within = "from 1 ms to 3650 days (315360000 s)";
+    let mut ttl_cases: Vec<(i64, i32, &str, &str, Option<&str>)> =
+        bad_nanos.iter().map(|&(s, n)| (s, n, "ttl.nanos", "0 to 999,999,999", Some("0..999999999"))).collect();
+    for (seconds, nanos) in [(-1, 0), (0, -1), (-5, -500_000_000), (i64::MIN, 0)] {
+        ttl_cases.push((seconds, nanos, "ttl", "must not be negative", None));
+    }
     for (seconds, nanos) in [(i64::MAX, 999_999_999), (i64::MAX, 0), (limit_seconds, 1_000_000), (0, 0)] {
+        ttl_cases.push((seconds, nanos, "ttl", within, Some("315360000s")));
+    }
+    for (seconds, nanos, field, message, limit) in ttl_cases {
         let status = assert_error(
             c.put_memory(PutMemoryRequest { ttl: duration(seconds, nanos), ..valid_memory(&pid) }).await,
             arg,
             "INVALID_FIELD",
         );
-        assert_eq!(error_field(&status).as_deref(), Some("ttl"), "{status:?}");
-        assert!(status.message().contains("from 1 ms to 3650 days (315360000 s)"), "{status:?}");
+        assert_eq!(error_field(&status).as_deref(), Some(field), "{seconds}s {nanos}ns: {status:?}");
+        assert!(status.message().contains(message), "{seconds}s {nanos}ns: {status:?}");
         let info = tonic_types::StatusExt::get_details_error_info(&status).expect("error info");
-        assert_eq!(info.metadata.get("limit").map(String::as_str), Some("315360000s"));
+        assert_eq!(info.metadata.get("limit").map(String::as_str), limit, "{seconds}s {nanos}ns");
     }
 
     // image_wait on OrchestrateStream and interval on WatchPerformanceReport, through the same rules.

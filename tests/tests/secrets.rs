@@ -84,6 +84,21 @@ async fn wait_for_log(server: &Server, needle: &str, n: usize) {
     }
 }
 
+/// Three ListProjects calls while the store is away: each is UNAVAILABLE; returns the statuses.
+async fn statuses_without_a_store(server: &Server, api_key: Option<&str>) -> Vec<Status> {
+    let mut projects = server.projects(api_key).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let status = projects
+            .list_projects(ListProjectsRequest { page_size: 10, page_token: String::new() })
+            .await
+            .expect_err("no store, no projects");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        statuses.push(status);
+    }
+    statuses
+}
+
 /// A server whose store cannot be reached through `database_url` (at trace level): its log, the
 /// statuses clients get while it waits, and its CLI's output never show the URL's secrets.
 async fn check_store_failure(db: &Arc<TestDb>, database_url: &str, expect_in_log: &str) {
@@ -100,13 +115,7 @@ async fn check_store_failure(db: &Arc<TestDb>, database_url: &str, expect_in_log
     wait_for_log(&server, "store not ready", 3).await;
     assert!(server.logs().contains(expect_in_log), "the driver's own error was logged:\n{}", server.logs());
     assert_eq!(server.health("").await.expect("health"), ServingStatus::NotServing);
-    let mut projects = server.projects(None).await;
-    for _ in 0..3 {
-        let status = projects
-            .list_projects(ListProjectsRequest { page_size: 10, page_token: String::new() })
-            .await
-            .expect_err("no store, no projects");
-        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    for status in statuses_without_a_store(&server, None).await {
         assert_clean("a status sent to the client", &shown_to_client(&status), &markers);
     }
     server.sigterm();
@@ -282,15 +291,7 @@ async fn a_running_server_never_logs_a_secret(db: Arc<TestDb>) {
         // The database goes away under the running server, then comes back.
         proxy.set_mode(ProxyMode::Refuse);
         server.wait_health("", ServingStatus::NotServing, WAIT).await;
-        let mut projects = server.projects(Some(&api_key)).await;
-        for _ in 0..3 {
-            let failed = projects
-                .list_projects(ListProjectsRequest { page_size: 10, page_token: String::new() })
-                .await
-                .expect_err("no database");
-            assert_eq!(failed.code(), Code::Unavailable, "{failed:?}");
-            statuses.push(failed);
-        }
+        statuses.extend(statuses_without_a_store(&server, Some(&api_key)).await);
         wait_for_log(&server, "cannot listen for events", 1).await;
         proxy.set_mode(ProxyMode::Forward);
         server.wait_health("", ServingStatus::Serving, WAIT).await;
