@@ -389,8 +389,10 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
-        let config: Config =
-            figment.extract().map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
+        // A type error quotes the value it found, which may be a secret or a URL with a password.
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError(e.into_iter().map(|e| crate::redact::text(&e.to_string())).collect()))?;
         config.validate()?;
         Ok(config)
     }
@@ -488,7 +490,7 @@ impl Config {
             p.push(format!("openai_max_retries: {} is above {MAX_OPENAI_RETRIES}", self.openai_max_retries));
         }
         if !self.openai_base_url.starts_with("http://") && !self.openai_base_url.starts_with("https://") {
-            p.push(format!("openai_base_url: '{}' is not an http(s) URL", self.openai_base_url));
+            p.push(format!("openai_base_url: '{}' is not an http(s) URL", redact_url(&self.openai_base_url)));
         }
         for (name, value) in [
             ("perf_old_context_ms", self.perf_old_context_ms),
@@ -520,13 +522,13 @@ impl Config {
             Ok(toml::Value::Table(t)) => t,
             _ => return String::from("<unprintable configuration>"),
         };
-        for key in SECRET_KEYS {
-            if let Some(v) = value.get_mut(key) {
-                *v = toml::Value::String("<redacted>".into());
+        for (key, v) in value.iter_mut() {
+            if SECRET_KEYS.contains(&key.as_str()) {
+                *v = toml::Value::String(crate::redact::REDACTED.into());
+            } else if let toml::Value::String(text) = v {
+                // URLs (database_url, openai_base_url) keep everything but their credentials.
+                *text = crate::redact::text(text);
             }
-        }
-        if let Some(toml::Value::String(url)) = value.get_mut("database_url") {
-            *url = redact_url(url);
         }
         toml::to_string(&value).unwrap_or_default()
     }
@@ -568,18 +570,9 @@ fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
     }
 }
 
-/// Hides the password of a connection URL.
+/// Hides the userinfo and secret query parameters of a URL (see [`crate::redact::url`]).
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!("{}{}:<redacted>{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    crate::redact::url(url)
 }
 
 #[cfg(test)]
@@ -653,13 +646,45 @@ mod tests {
     fn secrets_are_redacted() {
         let c = Config {
             openai_api_key: Some("sk-secret".into()),
-            database_url: "postgres://brain:hunter2@db/brain".into(),
+            database_url: "postgres://brain:hunter2@db/brain?sslpassword=ssl-hunter3".into(),
+            openai_base_url: "https://proxy-user:proxy-hunter4@llm.example/v1?api-key=az-hunter5".into(),
+            sentry_dsn: Some("https://dsn-hunter6@o1.ingest.sentry.io/42".into()),
             ..Config::default()
         };
         let shown = format!("{c:?}");
-        assert!(!shown.contains("sk-secret"));
-        assert!(!shown.contains("hunter2"));
-        assert!(shown.contains("postgres://brain:<redacted>@db/brain"));
+        for secret in ["sk-secret", "hunter2", "ssl-hunter3", "proxy-hunter4", "az-hunter5", "dsn-hunter6"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("postgres://brain:<redacted>@db/brain?sslpassword=<redacted>"), "{shown}");
+        assert!(shown.contains("https://proxy-user:<redacted>@llm.example/v1?api-key=<redacted>"), "{shown}");
+    }
+
+    /// Configuration errors quote what they found; never a secret.
+    #[test]
+    fn configuration_errors_carry_no_secrets() {
+        let err = Config::load_from(
+            &Sources::default(),
+            &env(&[
+                ("BRAIN_DATABASE_URL", "mysql://brain:cfg-hunter7@db/brain"),
+                ("BRAIN_OPENAI_BASE_URL", "ftp://u:cfg-hunter8@llm.example/v1"),
+            ]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("database_url") && text.contains("openai_base_url"), "{text}");
+        assert!(!text.contains("cfg-hunter7") && !text.contains("cfg-hunter8"), "{text}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("brain.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://u:cfg-hunter9@db/x\"\njob_workers = \"postgres://u:cfg-hunter10@db/x\"\n",
+        )
+        .expect("write");
+        let err = Config::load_from(&Sources { file: Some(file), overrides: vec![] }, &[]).expect_err("type error");
+        let text = err.to_string();
+        assert!(text.contains("job_workers"), "{text}");
+        assert!(!text.contains("cfg-hunter10"), "{text}");
     }
 
     /// docs/CONFIGURATION.md and the README have a row `| `key` | `default` | meaning |` for every

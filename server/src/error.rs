@@ -103,7 +103,8 @@ pub struct Error {
     message: String,
     field: Option<String>,
     limit: Option<String>,
-    /// Details for logs only (never sent to the client): the underlying cause of internal and store errors.
+    /// Details for logs only (never sent to the client): the underlying cause of internal and store
+    /// errors, secrets already redacted.
     detail: Option<String>,
 }
 
@@ -111,9 +112,9 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An error with a reason and a caller-facing message.
+    /// An error with a reason and a caller-facing message (secrets redacted, see [`crate::redact`]).
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), field: None, limit: None, detail: None }
+        Self { reason, message: crate::redact::text(&message.into()), field: None, limit: None, detail: None }
     }
 
     /// A required field is empty.
@@ -126,18 +127,19 @@ impl Error {
         Self::new(Reason::InvalidField, message).with_field(field)
     }
 
-    /// A bug or unexpected state; `detail` is logged, the caller sees a generic message.
+    /// A bug or unexpected state; `detail` is logged (secrets redacted), the caller sees a generic message.
     pub fn internal(detail: impl fmt::Display) -> Self {
         Self {
-            detail: Some(detail.to_string()),
+            detail: Some(crate::redact::text(&detail.to_string())),
             ..Self::new(Reason::Internal, "internal error; the server logged the details")
         }
     }
 
-    /// The store did not answer.
+    /// The store did not answer; `detail` is logged (secrets redacted): a driver's error may
+    /// carry the connection URL.
     pub fn store_unavailable(detail: impl fmt::Display) -> Self {
         Self {
-            detail: Some(detail.to_string()),
+            detail: Some(crate::redact::text(&detail.to_string())),
             ..Self::new(Reason::StoreUnavailable, "the database is unavailable; retry with backoff")
         }
     }
@@ -196,3 +198,22 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error built from a driver's message that names the connection URL (as sqlx and SeaORM
+    /// errors can) carries no password into logs, Display or the client's message.
+    #[test]
+    fn details_are_redacted_when_the_error_is_built() {
+        let cause = "cannot reach postgres://brain:Hunter2-marker@db:5432/brain?sslpassword=Ssl2-marker: timed out";
+        for err in [Error::internal(cause), Error::store_unavailable(cause)] {
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("Hunter2-marker") && !shown.contains("Ssl2-marker"), "{shown}");
+            assert!(shown.contains("postgres://brain:<redacted>@db:5432/brain"), "{shown}");
+        }
+        let err = Error::new(Reason::ImageUrlInvalid, "bad https://user:Pw3-marker@host/x");
+        assert!(!err.message().contains("Pw3-marker"), "{}", err.message());
+    }
+}

@@ -22,6 +22,7 @@ pub mod orchestrator;
 pub mod pagination;
 pub mod perf;
 pub mod projects;
+pub mod redact;
 pub mod retention;
 pub mod store;
 pub mod telemetry;

@@ -13,7 +13,10 @@ use crate::{
     validate,
 };
 
-/// Longest accepted memory lifetime: ten years, in ms.
+/// Longest accepted memory lifetime: 3650 days, in ms. A longer ttl is refused with this limit in
+/// the message and the ErrorInfo, not clamped: a client asking for more most likely means "never
+/// expires", which is an unset ttl, and storing another expiry than asked for would be a silent
+/// surprise.
 const MAX_TTL_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
 /// Longest accepted scene duration, in seconds.
 const MAX_SCENE_SECONDS: f64 = 3_600.0;
@@ -111,7 +114,11 @@ impl Projects {
         if let Some(ttl) = put.ttl_ms
             && !(1..=MAX_TTL_MS).contains(&ttl)
         {
-            return Err(Error::invalid("ttl", "ttl must be positive and at most ten years"));
+            return Err(Error::invalid(
+                "ttl",
+                format!("ttl must be from 1 ms to {} days ({} s)", MAX_TTL_MS / 86_400_000, MAX_TTL_MS / 1000),
+            )
+            .with_limit(format!("{}s", MAX_TTL_MS / 1000)));
         }
         let token_count = tokens::count(&render::memory_line(&put.key, &put.value, put.confidence));
         let result = self.store.put_memory(tenant, &put, token_count).await?;

@@ -3,7 +3,11 @@
 //! Logs: pretty lines for a terminal or one JSON object per line (set
 //! `log_format = "json"` in production), filtered by `log_level`. Logs go to
 //! stderr, so stdout carries only command output (`keys create` prints the
-//! key there), and colours are used only when stderr is a terminal.
+//! key there), and colours are used only when stderr is a terminal. Every
+//! line, from every crate and at every level, passes through
+//! [`crate::redact::text`] on its way out, after the configured secrets
+//! (database password, OpenAI key, Sentry DSN) were registered: a driver that
+//! prints a connection URL or a password cannot put it in the log.
 //!
 //! Error tracking: when `sentry_dsn` (or `SENTRY_DSN`) is set, every ERROR
 //! event becomes a Sentry event through `sentry-tracing`, and INFO/WARN
@@ -51,6 +55,8 @@ impl Telemetry {
 /// Installs logging and, when a DSN is configured, error tracking.
 /// Safe to call more than once (later subscribers are ignored).
 pub fn init(config: &Config) -> Result<Telemetry, String> {
+    // Before anything can log: from here on every line and event is redacted of these.
+    crate::redact::register_config(config);
     let sentry = match config.sentry_dsn.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         Some(dsn) => {
             let dsn: sentry::types::Dsn = dsn.parse().map_err(|e| format!("sentry_dsn is not a valid DSN: {e}"))?;
@@ -77,12 +83,11 @@ pub fn init(config: &Config) -> Result<Telemetry, String> {
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
-                .with_writer(std::io::stderr);
+                .with_writer(RedactedStderr);
             (Some(json), None)
         }
         LogFormat::Pretty => {
-            let pretty =
-                tfmt::layer().compact().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr);
+            let pretty = tfmt::layer().compact().with_ansi(std::io::stderr().is_terminal()).with_writer(RedactedStderr);
             (None, Some(pretty))
         }
     };
@@ -98,6 +103,44 @@ pub fn init(config: &Config) -> Result<Telemetry, String> {
     });
     let _ = tracing_subscriber::registry().with(filter).with(json).with(pretty).with(sentry_layer).try_init();
     Ok(Telemetry { _sentry: sentry })
+}
+
+/// Stderr for log lines, each one redacted of secrets before it is written.
+#[derive(Debug, Clone, Copy)]
+struct RedactedStderr;
+
+impl<'a> tfmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactingLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingLine(Vec::with_capacity(256))
+    }
+}
+
+/// One formatted event: collected whole (the formatter may write it in pieces, and a secret
+/// could straddle two), redacted and written to stderr when the formatter is done with it.
+struct RedactingLine(Vec<u8>);
+
+impl std::io::Write for RedactingLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingLine {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let line = crate::redact::text(&String::from_utf8_lossy(&self.0));
+        // Nowhere to report a failed log write.
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    }
 }
 
 /// Failures that happen where no client is waiting.
@@ -300,8 +343,9 @@ fn is_sensitive_key(key: &str) -> bool {
 /// Longest text kept in an event field.
 const MAX_TEXT: usize = 1_024;
 
-/// Redacts credential- and blob-like words and truncates long text.
+/// Redacts secrets (see [`crate::redact::text`]), credential- and blob-like words, and truncates long text.
 pub fn scrub_text(text: &str) -> String {
+    let text = crate::redact::text(text);
     let mut out = String::with_capacity(text.len().min(MAX_TEXT + 16));
     let mut redact_next = false;
     for (i, word) in text.split(' ').enumerate() {

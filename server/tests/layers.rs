@@ -22,7 +22,7 @@ use std::{
 };
 
 const LAYERS: &[&[&str]] = &[
-    &["model", "error", "config", "validate", "pagination", "telemetry", "changes", "text"],
+    &["model", "error", "config", "validate", "pagination", "telemetry", "changes", "text", "redact"],
     &["store"],
     &["context", "decide", "vision"],
     &["auth", "events", "images", "jobs", "orchestrator", "perf", "projects", "retention"],

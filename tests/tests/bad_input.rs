@@ -2,14 +2,18 @@
 //! after every rejected request the tenant's projects, scenes and memory items are exactly as
 //! before.
 
-use std::sync::Arc;
+mod common;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use brain_e2e::{ApiKey, Server, ServerOptions, TestDb, assert_error, backend_tests, error_field};
 use brain_proto::v1::{
-    CreateProjectRequest, DeleteMemoryRequest, DeleteSceneRequest, GetProjectRequest, ListMemoriesRequest,
-    ListProjectsRequest, ListScenesRequest, MemoryItem, MemoryKey, MemoryType, Project, PutMemoryRequest, Scene,
-    UpsertSceneRequest, delete_memory_request::Target, project_service_client::ProjectServiceClient,
+    CreateProjectRequest, DeleteMemoryRequest, DeleteSceneRequest, EventType, GetImageFactsRequest, GetProjectRequest,
+    ImageAnalysisStatus, ListMemoriesRequest, ListProjectsRequest, ListScenesRequest, MemoryItem, MemoryKey,
+    MemoryType, OrchestrateRequest, OrchestrateStreamRequest, Project, PutMemoryRequest, Scene, UpsertSceneRequest,
+    WatchPerformanceReportRequest, delete_memory_request::Target, project_service_client::ProjectServiceClient,
 };
+use common::{Behavior, ImageHost, by_url, encode, inline, jpeg_claiming, next_event, picture, watch};
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 
 type Projects = ProjectServiceClient<InterceptedService<Channel, ApiKey>>;
@@ -464,11 +468,157 @@ async fn malformed_messages_are_invalid_arguments(db: Arc<TestDb>) {
     assert_eq!((after.scenes, after.memories), (before.scenes, before.memories));
 }
 
+/// Durations: `nanos` outside 0..999,999,999 is INVALID_FIELD naming `<field>.nanos`; negative
+/// durations stay refused; a ttl far beyond the limit (i64::MAX seconds) is refused with a message
+/// and ErrorInfo `limit` that state the real limit, which is itself accepted. Nothing is written.
+async fn durations_are_checked(db: Arc<TestDb>) {
+    let server = Server::start(&db).await;
+    let mut c = server.projects(None).await;
+    let pid = seeded(&mut c).await;
+    let before = snapshot(&mut c, &pid).await;
+    let arg = Code::InvalidArgument;
+    let duration = |seconds, nanos| Some(prost_types::Duration { seconds, nanos });
+    let bad_nanos = [(0, 1_000_000_000), (0, i32::MAX), (1, -1), (0, i32::MIN), (7, -999_999_999)];
+
+    // (seconds, nanos, field, message, limit); i64::MAX seconds is over the limit, not "not positive".
+    let limit_seconds = 3650 * 86_400;
+    let within = "from 1 ms to 3650 days (315360000 s)";
+    let mut ttl_cases: Vec<(i64, i32, &str, &str, Option<&str>)> =
+        bad_nanos.iter().map(|&(s, n)| (s, n, "ttl.nanos", "0 to 999,999,999", Some("0..999999999"))).collect();
+    for (seconds, nanos) in [(-1, 0), (0, -1), (-5, -500_000_000), (i64::MIN, 0)] {
+        ttl_cases.push((seconds, nanos, "ttl", "must not be negative", None));
+    }
+    for (seconds, nanos) in [(i64::MAX, 999_999_999), (i64::MAX, 0), (limit_seconds, 1_000_000), (0, 0)] {
+        ttl_cases.push((seconds, nanos, "ttl", within, Some("315360000s")));
+    }
+    for (seconds, nanos, field, message, limit) in ttl_cases {
+        let status = assert_error(
+            c.put_memory(PutMemoryRequest { ttl: duration(seconds, nanos), ..valid_memory(&pid) }).await,
+            arg,
+            "INVALID_FIELD",
+        );
+        assert_eq!(error_field(&status).as_deref(), Some(field), "{seconds}s {nanos}ns: {status:?}");
+        assert!(status.message().contains(message), "{seconds}s {nanos}ns: {status:?}");
+        let info = tonic_types::StatusExt::get_details_error_info(&status).expect("error info");
+        assert_eq!(info.metadata.get("limit").map(String::as_str), limit, "{seconds}s {nanos}ns");
+    }
+
+    // image_wait on OrchestrateStream and interval on WatchPerformanceReport, through the same rules.
+    let mut orchestrator = server.orchestrator(None).await;
+    let stream = |image_wait| OrchestrateStreamRequest {
+        project_id: pid.clone(),
+        prompt: "add a scene".into(),
+        image_wait,
+        ..Default::default()
+    };
+    for (seconds, nanos) in bad_nanos {
+        let status =
+            assert_error(orchestrator.orchestrate_stream(stream(duration(seconds, nanos))).await, arg, "INVALID_FIELD");
+        assert_eq!(error_field(&status).as_deref(), Some("image_wait.nanos"), "{status:?}");
+    }
+    for (wait, message) in [(duration(-1, 0), "must not be negative"), (duration(i64::MAX, 0), "at most 10 minutes")] {
+        let status = assert_error(orchestrator.orchestrate_stream(stream(wait)).await, arg, "INVALID_FIELD");
+        assert_eq!(error_field(&status).as_deref(), Some("image_wait"), "{status:?}");
+        assert!(status.message().contains(message), "{status:?}");
+    }
+    let mut performance = server.performance(None).await;
+    let status = assert_error(
+        performance
+            .watch_performance_report(WatchPerformanceReportRequest {
+                interval: duration(5, 1_000_000_000),
+                ..Default::default()
+            })
+            .await,
+        arg,
+        "INVALID_FIELD",
+    );
+    assert_eq!(error_field(&status).as_deref(), Some("interval.nanos"), "{status:?}");
+    assert_eq!(snapshot(&mut c, &pid).await, before, "rejected requests changed stored data");
+
+    // The limit itself, and the largest nanos, are accepted.
+    c.put_memory(PutMemoryRequest { ttl: duration(limit_seconds, 0), ..valid_memory(&pid) })
+        .await
+        .expect("a ttl of exactly 3650 days");
+    c.put_memory(PutMemoryRequest { ttl: duration(1, 999_999_999), ..valid_memory(&pid) })
+        .await
+        .expect("nanos 999,999,999");
+}
+
+/// A JPEG of a few hundred bytes whose header claims 8000x8000 cannot hold that image: its
+/// analysis FAILS with a reason that says so (inline and by URL on AnalyzeImages, and attached to
+/// Orchestrate), once, without retries, while a real JPEG in the same request is analysed.
+async fn images_too_small_for_their_size_fail(db: Arc<TestDb>) {
+    let host = ImageHost::start().await;
+    let server = Server::start_with(
+        &db,
+        ServerOptions::new()
+            .set("job_workers", 2)
+            .set("job_poll_interval_ms", 200)
+            .set("allow_private_image_urls", true),
+    )
+    .await;
+    let mut c = server.projects(None).await;
+    let pid = seeded(&mut c).await;
+    let mut stream = watch(&server, &pid, 0).await;
+    let liar = jpeg_claiming(8000, 8000);
+    assert!(liar.len() < 1_000, "{} bytes", liar.len());
+    let real = encode(&picture(64, 48, [220, 40, 40], [30, 30, 170]), image::ImageFormat::Jpeg);
+    let url = host.add("liar.jpg", liar.clone(), Behavior::Serve);
+
+    let mut images = server.image_facts(None).await;
+    images
+        .analyze_images(brain_proto::v1::AnalyzeImagesRequest {
+            project_id: pid.clone(),
+            images: vec![inline(liar.clone(), "liar"), by_url(&url, "liar-by-url"), inline(real, "real")],
+        })
+        .await
+        .expect("accepted: the bytes are a JPEG, decoding is the job's business");
+    let mut orchestrator = server.orchestrator(None).await;
+    orchestrator
+        .orchestrate(OrchestrateRequest {
+            project_id: pid.clone(),
+            prompt: "make a scene from this mockup".into(),
+            images: vec![inline(liar, "liar-attached")],
+            ..Default::default()
+        })
+        .await
+        .expect("the orchestration answers at once");
+
+    // Each image's events, until every one has its final event (FAILED, or PROCESSED after READY).
+    let mut seen: HashMap<String, Vec<(EventType, String)>> = HashMap::new();
+    let is_final =
+        |e: &(EventType, String)| matches!(e.0, EventType::ImageFactsFailed | EventType::ImageFactsProcessed);
+    while seen.len() < 4 || !seen.values().all(|events| events.iter().any(is_final)) {
+        let event = next_event(&mut stream, Duration::from_secs(30)).await;
+        seen.entry(event.image_id.clone()).or_default().push((event.r#type(), event.error.clone()));
+    }
+    let kinds = |id: &str| seen[id].iter().map(|e| e.0).collect::<Vec<_>>();
+    assert_eq!(kinds("real"), [EventType::ImageFactsReady, EventType::ImageFactsProcessed], "{seen:?}");
+    for id in ["liar", "liar-by-url", "liar-attached"] {
+        let [(kind, reason)] = seen[id].as_slice() else { panic!("{id}: one final event expected: {seen:?}") };
+        assert_eq!(*kind, EventType::ImageFactsFailed, "{id}: {seen:?}");
+        assert!(reason.contains("truncated JPEG") && reason.contains("8000x8000"), "{id}: {reason}");
+        let analysis = images
+            .get_image_facts(GetImageFactsRequest { project_id: pid.clone(), image_id: id.into() })
+            .await
+            .expect("get image facts")
+            .into_inner()
+            .analysis
+            .expect("analysis");
+        assert_eq!(analysis.status(), ImageAnalysisStatus::Failed, "{id}");
+        assert_eq!(analysis.attempts, 1, "{id}: a permanent failure is not retried");
+        assert!(analysis.facts.is_none(), "{id}: no facts are invented");
+    }
+    assert_eq!(host.hits("liar.jpg"), 1);
+}
+
 backend_tests!(
     ids_are_checked,
     paging_input_is_checked,
     enums_are_checked,
     fields_are_checked,
+    durations_are_checked,
+    images_too_small_for_their_size_fail,
     oversized_messages_are_refused,
     malformed_messages_are_invalid_arguments,
 );

@@ -200,8 +200,89 @@ async fn internal_addresses_are_never_fetched(db: Arc<TestDb>) {
     assert_eq!(host.hits("secret.png"), 0, "the internal host never saw a request");
 }
 
+/// IPv6 forms that embed the loopback address 127.0.0.1 (IPv4-translated, the form once accepted
+/// and fetched, and mapped, compatible, NAT64, local-use NAT64, 6to4 and Teredo) are refused at
+/// intake on both entry points, before any connection: a loopback listener on the port they name
+/// counts none. With the development switch on, the same listener is reached, so the count works.
+async fn embedded_loopback_addresses_are_refused_before_any_connection(db: Arc<TestDb>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the counting listener");
+    let port = listener.local_addr().expect("addr").port();
+    let connections = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = connections.clone();
+    let accepting = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let connected = || connections.load(std::sync::atomic::Ordering::SeqCst);
+
+    let server = Server::start_with(&db, options()).await;
+    let project_id = project(&server, "Embedded IPv4").await;
+    let translated = format!("http://[::ffff:0:7f00:1]:{port}/a.png");
+    let mut images = server.image_facts(None).await;
+    for host in [
+        "[::ffff:0:7f00:1]",   // IPv4-translated
+        "[::ffff:7f00:1]",     // IPv4-mapped
+        "[::7f00:1]",          // IPv4-compatible
+        "[64:ff9b::7f00:1]",   // NAT64
+        "[64:ff9b:1::7f00:1]", // local-use NAT64
+        "[2002:7f00:1::1]",    // 6to4
+        "[2001:0:7f00:1::1]",  // Teredo
+        "127.0.0.1",
+    ] {
+        let url = format!("http://{host}:{port}/a.png");
+        let status = assert_error(
+            images
+                .analyze_images(AnalyzeImagesRequest {
+                    project_id: project_id.clone(),
+                    images: vec![by_url(&url, "embedded")],
+                })
+                .await,
+            Code::InvalidArgument,
+            "IMAGE_URL_FORBIDDEN",
+        );
+        assert_eq!(error_field(&status).as_deref(), Some("images[0].url"), "{url}");
+    }
+    let mut orchestrator = server.orchestrator(None).await;
+    let status = assert_error(
+        orchestrator
+            .orchestrate(brain_proto::v1::OrchestrateRequest {
+                project_id: project_id.clone(),
+                prompt: "make a scene from this".into(),
+                images: vec![by_url(&translated, "embedded")],
+                ..Default::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "IMAGE_URL_FORBIDDEN",
+    );
+    assert!(status.message().contains("IPv4-translated"), "{status:?}");
+    assert!(query_row(&db, "SELECT image_id FROM image_analyses").await.is_none(), "nothing was stored");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(connected(), 0, "a refused address was connected to");
+    drop(server);
+
+    // The development switch lets private addresses through: the listener is reached.
+    let open = Server::start_with(&db, options().set("allow_private_image_urls", true)).await;
+    let accepted = analyze(
+        &open,
+        &project_id,
+        vec![by_url(&format!("http://127.0.0.1:{port}/a.png"), "loopback"), by_url(&translated, "translated")],
+    )
+    .await;
+    assert_eq!(accepted.len(), 2, "{accepted:?}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while connected() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the allowed fetch never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    accepting.abort();
+}
+
 backend_tests!(
     facts_describe_the_pixels_inline_and_by_url,
     hostile_files_fail_their_job_with_a_reason,
     internal_addresses_are_never_fetched,
+    embedded_loopback_addresses_are_refused_before_any_connection,
 );

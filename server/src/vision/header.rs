@@ -182,12 +182,18 @@ fn webp(b: &[u8]) -> Result<Dimensions, AnalysisError> {
 /// SOS is skipped to the next real marker (0xFF not followed by a stuffed
 /// 0x00 or a restart marker). Running out of bytes before EOI means truncated.
 /// Bytes after EOI (e.g. an appended motion-photo video) are ignored.
+///
+/// At EOI the scans must be able to hold the frame: see [`min_scan_bytes`]. The
+/// decoder paints whatever the scans do not cover grey and reports success, so
+/// a 631-byte file declaring 8000x8000 would otherwise be decoded in full and
+/// described as a grey picture.
 fn jpeg(
     b: &[u8],
     check: impl Fn(Dimensions) -> Result<Dimensions, AnalysisError>,
 ) -> Result<Dimensions, AnalysisError> {
     let mut pos = 2usize;
-    let mut frame: Option<Dimensions> = None;
+    let mut frame: Option<(Dimensions, Option<u64>)> = None;
+    let mut scan_bytes = 0u64;
     loop {
         // Skip to a marker; tolerate stray bytes and fill bytes as decoders do.
         while pos < b.len() && b[pos] != 0xFF {
@@ -202,10 +208,17 @@ fn jpeg(
         pos += 1;
         match marker {
             0xD9 => {
-                return match frame {
-                    Some(d) => Ok(d),
-                    None => Err(AnalysisError::Corrupt("JPEG has no frame header".into())),
+                let Some((d, needed)) = frame else {
+                    return Err(AnalysisError::Corrupt("JPEG has no frame header".into()));
                 };
+                if let Some(needed) = needed.filter(|&needed| scan_bytes < needed) {
+                    return Err(AnalysisError::Corrupt(format!(
+                        "truncated JPEG: a {}x{} image needs at least {needed} bytes of scan data, \
+                         the file has {scan_bytes}",
+                        d.width, d.height
+                    )));
+                }
+                return Ok(d);
             }
             0x01 | 0xD0..=0xD8 => continue,
             _ => {}
@@ -231,7 +244,11 @@ fn jpeg(
                             "JPEG whose height is defined later by a DNL marker".into(),
                         ));
                     }
-                    frame = Some(check(Dimensions { width, height })?);
+                    let d = check(Dimensions { width, height })?;
+                    // Arithmetic coding (SOF9..SOF15) can code a block in a fraction of a bit: no bound.
+                    let huffman = marker < 0xC8;
+                    let needed = if huffman { Some(min_scan_bytes(d, &b[pos + 2..end])?) } else { None };
+                    frame = Some((d, needed));
                 }
                 pos = end;
             }
@@ -240,6 +257,7 @@ fn jpeg(
                     return Err(AnalysisError::Corrupt("JPEG scan before any frame header".into()));
                 }
                 pos = end;
+                let scan_start = pos;
                 // Entropy-coded data: find the next marker that is not stuffing or a restart.
                 loop {
                     match b[pos.min(b.len())..].iter().position(|&x| x == 0xFF) {
@@ -256,9 +274,70 @@ fn jpeg(
                         Some(_) => break,
                     }
                 }
+                scan_bytes += (pos - scan_start) as u64;
             }
             _ => pos = end,
         }
+    }
+}
+
+/// The fewest bytes of Huffman-coded scan data that can hold a frame
+/// (`frame` is the SOFn payload: precision, height, width, components).
+///
+/// Every 8x8 block of every component has its DC coefficient coded by a
+/// Huffman code of at least one bit: sequential scans code each block, and a
+/// progressive image's first DC scan does (its AC scans may then cover
+/// thousands of blocks with one end-of-band run). So the scans hold at least
+/// one bit per block of the component with the most blocks, a bound no valid
+/// Huffman JPEG can go below: a real 8000x8000 single-colour JPEG made with
+/// every size optimisation `cjpeg` has (progressive, optimised tables, grey)
+/// has 250,678 bytes, against the bound's 125,000 (see docs/IMAGE_ANALYSIS.md).
+fn min_scan_bytes(d: Dimensions, frame: &[u8]) -> Result<u64, AnalysisError> {
+    let components = usize::from(*frame.get(5).ok_or_else(|| truncated("JPEG frame header"))?);
+    let sampling: Vec<(u64, u64)> = (0..components)
+        .map(|i| frame.get(7 + 3 * i).map(|&hv| (u64::from(hv >> 4), u64::from(hv & 0x0F))))
+        .collect::<Option<_>>()
+        .ok_or_else(|| truncated("JPEG frame header"))?;
+    if sampling.is_empty() || sampling.iter().any(|&(h, v)| !(1..=4).contains(&h) || !(1..=4).contains(&v)) {
+        return Err(AnalysisError::Corrupt("JPEG frame header has invalid components".into()));
+    }
+    let h_max = sampling.iter().map(|s| s.0).max().unwrap_or(1);
+    let v_max = sampling.iter().map(|s| s.1).max().unwrap_or(1);
+    let (width, height) = (u64::from(d.width), u64::from(d.height));
+    let blocks = sampling
+        .iter()
+        .map(|&(h, v)| (width * h).div_ceil(h_max).div_ceil(8) * (height * v).div_ceil(v_max).div_ceil(8))
+        .max()
+        .unwrap_or(0);
+    Ok(blocks.div_ceil(8))
+}
+
+/// Hand-built images for tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    /// A valid grey progressive JPEG of `width`x`height` whose only scan is a DC scan coded with a
+    /// one-symbol Huffman table: exactly one bit per 8x8 block, the least any Huffman JPEG can
+    /// spend. `scan` is its entropy-coded data: `ceil(blocks / 8)` zero bytes make every block
+    /// mid-grey.
+    pub(crate) fn one_bit_per_block_jpeg(width: u16, height: u16, scan: &[u8]) -> Vec<u8> {
+        let mut b = vec![0xFF, 0xD8];
+        // DQT: table 0, all ones.
+        b.extend([0xFF, 0xDB, 0x00, 0x43, 0x00]);
+        b.extend([1u8; 64]);
+        // SOF2 (progressive, Huffman): 8-bit, one component, 1x1 sampling, table 0.
+        b.extend([0xFF, 0xC2, 0x00, 0x0B, 0x08]);
+        b.extend(height.to_be_bytes());
+        b.extend(width.to_be_bytes());
+        b.extend([0x01, 0x01, 0x11, 0x00]);
+        // DHT: DC table 0 with one code of length 1 for category 0 (a DC difference of 0).
+        b.extend([0xFF, 0xC4, 0x00, 0x14, 0x00, 0x01]);
+        b.extend([0u8; 15]);
+        b.push(0x00);
+        // SOS: component 1, DC table 0, spectral 0..0, no successive approximation.
+        b.extend([0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00]);
+        b.extend(scan);
+        b.extend([0xFF, 0xD9]);
+        b
     }
 }
 
@@ -267,6 +346,57 @@ mod tests {
     use super::*;
 
     const MAX: u64 = 64_000_000;
+
+    fn encoded_jpeg(width: u32, height: u32) -> Vec<u8> {
+        let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(width, height, image::Rgb([200, 30, 30])));
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg).expect("encode");
+        out
+    }
+
+    /// Rewrites the dimensions of the first baseline frame header.
+    fn claim_size(jpeg: &mut [u8], width: u16, height: u16) {
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline frame header");
+        jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    }
+
+    #[test]
+    fn a_jpeg_too_small_for_its_frame_is_truncated() {
+        // The report: a few hundred bytes declaring 8000x8000, complete with EOI.
+        let mut liar = encoded_jpeg(16, 16);
+        claim_size(&mut liar, 8000, 8000);
+        assert!(liar.len() < 1_000, "{} bytes", liar.len());
+        match probe(&liar, ImageFormat::Jpeg, MAX) {
+            Err(AnalysisError::Corrupt(reason)) => {
+                assert!(reason.contains("8000x8000 image needs at least 125000 bytes of scan data"), "{reason}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // Real encodings pass, from one pixel up.
+        for (w, h) in [(1, 1), (7, 9), (640, 480), (1024, 1024)] {
+            let real = encoded_jpeg(w, h);
+            assert_eq!(probe(&real, ImageFormat::Jpeg, MAX).unwrap(), Dimensions { width: w, height: h });
+        }
+    }
+
+    #[test]
+    fn the_bound_is_one_bit_per_block_exactly() {
+        // 512x512 grey: 4096 blocks, 512 bytes at one bit each.
+        let exact = fixtures::one_bit_per_block_jpeg(512, 512, &[0u8; 512]);
+        assert_eq!(probe(&exact, ImageFormat::Jpeg, MAX).unwrap(), Dimensions { width: 512, height: 512 });
+        let short = fixtures::one_bit_per_block_jpeg(512, 512, &[0u8; 511]);
+        assert!(matches!(probe(&short, ImageFormat::Jpeg, MAX), Err(AnalysisError::Corrupt(_))));
+        // Partial blocks round up: 9x9 px is 4 blocks, one byte.
+        let tiny = fixtures::one_bit_per_block_jpeg(9, 9, &[0u8; 1]);
+        assert!(probe(&tiny, ImageFormat::Jpeg, MAX).is_ok());
+        // Subsampled chroma has fewer blocks than luma; the component with the most blocks counts.
+        let d = Dimensions { width: 8000, height: 8000 };
+        let frame_420 = [8, 0x1F, 0x40, 0x1F, 0x40, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
+        assert_eq!(min_scan_bytes(d, &frame_420).unwrap(), 125_000);
+        let bad_sampling = [8, 0x1F, 0x40, 0x1F, 0x40, 1, 1, 0x50, 0];
+        assert!(matches!(min_scan_bytes(d, &bad_sampling), Err(AnalysisError::Corrupt(_))));
+    }
 
     #[test]
     fn png_header() {

@@ -64,7 +64,7 @@ pub struct OpenAiSettings {
 impl std::fmt::Debug for OpenAiSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiSettings")
-            .field("base_url", &self.base_url)
+            .field("base_url", &crate::redact::url(&self.base_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
             .field("timeout", &self.timeout)
@@ -94,7 +94,10 @@ pub struct OpenAiVision {
 
 impl std::fmt::Debug for OpenAiVision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiVision").field("endpoint", &self.endpoint).field("model", &self.settings.model).finish()
+        f.debug_struct("OpenAiVision")
+            .field("endpoint", &crate::redact::url(&self.endpoint))
+            .field("model", &self.settings.model)
+            .finish()
     }
 }
 
@@ -364,13 +367,14 @@ mod tests {
     #[test]
     fn debug_output_never_shows_the_api_key() {
         let settings = OpenAiSettings {
-            base_url: "http://127.0.0.1:9/v1".into(),
+            base_url: "http://proxy:proxy-secret-value@127.0.0.1:9/v1".into(),
             api_key: Some("sk-secret-value".into()),
             model: "gpt-4o".into(),
             timeout: Duration::from_secs(1),
         };
         let printed = format!("{settings:?}");
         assert!(!printed.contains("sk-secret-value"), "{printed}");
+        assert!(!printed.contains("proxy-secret-value"), "{printed}");
         assert!(printed.contains("<redacted>"), "{printed}");
     }
 

@@ -535,6 +535,18 @@ mod tests {
         assert_eq!(balance(&g), "bottom-heavy");
     }
 
+    /// The smallest valid Huffman JPEG of its size (one bit per block) decodes and is analysed:
+    /// the scan-data bound refuses lies, not compact images.
+    #[test]
+    fn a_minimal_but_complete_jpeg_is_analysed() {
+        let jpeg = super::super::header::fixtures::one_bit_per_block_jpeg(512, 256, &[0u8; 256]);
+        let analyzer = PixelAnalyzer::new(PixelLimits { max_bytes: 1 << 20, max_pixels: 64_000_000 });
+        let facts = analyzer.analyze_sync(&jpeg).expect("a complete JPEG");
+        assert_eq!((facts.width, facts.height, jpeg.len()), (512, 256, 374));
+        let short = super::super::header::fixtures::one_bit_per_block_jpeg(512, 256, &[0u8; 255]);
+        assert!(matches!(analyzer.analyze_sync(&short), Err(AnalysisError::Corrupt(_))));
+    }
+
     #[test]
     fn moods() {
         assert_eq!(mood(0.8, 0.4, 0.8, 0.6), "energetic");

@@ -101,6 +101,17 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A complete, well-formed JPEG of a few hundred bytes (16x16 pixels of scan data and an
+/// end-of-image marker) whose frame header claims `width`x`height`: too little data for the
+/// image it declares.
+pub fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
+    let mut bytes = encode(&picture(16, 16, [10, 200, 10], [200, 200, 10]), ImageFormat::Jpeg);
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline frame header");
+    bytes[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    bytes
+}
+
 /// A small PNG.
 pub fn png() -> Vec<u8> {
     encode(&picture(64, 48, [220, 40, 40], [30, 30, 170]), ImageFormat::Png)

@@ -1699,7 +1699,8 @@ type OrchestrateStreamRequest struct {
 	// Token budget, as in OrchestrateRequest.
 	TokenBudget uint32 `protobuf:"varint,5,opt,name=token_budget,json=tokenBudget,proto3" json:"token_budget,omitempty"`
 	// How long to wait for the images' events before completing; unset means
-	// the server default (60 s); at most 10 minutes.
+	// the server default (60 s); at most 10 minutes. A longer or negative wait,
+	// or nanos outside 0..999,999,999, is INVALID_ARGUMENT (INVALID_FIELD).
 	ImageWait     *durationpb.Duration `protobuf:"bytes,6,opt,name=image_wait,json=imageWait,proto3" json:"image_wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1224,7 +1224,8 @@ type WatchPerformanceReportRequest struct {
 	Window ReportWindow `protobuf:"varint,1,opt,name=window,proto3,enum=brain.v1.ReportWindow" json:"window,omitempty"`
 	// Only this project's RPCs and orchestrations; empty for everything of the caller's tenant.
 	ProjectId string `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
-	// Time between reports; unset means 5 s; from 1 s to 1 hour.
+	// Time between reports; unset means 5 s; from 1 s to 1 hour. Outside that,
+	// or nanos outside 0..999,999,999, is INVALID_ARGUMENT (INVALID_FIELD).
 	Interval      *durationpb.Duration `protobuf:"bytes,3,opt,name=interval,proto3" json:"interval,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

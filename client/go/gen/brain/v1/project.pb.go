@@ -1296,7 +1296,9 @@ type PutMemoryRequest struct {
 	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	// Confidence from 0 to 1; unset means 1.0 (the client states a fact).
 	Confidence *float64 `protobuf:"fixed64,5,opt,name=confidence,proto3,oneof" json:"confidence,omitempty"`
-	// How long the item lives; unset means it never expires.
+	// How long the item lives, from 1 ms to 3650 days (315,360,000 s); unset
+	// means it never expires. A longer, zero or negative ttl, or nanos outside
+	// 0..999,999,999, is INVALID_ARGUMENT (INVALID_FIELD; the limit in ErrorInfo).
 	Ttl           *durationpb.Duration `protobuf:"bytes,6,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

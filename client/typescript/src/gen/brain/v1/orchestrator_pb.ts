@@ -850,7 +850,8 @@ export type OrchestrateStreamRequest = Message<"brain.v1.OrchestrateStreamReques
 
   /**
    * How long to wait for the images' events before completing; unset means
-   * the server default (60 s); at most 10 minutes.
+   * the server default (60 s); at most 10 minutes. A longer or negative wait,
+   * or nanos outside 0..999,999,999, is INVALID_ARGUMENT (INVALID_FIELD).
    *
    * @generated from field: google.protobuf.Duration image_wait = 6;
    */

@@ -710,7 +710,8 @@ export type WatchPerformanceReportRequest = Message<"brain.v1.WatchPerformanceRe
   projectId: string;
 
   /**
-   * Time between reports; unset means 5 s; from 1 s to 1 hour.
+   * Time between reports; unset means 5 s; from 1 s to 1 hour. Outside that,
+   * or nanos outside 0..999,999,999, is INVALID_ARGUMENT (INVALID_FIELD).
    *
    * @generated from field: google.protobuf.Duration interval = 3;
    */

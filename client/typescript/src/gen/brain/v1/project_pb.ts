@@ -668,7 +668,9 @@ export type PutMemoryRequest = Message<"brain.v1.PutMemoryRequest"> & {
   confidence?: number | undefined;
 
   /**
-   * How long the item lives; unset means it never expires.
+   * How long the item lives, from 1 ms to 3650 days (315,360,000 s); unset
+   * means it never expires. A longer, zero or negative ttl, or nanos outside
+   * 0..999,999,999, is INVALID_ARGUMENT (INVALID_FIELD; the limit in ErrorInfo).
    *
    * @generated from field: google.protobuf.Duration ttl = 6;
    */
