@@ -23,6 +23,7 @@ pub mod orchestrator;
 pub mod pagination;
 pub mod perf;
 pub mod projects;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
