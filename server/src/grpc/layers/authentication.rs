@@ -15,7 +15,7 @@ use http::{Request, Response};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
-use super::{Gate, RpcContext, readiness::starting};
+use super::{Gate, RpcContext, readiness::starting, take_ready};
 use crate::model::TenantId;
 
 /// Wraps services with [`Authentication`].
@@ -61,9 +61,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        // Take the service that was polled ready; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let authenticator = self.gate.authenticator().cloned();
         Box::pin(async move {
             // The readiness layer refuses calls before the gate opens; this is its second line.

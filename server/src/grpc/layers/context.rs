@@ -1,12 +1,19 @@
 //! What the layers and the handlers of one RPC share through its request extensions.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Instant};
 
 use crate::model::TenantId;
 
 /// The request id of an RPC: the client's valid `x-request-id`, or a generated one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
+
+/// When the server took the call: set by [`super::BrainOnly`] as the call enters the layers,
+/// before tonic starts the clock of the client's `grpc-timeout`, so the observe layer can tell
+/// a call dropped at its deadline from one the client cancelled, and durations include the wait
+/// for the first poll.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(pub Instant);
 
 /// Per-RPC facts that inner layers and handlers add for the log line and the performance
 /// sample, which the observe layer writes once the RPC is over; see [`crate::grpc::note_project`].

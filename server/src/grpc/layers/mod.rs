@@ -34,7 +34,7 @@ use std::{
     time::Duration,
 };
 
-pub use context::{RequestId, RpcContext};
+pub use context::{Arrival, RequestId, RpcContext};
 use futures::future::{BoxFuture, Either};
 use http::{HeaderMap, Request, Response};
 use tokio::{runtime::Handle, sync::Semaphore};
@@ -114,13 +114,22 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         if request.uri().path().starts_with(BRAIN_PATH_PREFIX) {
+            // Now, not when the stack below first runs: tonic's deadline clock starts right after.
+            request.extensions_mut().insert(Arrival(std::time::Instant::now()));
             Either::Left(Box::pin(self.brain.clone().oneshot(request)))
         } else {
             Either::Right(self.bypass.clone().oneshot(request))
         }
     }
+}
+
+/// The service that was polled ready, for a call that uses it later; a fresh clone stays behind
+/// (tower's rule: a clone must be readied again before it is called).
+pub fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
 }
 
 /// The method name of a gRPC path (`/brain.v1.ProjectService/GetProject` → `GetProject`).

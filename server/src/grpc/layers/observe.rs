@@ -23,7 +23,7 @@ use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 use tracing::{Instrument, instrument::Instrumented};
 
-use super::{RequestId, RpcContext, method_name, status_in};
+use super::{Arrival, RequestId, RpcContext, method_name, status_in};
 use crate::{grpc::status::code_name, perf::Perf};
 
 /// Wraps services with [`Observe`].
@@ -67,7 +67,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let started = Instant::now();
+        let started = request.extensions().get::<Arrival>().map_or_else(Instant::now, |arrival| arrival.0);
         let deadline = client_timeout(request.headers()).map(|timeout| started + timeout);
         let method = method_name(request.uri().path()).to_owned();
         let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();

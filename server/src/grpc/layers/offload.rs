@@ -25,7 +25,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::refusal;
+use super::{refusal, take_ready};
 use crate::error::Error;
 
 /// Wraps services with [`Offload`].
@@ -71,9 +71,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        // Take the service that was polled ready; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         // The inner services are called on the work runtime too, so their timers live there.
         let task = self.work.spawn(async move { inner.call(request).await }.in_current_span());
         Offloaded { task }
