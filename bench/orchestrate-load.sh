@@ -24,78 +24,13 @@ CONNECTIONS=${CONNECTIONS:-4}
 PROJECTS=${PROJECTS:-64}
 WARMUP=${WARMUP:-3000}
 OUT_DIR=${OUT_DIR:-$ROOT/target/bench-load}
-GHZ=${GHZ:-$(command -v ghz || echo "$HOME/go/bin/ghz")}
-GRPCURL=${GRPCURL:-grpcurl}
-BIN=${BRAIN_SERVER_BIN:-$ROOT/target/release/brain-server}
-
-for tool in "$GHZ" "$GRPCURL" jq; do
-  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
-done
-if [[ ! -x "$BIN" ]]; then
-  (cd "$ROOT" && cargo build --release -p brain-server)
-fi
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+command -v bc >/dev/null || { echo "missing: bc" >&2; exit 1; }
 
 mkdir -p "$OUT_DIR"
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  if [[ -n "${KEEP_WORK:-}" ]]; then echo "kept $WORK (database, server log)" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-"$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "sqlite://$WORK/brain.db" \
-  --metrics-addr "${METRICS_ADDR:-off}" --log-format json --set log_level=warn --set max_concurrent_requests=4096 \
-  >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 300); do
-  [[ -s "$WORK/ready.json" ]] && break
-  sleep 0.1
-done
-ADDR=$(jq -r .grpc_addr "$WORK/ready.json")
-for _ in $(seq 1 300); do
-  if "$GRPCURL" -plaintext -d '{"service":""}' "$ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then
-    break
-  fi
-  sleep 0.1
-done
-
-call() { "$GRPCURL" -plaintext -d "$2" "$ADDR" "$1"; }
-
-echo "seeding $PROJECTS projects on $ADDR ..." >&2
-PROMPTS=(
-  "make the intro title red"
-  "add a scene about pricing after the demo"
-  "make the outro 8 seconds long"
-  "the demo scene is broken, fix it"
-  "keep the pace fast and the style minimal"
-  "change the font of the intro to a geometric sans"
-  "make the whole video feel calmer"
-  "move the call to action to the end and make it bigger"
-)
-: >"$WORK/ids"
-for p in $(seq 1 "$PROJECTS"); do
-  id=$(call brain.v1.ProjectService/CreateProject "{\"name\":\"load $p\"}" | jq -r .project.projectId)
-  echo "$id" >>"$WORK/ids"
-  call brain.v1.ProjectService/UpsertScene \
-    "{\"project_id\":\"$id\",\"scene_id\":\"intro\",\"name\":\"Intro\",\"summary\":\"Logo reveal over a dark gradient with the product name.\",\"duration_seconds\":5}" >/dev/null
-  call brain.v1.ProjectService/UpsertScene \
-    "{\"project_id\":\"$id\",\"scene_id\":\"demo\",\"name\":\"Demo\",\"summary\":\"Screen recording of the dashboard with animated charts.\",\"duration_seconds\":12}" >/dev/null
-  call brain.v1.ProjectService/UpsertScene \
-    "{\"project_id\":\"$id\",\"scene_id\":\"outro\",\"name\":\"Outro\",\"summary\":\"Call to action with the website address.\",\"duration_seconds\":4}" >/dev/null
-  for pref in "style minimal 0.8" "color dark_blue 0.7" "pace fast 0.6"; do
-    read -r key value conf <<<"$pref"
-    call brain.v1.ProjectService/PutMemory \
-      "{\"project_id\":\"$id\",\"type\":\"MEMORY_TYPE_USER_PREFERENCE\",\"key\":\"$key\",\"value\":\"${value/_/ }\",\"confidence\":$conf}" >/dev/null
-  done
-done
-
-jq -R '{project_id: .}' "$WORK/ids" | jq -s . >"$WORK/get.json"
-printf '%s\n' "${PROMPTS[@]}" | jq -R . | jq -s . >"$WORK/prompts.json"
-jq -R . "$WORK/ids" | jq -s --slurpfile prompts "$WORK/prompts.json" \
-  '[ . as $ids | range(0; ($ids|length) * ($prompts[0]|length)) as $i
-     | {project_id: $ids[$i % ($ids|length)], prompt: $prompts[0][($i / ($ids|length) | floor) % ($prompts[0]|length)]} ]' \
-  >"$WORK/orchestrate.json"
+bench_start --metrics-addr "${METRICS_ADDR:-off}" --log-format json --set log_level=warn --set max_concurrent_requests=4096
+bench_seed "$PROJECTS"
 if [[ -n "${REQUEST_IDS:-}" ]]; then # every call carries a fresh idempotency key, so its full response is stored
   jq 'map(. + {request_id: "{{newUUID}}"})' "$WORK/orchestrate.json" >"$WORK/keyed.json"
   mv "$WORK/keyed.json" "$WORK/orchestrate.json"

@@ -150,7 +150,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => crate::grpc::server::serve(config).await,
+        Command::Serve => crate::startup::serve(config).await,
         Command::Config => Ok(()),
         Command::Migrate => {
             let store = Store::open(&config).await?;

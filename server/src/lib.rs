@@ -24,6 +24,7 @@ pub mod perf;
 pub mod projects;
 pub mod redact;
 pub mod retention;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

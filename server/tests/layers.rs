@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["context", "decide", "vision"],
     &["auth", "events", "images", "jobs", "orchestrator", "perf", "projects", "retention"],
     &["grpc", "http"],
-    &["app", "cli"],
+    &["app", "startup", "cli"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

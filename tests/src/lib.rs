@@ -176,6 +176,44 @@ impl TestDb {
     }
 }
 
+/// Holds up writes to one project for as long as it lives, the way a slow transaction would:
+/// SQLite's write lock, or PostgreSQL's row lock on the project.
+pub enum WriteBlocker {
+    /// SQLite's write lock.
+    Sqlite(SqliteWriteLock),
+    /// A transaction holding the project's row lock, and its connection.
+    Postgres(sea_orm::DatabaseTransaction, sea_orm::DatabaseConnection),
+}
+
+impl WriteBlocker {
+    /// Takes the lock that holds up writes to `project_id` in `db`.
+    pub async fn hold(db: &TestDb, project_id: &str) -> Self {
+        use sea_orm::TransactionTrait;
+        match db.backend {
+            Backend::Sqlite => WriteBlocker::Sqlite(db.lock_sqlite().await),
+            Backend::Postgres => {
+                let conn = db.connect().await;
+                let txn = conn.begin().await.expect("begin");
+                txn.execute_unprepared(&format!("SELECT id FROM projects WHERE id = '{project_id}' FOR UPDATE"))
+                    .await
+                    .expect("lock the project row");
+                WriteBlocker::Postgres(txn, conn)
+            }
+        }
+    }
+
+    /// Lets writes go on.
+    pub async fn release(self) {
+        match self {
+            WriteBlocker::Sqlite(lock) => lock.release().await,
+            WriteBlocker::Postgres(txn, conn) => {
+                txn.rollback().await.expect("rollback");
+                conn.close().await.ok();
+            }
+        }
+    }
+}
+
 /// The SQLite write lock, held by a connection other than the server's.
 pub struct SqliteWriteLock {
     conn: Option<sea_orm::sqlx::SqliteConnection>,

@@ -4,44 +4,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{Backend, Server, ServerOptions, TestDb, backend_tests, create_key, run_cli, run_server_command};
+use brain_e2e::{Server, ServerOptions, TestDb, WriteBlocker, backend_tests, create_key, run_cli, run_server_command};
 use brain_proto::v1::{CreateProjectRequest, ListProjectsRequest, UpsertSceneRequest};
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-
-/// Holds up writes to one project for as long as it lives, the way a slow transaction would:
-/// SQLite's write lock, or PostgreSQL's row lock on the project.
-enum WriteBlocker {
-    Sqlite(brain_e2e::SqliteWriteLock),
-    Postgres(sea_orm::DatabaseTransaction, sea_orm::DatabaseConnection),
-}
-
-impl WriteBlocker {
-    async fn hold(db: &TestDb, project_id: &str) -> Self {
-        match db.backend {
-            Backend::Sqlite => WriteBlocker::Sqlite(db.lock_sqlite().await),
-            Backend::Postgres => {
-                let conn = db.connect().await;
-                let txn = conn.begin().await.expect("begin");
-                txn.execute_unprepared(&format!("SELECT id FROM projects WHERE id = '{project_id}' FOR UPDATE"))
-                    .await
-                    .expect("lock the project row");
-                WriteBlocker::Postgres(txn, conn)
-            }
-        }
-    }
-
-    async fn release(self) {
-        match self {
-            WriteBlocker::Sqlite(lock) => lock.release().await,
-            WriteBlocker::Postgres(txn, conn) => {
-                txn.rollback().await.expect("rollback");
-                conn.close().await.ok();
-            }
-        }
-    }
-}
 
 /// A call that is in flight when SIGTERM arrives finishes (and is committed) before the process
 /// exits 0; new connections are refused once draining starts.

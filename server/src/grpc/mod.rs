@@ -1,25 +1,25 @@
 //! The gRPC edge: tonic service implementations (thin: proto <-> domain),
-//! the tower middleware every RPC passes through, health, reflection and the
-//! server's lifecycle.
+//! the tower layers every RPC passes through, health, reflection and the
+//! router that serves them.
 
 mod admin;
 pub mod convert;
 mod health;
 pub mod image_facts;
-mod middleware;
+pub mod layers;
 mod orchestrator;
 mod performance;
 mod project;
 pub mod server;
 pub mod status;
 
-pub use middleware::{RequestId, RpcContext};
+pub use layers::{RequestId, RpcContext};
 
 use tonic::{Request, Status};
 
 use crate::{error::Error, model::TenantId};
 
-/// The tenant the middleware authenticated for this request.
+/// The tenant the authentication layer authenticated for this request.
 pub(crate) fn tenant<T>(request: &Request<T>) -> Result<TenantId, Status> {
     request
         .extensions()
@@ -40,7 +40,7 @@ pub fn note_project<T>(request: &Request<T>, project_id: &str) {
     }
 }
 
-/// This RPC's context (None outside the middleware, e.g. in unit tests).
+/// This RPC's context (None outside the layers, e.g. in unit tests).
 pub fn rpc_context<T>(request: &Request<T>) -> Option<std::sync::Arc<RpcContext>> {
     request.extensions().get::<std::sync::Arc<RpcContext>>().cloned()
 }

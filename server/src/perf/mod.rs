@@ -431,6 +431,14 @@ impl Perf {
         &self.inner.windows
     }
 
+    /// RPCs of `method` recorded with `code` since start, across tenants (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn rpc_count(&self, method: &str, code: &str) -> u64 {
+        let filter = window::Filter { tenant: None, project: None };
+        let merged = self.inner.windows.merged(window::Span::SinceStart, &filter);
+        merged.agg.rpcs.iter().filter(|(m, _)| &**m == method).map(|(_, rpc)| rpc.codes[code_index(code)]).sum()
+    }
+
     fn record_measured(&self, done: &asyncwin::Completed) {
         self.inner.windows.record(&done.tenant_id, &done.project_id, |agg| {
             agg.measured_samples += 1;
