@@ -5,8 +5,8 @@
 //! - memories listed by id, and ranked for the context packet;
 //! - image analyses listed by acceptance, and by completion (an open analysis has no
 //!   completion time, so "completed_at IS NULL" is the pending list);
-//! - jobs due by run_after, expired leases by lease_until, and a project's jobs
-//!   (retention, the foreign key from projects).
+//! - jobs due by run_after, round-robin by tenant then project, expired leases by
+//!   lease_until, and a project's jobs (retention, the foreign key from projects).
 
 use sea_orm_migration::prelude::*;
 
@@ -48,6 +48,7 @@ enum ImageAnalyses {
 #[derive(DeriveIden, Clone, Copy)]
 enum Jobs {
     Table,
+    TenantId,
     ProjectId,
     Status,
     RunAfter,
@@ -95,6 +96,14 @@ impl MigrationTrait for Migration {
                 .col(ImageAnalyses::ImageId)
                 .to_owned(),
             index("idx_jobs_due", Jobs::Table).col(Jobs::Status).col(Jobs::RunAfter).col(Jobs::Id).to_owned(),
+            // Fair claiming: the next tenant with a due job, then its next project.
+            index("idx_jobs_fair", Jobs::Table)
+                .col(Jobs::Status)
+                .col(Jobs::TenantId)
+                .col(Jobs::ProjectId)
+                .col(Jobs::RunAfter)
+                .col(Jobs::Id)
+                .to_owned(),
             index("idx_jobs_lease", Jobs::Table).col(Jobs::Status).col(Jobs::LeaseUntil).col(Jobs::Id).to_owned(),
             index("idx_jobs_project", Jobs::Table)
                 .col(Jobs::ProjectId)
@@ -116,6 +125,7 @@ impl MigrationTrait for Migration {
             ("idx_image_analyses_created", ImageAnalyses::Table.into_iden()),
             ("idx_image_analyses_completed", ImageAnalyses::Table.into_iden()),
             ("idx_jobs_due", Jobs::Table.into_iden()),
+            ("idx_jobs_fair", Jobs::Table.into_iden()),
             ("idx_jobs_lease", Jobs::Table.into_iden()),
             ("idx_jobs_project", Jobs::Table.into_iden()),
         ] {

@@ -13,13 +13,20 @@
 
 mod pool;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use rand::Rng;
 use tokio::sync::Notify;
 
 pub use self::pool::{Handlers, JobDone, JobFailure, JobHandler, Workers};
-use crate::{config::Config, store::Store};
+use crate::{
+    config::Config,
+    model::{ClaimTurn, Job},
+    store::Store,
+};
 
 /// Kind of the job that analyses one accepted image (subject = image id).
 pub const KIND_ANALYZE_IMAGE: &str = "analyze_image";
@@ -33,12 +40,14 @@ pub struct JobQueue {
     store: Store,
     config: Arc<Config>,
     wake: Arc<Notify>,
+    /// Whose job this process's workers take next (round-robin over tenants, then projects).
+    turn: Arc<Mutex<ClaimTurn>>,
 }
 
 impl JobQueue {
     /// A queue over `store`.
     pub fn new(store: Store, config: Arc<Config>) -> Self {
-        Self { store, config, wake: Arc::new(Notify::new()) }
+        Self { store, config, wake: Arc::new(Notify::new()), turn: Arc::default() }
     }
 
     /// Wakes idle workers of this process: new jobs were committed.
@@ -58,6 +67,18 @@ impl JobQueue {
 
     pub(crate) fn notify(&self) -> &Arc<Notify> {
         &self.wake
+    }
+
+    /// Where the round-robin stands now.
+    pub(crate) fn turn(&self) -> ClaimTurn {
+        self.turn.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Moves the round-robin past `job`.
+    pub(crate) fn served(&self, job: &Job) {
+        if let Ok(mut turn) = self.turn.lock() {
+            turn.served(job);
+        }
     }
 }
 

@@ -178,7 +178,7 @@ async fn claim(ctx: &Ctx, owner: &str) -> Result<Option<Job>> {
     }
     let lease_ms = ctx.queue.config().job_lease_ms as i64;
     let txn = store.begin_write().await?;
-    let claimed = txn.claim_job(owner, lease_ms, &kinds).await?;
+    let claimed = txn.claim_job(owner, lease_ms, &kinds, &ctx.queue.turn()).await?;
     // Only kinds with a handler are claimed.
     let Some((job, handler)) = claimed.and_then(|job| ctx.handlers.get(job.kind.as_str()).map(|h| (job, h))) else {
         txn.rollback().await?;
@@ -186,6 +186,7 @@ async fn claim(ctx: &Ctx, owner: &str) -> Result<Option<Job>> {
     };
     handler.claimed_in(&txn, &job).await?;
     txn.commit().await?;
+    ctx.queue.served(&job);
     Ok(Some(job))
 }
 

@@ -82,3 +82,22 @@ impl Job {
         self.attempts > self.max_attempts
     }
 }
+
+/// Whose job a claim takes next: workers serve tenants round-robin (by id),
+/// and inside a tenant its projects round-robin, so one tenant's long queue
+/// delays another tenant's first job by at most one job per worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimTurn {
+    /// The tenant served last; the next claim prefers the next tenant after it.
+    pub after_tenant: Option<String>,
+    /// Per tenant, the project served last.
+    pub after_project: std::collections::HashMap<String, String>,
+}
+
+impl ClaimTurn {
+    /// Records that `job` was served.
+    pub fn served(&mut self, job: &Job) {
+        self.after_tenant = Some(job.tenant_id.0.clone());
+        self.after_project.insert(job.tenant_id.0.clone(), job.project_id.clone());
+    }
+}

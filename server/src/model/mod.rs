@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     event::{Event, EventPayload, EventType, NewEvent},
     image::{ImageAnalysis, ImageFacts, Layout, NewImage, Orientation, PaletteColor, Typography, TypographyStatus},
-    job::{Job, JobStatus, NewJob},
+    job::{ClaimTurn, Job, JobStatus, NewJob},
 };
 
 /// Milliseconds since the Unix epoch.

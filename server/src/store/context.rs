@@ -82,7 +82,9 @@ impl Store {
             .filter(image_analyses::Column::ProjectId.eq(project_id))
             .filter(image_analyses::Column::Status.eq(ImageStatus::Ready.as_str()))
             .filter(image_analyses::Column::Facts.is_not_null())
+            // (completed_at, created_at, image_id) is the index order; created_at only breaks ties.
             .order_by_desc(image_analyses::Column::CompletedAt)
+            .order_by_desc(image_analyses::Column::CreatedAt)
             .order_by_desc(image_analyses::Column::ImageId)
             .limit(u64::from(limits.image_facts))
             .all(db);
@@ -90,7 +92,7 @@ impl Store {
             .filter(conversation_turns::Column::TenantId.eq(tenant.as_str()))
             .filter(conversation_turns::Column::ProjectId.eq(project_id))
             .filter(conversation_turns::Column::Archived.eq(false))
-            .order_by_desc(conversation_turns::Column::CreatedAt)
+            // Turn ids are UUIDv7: id order is creation order, and (project_id, archived, id) is indexed.
             .order_by_desc(conversation_turns::Column::Id)
             .limit(u64::from(limits.turns))
             .all(db);
@@ -99,6 +101,9 @@ impl Store {
             .column(image_analyses::Column::ImageId)
             .filter(image_analyses::Column::TenantId.eq(tenant.as_str()))
             .filter(image_analyses::Column::ProjectId.eq(project_id))
+            // An open analysis has no completion time: the (project_id, completed_at, created_at)
+            // index lists exactly the open ones, in acceptance order.
+            .filter(image_analyses::Column::CompletedAt.is_null())
             .filter(
                 image_analyses::Column::Status.is_in([ImageStatus::Pending.as_str(), ImageStatus::Running.as_str()]),
             )

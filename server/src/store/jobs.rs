@@ -10,7 +10,7 @@ use sea_orm::{
 use super::{Backend, Store, WriteTx, entities::jobs};
 use crate::{
     error::Result,
-    model::{Job, JobStatus, NewJob, TenantId, new_id, now_ms},
+    model::{ClaimTurn, Job, JobStatus, NewJob, TenantId, new_id, now_ms},
 };
 
 /// PostgreSQL channel that tells every replica's workers new jobs were committed.
@@ -46,21 +46,16 @@ impl WriteTx {
         Ok(id)
     }
 
-    /// Claims the oldest due job: queued and due, or running with an expired
-    /// lease (its worker died). Counts the attempt and leases the job to `owner`
-    /// for `lease_ms`. PostgreSQL skips rows other claimers hold; SQLite's write
-    /// lock makes the whole claim exclusive.
-    pub async fn claim_job(&self, owner: &str, lease_ms: i64, kinds: &[&str]) -> Result<Option<Job>> {
+    /// Claims a due job: first one whose lease expired (its worker died), else
+    /// a queued one that is due, taken fairly ([`ClaimTurn`]): the next tenant
+    /// after the one served last, then that tenant's next project, then the
+    /// project's oldest job. Counts the attempt and leases the job to `owner`
+    /// for `lease_ms`. PostgreSQL skips rows other claimers hold; SQLite's
+    /// write lock makes the whole claim exclusive. Every step reads an index
+    /// in its order (`idx_jobs_lease`, `idx_jobs_fair`, `idx_jobs_due`).
+    pub async fn claim_job(&self, owner: &str, lease_ms: i64, kinds: &[&str], turn: &ClaimTurn) -> Result<Option<Job>> {
         let now = now_ms();
-        let mut query = jobs::Entity::find()
-            .filter(due(now, kinds))
-            .order_by_asc(jobs::Column::RunAfter)
-            .order_by_asc(jobs::Column::Id)
-            .limit(1);
-        if self.backend() == Backend::Postgres {
-            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let Some(row) = query.one(self).await? else { return Ok(None) };
+        let Some(row) = self.claimable(now, kinds, turn).await? else { return Ok(None) };
         let attempts = row.attempts.saturating_add(1);
         let lease_owner = format!("{owner}#{attempts}");
         jobs::Entity::update_many()
@@ -169,6 +164,84 @@ impl Store {
             .one(self.reader())
             .await?;
         Ok(found.is_some())
+    }
+}
+
+impl WriteTx {
+    async fn claimable(&self, now: i64, kinds: &[&str], turn: &ClaimTurn) -> Result<Option<jobs::Model>> {
+        let of_kinds = || jobs::Column::Kind.is_in(kinds.iter().copied());
+        let expired = jobs::Entity::find()
+            .filter(jobs::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(jobs::Column::LeaseUntil.lt(now))
+            .filter(of_kinds())
+            .order_by_asc(jobs::Column::LeaseUntil)
+            .order_by_asc(jobs::Column::Id);
+        if let Some(row) = self.first_unlocked(expired).await? {
+            return Ok(Some(row));
+        }
+        // `run_after + 0`: the due check is a filter on idx_jobs_fair's rows, so SQLite's
+        // planner walks that index in tenant/project order instead of sorting the rows
+        // it would find through idx_jobs_due.
+        let queued = || {
+            jobs::Entity::find()
+                .filter(jobs::Column::Status.eq(JobStatus::Queued.as_str()))
+                .filter(sea_orm::ExprTrait::lte(sea_orm::ExprTrait::add(Expr::col(jobs::Column::RunAfter), 0), now))
+                .filter(of_kinds())
+        };
+        if let Some(tenant) = self.next_tenant(queued, turn.after_tenant.as_deref()).await? {
+            let of_tenant = || queued().filter(jobs::Column::TenantId.eq(tenant.as_str()));
+            let in_project_order = |query: sea_orm::Select<jobs::Entity>| {
+                query
+                    .order_by_asc(jobs::Column::ProjectId)
+                    .order_by_asc(jobs::Column::RunAfter)
+                    .order_by_asc(jobs::Column::Id)
+            };
+            if let Some(after) = turn.after_project.get(&tenant) {
+                let next = in_project_order(of_tenant().filter(jobs::Column::ProjectId.gt(after.as_str())));
+                if let Some(row) = self.first_unlocked(next).await? {
+                    return Ok(Some(row));
+                }
+            }
+            if let Some(row) = self.first_unlocked(in_project_order(of_tenant())).await? {
+                return Ok(Some(row));
+            }
+        }
+        // Another replica holds the chosen tenant's due jobs: take the oldest due one.
+        let oldest = jobs::Entity::find()
+            .filter(jobs::Column::Status.eq(JobStatus::Queued.as_str()))
+            .filter(jobs::Column::RunAfter.lte(now))
+            .filter(of_kinds())
+            .order_by_asc(jobs::Column::RunAfter)
+            .order_by_asc(jobs::Column::Id);
+        self.first_unlocked(oldest).await
+    }
+
+    /// The first tenant after `after` (in id order, wrapping around) with a due job.
+    async fn next_tenant(
+        &self,
+        queued: impl Fn() -> sea_orm::Select<jobs::Entity>,
+        after: Option<&str>,
+    ) -> Result<Option<String>> {
+        let first_tenant = |query: sea_orm::Select<jobs::Entity>| {
+            query.select_only().column(jobs::Column::TenantId).order_by_asc(jobs::Column::TenantId).limit(1)
+        };
+        if let Some(after) = after {
+            let next: Option<String> =
+                first_tenant(queued().filter(jobs::Column::TenantId.gt(after))).into_tuple().one(self).await?;
+            if next.is_some() {
+                return Ok(next);
+            }
+        }
+        Ok(first_tenant(queued()).into_tuple().one(self).await?)
+    }
+
+    /// The query's first row, skipping rows other claimers hold on PostgreSQL.
+    async fn first_unlocked(&self, query: sea_orm::Select<jobs::Entity>) -> Result<Option<jobs::Model>> {
+        let mut query = query.limit(1);
+        if self.backend() == Backend::Postgres {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        Ok(query.one(self).await?)
     }
 }
 
