@@ -52,6 +52,20 @@ impl SmallDisk {
         stat.blocks_available() as u64 * stat.fragment_size() as u64
     }
 
+    /// Every file on the disk with its size.
+    fn files(&self) -> Vec<(String, u64)> {
+        std::fs::read_dir(&self.dir)
+            .map(|dir| {
+                dir.flatten()
+                    .map(|entry| {
+                        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                        (entry.file_name().to_string_lossy().into_owned(), size)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Fills the disk until `leave` bytes are free; returns the filler file.
     fn fill(&self, leave: u64) -> PathBuf {
         let filler = self.dir.join("filler");
@@ -259,8 +273,10 @@ async fn sqlite_disk_full_loses_no_acknowledged_write() {
     let out = Arc::try_unwrap(out).ok().expect("writers done").into_inner().unwrap();
     assert!(
         out.memories.len() > before_recovery,
-        "no write succeeded after space returned: {:?}\n{}",
+        "no write succeeded after space returned: {:?}\nfree: {} bytes, files: {:?}\n{}",
         out.failures,
+        disk.free_bytes(),
+        disk.files(),
         server.logs()
     );
 
