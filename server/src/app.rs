@@ -115,6 +115,7 @@ impl App {
             let jobs = self.jobs.clone();
             tokio::spawn(crate::events::listener::run(
                 self.config.database_url.clone(),
+                Duration::from_millis(self.config.db_acquire_timeout_ms),
                 self.events.clone(),
                 self.changes.clone(),
                 move || jobs.wake(),

@@ -21,6 +21,7 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 /// Runs until `shutdown`. `wake_jobs` wakes this replica's idle workers.
 pub async fn run(
     url: String,
+    connect_timeout: Duration,
     bus: EventBus,
     changes: Arc<ProjectChanges>,
     wake_jobs: impl Fn() + Send + 'static,
@@ -29,7 +30,7 @@ pub async fn run(
     let mut retry = FIRST_RETRY;
     loop {
         let connected = tokio::select! {
-            result = Listener::connect(&url, &[EVENTS_CHANNEL, JOBS_CHANNEL]) => result,
+            result = Listener::connect(&url, &[EVENTS_CHANNEL, JOBS_CHANNEL], connect_timeout) => result,
             () = shutdown.cancelled() => return,
         };
         match connected {

@@ -1,7 +1,9 @@
 //! PostgreSQL `LISTEN` on a dedicated connection: how replicas hear about
 //! each other's commits. Notifications carry ids only; the store holds the data.
 
-use sea_orm::sqlx::postgres::PgListener;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
 
 use crate::error::{Error, Result};
 
@@ -20,9 +22,16 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Connects to `url` and listens on `channels`.
-    pub async fn connect(url: &str, channels: &[&str]) -> Result<Self> {
-        let mut inner = PgListener::connect(url).await.map_err(Error::store_unavailable)?;
+    /// Connects to `url` and listens on `channels`. A connection attempt,
+    /// here and when `recv` reconnects, gives up after `connect_timeout`
+    /// (sqlx's own default is 30 s, so a stopped database went unnoticed that long).
+    pub async fn connect(url: &str, channels: &[&str], connect_timeout: Duration) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(connect_timeout)
+            .connect_lazy(url)
+            .map_err(Error::store_unavailable)?;
+        let mut inner = PgListener::connect_with(&pool).await.map_err(Error::store_unavailable)?;
         inner.listen_all(channels.iter().copied()).await.map_err(Error::store_unavailable)?;
         Ok(Self { inner })
     }
