@@ -517,6 +517,21 @@ impl Config {
     }
 
     /// The configuration as TOML with secrets replaced, for `brain-server config` and startup logs.
+    /// Registers every secret of the configuration with [`crate::redact`]: the database
+    /// URL's password and secret parameters, the OpenAI key and any userinfo in its base
+    /// URL, and the Sentry DSN (whole and its keys).
+    pub fn register_secrets(&self) {
+        crate::redact::register_url(&self.database_url);
+        crate::redact::register_url(&self.openai_base_url);
+        if let Some(key) = &self.openai_api_key {
+            crate::redact::register(key);
+        }
+        if let Some(dsn) = &self.sentry_dsn {
+            crate::redact::register(dsn);
+            crate::redact::register_url(dsn);
+        }
+    }
+
     pub fn to_redacted_toml(&self) -> String {
         let mut value = match toml::Value::try_from(self) {
             Ok(toml::Value::Table(t)) => t,

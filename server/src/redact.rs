@@ -12,7 +12,7 @@
 //!   pairs in free text, `Bearer` and `Basic` credentials, and brain (`brk_`) and OpenAI (`sk-`)
 //!   keys. This works for secrets brain was never told about (a key echoed in
 //!   an upstream error body).
-//! - **By value** ([`register`], [`register_config`]): the configured secrets
+//! - **By value** ([`register`], called by `Config::register_secrets`): the configured secrets
 //!   are registered at startup and replaced wherever they appear, in their raw,
 //!   percent-decoded, percent-encoded and JSON/Debug-escaped forms. This works
 //!   where a driver prints a password without the URL around it. Values shorter
@@ -321,21 +321,6 @@ pub fn register_url(url: &str) {
                 register(value);
             }
         }
-    }
-}
-
-/// Registers every secret of the configuration: the database URL's password and secret
-/// parameters, the OpenAI key and any userinfo in its base URL, and the Sentry DSN (whole
-/// and its keys).
-pub fn register_config(config: &crate::config::Config) {
-    register_url(&config.database_url);
-    register_url(&config.openai_base_url);
-    if let Some(key) = &config.openai_api_key {
-        register(key);
-    }
-    if let Some(dsn) = &config.sentry_dsn {
-        register(dsn);
-        register_url(dsn);
     }
 }
 

@@ -84,7 +84,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(listener) = metrics_listener {
         serving.spawn(crate::http::serve(listener, perf_reporter.clone(), shutdown.clone()));
     }
-    let router = crate::grpc::server::router(&app, perf_reporter, &health, layers)?;
+    let handlers = crate::grpc::server::Handlers {
+        projects: app.projects.clone(),
+        orchestrator: app.orchestrator.clone(),
+        images: app.images.clone(),
+        perf: app.perf.clone(),
+        perf_reporter,
+        retention: app.retention.clone(),
+        default_image_wait: Duration::from_millis(config.image_wait_ms),
+        max_message_bytes: config.max_message_bytes,
+        shutdown: shutdown.clone(),
+    };
+    let router = crate::grpc::server::router(handlers, &health, layers)?;
 
     write_ready_file(&config, grpc_addr, metrics_addr)?;
     tracing::info!(%grpc_addr, database = %crate::config::redact_url(&config.database_url), "listening");

@@ -56,7 +56,7 @@ impl Telemetry {
 /// Safe to call more than once (later subscribers are ignored).
 pub fn init(config: &Config) -> Result<Telemetry, String> {
     // Before anything can log: from here on every line and event is redacted of these.
-    crate::redact::register_config(config);
+    config.register_secrets();
     let sentry = match config.sentry_dsn.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         Some(dsn) => {
             let dsn: sentry::types::Dsn = dsn.parse().map_err(|e| format!("sentry_dsn is not a valid DSN: {e}"))?;

@@ -1,29 +1,30 @@
 //! `brain.v1.ImageFactsService`: maps requests to [`Images`] and back, and
 //! turns a [`Watch`](crate::events::Watch) into a server stream.
 
-use std::sync::Arc;
-
 use brain_proto::v1::{self as pb, image_facts_service_server::ImageFactsService};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::{convert::timestamp, note_project, tenant};
 use crate::{
-    app::App,
     events::WatchItem,
-    images::{ImageInput, ImageSource},
+    images::{ImageInput, ImageSource, Images},
     model::{Event, EventType, ImageAnalysis, ImageFacts, ImageStatus, Orientation, TypographyStatus},
-    perf::StreamKind,
+    perf::{Perf, StreamKind},
 };
 
 /// The ImageFactsService implementation.
 pub struct ImageFactsApi {
-    app: Arc<App>,
+    images: Images,
+    perf: Perf,
+    /// Ends watch streams when the server stops.
+    shutdown: CancellationToken,
 }
 
 impl ImageFactsApi {
-    /// Serves the app's images.
-    pub fn new(app: Arc<App>) -> Self {
-        Self { app }
+    /// Serves `images`; counts open streams in `perf`.
+    pub fn new(images: Images, perf: Perf, shutdown: CancellationToken) -> Self {
+        Self { images, perf, shutdown }
     }
 }
 
@@ -37,7 +38,7 @@ impl ImageFactsService for ImageFactsApi {
         note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let inputs = req.images.into_iter().map(image_input).collect();
-        let analyses = self.app.images.analyze(&tenant, &req.project_id, inputs).await?;
+        let analyses = self.images.analyze(&tenant, &req.project_id, inputs).await?;
         Ok(Response::new(pb::AnalyzeImagesResponse { analyses: analyses.iter().map(analysis).collect() }))
     }
 
@@ -48,7 +49,7 @@ impl ImageFactsService for ImageFactsApi {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
-        let found = self.app.images.get(&tenant, &req.project_id, &req.image_id).await?;
+        let found = self.images.get(&tenant, &req.project_id, &req.image_id).await?;
         Ok(Response::new(pb::GetImageFactsResponse { analysis: Some(analysis(&found)) }))
     }
 
@@ -59,7 +60,7 @@ impl ImageFactsService for ImageFactsApi {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
-        let page = self.app.images.list(&tenant, &req.project_id, req.page_size, &req.page_token).await?;
+        let page = self.images.list(&tenant, &req.project_id, req.page_size, &req.page_token).await?;
         Ok(Response::new(pb::ListImageFactsResponse {
             analyses: page.items.iter().map(analysis).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
@@ -74,11 +75,10 @@ impl ImageFactsService for ImageFactsApi {
         note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
         let watch = self
-            .app
             .images
-            .watch(&tenant, &req.project_id, req.after_cursor, &req.orchestration_id, self.app.shutdown.clone())
+            .watch(&tenant, &req.project_id, req.after_cursor, &req.orchestration_id, self.shutdown.clone())
             .await?;
-        let guard = self.app.perf.stream_opened(StreamKind::WatchImageFacts);
+        let guard = self.perf.stream_opened(StreamKind::WatchImageFacts);
         // No task or channel per stream: the stream is the subscription itself,
         // and dropping it (client gone) unregisters from the hub.
         let stream = futures::stream::unfold((watch, guard), |(mut watch, guard)| async move {

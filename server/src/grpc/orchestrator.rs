@@ -1,6 +1,6 @@
 //! `brain.v1.OrchestratorService`: maps requests to [`Orchestrator`] and back.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use brain_proto::v1::{self as pb, orchestrator_service_server::OrchestratorService};
 use tokio::sync::{mpsc, oneshot};
@@ -13,7 +13,6 @@ use super::{
     note_project, tenant,
 };
 use crate::{
-    app::App,
     context::{
         budget::{DropAction, DroppedItem, Section, SectionTokens, TokenReport},
         packet::{ContextPacket, ImageFactsSummary, SceneContext},
@@ -23,8 +22,8 @@ use crate::{
     images::Images,
     model::ConversationTurn,
     model::TenantId,
-    orchestrator::{ContextView, OrchestrateRequest, Orchestrated, Orchestration},
-    perf::{StageTimings, StreamKind},
+    orchestrator::{ContextView, OrchestrateRequest, Orchestrated, Orchestration, Orchestrator},
+    perf::{Perf, StageTimings, StreamKind},
 };
 
 /// Longest `image_wait` a stream accepts.
@@ -32,13 +31,27 @@ const MAX_IMAGE_WAIT_MS: i64 = 10 * 60 * 1000;
 
 /// The OrchestratorService implementation.
 pub struct OrchestratorApi {
-    app: Arc<App>,
+    orchestrator: Orchestrator,
+    /// Streams follow an orchestration's images here.
+    images: Images,
+    perf: Perf,
+    /// How long a stream follows pending images when the request does not say.
+    default_image_wait: Duration,
+    /// Ends streams when the server stops.
+    shutdown: CancellationToken,
 }
 
 impl OrchestratorApi {
-    /// Serves the app's orchestrator.
-    pub fn new(app: Arc<App>) -> Self {
-        Self { app }
+    /// Serves `orchestrator`; streams follow images in `images` for up to
+    /// `default_image_wait` unless the request says otherwise.
+    pub fn new(
+        orchestrator: Orchestrator,
+        images: Images,
+        perf: Perf,
+        default_image_wait: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self { orchestrator, images, perf, default_image_wait, shutdown }
     }
 }
 
@@ -58,7 +71,7 @@ impl OrchestratorService for OrchestratorApi {
             request_id: req.request_id,
             token_budget: req.token_budget,
         };
-        let done = self.app.orchestrator.orchestrate(&tenant, input, None).await?;
+        let done = self.orchestrator.orchestrate(&tenant, input, None).await?;
         Ok(Response::new(pb::OrchestrateResponse {
             replayed: done.replayed,
             orchestration: Some(orchestration(done.orchestration)),
@@ -79,7 +92,7 @@ impl OrchestratorService for OrchestratorApi {
                     .into());
             }
             Some(ms) => Duration::from_millis(ms.max(0) as u64),
-            None => Duration::from_millis(self.app.config.image_wait_ms),
+            None => self.default_image_wait,
         };
         let input = OrchestrateRequest {
             project_id: req.project_id,
@@ -88,10 +101,10 @@ impl OrchestratorService for OrchestratorApi {
             request_id: req.request_id,
             token_budget: req.token_budget,
         };
-        let guard = self.app.perf.stream_opened(StreamKind::OrchestrateStream);
-        let orchestrator = self.app.orchestrator.clone();
-        let images = self.app.images.clone();
-        let stopping = self.app.shutdown.clone();
+        let guard = self.perf.stream_opened(StreamKind::OrchestrateStream);
+        let orchestrator = self.orchestrator.clone();
+        let images = self.images.clone();
+        let stopping = self.shutdown.clone();
         let (tx, rx) = mpsc::channel::<Result<pb::OrchestrateStreamResponse, Status>>(4);
         // The work runs on its own task: a client that goes away stops receiving, not the write.
         tokio::spawn(async move {
@@ -141,7 +154,7 @@ impl OrchestratorService for OrchestratorApi {
                 }
             }
         });
-        let shutdown = self.app.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         // Ends promptly on shutdown, saying so, instead of looking complete.
         let stream = futures::stream::unfold((rx, shutdown, false), |(mut rx, shutdown, ended)| async move {
             if ended {
@@ -166,8 +179,7 @@ impl OrchestratorService for OrchestratorApi {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
-        let view =
-            self.app.orchestrator.context_packet(&tenant, &req.project_id, &req.prompt, req.token_budget).await?;
+        let view = self.orchestrator.context_packet(&tenant, &req.project_id, &req.prompt, req.token_budget).await?;
         Ok(Response::new(pb::GetContextPacketResponse {
             context: Some(context_packet(view.packet)),
             enhanced_prompt: view.enhanced_prompt,

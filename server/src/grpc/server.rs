@@ -14,6 +14,7 @@ use brain_proto::{
     },
 };
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::{
     Server,
     server::{Router, TcpIncoming},
@@ -25,7 +26,29 @@ use super::{
     admin::AdminApi, image_facts::ImageFactsApi, layers::RpcLayers, orchestrator::OrchestratorApi,
     performance::PerformanceApi, project::ProjectApi,
 };
-use crate::{app::App, perf::Reporter};
+use crate::{
+    images::Images,
+    orchestrator::Orchestrator,
+    perf::{Perf, Reporter},
+    projects::Projects,
+    retention::Retention,
+};
+
+/// What the brain services call into; startup assembles it from the app.
+pub struct Handlers {
+    pub projects: Projects,
+    pub orchestrator: Orchestrator,
+    pub images: Images,
+    pub perf: Perf,
+    pub perf_reporter: Arc<Reporter>,
+    pub retention: Retention,
+    /// How long an orchestration stream follows pending images by default.
+    pub default_image_wait: Duration,
+    /// Largest request a service decodes.
+    pub max_message_bytes: usize,
+    /// Ends streams and health watches when the server stops.
+    pub shutdown: CancellationToken,
+}
 
 /// Health service name that reports whether the process serves at all, regardless of the
 /// store: for Kubernetes liveness probes, so a database outage makes pods unready, not restarted.
@@ -34,15 +57,26 @@ pub const LIVENESS_SERVICE: &str = "liveness";
 /// The router: every brain service behind `layers`, health (statuses from `health`) and
 /// reflection v1 and v1alpha.
 pub fn router(
-    app: &Arc<App>,
-    perf_reporter: Arc<Reporter>,
+    handlers: Handlers,
     health: &HealthReporter,
     layers: RpcLayers,
 ) -> anyhow::Result<Router<Stack<RpcLayers, Identity>>> {
     let reflection_v1 = reflection().build_v1().context("reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("reflection v1alpha")?;
-    let max = app.config.max_message_bytes;
-    let shutdown = app.shutdown.clone();
+    let Handlers {
+        projects,
+        orchestrator,
+        images,
+        perf,
+        perf_reporter,
+        retention,
+        default_image_wait,
+        max_message_bytes: max,
+        shutdown,
+    } = handlers;
+    let orchestrator_api =
+        OrchestratorApi::new(orchestrator, images.clone(), perf.clone(), default_image_wait, shutdown.clone());
+    let image_facts_api = ImageFactsApi::new(images, perf, shutdown.clone());
     Ok(Server::builder()
         .layer(layers)
         .tcp_nodelay(true)
@@ -51,14 +85,14 @@ pub fn router(
         .add_service(super::health::service(health, shutdown.clone()))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ProjectServiceServer::new(ProjectApi::new(app.projects.clone())).max_decoding_message_size(max))
-        .add_service(OrchestratorServiceServer::new(OrchestratorApi::new(app.clone())).max_decoding_message_size(max))
-        .add_service(ImageFactsServiceServer::new(ImageFactsApi::new(app.clone())).max_decoding_message_size(max))
+        .add_service(ProjectServiceServer::new(ProjectApi::new(projects.clone())).max_decoding_message_size(max))
+        .add_service(OrchestratorServiceServer::new(orchestrator_api).max_decoding_message_size(max))
+        .add_service(ImageFactsServiceServer::new(image_facts_api).max_decoding_message_size(max))
         .add_service(
-            PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, app.projects.clone(), shutdown))
+            PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, projects, shutdown))
                 .max_decoding_message_size(max),
         )
-        .add_service(AdminServiceServer::new(AdminApi::new(app.retention.clone())).max_decoding_message_size(max)))
+        .add_service(AdminServiceServer::new(AdminApi::new(retention)).max_decoding_message_size(max)))
 }
 
 /// Serves `router` on `listener` until `stop` resolves, then stops accepting and waits for open
