@@ -16,7 +16,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{Backend, Server, ServerOptions, TestDb, backend_tests};
+use brain_e2e::{Backend, Server, ServerOptions, TestDb, backend_tests, seed::History};
 use brain_proto::v1::{
     DeleteMemoryRequest, DeleteSceneRequest, GetContextPacketRequest, GetImageFactsRequest,
     GetPerformanceReportRequest, GetProjectRequest, ListImageFactsRequest, ListMemoriesRequest, ListProjectsRequest,
@@ -34,59 +34,11 @@ const GROWING_TABLES: &[&str] =
 /// Statements that read a whole table on purpose, with the reason.
 const ALLOWED: &[(&str, &str)] = &[];
 
-async fn seed_history(db: &TestDb, project_id: &str, turns: usize) {
-    let conn = db.connect().await;
-    let backend = conn.get_database_backend();
-    let tenant: String = conn
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT tenant_id FROM projects WHERE id = '{project_id}'"),
-        ))
-        .await
-        .expect("query")
-        .expect("project row")
-        .try_get_by_index(0)
-        .expect("tenant");
-    let series = |n: usize, insert: &str, select: &str| match db.backend {
-        Backend::Sqlite => format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) {insert} {select} FROM n"
-        ),
-        Backend::Postgres => format!("{insert} {select} FROM generate_series(1, {n}) AS n(i)"),
-    };
-    let statements = [
-        series(
-            turns,
-            "INSERT INTO conversation_turns (id, tenant_id, project_id, orchestration_id, prompt, decision_summary, token_count, archived, created_at)",
-            &format!(
-                "SELECT 'seed-turn-' || i, '{tenant}', '{project_id}', NULL, 'make the intro red', 'editScene intro', 12, i < {}, 1000 + i",
-                turns / 2
-            ),
-        ),
-        series(
-            turns / 4,
-            "INSERT INTO memories (id, tenant_id, project_id, memory_type, key, value, confidence, source, source_prompt, token_count, occurrences, expires_at, created_at, updated_at)",
-            &format!(
-                "SELECT 'seed-mem-' || i, '{tenant}', '{project_id}', 'user_preference', 'seed-key-' || i, 'value', 0.5, 'api', NULL, 4, 1, NULL, 1000 + i, 1000 + i"
-            ),
-        ),
-        series(
-            turns / 10,
-            "INSERT INTO image_analyses (project_id, image_id, tenant_id, orchestration_id, status, source_url, mime_type, byte_size, facts, analyzer, processing_ms, error, attempts, created_at, completed_at)",
-            &format!(
-                "SELECT '{project_id}', 'seed-img-' || i, '{tenant}', NULL, 'failed', NULL, 'image/png', 10, NULL, NULL, NULL, 'seeded', 1, 1000 + i, 1000 + i"
-            ),
-        ),
-    ];
-    for sql in statements {
-        conn.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    conn.close().await.ok();
-}
-
 /// Calls every RPC at least once, on a project with a history.
 async fn drive_every_rpc(server: &Server, db: &TestDb) {
     let project_id = common::project(server, "history").await;
-    seed_history(db, &project_id, 2_000).await;
+    let history = History { turns: 2_000, memories: 500, analyses: 200, events: 500 };
+    brain_e2e::seed::history(db, &project_id, history).await;
     let mut projects = server.projects(None).await;
     let mut orchestrator = server.orchestrator(None).await;
     for (i, name) in ["Intro", "Demo", "Outro"].iter().enumerate() {
