@@ -289,6 +289,7 @@ macro_rules! backend_tests {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
                 async fn $name() {
                     match $crate::TestDb::postgres().await {
                         Some(db) => super::$name(db).await,

@@ -113,6 +113,7 @@ async fn sqlite_write_lock_flips_health_and_back() {
 /// health flips for every service, RPCs fail with STORE_UNAVAILABLE, and both recover once the
 /// database accepts connections again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
 async fn postgres_outage_flips_health_and_back() {
     let Some(db) = TestDb::postgres().await else {
         eprintln!("skipped: {} is not set", brain_e2e::POSTGRES_ENV);
@@ -158,6 +159,7 @@ async fn postgres_outage_flips_health_and_back() {
 /// The network path to PostgreSQL stalls (packets held, connections left open): the probe's
 /// timeout, not an error, has to notice. When the path heals, health returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
 async fn postgres_network_stall_flips_health_and_back() {
     let Some(db) = TestDb::postgres().await else {
         eprintln!("skipped: {} is not set", brain_e2e::POSTGRES_ENV);
@@ -205,6 +207,7 @@ async fn postgres_network_stall_flips_health_and_back() {
 /// with STORE_UNAVAILABLE, and becomes SERVING by itself once the database appears (it keeps
 /// retrying migrations).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
 async fn postgres_database_created_later_becomes_serving() {
     let Some(db) = TestDb::postgres_uncreated().await else {
         eprintln!("skipped: {} is not set", brain_e2e::POSTGRES_ENV);

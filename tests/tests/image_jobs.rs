@@ -270,6 +270,7 @@ mod replicas {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
     async fn two_replicas_behave_as_one_service() {
         let Some(db) = postgres().await else { return };
         // A only serves the API; B does the analysis.
@@ -300,6 +301,7 @@ mod replicas {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
     async fn an_expired_lease_moves_the_job_to_another_replica() {
         let Some(db) = postgres().await else { return };
         let host = ImageHost::start().await;

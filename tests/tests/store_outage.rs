@@ -96,6 +96,7 @@ async fn assert_acknowledged_replay(server: &Server, project_id: &str, calls: &B
 /// plus 1 s with UNAVAILABLE STORE_UNAVAILABLE, and calls succeed again within 1 s of
 /// PostgreSQL accepting connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
 async fn postgres_outage_under_load_loses_nothing_and_bounds_every_call() {
     let Some(db) = TestDb::postgres().await else {
         eprintln!(
