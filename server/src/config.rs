@@ -128,6 +128,9 @@ pub struct Config {
     pub max_prompt_bytes: usize,
     /// Conversation turns in a context packet.
     pub recent_turns: u32,
+    /// User preferences a context packet considers: the highest ranked (confidence, then most
+    /// recently updated). Bounds a context build's cost however many items a project collects.
+    pub context_max_preferences: u32,
     /// Projects whose context packet is cached.
     pub context_cache_capacity: u64,
     /// `rules` or `openai`.
@@ -249,6 +252,7 @@ impl Default for Config {
             token_budget: 120_000,
             max_prompt_bytes: 32 * 1024,
             recent_turns: 10,
+            context_max_preferences: 100,
             context_cache_capacity: 10_000,
             decider: DeciderKind::Rules,
             openai_base_url: "https://api.openai.com/v1".into(),
@@ -432,6 +436,7 @@ impl Config {
         positive("db_acquire_timeout_ms", self.db_acquire_timeout_ms);
         positive("max_prompt_bytes", self.max_prompt_bytes as u64);
         positive("context_cache_capacity", self.context_cache_capacity);
+        positive("context_max_preferences", u64::from(self.context_max_preferences));
         positive("openai_timeout_ms", self.openai_timeout_ms);
         positive("openai_deadline_ms", self.openai_deadline_ms);
         positive("openai_breaker_threshold", u64::from(self.openai_breaker_threshold));

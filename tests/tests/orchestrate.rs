@@ -325,6 +325,40 @@ async fn context_packet_order_and_cache(db: Arc<TestDb>) {
     assert_exact(&fifth.enhanced_prompt, fifth.token_report.as_ref().expect("report"));
 }
 
+/// A packet considers only the `context_max_preferences` highest ranked preferences, however many
+/// the project holds; the packet an orchestration leaves in the cache equals a fresh store read.
+async fn the_packet_holds_the_top_ranked_preferences(db: Arc<TestDb>) {
+    let options = || ServerOptions::new().set("context_max_preferences", 2);
+    let server = Server::start_with(&db, options()).await;
+    let mut projects = server.projects(None).await;
+    let mut client = server.orchestrator(None).await;
+    let project_id = new_project(&mut projects, "Many preferences").await;
+    preference(&mut projects, &project_id, "style", "minimal", 0.4).await;
+    preference(&mut projects, &project_id, "color", "dark blue", 0.9).await;
+    preference(&mut projects, &project_id, "font", "geometric sans", 0.7).await;
+    let get = || GetContextPacketRequest { project_id: project_id.clone(), prompt: "what next?".into(), token_budget: 0 };
+    let keys = |response: &pb::GetContextPacketResponse| -> Vec<String> {
+        response.context.as_ref().expect("packet").preferences.iter().map(|m| m.key.clone()).collect()
+    };
+    let first = client.get_context_packet(get()).await.expect("context").into_inner();
+    assert_eq!(keys(&first), ["color", "font"], "the two highest ranked of three");
+
+    // Orchestrations write preferences and turns; the packet each leaves in the cache is what a
+    // server reading the store builds.
+    for prompt in ["use a fast pace", "make the background white", "I prefer a serif font"] {
+        orchestrated(&mut client, request(&project_id, prompt)).await;
+        let cached = client.get_context_packet(get()).await.expect("context").into_inner();
+        let cold_server = Server::start_with(&db, options()).await;
+        let mut cold = cold_server.orchestrator(None).await;
+        let fresh = cold.get_context_packet(get()).await.expect("context").into_inner();
+        assert!(!fresh.cache_hit);
+        assert_eq!(keys(&cached).len(), 2, "{prompt}: {:?}", keys(&cached));
+        let without_time = |p: Option<pb::ContextPacket>| pb::ContextPacket { build_time: None, ..p.expect("packet") };
+        assert_eq!(without_time(cached.context), without_time(fresh.context), "after {prompt:?}");
+        assert_eq!(cached.enhanced_prompt, fresh.enhanced_prompt);
+    }
+}
+
 const WORDS: &[&str] = &[
     "scene",
     "motion",
@@ -931,6 +965,7 @@ async fn concurrent_orchestrations_are_all_stored(db: Arc<TestDb>) {
 backend_tests!(
     decides_on_a_seeded_project,
     context_packet_order_and_cache,
+    the_packet_holds_the_top_ranked_preferences,
     long_history_is_cut_to_the_budget,
     preferences_rise_and_are_replaced,
     idempotent_replay_writes_nothing,

@@ -14,16 +14,29 @@ pub const MAX_IMAGE_FACTS: u32 = 10;
 /// Pending images listed in a packet.
 pub const MAX_PENDING_IMAGES: u32 = 50;
 
+/// How much of a project's memory a packet holds (the configured part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketLimits {
+    /// The last conversation turns.
+    pub recent_turns: u32,
+    /// The highest ranked user preferences.
+    pub preferences: u32,
+}
+
 /// Reads the project's memory and prepares the packet (every line rendered
 /// and counted). PROJECT_NOT_FOUND when the project is not the tenant's.
 pub async fn from_store(
     store: &Store,
     tenant: &TenantId,
     project_id: &str,
-    recent_turns: u32,
+    limits: PacketLimits,
 ) -> Result<PreparedPacket> {
-    let limits =
-        ContextLimits { turns: recent_turns, image_facts: MAX_IMAGE_FACTS, pending_images: MAX_PENDING_IMAGES };
+    let limits = ContextLimits {
+        preferences: limits.preferences,
+        turns: limits.recent_turns,
+        image_facts: MAX_IMAGE_FACTS,
+        pending_images: MAX_PENDING_IMAGES,
+    };
     let rows = store.context_rows(tenant, project_id, limits).await?;
     Ok(PreparedPacket::prepare(assemble(project_id, rows, now_ms())))
 }

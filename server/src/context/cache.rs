@@ -114,19 +114,21 @@ impl ContextCache {
     /// when exactly one invalidation (the caller's own) happened since the
     /// base was read: any other write to the project either bumped the
     /// generation already (and this does nothing) or will bump it later (and
-    /// the entry goes stale). Returns whether it was cached.
+    /// the entry goes stale). `next` returns None when only a store read can
+    /// tell the next packet; the next lookup then misses. Returns whether it was cached.
     pub fn insert_after_write(
         &self,
         tenant: &TenantId,
         project_id: &str,
         base_generation: u64,
-        next: impl FnOnce() -> PreparedPacket,
+        next: impl FnOnce() -> Option<PreparedPacket>,
     ) -> bool {
         let generation = base_generation.wrapping_add(1);
         if self.generation(project_id) != generation {
             return false;
         }
-        self.insert(tenant, project_id, generation, Arc::new(next()));
+        let Some(prepared) = next() else { return false };
+        self.insert(tenant, project_id, generation, Arc::new(prepared));
         true
     }
 
@@ -175,13 +177,13 @@ mod tests {
         let base = cache.generation("p1");
         cache.insert(&tenant, "p1", base, packet());
         cache.invalidate("p1"); // our own write's announcement
-        assert!(cache.insert_after_write(&tenant, "p1", base, || (*packet()).clone()));
+        assert!(cache.insert_after_write(&tenant, "p1", base, || Some((*packet()).clone())));
         assert!(cache.get(&tenant, "p1").is_some());
 
         let base = cache.generation("p1");
         cache.invalidate("p1"); // someone else's write
         cache.invalidate("p1"); // ours
-        assert!(!cache.insert_after_write(&tenant, "p1", base, || (*packet()).clone()));
+        assert!(!cache.insert_after_write(&tenant, "p1", base, || Some((*packet()).clone())));
         assert!(cache.get(&tenant, "p1").is_none());
     }
 

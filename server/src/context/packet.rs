@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{render, tokens};
+use super::{build::PacketLimits, render, tokens};
 use crate::model::{ConversationTurn, ImageFacts, MemoryItem, MemoryType, Millis, Scene};
 
 /// A scene with what brain remembers about it.
@@ -64,19 +64,35 @@ impl ContextPacket {
 
     /// The packet after an orchestration's write: its memory items replace
     /// those with the same key (or join), its turn is appended and the oldest
-    /// turns beyond `recent_turns` leave. Orders stay as the store reads them,
+    /// turns beyond `limits.recent_turns` leave, the lowest ranked preferences
+    /// beyond `limits.preferences` too. Orders stay as the store reads them,
     /// so the result equals a fresh build of the same state.
+    ///
+    /// None when only the store can say: a packet holding as many preferences
+    /// as the limit may have left lower ranked ones out, so when a write lowers
+    /// the rank of a preference it holds, the one that now belongs in its place
+    /// may be one this packet never read.
     pub fn after_write(
         &self,
         memories: &[MemoryItem],
         turn: &ConversationTurn,
-        recent_turns: usize,
+        limits: PacketLimits,
         built_at: Millis,
-    ) -> ContextPacket {
+    ) -> Option<ContextPacket> {
+        let preference_limit = limits.preferences as usize;
+        let maybe_truncated = self.preferences.len() >= preference_limit;
         let mut next = self.clone();
         for item in memories {
             match item.memory_type {
-                MemoryType::UserPreference => upsert(&mut next.preferences, item),
+                MemoryType::UserPreference => {
+                    let lowered = next.preferences.iter().find(|m| m.key == item.key).is_some_and(|held| {
+                        rank_order(item, held) == std::cmp::Ordering::Greater
+                    });
+                    if maybe_truncated && lowered {
+                        return None;
+                    }
+                    upsert(&mut next.preferences, item);
+                }
                 MemoryType::SceneRelationship => {
                     if let Some(scene) = next.scenes.iter_mut().find(|s| s.scene.scene_id == item.key) {
                         upsert(&mut scene.relationships, item);
@@ -86,12 +102,13 @@ impl ContextPacket {
             }
         }
         sort_preferences(&mut next.preferences);
+        next.preferences.truncate(preference_limit);
         next.recent_turns.push(turn.clone());
         sort_turns(&mut next.recent_turns);
-        let excess = next.recent_turns.len().saturating_sub(recent_turns);
+        let excess = next.recent_turns.len().saturating_sub(limits.recent_turns as usize);
         next.recent_turns.drain(..excess);
         next.built_at = built_at;
-        next
+        Some(next)
     }
 }
 
@@ -104,9 +121,12 @@ fn upsert(items: &mut Vec<MemoryItem>, item: &MemoryItem) {
 
 /// Highest confidence first, then most recently updated, then by id.
 pub fn sort_preferences(items: &mut [MemoryItem]) {
-    items.sort_by(|a, b| {
-        b.confidence.total_cmp(&a.confidence).then(b.updated_at.cmp(&a.updated_at)).then_with(|| a.id.cmp(&b.id))
-    });
+    items.sort_by(rank_order);
+}
+
+/// The order of [`sort_preferences`] (and of the store's ranked read): Less ranks higher.
+fn rank_order(a: &MemoryItem, b: &MemoryItem) -> std::cmp::Ordering {
+    b.confidence.total_cmp(&a.confidence).then(b.updated_at.cmp(&a.updated_at)).then_with(|| a.id.cmp(&b.id))
 }
 
 /// Oldest first.
@@ -224,7 +244,7 @@ impl PreparedPacket {
 mod tests {
     use super::*;
     use crate::{
-        context::build::assemble,
+        context::build::{PacketLimits, assemble},
         model::{MemorySource, SceneStatus},
         store::ContextRows,
     };
@@ -296,7 +316,9 @@ mod tests {
         let ghost = item("r3", MemoryType::SceneRelationship, "gone", "editScene", 0.9, 10);
         let context = item("c1", MemoryType::ConversationContext, "latest", "user asked", 1.0, 10);
         let new_turn = turn("t3", 10);
-        let after = before.after_write(&[pace2.clone(), rel_b.clone(), ghost, context], &new_turn, 3, 5);
+        let limits = PacketLimits { recent_turns: 3, preferences: 10 };
+        let after =
+            before.after_write(&[pace2.clone(), rel_b.clone(), ghost, context], &new_turn, limits, 5).expect("in place");
 
         let mut all_turns = turns[1..].to_vec();
         all_turns.push(new_turn);
@@ -306,5 +328,43 @@ mod tests {
         let prepared_before = PreparedPacket::prepare(before.clone());
         assert_eq!(PreparedPacket::prepare(after.clone()), PreparedPacket::prepare(fresh.clone()));
         assert_eq!(PreparedPacket::prepare_from(after, &prepared_before), PreparedPacket::prepare(fresh));
+    }
+
+    #[test]
+    fn a_packet_at_its_preference_limit_keeps_the_top_ranked_or_asks_the_store() {
+        let limits = PacketLimits { recent_turns: 3, preferences: 2 };
+        let rows = |preferences: Vec<MemoryItem>| ContextRows {
+            preferences,
+            relationships: Vec::new(),
+            scenes: Vec::new(),
+            image_facts: Vec::new(),
+            turns: Vec::new(),
+            pending_image_ids: Vec::new(),
+        };
+        // The store holds three preferences (the third at confidence 0.3); the packet read the top two.
+        let high = item("m1", MemoryType::UserPreference, "pace", "fast", 0.9, 1);
+        let mid = item("m2", MemoryType::UserPreference, "style", "minimal", 0.6, 2);
+        let before = assemble("p", rows(vec![high.clone(), mid.clone()]), 5);
+        let new_turn = turn("t0", 10);
+
+        // A new preference ranked above the others pushes the lowest held one out, as a fresh read would.
+        let top = item("m4", MemoryType::UserPreference, "font", "serif", 0.95, 10);
+        let after = before.after_write(std::slice::from_ref(&top), &new_turn, limits, 5).expect("in place");
+        let fresh = assemble("p", rows(vec![top, high.clone()]), 5);
+        assert_eq!(after.preferences, fresh.preferences);
+
+        // Raising a held preference needs nothing the packet lacks.
+        let mid_up = MemoryItem { confidence: 0.95, updated_at: 10, ..mid.clone() };
+        let after = before.after_write(std::slice::from_ref(&mid_up), &new_turn, limits, 5).expect("in place");
+        assert_eq!(after.preferences, vec![mid_up, high.clone()]);
+
+        // Lowering one below the unread third cannot be done in place: the store decides.
+        let mid_down = MemoryItem { confidence: 0.1, updated_at: 10, ..mid.clone() };
+        assert_eq!(before.after_write(std::slice::from_ref(&mid_down), &new_turn, limits, 5), None);
+
+        // Below the limit the packet holds everything, so lowering is done in place.
+        let roomy = PacketLimits { recent_turns: 3, preferences: 3 };
+        let after = before.after_write(std::slice::from_ref(&mid_down), &new_turn, roomy, 5).expect("in place");
+        assert_eq!(after.preferences, vec![high, mid_down]);
     }
 }

@@ -157,6 +157,10 @@ pub enum MemoryType {
 }
 
 impl MemoryType {
+    /// Every type.
+    pub const ALL: [MemoryType; 3] =
+        [MemoryType::UserPreference, MemoryType::SceneRelationship, MemoryType::ConversationContext];
+
     /// Stored form.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Orchestration, line_tokens, memory_put, ms, tool_name};
 use crate::{
     changes::ProjectChanges,
-    context::{cache::ContextCache, packet::PreparedPacket},
+    context::{build::PacketLimits, cache::ContextCache, packet::PreparedPacket},
     decide::preferences::{self, ExtractedPreference},
     error::{Error, ErrorKind, Reason, Result},
     images::{Images, PreparedImage},
@@ -186,7 +186,7 @@ pub(super) struct Writer {
     pub changes: Arc<ProjectChanges>,
     pub cache: Arc<ContextCache>,
     pub images: Images,
-    pub recent_turns: usize,
+    pub limits: PacketLimits,
 }
 
 /// (project, type, key) of a memory item.
@@ -483,7 +483,7 @@ impl Writer {
                     base: base.clone(),
                     generation: *generation,
                     writes: list.iter().map(|d| (d.written.clone(), d.turn.clone())).collect(),
-                    recent_turns: self.recent_turns,
+                    limits: self.limits,
                 },
             );
         }
@@ -499,19 +499,19 @@ pub(super) struct Refresh {
     base: Arc<PreparedPacket>,
     generation: u64,
     writes: Vec<(Vec<MemoryItem>, ConversationTurn)>,
-    recent_turns: usize,
+    limits: PacketLimits,
 }
 
 impl Refresh {
     /// Caches the packet unless the project changed again since the commit.
     pub(super) fn run(self) {
-        let Refresh { cache, tenant, project_id, base, generation, writes, recent_turns } = self;
+        let Refresh { cache, tenant, project_id, base, generation, writes, limits } = self;
         cache.insert_after_write(&tenant, &project_id, generation, || {
             let mut packet = base.packet.clone();
             for (written, turn) in &writes {
-                packet = packet.after_write(written, turn, recent_turns, now_ms());
+                packet = packet.after_write(written, turn, limits, now_ms())?;
             }
-            PreparedPacket::prepare_from(packet, &base)
+            Some(PreparedPacket::prepare_from(packet, &base))
         });
     }
 }

@@ -27,7 +27,7 @@ use crate::{
     config::Config,
     context::{
         budget::{self, TokenReport},
-        build::{self, MAX_PENDING_IMAGES},
+        build::{self, MAX_PENDING_IMAGES, PacketLimits},
         cache::ContextCache,
         packet::{ContextPacket, PreparedPacket},
         render, tokens,
@@ -150,7 +150,7 @@ impl Orchestrator {
             changes: changes.clone(),
             cache: cache.clone(),
             images: images.clone(),
-            recent_turns: config.recent_turns as usize,
+            limits: packet_limits(&config),
         }));
         Self { store, config, cache, decider, images, perf, committer }
     }
@@ -322,7 +322,7 @@ impl Orchestrator {
         }
         self.perf.record_cache(CacheKind::ContextPacket, false);
         let generation = self.cache.generation(project_id);
-        let prepared = Arc::new(build::from_store(&self.store, tenant, project_id, self.config.recent_turns).await?);
+        let prepared = Arc::new(build::from_store(&self.store, tenant, project_id, packet_limits(&self.config)).await?);
         self.cache.insert(tenant, project_id, generation, prepared.clone());
         Ok((prepared, false, generation))
     }
@@ -524,6 +524,11 @@ fn tool_name(decision: &Decision) -> &'static str {
         Outcome::Workflow(_) => "workflow",
         Outcome::Clarification { .. } => "clarification",
     }
+}
+
+/// The configured part of what a context packet holds.
+fn packet_limits(config: &Config) -> PacketLimits {
+    PacketLimits { recent_turns: config.recent_turns, preferences: config.context_max_preferences }
 }
 
 #[cfg(test)]

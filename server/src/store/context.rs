@@ -18,7 +18,8 @@ use crate::{
 /// What a context packet is assembled from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContextRows {
-    /// User preferences, highest confidence first, then most recently updated.
+    /// User preferences, highest confidence first, then most recently updated; at most
+    /// [`ContextLimits::preferences`].
     pub preferences: Vec<MemoryItem>,
     /// Scene-relationship items, in key order.
     pub relationships: Vec<MemoryItem>,
@@ -35,6 +36,8 @@ pub struct ContextRows {
 /// How much of each kind a context read returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContextLimits {
+    /// User preferences, the highest ranked.
+    pub preferences: u32,
     /// Conversation turns.
     pub turns: u32,
     /// Analysed images.
@@ -69,6 +72,7 @@ impl Store {
             .order_by_desc(memories::Column::Confidence)
             .order_by_desc(memories::Column::UpdatedAt)
             .order_by_asc(memories::Column::Id)
+            .limit(u64::from(limits.preferences))
             .all(db);
         let relationships = memories_of(MemoryType::SceneRelationship).order_by_asc(memories::Column::Key).all(db);
         let scene_rows = scenes::Entity::find()

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     error::Result,
-    model::{ConversationTurn, MemoryItem, TenantId},
+    model::{ConversationTurn, MemoryItem, MemoryType, TenantId},
 };
 
 /// An orchestration stored under a request id.
@@ -206,8 +206,11 @@ impl OrchestrationTx {
         if project_ids.is_empty() || keys.is_empty() {
             return Ok(Vec::new());
         }
+        // Every type named, so both databases look the keys up in the (project, type, key)
+        // unique index instead of walking all of a project's items for them.
         let rows = memories::Entity::find()
             .filter(memories::Column::ProjectId.is_in(project_ids.iter().copied()))
+            .filter(memories::Column::MemoryType.is_in(MemoryType::ALL.map(MemoryType::as_str)))
             .filter(memories::Column::Key.is_in(keys.iter().copied()))
             .all(&self.txn)
             .await?;
