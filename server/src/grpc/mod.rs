@@ -5,7 +5,7 @@
 mod admin;
 pub mod convert;
 mod health;
-pub mod image_facts;
+mod image_facts;
 pub mod layers;
 mod orchestrator;
 mod performance;
