@@ -4,24 +4,20 @@ use brain_proto::v1::{self as pb, image_facts_service_server::ImageFactsService}
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
-use super::{note_project, tenant};
-use crate::{
-    images::Images,
-    perf::{Perf, StreamKind},
-};
+use super::{note_project, stream, tenant};
+use crate::images::Images;
 
 /// The ImageFactsService implementation.
 pub struct ImageFactsApi {
     images: Images,
-    perf: Perf,
     /// Ends watch streams when the server stops.
     shutdown: CancellationToken,
 }
 
 impl ImageFactsApi {
-    /// Serves `images`; counts open streams in `perf`.
-    pub fn new(images: Images, perf: Perf, shutdown: CancellationToken) -> Self {
-        Self { images, perf, shutdown }
+    /// Serves `images`; watch streams end on `shutdown`.
+    pub fn new(images: Images, shutdown: CancellationToken) -> Self {
+        Self { images, shutdown }
     }
 }
 
@@ -70,18 +66,12 @@ impl ImageFactsService for ImageFactsApi {
     ) -> Result<Response<BoxStream<pb::WatchImageFactsResponse>>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
-        let req = request.into_inner();
-        let watch = self
+        let req = request.get_ref();
+        let shutdown = self.shutdown.clone();
+        let events = self
             .images
-            .watch(&tenant, &req.project_id, req.after_cursor, &req.orchestration_id, self.shutdown.clone())
+            .watch_stream(&tenant, &req.project_id, req.after_cursor, &req.orchestration_id, shutdown.clone())
             .await?;
-        let guard = self.perf.stream_opened(StreamKind::WatchImageFacts);
-        // No task or channel per stream: the stream is the subscription itself,
-        // and dropping it (client gone) unregisters from the hub.
-        let stream = futures::stream::unfold((watch, guard), |(mut watch, guard)| async move {
-            let message = watch.next().await?.map(Into::into).map_err(Status::from);
-            Some((message, (watch, guard)))
-        });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(stream::response(events, shutdown))
     }
 }

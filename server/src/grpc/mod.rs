@@ -12,6 +12,7 @@ mod performance;
 mod project;
 pub mod server;
 pub mod status;
+mod stream;
 
 pub use layers::{RequestId, RpcContext};
 

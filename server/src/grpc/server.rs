@@ -75,8 +75,8 @@ pub fn router(
         shutdown,
     } = handlers;
     let orchestrator_api =
-        OrchestratorApi::new(orchestrator, images.clone(), perf.clone(), default_image_wait, shutdown.clone());
-    let image_facts_api = ImageFactsApi::new(images, perf, shutdown.clone());
+        OrchestratorApi::new(orchestrator, images.clone(), perf, default_image_wait, shutdown.clone());
+    let image_facts_api = ImageFactsApi::new(images, shutdown.clone());
     Ok(Server::builder()
         .layer(layers)
         .tcp_nodelay(true)

@@ -25,7 +25,7 @@ use crate::{
     jobs::{self, JobHandler, JobQueue},
     model::{Event, ImageAnalysis, ImageStatus, NewImage, NewJob, Page, TenantId, new_id},
     pagination::PageRequest,
-    perf::{CacheKind, Perf},
+    perf::{CacheKind, Perf, StreamKind},
     store::{Store, WriteTx},
     validate,
     vision::{self, Analyzer, Fetcher},
@@ -315,6 +315,27 @@ impl Images {
         self.inner.store.get_project(tenant, &project_id).await?;
         let heartbeat = Duration::from_millis(self.inner.config.stream_heartbeat_ms);
         Watch::open(&self.inner.bus, &project_id, after_cursor, orchestration_id.as_deref(), heartbeat, shutdown).await
+    }
+
+    /// WatchImageFacts as a stream: [`Images::watch`]'s events and heartbeats,
+    /// counted as an open stream until dropped (the consumer gone). Ends at
+    /// `shutdown`: the client resumes after the last cursor it received.
+    pub async fn watch_stream(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        after_cursor: u64,
+        orchestration_id: &str,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<impl futures::Stream<Item = Result<WatchItem>> + Send + 'static> {
+        let watch = self.watch(tenant, project_id, after_cursor, orchestration_id, shutdown).await?;
+        let guard = self.inner.perf.stream_opened(StreamKind::WatchImageFacts);
+        // No task or channel per stream: the stream is the subscription itself,
+        // and dropping it unregisters from the hub.
+        Ok(futures::stream::unfold((watch, guard), |(mut watch, guard)| async move {
+            let item = watch.next().await?;
+            Some((item, (watch, guard)))
+        }))
     }
 
     /// For OrchestrateStream: follows the events of an orchestration's images

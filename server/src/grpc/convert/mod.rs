@@ -8,7 +8,7 @@ mod orchestrator;
 mod performance;
 mod project;
 
-pub use performance::window_of;
+pub use performance::{interval_of, window_of};
 pub use project::{memory_type, required_memory_type, scene_status};
 use prost_types::Timestamp;
 
@@ -43,6 +43,11 @@ pub fn duration_ms(field: &str, d: Option<&prost_types::Duration>) -> Result<Opt
         .with_limit("0..999999999"));
     }
     Ok(Some(d.seconds.saturating_mul(1000).saturating_add(i64::from(d.nanos) / 1_000_000)))
+}
+
+/// A Duration as a std Duration, checked as [`duration_ms`] checks it (to the ms).
+fn duration(field: &str, d: Option<&prost_types::Duration>) -> Result<Option<std::time::Duration>> {
+    Ok(duration_ms(field, d)?.map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)))
 }
 
 /// The wire enum `E` numbered `value`; UNKNOWN_ENUM_VALUE on `field` for a number the proto does not define.

@@ -1,18 +1,23 @@
-//! PerformanceService: report windows and the report.
+//! PerformanceService: report windows, watch intervals and the report.
 
 use std::time::Duration;
 
 use brain_proto::v1 as pb;
 
-use super::{timestamp, wire_enum};
+use super::{duration, timestamp, wire_enum};
 use crate::{
     error::Result,
-    perf::{Report, Window, report},
+    perf::{Report, Window, report, watch_interval},
 };
 
 /// A report window from the wire; UNSPECIFIED means the last 5 minutes.
 pub fn window_of(value: i32) -> Result<Window> {
     wire_enum::<pb::ReportWindow>("window", value).map(Window::from)
+}
+
+/// A watch interval from the wire, checked against the watch's limits.
+pub fn interval_of(interval: Option<&prost_types::Duration>) -> Result<Duration> {
+    watch_interval(duration("interval", interval)?)
 }
 
 impl From<pb::ReportWindow> for Window {
@@ -142,12 +147,19 @@ impl From<&Report> for pb::PerformanceReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Reason;
+    use crate::{error::Reason, perf::DEFAULT_INTERVAL};
 
     #[test]
-    fn windows_are_validated() {
+    fn windows_and_intervals_are_validated() {
         assert_eq!(window_of(0).ok(), Some(Window::Last5Minutes));
         assert_eq!(window_of(4).ok(), Some(Window::SinceStart));
         assert_eq!(window_of(99).map_err(|e| e.reason()), Err(Reason::UnknownEnumValue));
+        assert_eq!(interval_of(None).ok(), Some(DEFAULT_INTERVAL));
+        let d = |seconds, nanos| prost_types::Duration { seconds, nanos };
+        assert_eq!(interval_of(Some(&d(1, 0))).ok(), Some(Duration::from_secs(1)));
+        assert_eq!(interval_of(Some(&d(3600, 0))).ok(), Some(Duration::from_secs(3600)));
+        assert_eq!(interval_of(Some(&d(0, 500_000_000))).map_err(|e| e.reason()), Err(Reason::InvalidField));
+        assert_eq!(interval_of(Some(&d(3601, 0))).map_err(|e| e.reason()), Err(Reason::InvalidField));
+        assert!(interval_of(Some(&d(-1, 0))).is_err());
     }
 }
