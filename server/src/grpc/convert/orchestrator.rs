@@ -2,15 +2,16 @@
 
 use brain_proto::v1 as pb;
 
-use super::timestamp;
+use super::{duration, timestamp};
 use crate::{
     context::{
         budget::{DropAction, DroppedItem, Section, SectionTokens, TokenReport},
         packet::{ContextPacket, ImageFactsSummary, SceneContext},
     },
     decide::{Decision, DecisionBackend, EditComplexity, Outcome, Tool, ToolCall},
+    error::{Error, Result},
     model::ConversationTurn,
-    orchestrator::{ContextView, OrchestrateRequest, Orchestrated, Orchestration},
+    orchestrator::{ContextView, OrchestrateRequest, Orchestrated, Orchestration, OrchestrationEvent, StreamRequest},
     perf::StageTimings,
 };
 
@@ -26,9 +27,47 @@ impl From<pb::OrchestrateRequest> for OrchestrateRequest {
     }
 }
 
+impl TryFrom<pb::OrchestrateStreamRequest> for StreamRequest {
+    type Error = Error;
+
+    fn try_from(req: pb::OrchestrateStreamRequest) -> Result<Self> {
+        Ok(StreamRequest {
+            image_wait: duration("image_wait", req.image_wait.as_ref())?,
+            request: OrchestrateRequest {
+                project_id: req.project_id,
+                prompt: req.prompt,
+                images: req.images.into_iter().map(Into::into).collect(),
+                request_id: req.request_id,
+                token_budget: req.token_budget,
+            },
+        })
+    }
+}
+
 impl From<Orchestrated> for pb::OrchestrateResponse {
     fn from(done: Orchestrated) -> Self {
         pb::OrchestrateResponse { replayed: done.replayed, orchestration: Some(done.orchestration.into()) }
+    }
+}
+
+impl From<OrchestrationEvent> for pb::OrchestrateStreamResponse {
+    fn from(event: OrchestrationEvent) -> Self {
+        use pb::orchestrate_stream_response::Event;
+        let event = match event {
+            OrchestrationEvent::ContextBuilt(view) => Event::ContextBuilt(view.into()),
+            OrchestrationEvent::DecisionMade { orchestration_id, decision } => {
+                Event::DecisionMade(pb::DecisionMade { orchestration_id, decision: Some(decision.into()) })
+            }
+            OrchestrationEvent::Image(e) => Event::ImageEvent(e.as_ref().into()),
+            OrchestrationEvent::Completed { orchestration, replayed, pending_image_ids } => {
+                Event::Completed(pb::OrchestrationCompleted {
+                    orchestration: Some((*orchestration).into()),
+                    replayed,
+                    pending_image_ids,
+                })
+            }
+        };
+        pb::OrchestrateStreamResponse { event: Some(event) }
     }
 }
 
