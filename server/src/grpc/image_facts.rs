@@ -70,7 +70,7 @@ impl ImageFactsService for ImageFactsApi {
         let shutdown = self.shutdown.clone();
         let events = self
             .images
-            .watch_stream(&tenant, &req.project_id, req.after_cursor, &req.orchestration_id, shutdown.clone())
+            .watch(&tenant, &req.project_id, req.after_cursor, &req.orchestration_id, shutdown.clone())
             .await?;
         Ok(stream::response(events, shutdown))
     }

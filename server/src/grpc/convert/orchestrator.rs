@@ -31,16 +31,16 @@ impl TryFrom<pb::OrchestrateStreamRequest> for StreamRequest {
     type Error = Error;
 
     fn try_from(req: pb::OrchestrateStreamRequest) -> Result<Self> {
-        Ok(StreamRequest {
-            image_wait: duration("image_wait", req.image_wait.as_ref())?,
-            request: OrchestrateRequest {
-                project_id: req.project_id,
-                prompt: req.prompt,
-                images: req.images.into_iter().map(Into::into).collect(),
-                request_id: req.request_id,
-                token_budget: req.token_budget,
-            },
-        })
+        let image_wait = duration("image_wait", req.image_wait.as_ref())?;
+        // The same prompt as Orchestrate's, plus how long to follow the images.
+        let request = pb::OrchestrateRequest {
+            project_id: req.project_id,
+            prompt: req.prompt,
+            images: req.images,
+            request_id: req.request_id,
+            token_budget: req.token_budget,
+        };
+        Ok(StreamRequest { request: request.into(), image_wait })
     }
 }
 
