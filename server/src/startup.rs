@@ -88,10 +88,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         projects: app.projects.clone(),
         orchestrator: app.orchestrator.clone(),
         images: app.images.clone(),
-        perf: app.perf.clone(),
         perf_reporter,
         retention: app.retention.clone(),
-        default_image_wait: Duration::from_millis(config.image_wait_ms),
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
     };

@@ -133,15 +133,25 @@ impl Watch {
                 }
             }
             if self.replay_pos < self.replay_until {
-                if self.shutdown.is_cancelled() {
-                    self.done = true;
-                    return None;
+                // A page read in flight when the server stops is abandoned: the
+                // stream ends at once, and its client resumes from the last cursor.
+                let shutdown = self.shutdown.clone();
+                let read = tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => None,
+                    read = self.replay_page() => Some(read),
+                };
+                match read {
+                    None => {
+                        self.done = true;
+                        return None;
+                    }
+                    Some(Err(err)) => {
+                        self.done = true;
+                        return Some(Err(err));
+                    }
+                    Some(Ok(())) => continue,
                 }
-                if let Err(err) = self.replay_page().await {
-                    self.done = true;
-                    return Some(Err(err));
-                }
-                continue;
             }
             tokio::select! {
                 biased;
@@ -152,9 +162,18 @@ impl Watch {
                 received = self.registration.rx.recv() => match received {
                     Some(event) => self.buffer.push_back(event),
                     None if self.registration.lagged.load(std::sync::atomic::Ordering::Acquire) => {
-                        if let Err(err) = self.rejoin().await {
-                            self.done = true;
-                            return Some(Err(err));
+                        // As a replay page: a rejoin in flight when the server stops is abandoned.
+                        let shutdown = self.shutdown.clone();
+                        tokio::select! {
+                            biased;
+                            () = shutdown.cancelled() => {
+                                self.done = true;
+                                return None;
+                            }
+                            rejoined = self.rejoin() => if let Err(err) = rejoined {
+                                self.done = true;
+                                return Some(Err(err));
+                            }
                         }
                     }
                     None => {

@@ -28,13 +28,6 @@ impl AdminService for AdminApi {
         note_project(&request, &request.get_ref().project_id);
         let req = request.get_ref();
         let report = self.retention.run_retention(&tenant, &req.project_id, req.dry_run).await?;
-        Ok(Response::new(pb::RunRetentionResponse {
-            dry_run: req.dry_run,
-            archived_turns: report.archived_turns,
-            deleted_memories: report.deleted_memories,
-            deleted_events: report.deleted_events,
-            deleted_jobs: report.deleted_jobs,
-            expired_request_ids: report.expired_request_ids,
-        }))
+        Ok(Response::new(pb::RunRetentionResponse { dry_run: req.dry_run, ..report.into() }))
     }
 }

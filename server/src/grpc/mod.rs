@@ -5,13 +5,14 @@
 mod admin;
 pub mod convert;
 mod health;
-pub mod image_facts;
+mod image_facts;
 pub mod layers;
 mod orchestrator;
 mod performance;
 mod project;
 pub mod server;
 pub mod status;
+mod stream;
 
 pub use layers::{RequestId, RpcContext};
 

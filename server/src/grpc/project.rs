@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::{convert, note_project, rpc_context, tenant};
 use crate::{
-    model::{MemoryPut, MemorySelector, MemorySource, SceneUpsert},
+    model::{MemoryPut, MemorySelector, SceneUpsert},
     projects::Projects,
 };
 
@@ -66,16 +66,7 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::UpsertSceneResponse>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
-        let req = request.into_inner();
-        let up = SceneUpsert {
-            status: convert::scene_status("status", req.status)?,
-            project_id: req.project_id,
-            scene_id: Some(req.scene_id).filter(|id| !id.is_empty()),
-            name: req.name,
-            position: req.position,
-            summary: req.summary,
-            duration_seconds: req.duration_seconds,
-        };
+        let up = SceneUpsert::try_from(request.into_inner())?;
         let (scene, created) = self.projects.upsert_scene(&tenant, up).await?;
         Ok(Response::new(pb::UpsertSceneResponse { scene: Some(scene.into()), created }))
     }
@@ -111,17 +102,7 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::PutMemoryResponse>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
-        let req = request.into_inner();
-        let put = MemoryPut {
-            memory_type: convert::required_memory_type("type", req.r#type)?,
-            ttl_ms: convert::duration_ms("ttl", req.ttl.as_ref())?,
-            project_id: req.project_id,
-            key: req.key,
-            value: req.value,
-            confidence: req.confidence.unwrap_or(1.0),
-            source: MemorySource::Api,
-            source_prompt: None,
-        };
+        let put = MemoryPut::try_from(request.into_inner())?;
         let (memory, created) = self.projects.put_memory(&tenant, put).await?;
         Ok(Response::new(pb::PutMemoryResponse { memory: Some(memory.into()), created }))
     }
@@ -133,13 +114,7 @@ impl ProjectService for ProjectApi {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
         let req = request.into_inner();
-        let selector = match req.target {
-            Some(pb::delete_memory_request::Target::MemoryId(id)) => MemorySelector::Id(id),
-            Some(pb::delete_memory_request::Target::MemoryKey(k)) => {
-                MemorySelector::Key(convert::required_memory_type("memory_key.type", k.r#type)?, k.key)
-            }
-            None => return Err(crate::error::Error::missing("memory_id").into()),
-        };
+        let selector = MemorySelector::try_from(req.target)?;
         self.projects.delete_memory(&tenant, &req.project_id, selector).await?;
         Ok(Response::new(pb::DeleteMemoryResponse {}))
     }

@@ -26,24 +26,15 @@ use super::{
     admin::AdminApi, image_facts::ImageFactsApi, layers::RpcLayers, orchestrator::OrchestratorApi,
     performance::PerformanceApi, project::ProjectApi,
 };
-use crate::{
-    images::Images,
-    orchestrator::Orchestrator,
-    perf::{Perf, Reporter},
-    projects::Projects,
-    retention::Retention,
-};
+use crate::{images::Images, orchestrator::Orchestrator, perf::Reporter, projects::Projects, retention::Retention};
 
 /// What the brain services call into; startup assembles it from the app.
 pub struct Handlers {
     pub projects: Projects,
     pub orchestrator: Orchestrator,
     pub images: Images,
-    pub perf: Perf,
     pub perf_reporter: Arc<Reporter>,
     pub retention: Retention,
-    /// How long an orchestration stream follows pending images by default.
-    pub default_image_wait: Duration,
     /// Largest request a service decodes.
     pub max_message_bytes: usize,
     /// Ends streams and health watches when the server stops.
@@ -63,20 +54,10 @@ pub fn router(
 ) -> anyhow::Result<Router<Stack<RpcLayers, Identity>>> {
     let reflection_v1 = reflection().build_v1().context("reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("reflection v1alpha")?;
-    let Handlers {
-        projects,
-        orchestrator,
-        images,
-        perf,
-        perf_reporter,
-        retention,
-        default_image_wait,
-        max_message_bytes: max,
-        shutdown,
-    } = handlers;
-    let orchestrator_api =
-        OrchestratorApi::new(orchestrator, images.clone(), perf.clone(), default_image_wait, shutdown.clone());
-    let image_facts_api = ImageFactsApi::new(images, perf, shutdown.clone());
+    let Handlers { projects, orchestrator, images, perf_reporter, retention, max_message_bytes: max, shutdown } =
+        handlers;
+    let orchestrator_api = OrchestratorApi::new(orchestrator, shutdown.clone());
+    let image_facts_api = ImageFactsApi::new(images, shutdown.clone());
     Ok(Server::builder()
         .layer(layers)
         .tcp_nodelay(true)

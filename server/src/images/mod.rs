@@ -14,7 +14,9 @@ mod worker;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use bytes::Bytes;
+use futures::Stream;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 pub use self::cache::FactsCache;
 use crate::{
@@ -25,7 +27,7 @@ use crate::{
     jobs::{self, JobHandler, JobQueue},
     model::{Event, ImageAnalysis, ImageStatus, NewImage, NewJob, Page, TenantId, new_id},
     pagination::PageRequest,
-    perf::{CacheKind, Perf},
+    perf::{CacheKind, Perf, StreamKind},
     store::{Store, WriteTx},
     validate,
     vision::{self, Analyzer, Fetcher},
@@ -301,20 +303,42 @@ impl Images {
         self.inner.store.list_images(tenant, &project_id, &page).await
     }
 
-    /// WatchImageFacts: the project's events after `after_cursor`, then live ones.
-    pub async fn watch(
+    /// The project's events after `after_cursor`, then live ones.
+    async fn open_watch(
         &self,
         tenant: &TenantId,
         project_id: &str,
         after_cursor: u64,
         orchestration_id: &str,
-        shutdown: tokio_util::sync::CancellationToken,
+        shutdown: CancellationToken,
     ) -> Result<Watch> {
         let project_id = validate::id("project_id", project_id)?;
         let orchestration_id = validate::optional_id("orchestration_id", orchestration_id)?;
         self.inner.store.get_project(tenant, &project_id).await?;
         let heartbeat = Duration::from_millis(self.inner.config.stream_heartbeat_ms);
         Watch::open(&self.inner.bus, &project_id, after_cursor, orchestration_id.as_deref(), heartbeat, shutdown).await
+    }
+
+    /// WatchImageFacts: the project's events after `after_cursor`, then live
+    /// ones, and heartbeats while idle; counted as an open stream until dropped
+    /// (the consumer gone). Ends at `shutdown`: the client resumes after the
+    /// last cursor it received.
+    pub async fn watch(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        after_cursor: u64,
+        orchestration_id: &str,
+        shutdown: CancellationToken,
+    ) -> Result<impl Stream<Item = Result<WatchItem>> + Send + 'static> {
+        let watch = self.open_watch(tenant, project_id, after_cursor, orchestration_id, shutdown).await?;
+        let guard = self.inner.perf.stream_opened(StreamKind::WatchImageFacts);
+        // No task or channel per stream: the stream is the subscription itself,
+        // and dropping it unregisters from the hub.
+        Ok(futures::stream::unfold((watch, guard), |(mut watch, guard)| async move {
+            let item = watch.next().await?;
+            Some((item, (watch, guard)))
+        }))
     }
 
     /// For OrchestrateStream: follows the events of an orchestration's images
@@ -327,9 +351,9 @@ impl Images {
         orchestration_id: &str,
         events_after: u64,
         image_ids: impl IntoIterator<Item = String>,
-        shutdown: tokio_util::sync::CancellationToken,
+        shutdown: CancellationToken,
     ) -> Result<ImageWait> {
-        let watch = self.watch(tenant, project_id, events_after, orchestration_id, shutdown).await?;
+        let watch = self.open_watch(tenant, project_id, events_after, orchestration_id, shutdown).await?;
         Ok(ImageWait { watch, waiting: image_ids.into_iter().collect() })
     }
 }

@@ -13,10 +13,12 @@
 
 mod commit;
 pub mod memory;
+mod stream;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use self::commit::{Committer, Pending, Writer, Written};
+pub use self::stream::{MAX_IMAGE_WAIT, OrchestrationEvent, StreamRequest};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -18,6 +18,7 @@ pub mod hist;
 pub mod monitor;
 pub mod prom;
 pub mod report;
+mod watch;
 pub mod window;
 
 use std::{
@@ -30,6 +31,7 @@ use std::{
 };
 
 pub use report::{Report, ReportQuery, Reporter, Window};
+pub use watch::{DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, watch_interval};
 use window::{STAGES, Windows, code_index};
 
 use crate::{config::Config, error::ErrorKind, telemetry};
