@@ -121,7 +121,7 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Every HTTP client (image fetches, model backends, error tracking) uses the ring TLS provider.
-    crate::vision::install_tls_provider();
+    crate::http_client::install_tls_provider();
     // Held until exit: dropping it flushes error tracking.
     let _telemetry = match crate::telemetry::init(&config) {
         Ok(t) => t,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod http;
+pub mod http_client;
 pub mod images;
 pub mod jobs;
 pub mod model;

@@ -9,7 +9,8 @@
 //! context, decide, vision                    engines: packet and budget, decisions, image facts
 //! store                                      the only SQL
 //! model, error, config, validate,            values and helpers that depend on nothing above
-//!   pagination, telemetry, changes, text
+//!   pagination, telemetry, changes, text,
+//!   redact, http_client
 //! ```
 //!
 //! This test reads `server/src` and fails on an import from a higher layer, a
@@ -22,7 +23,7 @@ use std::{
 };
 
 const LAYERS: &[&[&str]] = &[
-    &["model", "error", "config", "validate", "pagination", "telemetry", "changes", "text", "redact"],
+    &["model", "error", "config", "validate", "pagination", "telemetry", "changes", "text", "redact", "http_client"],
     &["store"],
     &["context", "decide", "vision"],
     &["auth", "events", "images", "jobs", "orchestrator", "perf", "projects", "retention"],

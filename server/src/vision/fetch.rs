@@ -167,17 +167,14 @@ impl Fetcher {
 
     /// A fetcher with these settings.
     pub fn new(settings: FetchSettings) -> Result<Self, crate::error::Error> {
-        super::install_tls_provider();
-        let client = reqwest::Client::builder()
+        let builder = crate::http_client::builder("brain-image-fetcher")
             .no_proxy()
             .redirect(redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.total_timeout)
             .dns_resolver(GuardedResolver { policy: Arc::new(settings.policy.clone()) })
-            .user_agent(concat!("brain-image-fetcher/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| crate::error::Error::internal(format!("image fetch client: {e}")))?;
+            .pool_idle_timeout(Duration::from_secs(30));
+        let client = crate::http_client::build(builder, "image fetch client")?;
         Ok(Self { client, settings: Arc::new(settings) })
     }
 

@@ -63,12 +63,3 @@ pub fn analyzer_from_config(config: &Config) -> Result<Arc<dyn Analyzer>, crate:
         VisionKind::Openai => Arc::new(OpenAiVision::from_config(config)?),
     })
 }
-
-/// Makes rustls use the `ring` provider (already linked for the database
-/// drivers) for every HTTP client in the process. reqwest is built without a
-/// bundled provider, so call this before building any `reqwest::Client`;
-/// repeated calls are harmless.
-pub fn install_tls_provider() {
-    // An error only means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

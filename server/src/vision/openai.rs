@@ -109,13 +109,7 @@ impl OpenAiVision {
 
     /// With an explicit pixel analyser and model settings.
     pub fn new(pixels: PixelAnalyzer, settings: OpenAiSettings) -> Result<Self, crate::error::Error> {
-        super::install_tls_provider();
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .user_agent(concat!("brain/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| crate::error::Error::internal(format!("vision model client: {e}")))?;
+        let client = crate::http_client::model_client(settings.timeout, "vision model client")?;
         let endpoint = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
         Ok(Self { pixels, client, endpoint, settings })
     }

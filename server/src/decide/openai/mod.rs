@@ -269,14 +269,8 @@ impl OpenAiDecider {
 
     /// With explicit settings. Fails only if the HTTP client cannot be built.
     pub fn new(settings: OpenAiDeciderSettings, fallback: Arc<dyn Decider>) -> Result<Self, crate::error::Error> {
-        crate::vision::install_tls_provider();
-        let client = reqwest::Client::builder()
-            // A backstop: each attempt is also bounded by what is left of the deadline.
-            .timeout(settings.attempt_timeout)
-            .connect_timeout(settings.attempt_timeout)
-            .user_agent(concat!("brain/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| crate::error::Error::internal(format!("decision model client: {e}")))?;
+        // A backstop: each attempt is also bounded by what is left of the deadline.
+        let client = crate::http_client::model_client(settings.attempt_timeout, "decision model client")?;
         let endpoint = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
         let breaker = CircuitBreaker::new(settings.breaker_threshold, settings.breaker_cooldown);
         Ok(Self { client, endpoint, settings, breaker, fallback, response_format: schema::response_format() })
