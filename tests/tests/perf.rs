@@ -13,10 +13,13 @@ use std::{
 };
 
 use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, http_get};
-use brain_proto::v1::{
-    self as pb, CreateProjectRequest, EventType, GetContextPacketRequest, GetImageFactsRequest,
-    GetPerformanceReportRequest, GetProjectRequest, ImageAnalysisStatus, ListProjectsRequest, MemoryType,
-    OrchestrateRequest, PutMemoryRequest, ReportWindow, UpsertSceneRequest, WatchPerformanceReportRequest,
+use brain_proto::{
+    code_name,
+    v1::{
+        self as pb, CreateProjectRequest, EventType, GetContextPacketRequest, GetImageFactsRequest,
+        GetPerformanceReportRequest, GetProjectRequest, ImageAnalysisStatus, ListProjectsRequest, MemoryType,
+        OrchestrateRequest, PutMemoryRequest, ReportWindow, UpsertSceneRequest, WatchPerformanceReportRequest,
+    },
 };
 use common::{
     Behavior, ImageHost, analyze, by_url, encode, events, inline, picture, png, project, truncated_png, watch,
@@ -737,15 +740,6 @@ backend_tests!(
     watch_streams_reports_and_counts_itself,
     watch_ends_on_shutdown
 );
-
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::NotFound => "NOT_FOUND",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        other => panic!("unexpected code {other:?}"),
-    }
-}
 
 fn sample_value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
     scrape

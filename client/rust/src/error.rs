@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, fmt};
 
-use brain_proto::v1::ErrorReason;
+use brain_proto::{code_name, v1::ErrorReason};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -140,29 +140,6 @@ impl fmt::Display for BrainError {
 }
 
 impl std::error::Error for BrainError {}
-
-/// The canonical UPPER_SNAKE name of a status code.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
 
 #[cfg(test)]
 mod tests {

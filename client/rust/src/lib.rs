@@ -43,8 +43,9 @@ mod error;
 mod retry;
 mod watch;
 
+pub use brain_proto::code_name;
 pub use client::{BrainClient, BrainClientBuilder};
-pub use error::{BrainError, code_name};
+pub use error::BrainError;
 pub use retry::RetryPolicy;
 pub use tonic::Code;
 pub use tonic_health::pb::health_check_response::ServingStatus;

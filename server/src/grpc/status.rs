@@ -25,29 +25,6 @@ pub fn code(kind: ErrorKind) -> Code {
     }
 }
 
-/// The canonical UPPER_SNAKE name of a status code, as logs, metrics and reports spell it.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
         match err.kind() {
@@ -98,6 +75,7 @@ pub fn malformed_message(code: Code, message: &str) -> Option<Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brain_proto::code_name;
 
     #[test]
     fn statuses_carry_error_info() {

@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use brain_proto::code_name;
 use http::{HeaderMap, Request, Response};
 use http_body::Frame;
 use tonic::{Code, Status, body::Body};
@@ -24,7 +25,7 @@ use tower::{Layer, Service};
 use tracing::{Instrument, instrument::Instrumented};
 
 use super::{Arrival, RequestId, RpcContext, method_name, status_in};
-use crate::{grpc::status::code_name, perf::Perf};
+use crate::perf::Perf;
 
 /// Wraps services with [`Observe`].
 #[derive(Clone)]
