@@ -24,11 +24,11 @@ use brain_e2e::{
     ApiKey, Backend, Server, ServerOptions, TestDb,
     seed::{self, History},
 };
+use brain_proto::v1::project_service_client::ProjectServiceClient;
 use brain_proto::v1::{
     CreateProjectRequest, GetContextPacketRequest, ListMemoriesRequest, MemoryType, OrchestrateRequest,
     WatchImageFactsRequest, watch_image_facts_response::Message,
 };
-use brain_proto::v1::project_service_client::ProjectServiceClient;
 use tokio_stream::StreamExt;
 use tonic::{codegen::InterceptedService, transport::Channel};
 
@@ -123,7 +123,9 @@ async fn run(db: std::sync::Arc<TestDb>, rounds: usize, long: History, short: Hi
                         let mut got = 0;
                         while got < 10 {
                             match stream.next().await {
-                                Some(Ok(response)) => got += usize::from(matches!(response.message, Some(Message::Event(_)))),
+                                Some(Ok(response)) => {
+                                    got += usize::from(matches!(response.message, Some(Message::Event(_))))
+                                }
                                 other => panic!("watch ended early: {other:?}"),
                             }
                         }

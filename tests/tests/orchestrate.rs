@@ -336,7 +336,8 @@ async fn the_packet_holds_the_top_ranked_preferences(db: Arc<TestDb>) {
     preference(&mut projects, &project_id, "style", "minimal", 0.4).await;
     preference(&mut projects, &project_id, "color", "dark blue", 0.9).await;
     preference(&mut projects, &project_id, "font", "geometric sans", 0.7).await;
-    let get = || GetContextPacketRequest { project_id: project_id.clone(), prompt: "what next?".into(), token_budget: 0 };
+    let get =
+        || GetContextPacketRequest { project_id: project_id.clone(), prompt: "what next?".into(), token_budget: 0 };
     let keys = |response: &pb::GetContextPacketResponse| -> Vec<String> {
         response.context.as_ref().expect("packet").preferences.iter().map(|m| m.key.clone()).collect()
     };

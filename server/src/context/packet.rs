@@ -85,9 +85,11 @@ impl ContextPacket {
         for item in memories {
             match item.memory_type {
                 MemoryType::UserPreference => {
-                    let lowered = next.preferences.iter().find(|m| m.key == item.key).is_some_and(|held| {
-                        rank_order(item, held) == std::cmp::Ordering::Greater
-                    });
+                    let lowered = next
+                        .preferences
+                        .iter()
+                        .find(|m| m.key == item.key)
+                        .is_some_and(|held| rank_order(item, held) == std::cmp::Ordering::Greater);
                     if maybe_truncated && lowered {
                         return None;
                     }
@@ -317,8 +319,9 @@ mod tests {
         let context = item("c1", MemoryType::ConversationContext, "latest", "user asked", 1.0, 10);
         let new_turn = turn("t3", 10);
         let limits = PacketLimits { recent_turns: 3, preferences: 10 };
-        let after =
-            before.after_write(&[pace2.clone(), rel_b.clone(), ghost, context], &new_turn, limits, 5).expect("in place");
+        let after = before
+            .after_write(&[pace2.clone(), rel_b.clone(), ghost, context], &new_turn, limits, 5)
+            .expect("in place");
 
         let mut all_turns = turns[1..].to_vec();
         all_turns.push(new_turn);
