@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261204_000001_store_probe;
 mod m20261204_000002_history_indexes;
+mod m20261207_000001_ready_images_index;
 
 /// Runs brain's migrations in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261204_000001_store_probe::Migration),
             Box::new(m20261204_000002_history_indexes::Migration),
+            Box::new(m20261207_000001_ready_images_index::Migration),
         ]
     }
 }

@@ -416,7 +416,8 @@ fn section_rank(section: i32) -> u8 {
 }
 
 async fn long_history_is_cut_to_the_budget(db: Arc<TestDb>) {
-    let server = Server::start(&db).await;
+    // All 300 preferences in the packet (the default considers the top 100), so the budget cuts.
+    let server = Server::start_with(&db, ServerOptions::new().set("context_max_preferences", 1_000)).await;
     let mut projects = server.projects(None).await;
     let mut client = server.orchestrator(None).await;
     let project_id = new_project(&mut projects, "Long history").await;

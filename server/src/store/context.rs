@@ -86,7 +86,8 @@ impl Store {
             .filter(image_analyses::Column::ProjectId.eq(project_id))
             .filter(image_analyses::Column::Status.eq(ImageStatus::Ready.as_str()))
             .filter(image_analyses::Column::Facts.is_not_null())
-            // (completed_at, created_at, image_id) is the index order; created_at only breaks ties.
+            // (project_id, status, completed_at, created_at, image_id) is indexed: ten entries read
+            // however many analyses failed; created_at only breaks ties.
             .order_by_desc(image_analyses::Column::CompletedAt)
             .order_by_desc(image_analyses::Column::CreatedAt)
             .order_by_desc(image_analyses::Column::ImageId)
