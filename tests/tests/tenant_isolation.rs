@@ -5,11 +5,24 @@
 
 mod common;
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use brain_e2e::{Server, ServerOptions, TestDb, backend_tests, create_key};
-use brain_proto::v1::{CreateProjectRequest, GetPerformanceReportRequest, GetProjectRequest, ReportWindow};
+use brain_proto::v1::{
+    AnalyzeImagesRequest, CreateProjectRequest, EventType, GetImageFactsRequest, GetPerformanceReportRequest,
+    GetProjectRequest, ImageAnalysisStatus, ImageInput, ReportWindow, WatchImageFactsRequest,
+    watch_image_facts_response::Message,
+};
+use common::{by_url, encode, inline};
 use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
 /// Creates a project for the tenant of `key`; returns its id.
@@ -79,4 +92,147 @@ async fn a_flood_of_series_leaves_other_tenants_reports_exact(db: Arc<TestDb>) {
     assert_eq!(get_project_calls(&server, &key_b, "").await, flood, "the flooding tenant's total stays exact");
 }
 
-backend_tests!(a_flood_of_series_leaves_other_tenants_reports_exact);
+/// A loopback HTTP server that answers every request by writing a PNG response
+/// (headers included) one byte every half second, the way a hostile or broken
+/// image host holds a fetcher. Counts the connections it accepted.
+struct TricklingHost {
+    addr: SocketAddr,
+    connections: Arc<AtomicU32>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TricklingHost {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind trickling host");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(AtomicU32::new(0));
+        let counted = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let response = b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n\x89PNG";
+                    for byte in response.iter().chain(std::iter::repeat(&0u8).take(1_000)) {
+                        if socket.write_all(&[*byte]).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                });
+            }
+        });
+        Self { addr, connections, task }
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("http://{}/img/{name}.png", self.addr)
+    }
+
+    async fn wait_connections(&self, n: u32, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.connections.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "the workers never fetched from the trickling host");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TricklingHost {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn analyze_as(server: &Server, key: &str, project_id: &str, images: Vec<ImageInput>) {
+    let mut client = server.image_facts(Some(key)).await;
+    client
+        .analyze_images(AnalyzeImagesRequest { project_id: project_id.into(), images })
+        .await
+        .expect("analyze images");
+}
+
+/// A ~1 KB PNG: a gradient compresses less than flat colour.
+fn small_png() -> Vec<u8> {
+    let img =
+        image::RgbImage::from_fn(24, 24, |x, y| image::Rgb([(x * 10) as u8, (y * 10) as u8, ((x * y) % 255) as u8]));
+    encode(&image::DynamicImage::ImageRgb8(img), image::ImageFormat::Png)
+}
+
+/// Tenant B sends 8 image URLs whose host trickles 1 byte every 0.5 s, taking
+/// both workers; tenant A's small PNG, sent right after, is READY within a
+/// couple of seconds, and B's images fail as too slow after two attempts
+/// (not five at the full deadline).
+async fn trickling_image_urls_do_not_hold_other_tenants_images(db: Arc<TestDb>) {
+    let key_a = create_key(&db, "acme");
+    let key_b = create_key(&db, "globex");
+    let server = Server::start_with(&db, ServerOptions::new().set("allow_private_image_urls", true)).await;
+    let project_a = create_project(&server, &key_a, "Fast").await;
+    let project_b = create_project(&server, &key_b, "Trickle").await;
+    let host = TricklingHost::start().await;
+
+    let slow: Vec<ImageInput> = (0..8).map(|i| by_url(&host.url(&format!("slow{i}")), &format!("slow{i}"))).collect();
+    analyze_as(&server, &key_b, &project_b, slow).await;
+    // Both workers (the default two) are now held by B's trickling fetches.
+    host.wait_connections(2, Duration::from_secs(10)).await;
+
+    let mut watch = server
+        .image_facts(Some(&key_a))
+        .await
+        .watch_image_facts(WatchImageFactsRequest {
+            project_id: project_a.clone(),
+            after_cursor: 0,
+            orchestration_id: String::new(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let png = small_png();
+    let bytes = png.len();
+    let sent = Instant::now();
+    analyze_as(&server, &key_a, &project_a, vec![inline(png, "quick")]).await;
+    let ready = loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), watch.message())
+            .await
+            .expect("tenant A's image never finished")
+            .expect("stream failed")
+            .expect("stream ended");
+        if let Some(Message::Event(event)) = message.message {
+            assert_eq!(event.r#type(), EventType::ImageFactsReady, "{event:?}");
+            break sent.elapsed();
+        }
+    };
+    eprintln!(
+        "tenant A's {bytes}-byte PNG was READY {} ms after it was sent, behind 8 trickling URLs of tenant B \
+         (target: under 2 s)",
+        ready.as_millis()
+    );
+    // The target is 2 s; the assertion allows 5 s because CI machines are slow and shared.
+    assert!(ready < Duration::from_secs(5), "{ready:?}");
+
+    // B's images fail as too slow after two attempts each, long before 5 attempts x 15 s.
+    let mut images = server.image_facts(Some(&key_b)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let failed = loop {
+        let image = images
+            .get_image_facts(GetImageFactsRequest { project_id: project_b.clone(), image_id: "slow0".into() })
+            .await
+            .expect("get image facts")
+            .into_inner()
+            .analysis
+            .expect("analysis");
+        if image.status() == ImageAnalysisStatus::Failed {
+            break image;
+        }
+        assert!(Instant::now() < deadline, "B's trickling image never failed: {image:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(failed.attempts, 2, "{failed:?}");
+    assert!(failed.error.contains("too slow"), "a clear reason: {}", failed.error);
+}
+
+backend_tests!(
+    a_flood_of_series_leaves_other_tenants_reports_exact,
+    trickling_image_urls_do_not_hold_other_tenants_images
+);
