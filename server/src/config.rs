@@ -496,6 +496,13 @@ impl Config {
                 p.push(format!("{name}: must be greater than 0 while its rate limit is on"));
             }
         }
+        if self.rate_limit_images_per_minute > 0 && self.rate_limit_images_per_minute < self.max_images_per_request {
+            p.push(format!(
+                "rate_limit_images_per_minute ({}) must be 0 (off) or at least max_images_per_request ({}), \
+                 or a request with the most images could never be admitted",
+                self.rate_limit_images_per_minute, self.max_images_per_request
+            ));
+        }
 
         if self.token_budget == 0 || self.token_budget > MODEL_WINDOW_TOKENS {
             p.push(format!(
@@ -696,6 +703,20 @@ mod tests {
         assert!(err.to_string().contains("BRAIN_TOKEN_BUGDET"), "{err}");
         let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_JOB_WORKERS", "many")])).expect_err("type");
         assert!(err.to_string().contains("job_workers"), "{err}");
+    }
+
+    #[test]
+    fn tenant_limits_are_checked() {
+        let err = Config::load_from(
+            &Sources::default(),
+            &env(&[("BRAIN_RATE_LIMIT_IMAGES_PER_MINUTE", "3"), ("BRAIN_RATE_LIMIT_UNARY_BURST", "0")]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("rate_limit_images_per_minute (3)"), "{text}");
+        assert!(text.contains("rate_limit_unary_burst"), "{text}");
+        let off = env(&[("BRAIN_RATE_LIMIT_IMAGES_PER_MINUTE", "0"), ("BRAIN_RATE_LIMIT_UNARY_PER_SEC", "0")]);
+        assert!(Config::load_from(&Sources::default(), &off).is_ok(), "0 turns a limit off");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use brain_proto::v1::{self as pb, image_facts_service_server::ImageFactsService}
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::{convert::timestamp, note_project, tenant};
+use super::{charge_images, convert::timestamp, note_project, tenant};
 use crate::{
     events::WatchItem,
     images::{ImageInput, ImageSource, Images},
@@ -36,6 +36,7 @@ impl ImageFactsService for ImageFactsApi {
     ) -> Result<Response<pb::AnalyzeImagesResponse>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
+        charge_images(&request, &tenant, request.get_ref().images.len())?;
         let req = request.into_inner();
         let inputs = req.images.into_iter().map(image_input).collect();
         let analyses = self.images.analyze(&tenant, &req.project_id, inputs).await?;

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
 use super::{
+    charge_images,
     convert::timestamp,
     image_facts::{analysis, event as image_event, facts as image_facts, image_input},
     note_project, tenant,
@@ -63,6 +64,7 @@ impl OrchestratorService for OrchestratorApi {
     ) -> Result<Response<pb::OrchestrateResponse>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
+        charge_images(&request, &tenant, request.get_ref().images.len())?;
         let req = request.into_inner();
         let input = OrchestrateRequest {
             project_id: req.project_id,
@@ -84,6 +86,7 @@ impl OrchestratorService for OrchestratorApi {
     ) -> Result<Response<BoxStream<pb::OrchestrateStreamResponse>>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
+        charge_images(&request, &tenant, request.get_ref().images.len())?;
         let req = request.into_inner();
         let image_wait = match crate::grpc::convert::duration_ms("image_wait", req.image_wait.as_ref())? {
             Some(ms) if ms > MAX_IMAGE_WAIT_MS => {
