@@ -14,16 +14,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use brain_e2e::{Server, ServerOptions, TestDb, backend_tests, create_key};
+use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, http_get};
 use brain_proto::v1::{
     AnalyzeImagesRequest, CreateProjectRequest, EventType, GetImageFactsRequest, GetPerformanceReportRequest,
-    GetProjectRequest, ImageAnalysisStatus, ImageInput, ReportWindow, WatchImageFactsRequest,
+    GetProjectRequest, ImageAnalysisStatus, ImageInput, OrchestrateRequest, ReportWindow, WatchImageFactsRequest,
     watch_image_facts_response::Message,
 };
-use common::{by_url, encode, inline};
+use common::{by_url, encode, inline, png};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::Code;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
 
 /// Creates a project for the tenant of `key`; returns its id.
 async fn create_project(server: &Server, key: &str, name: &str) -> String {
@@ -114,7 +115,7 @@ impl TricklingHost {
                     let mut request = [0u8; 4096];
                     let _ = socket.read(&mut request).await;
                     let response = b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n\x89PNG";
-                    for byte in response.iter().chain(std::iter::repeat(&0u8).take(1_000)) {
+                    for byte in response.iter().chain(std::iter::repeat_n(&0u8, 1_000)) {
                         if socket.write_all(&[*byte]).await.is_err() {
                             return;
                         }
@@ -232,7 +233,163 @@ async fn trickling_image_urls_do_not_hold_other_tenants_images(db: Arc<TestDb>) 
     assert!(failed.error.contains("too slow"), "a clear reason: {}", failed.error);
 }
 
+/// Low limits for the rate-limit test: 5 calls a second with a burst of 10 for unary calls,
+/// 2 orchestrations a second with a burst of 3, 8 images a minute, 2 open streams.
+fn low_limits() -> ServerOptions {
+    ServerOptions::new()
+        .set("metrics_addr", "127.0.0.1:0")
+        .set("rate_limit_unary_per_sec", 5)
+        .set("rate_limit_unary_burst", 10)
+        .set("rate_limit_orchestrate_per_sec", 2)
+        .set("rate_limit_orchestrate_burst", 3)
+        .set("rate_limit_images_per_minute", 8)
+        .set("rate_limit_open_streams", 2)
+}
+
+/// The RetryInfo delay of a refusal.
+fn retry_delay(status: &Status) -> Duration {
+    status.get_details_retry_info().and_then(|r| r.retry_delay).unwrap_or_else(|| panic!("no RetryInfo: {status:?}"))
+}
+
+/// The value of a Prometheus sample `name` with `labels` in a `/metrics` scrape (0 when absent).
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// With low limits configured, tenant B sends 40 GetProject calls at once: the first ones (its
+/// burst) are served and the rest are RESOURCE_EXHAUSTED / RATE_LIMITED with a RetryInfo delay
+/// under a second; tenant A's 8 calls, in the same second, all succeed, and so do B's
+/// Orchestrate calls (a bucket of their own). After the advertised delay B is served again.
+/// Images are counted per image, per minute; open streams are a quota (QUOTA_EXCEEDED).
+/// `/metrics` shows the limits and the refusals.
+async fn a_tenant_over_its_rate_limit_does_not_limit_another(db: Arc<TestDb>) {
+    let key_a = create_key(&db, "acme");
+    let key_b = create_key(&db, "globex");
+    let server = Server::start_with(&db, low_limits()).await;
+    // One call each of their 10-call burst.
+    let project_a = create_project(&server, &key_a, "Calm").await;
+    let project_b = create_project(&server, &key_b, "Busy").await;
+
+    let started = Instant::now();
+    let flooder = server.projects(Some(&key_b)).await;
+    let b_results: Vec<Result<(), Status>> = futures::stream::iter(0..40)
+        .map(|_| {
+            let (mut client, project_id) = (flooder.clone(), project_b.clone());
+            async move { client.get_project(GetProjectRequest { project_id }).await.map(|_| ()) }
+        })
+        .buffer_unordered(40)
+        .collect()
+        .await;
+    let mut calm = server.projects(Some(&key_a)).await;
+    let mut a_results = Vec::new();
+    for _ in 0..8 {
+        a_results.push(calm.get_project(GetProjectRequest { project_id: project_a.clone() }).await.map(|_| ()));
+    }
+    let elapsed = started.elapsed();
+
+    let b_served = b_results.iter().filter(|r| r.is_ok()).count();
+    let b_refused: Vec<Status> = b_results.into_iter().filter_map(Result::err).collect();
+    eprintln!(
+        "in {} ms: tenant B {b_served} served, {} refused; tenant A {} of {} served",
+        elapsed.as_millis(),
+        b_refused.len(),
+        a_results.iter().filter(|r| r.is_ok()).count(),
+        a_results.len()
+    );
+    assert!(elapsed < Duration::from_secs(1), "the calls took {elapsed:?}; the test needs them within a second");
+    for result in a_results {
+        result.expect("tenant A is not limited by tenant B's calls");
+    }
+    // B's burst had 9 calls left (plus what refilled at 5/s while the calls ran).
+    assert!((9..=14).contains(&b_served), "B served {b_served}");
+    assert_eq!(b_refused.len(), 40 - b_served);
+    let mut longest = Duration::ZERO;
+    for status in &b_refused {
+        assert_error::<()>(Err(status.clone()), Code::ResourceExhausted, "RATE_LIMITED");
+        let delay = retry_delay(status);
+        assert!(delay > Duration::ZERO && delay <= Duration::from_millis(200), "one token at 5/s: {delay:?}");
+        longest = longest.max(delay);
+    }
+
+    // Orchestrate calls have their own bucket: B may still orchestrate, up to its burst of 3.
+    let mut orchestrator = server.orchestrator(Some(&key_b)).await;
+    let orchestrate = || OrchestrateRequest {
+        project_id: project_b.clone(),
+        prompt: "make the intro title red".into(),
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        orchestrator.orchestrate(orchestrate()).await.expect("B's Orchestrate bucket is its own");
+    }
+    let refused = assert_error(orchestrator.orchestrate(orchestrate()).await, Code::ResourceExhausted, "RATE_LIMITED");
+    assert!(retry_delay(&refused) <= Duration::from_millis(500), "one token at 2/s: {refused:?}");
+
+    // After the advertised delay, B is served again.
+    tokio::time::sleep(longest).await;
+    let mut again = server.projects(Some(&key_b)).await;
+    again.get_project(GetProjectRequest { project_id: project_b.clone() }).await.expect("B after its retry delay");
+
+    // Every call below is a unary call too: two seconds refill both tenants' unary buckets.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Images: 8 a minute. B's 8 are accepted, a 9th is RATE_LIMITED until one image refills
+    // (7.5 s at 8 a minute); A's image is accepted.
+    let mut b_images = server.image_facts(Some(&key_b)).await;
+    let eight = (0..8).map(|i| inline(png(), &format!("b{i}"))).collect();
+    let analyze = AnalyzeImagesRequest { project_id: project_b.clone(), images: eight };
+    b_images.analyze_images(analyze).await.expect("B's 8 images of the minute");
+    let ninth = AnalyzeImagesRequest { project_id: project_b.clone(), images: vec![inline(png(), "b8")] };
+    let refused = assert_error(b_images.analyze_images(ninth).await, Code::ResourceExhausted, "RATE_LIMITED");
+    let delay = retry_delay(&refused);
+    assert!(delay > Duration::from_secs(7) && delay <= Duration::from_millis(7_500), "{delay:?}");
+    analyze_as(&server, &key_a, &project_a, vec![inline(png(), "a0")]).await;
+
+    // Open streams are a quota: A may hold 2, the third is QUOTA_EXCEEDED until one closes.
+    let mut watcher = server.image_facts(Some(&key_a)).await;
+    let watch =
+        || WatchImageFactsRequest { project_id: project_a.clone(), after_cursor: 0, orchestration_id: String::new() };
+    let first = watcher.watch_image_facts(watch()).await.expect("first stream");
+    let _second = watcher.watch_image_facts(watch()).await.expect("second stream");
+    let refused = assert_error(watcher.watch_image_facts(watch()).await, Code::ResourceExhausted, "QUOTA_EXCEEDED");
+    assert!(retry_delay(&refused) > Duration::ZERO);
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match watcher.watch_image_facts(watch()).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_error::<()>(Err(status), Code::ResourceExhausted, "QUOTA_EXCEEDED");
+                assert!(Instant::now() < deadline, "the closed stream never gave its slot back");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    let (status, text) = http_get(server.metrics_addr().expect("metrics_addr"), "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parse /metrics");
+    let refusals = "brain_tenant_limit_refusals_total";
+    assert_eq!(sample(&scrape, refusals, &[("limit", "unary"), ("reason", "RATE_LIMITED")]), b_refused.len() as f64);
+    assert_eq!(sample(&scrape, refusals, &[("limit", "orchestrate"), ("reason", "RATE_LIMITED")]), 1.0);
+    assert_eq!(sample(&scrape, refusals, &[("limit", "images"), ("reason", "RATE_LIMITED")]), 1.0);
+    assert!(sample(&scrape, refusals, &[("limit", "open_streams"), ("reason", "QUOTA_EXCEEDED")]) >= 1.0);
+    assert_eq!(sample(&scrape, "brain_tenant_limit", &[("limit", "unary_per_sec")]), 5.0);
+    assert_eq!(sample(&scrape, "brain_tenant_limit", &[("limit", "orchestrate_burst")]), 3.0);
+    assert_eq!(sample(&scrape, "brain_tenant_limit_tenants", &[]), 2.0);
+}
+
 backend_tests!(
     a_flood_of_series_leaves_other_tenants_reports_exact,
-    trickling_image_urls_do_not_hold_other_tenants_images
+    trickling_image_urls_do_not_hold_other_tenants_images,
+    a_tenant_over_its_rate_limit_does_not_limit_another
 );
