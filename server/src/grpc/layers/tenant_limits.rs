@@ -281,16 +281,15 @@ impl TenantLimits {
         let settings = &self.inner.settings;
         // A poisoned lock only means another call panicked mid-update; the buckets stay usable.
         let mut tenants = self.inner.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !tenants.contains_key(tenant) {
-            if tenants.len() >= settings.tenants {
-                forget_some(&mut tenants, settings, now);
-            }
-            tenants.insert(tenant.clone(), TenantState::new(settings, now));
-            prom::tenant_limit_tenants(tenants.len());
+        if let Some(state) = tenants.get_mut(tenant) {
+            state.last_seen = now;
+            return f(state);
         }
-        let state = tenants.get_mut(tenant).expect("inserted above"); // ok: the entry was just ensured under the same lock
-        state.last_seen = now;
-        f(state)
+        if tenants.len() >= settings.tenants {
+            forget_some(&mut tenants, settings, now);
+        }
+        prom::tenant_limit_tenants(tenants.len() + 1);
+        f(tenants.entry(tenant.clone()).or_insert_with(|| TenantState::new(settings, now)))
     }
 
     /// Tenants whose state is kept now.
@@ -530,6 +529,22 @@ mod tests {
         // The busy tenant's open stream still counts against its bound.
         let _second = limits.admit(&tenant("busy"), "WatchImageFacts", now).expect("second slot");
         assert!(limits.admit(&tenant("busy"), "WatchImageFacts", now).is_err(), "bound kept");
+    }
+
+    /// The cost of admitting a call (run with `--release --ignored`): one lock, one lookup and
+    /// a bucket update per call, across 1,000 tenants.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn admission_cost() {
+        let limits = TenantLimits::new(LimitSettings::default());
+        let tenants: Vec<TenantId> = (0..1_000).map(|i| tenant(&format!("tenant-{i}"))).collect();
+        let calls = 2_000_000;
+        let started = Instant::now();
+        for i in 0..calls {
+            let _ = std::hint::black_box(limits.admit(&tenants[i % tenants.len()], "GetProject", Instant::now()));
+        }
+        let per_call = started.elapsed() / calls as u32;
+        println!("measured: {per_call:?} per admitted call ({} tenants)", tenants.len());
     }
 
     /// Every server-streaming method of the brain.v1 services is counted as a stream, and every
