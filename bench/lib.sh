@@ -29,7 +29,11 @@ trap bench_cleanup EXIT
 
 bench_start() {
   WORK=$(mktemp -d)
-  "$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "sqlite://$WORK/brain.db" "$@" \
+  # Per-tenant rate limits off: the benchmarks measure what one tenant (the implicit one) can get
+  # from the server; arguments after these may turn them on again.
+  "$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "sqlite://$WORK/brain.db" \
+    --set rate_limit_orchestrate_per_sec=0 --set rate_limit_unary_per_sec=0 --set rate_limit_images_per_minute=0 \
+    --set rate_limit_open_streams=0 "$@" \
     >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do

@@ -44,7 +44,8 @@ trap cleanup EXIT
 
 DATABASE_URL=${DATABASE_URL:-sqlite://$WORK/brain.db}
 "$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "$DATABASE_URL" \
-  --metrics-addr off --log-format json --set log_level=warn >"$WORK/server.log" 2>&1 &
+  --metrics-addr off --log-format json --set log_level=warn \
+  --set rate_limit_orchestrate_per_sec=0 --set rate_limit_unary_per_sec=0 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 600); do
   [[ -s "$WORK/ready.json" ]] && break

@@ -212,6 +212,32 @@ pub struct Config {
     /// Sentry DSN; also read from `SENTRY_DSN`. Unset disables error tracking.
     pub sentry_dsn: Option<String>,
 
+    // --- tenant isolation (every bound is per replica) ---
+    /// (tenant, project) pairs one tenant keeps per 10-second slot of the performance report; its
+    /// others merge into its own "~other", so no tenant can take another's series.
+    pub perf_max_series_per_tenant: u32,
+    /// Image URL fetch: lowest average transfer rate, in bytes per second, once the grace period
+    /// is over; 0 disables the check (the total timeout still applies).
+    pub image_fetch_min_bytes_per_sec: u64,
+    /// Image URL fetch: time the transfer rate is not checked, from sending the request, in ms.
+    pub image_fetch_rate_grace_ms: u64,
+    /// Attempts of an image job whose fetch timed out or was too slow (at most `job_max_attempts`).
+    pub image_fetch_slow_max_attempts: u32,
+    /// Orchestrate and OrchestrateStream calls per second per tenant (sustained); 0 disables.
+    pub rate_limit_orchestrate_per_sec: u32,
+    /// Orchestrate calls a tenant may make at once above the sustained rate.
+    pub rate_limit_orchestrate_burst: u32,
+    /// Other calls per second per tenant (sustained); 0 disables.
+    pub rate_limit_unary_per_sec: u32,
+    /// Other calls a tenant may make at once above the sustained rate.
+    pub rate_limit_unary_burst: u32,
+    /// Images (inline or by URL) a tenant may submit per minute; 0 disables.
+    pub rate_limit_images_per_minute: u32,
+    /// Server streams one tenant may hold open at once; 0 disables.
+    pub rate_limit_open_streams: u32,
+    /// Tenants whose rate-limit state is kept; the longest idle ones are forgotten beyond this.
+    pub rate_limit_tenants: u32,
+
     // --- retention ---
     /// Newest conversation turns per project kept unarchived.
     pub retention_keep_turns: u32,
@@ -292,6 +318,18 @@ impl Default for Config {
             perf_anomaly_interval_ms: 10_000,
             perf_max_series: 2_000,
             sentry_dsn: None,
+
+            perf_max_series_per_tenant: 500,
+            image_fetch_min_bytes_per_sec: 4_096,
+            image_fetch_rate_grace_ms: 1_000,
+            image_fetch_slow_max_attempts: 2,
+            rate_limit_orchestrate_per_sec: 200,
+            rate_limit_orchestrate_burst: 1_000,
+            rate_limit_unary_per_sec: 2_000,
+            rate_limit_unary_burst: 10_000,
+            rate_limit_images_per_minute: 6_000,
+            rate_limit_open_streams: 1_000,
+            rate_limit_tenants: 10_000,
 
             retention_keep_turns: 200,
             retention_event_hours: 24 * 7,
@@ -452,6 +490,24 @@ impl Config {
         positive("image_facts_cache_capacity", self.image_facts_cache_capacity);
         positive("perf_anomaly_interval_ms", self.perf_anomaly_interval_ms);
         positive("perf_max_series", u64::from(self.perf_max_series));
+        positive("perf_max_series_per_tenant", u64::from(self.perf_max_series_per_tenant));
+        positive("image_fetch_slow_max_attempts", u64::from(self.image_fetch_slow_max_attempts));
+        positive("rate_limit_tenants", u64::from(self.rate_limit_tenants));
+        for (name, rate, burst) in [
+            ("rate_limit_orchestrate_burst", self.rate_limit_orchestrate_per_sec, self.rate_limit_orchestrate_burst),
+            ("rate_limit_unary_burst", self.rate_limit_unary_per_sec, self.rate_limit_unary_burst),
+        ] {
+            if rate > 0 && burst == 0 {
+                p.push(format!("{name}: must be greater than 0 while its rate limit is on"));
+            }
+        }
+        if self.rate_limit_images_per_minute > 0 && self.rate_limit_images_per_minute < self.max_images_per_request {
+            p.push(format!(
+                "rate_limit_images_per_minute ({}) must be 0 (off) or at least max_images_per_request ({}), \
+                 or a request with the most images could never be admitted",
+                self.rate_limit_images_per_minute, self.max_images_per_request
+            ));
+        }
 
         if self.token_budget == 0 || self.token_budget > MODEL_WINDOW_TOKENS {
             p.push(format!(
@@ -652,6 +708,20 @@ mod tests {
         assert!(err.to_string().contains("BRAIN_TOKEN_BUGDET"), "{err}");
         let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_JOB_WORKERS", "many")])).expect_err("type");
         assert!(err.to_string().contains("job_workers"), "{err}");
+    }
+
+    #[test]
+    fn tenant_limits_are_checked() {
+        let err = Config::load_from(
+            &Sources::default(),
+            &env(&[("BRAIN_RATE_LIMIT_IMAGES_PER_MINUTE", "3"), ("BRAIN_RATE_LIMIT_UNARY_BURST", "0")]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("rate_limit_images_per_minute (3)"), "{text}");
+        assert!(text.contains("rate_limit_unary_burst"), "{text}");
+        let off = env(&[("BRAIN_RATE_LIMIT_IMAGES_PER_MINUTE", "0"), ("BRAIN_RATE_LIMIT_UNARY_PER_SEC", "0")]);
+        assert!(Config::load_from(&Sources::default(), &off).is_ok(), "0 turns a limit off");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! [`ErrorKind`]. The grpc layer maps kinds to status codes in one place
 //! (`grpc::status`); nothing else builds a `tonic::Status` from an error.
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 /// The class of a failure; decides the gRPC code and the error-tracking tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +89,8 @@ reasons! {
     TooManyImages => "TOO_MANY_IMAGES", ResourceExhausted;
     Overloaded => "OVERLOADED", ResourceExhausted;
     ValueTooLarge => "VALUE_TOO_LARGE", ResourceExhausted;
+    RateLimited => "RATE_LIMITED", ResourceExhausted;
+    QuotaExceeded => "QUOTA_EXCEEDED", ResourceExhausted;
     StoreUnavailable => "STORE_UNAVAILABLE", Unavailable;
     ShuttingDown => "SHUTTING_DOWN", Unavailable;
     DeadlineExceeded => "DEADLINE_EXCEEDED", DeadlineExceeded;
@@ -103,6 +105,8 @@ pub struct Error {
     message: String,
     field: Option<String>,
     limit: Option<String>,
+    /// When a retry may succeed, for limits that refill (sent as `google.rpc.RetryInfo`).
+    retry_after: Option<Duration>,
     /// Details for logs only (never sent to the client): the underlying cause of internal and store
     /// errors, secrets already redacted.
     detail: Option<String>,
@@ -114,7 +118,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error with a reason and a caller-facing message (secrets redacted, see [`crate::redact`]).
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: crate::redact::text(&message.into()), field: None, limit: None, detail: None }
+        Self {
+            reason,
+            message: crate::redact::text(&message.into()),
+            field: None,
+            limit: None,
+            retry_after: None,
+            detail: None,
+        }
     }
 
     /// A required field is empty.
@@ -154,6 +165,17 @@ impl Error {
     pub fn with_limit(mut self, limit: impl fmt::Display) -> Self {
         self.limit = Some(limit.to_string());
         self
+    }
+
+    /// Says when a retry may succeed.
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// When a retry may succeed, if the limit refills.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// Why it failed.

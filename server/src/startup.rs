@@ -29,7 +29,7 @@ use crate::{
     config::Config,
     context::tokens,
     grpc::{
-        layers::{Gate, RpcLayers},
+        layers::{Gate, RpcLayers, TenantLimits, tenant_limits::LimitSettings},
         server::{LIVENESS_SERVICE, set_health},
     },
     perf::Reporter,
@@ -74,6 +74,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         request_timeout: config.request_timeout(),
         max_message_bytes: config.max_message_bytes,
         perf: app.perf.clone(),
+        tenant_limits: TenantLimits::new(LimitSettings::from_config(&config)),
     };
     let fatal: Arc<Mutex<Option<String>>> = Arc::default();
     tokio::spawn(initialize(app.clone(), gate.clone(), grpc_addr, fatal.clone()));

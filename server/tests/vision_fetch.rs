@@ -106,6 +106,10 @@ fn settings(policy: AddressPolicy) -> FetchSettings {
         max_bytes: CAP,
         max_redirects: 3,
         policy,
+        // These tests are about addresses, redirects and caps; the rate check has its own tests.
+        min_bytes_per_sec: 0,
+        rate_grace: Duration::from_secs(1),
+        slow_max_attempts: 2,
     }
 }
 

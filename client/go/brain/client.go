@@ -187,7 +187,8 @@ func unary[T any](ctx context.Context, c *Client, idempotent bool, call func(con
 		if attempt >= maxAttempts || !failure.Retryable() || ctx.Err() != nil {
 			return zero, failure
 		}
-		wait := c.retry.Backoff(attempt)
+		// Never sooner than the server asked (a per-tenant limit says when it admits again).
+		wait := max(c.retry.Backoff(attempt), failure.RetryDelay)
 		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
 			return zero, failure
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	brainv1 "example.invalid/brain/client/go/gen/brain/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -32,7 +33,10 @@ type Error struct {
 	Reason   string
 	Domain   string
 	Metadata map[string]string
-	status   *status.Status
+	// RetryDelay is the server's google.rpc.RetryInfo delay (0 when it sent none): how long
+	// to wait before retrying a call refused by a per-tenant limit.
+	RetryDelay time.Duration
+	status     *status.Status
 }
 
 // Error implements error.
@@ -74,14 +78,15 @@ func (e *Error) ErrorReason() brainv1.ErrorReason {
 }
 
 // Retryable reports whether the failure is transient: the server or the
-// connection is unavailable, or the server is at its concurrency limit
-// (RESOURCE_EXHAUSTED with reason OVERLOADED).
+// connection is unavailable, the server is at its concurrency limit
+// (RESOURCE_EXHAUSTED with reason OVERLOADED), or the tenant is over a
+// per-tenant limit (RATE_LIMITED, QUOTA_EXCEEDED: retried no sooner than RetryDelay).
 func (e *Error) Retryable() bool {
 	switch e.Code {
 	case codes.Unavailable:
 		return true
 	case codes.ResourceExhausted:
-		return e.Reason == "OVERLOADED"
+		return e.Reason == "OVERLOADED" || e.Reason == "RATE_LIMITED" || e.Reason == "QUOTA_EXCEEDED"
 	default:
 		return false
 	}
@@ -144,14 +149,21 @@ func AsError(err error) *Error {
 	}
 	st := status.Convert(err)
 	out := &Error{Code: st.Code(), Message: st.Message(), Metadata: map[string]string{}, status: st}
+	seenInfo := false
 	for _, detail := range st.Details() {
-		if info, ok := detail.(*errdetails.ErrorInfo); ok {
-			out.Reason = info.GetReason()
-			out.Domain = info.GetDomain()
-			for k, v := range info.GetMetadata() {
+		switch d := detail.(type) {
+		case *errdetails.ErrorInfo:
+			if seenInfo {
+				continue
+			}
+			seenInfo = true
+			out.Reason = d.GetReason()
+			out.Domain = d.GetDomain()
+			for k, v := range d.GetMetadata() {
 				out.Metadata[k] = v
 			}
-			break
+		case *errdetails.RetryInfo:
+			out.RetryDelay = d.GetRetryDelay().AsDuration()
 		}
 	}
 	return out

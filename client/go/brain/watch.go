@@ -118,7 +118,7 @@ func (w *ImageFactsWatch) afterFailure(err error) {
 	w.mu.Lock()
 	w.reconnects++
 	w.mu.Unlock()
-	timer := time.NewTimer(policy.Backoff(failures))
+	timer := time.NewTimer(max(policy.Backoff(failures), failure.RetryDelay))
 	defer timer.Stop()
 	select {
 	case <-w.ctx.Done():

@@ -282,7 +282,8 @@ impl BrainClient {
             if attempt >= max_attempts || !err.is_retryable() {
                 return Err(err);
             }
-            let wait = self.retry.backoff(attempt);
+            // Never sooner than the server asked (a per-tenant limit says when it admits again).
+            let wait = self.retry.backoff(attempt).max(err.retry_delay().unwrap_or_default());
             if deadline.is_some_and(|d| Instant::now() + wait >= d) {
                 return Err(err);
             }

@@ -1,6 +1,6 @@
 //! [`BrainError`]: a failed call, with the gRPC code and brain's `ErrorInfo` reason.
 
-use std::{collections::HashMap, fmt};
+use std::{collections::HashMap, fmt, time::Duration};
 
 use brain_proto::{code_name, v1::ErrorReason};
 use tonic::{Code, Status};
@@ -26,6 +26,8 @@ struct Inner {
     reason: Option<String>,
     domain: Option<String>,
     metadata: HashMap<String, String>,
+    /// The server's `google.rpc.RetryInfo` delay.
+    retry_delay: Option<Duration>,
     from_transport: bool,
 }
 
@@ -38,6 +40,7 @@ impl BrainError {
             reason: None,
             domain: None,
             metadata: HashMap::new(),
+            retry_delay: None,
             from_transport: false,
         }))
     }
@@ -82,15 +85,25 @@ impl BrainError {
         &self.0.metadata
     }
 
+    /// How long the server asked to wait before retrying (`google.rpc.RetryInfo`), sent with
+    /// the per-tenant limits (`RATE_LIMITED`, `QUOTA_EXCEEDED`).
+    pub fn retry_delay(&self) -> Option<Duration> {
+        self.0.retry_delay
+    }
+
     /// True for errors worth retrying with backoff on an idempotent call: the
     /// server is unavailable, the connection failed or broke (tonic reports a
     /// request caught by a dying connection as UNKNOWN, INTERNAL or CANCELLED
-    /// with a transport error as its source), or the server is at its
-    /// concurrency limit (`RESOURCE_EXHAUSTED` / `OVERLOADED`).
+    /// with a transport error as its source), the server is at its
+    /// concurrency limit (`RESOURCE_EXHAUSTED` / `OVERLOADED`), or the tenant is
+    /// over a per-tenant limit (`RATE_LIMITED`, `QUOTA_EXCEEDED`: retried no
+    /// sooner than [`retry_delay`](Self::retry_delay)).
     pub fn is_retryable(&self) -> bool {
         match self.0.code {
             Code::Unavailable => true,
-            Code::ResourceExhausted => self.0.reason.as_deref() == Some("OVERLOADED"),
+            Code::ResourceExhausted => {
+                matches!(self.0.reason.as_deref(), Some("OVERLOADED" | "RATE_LIMITED" | "QUOTA_EXCEEDED"))
+            }
             Code::Unknown | Code::Internal | Code::Cancelled => self.0.from_transport,
             _ => false,
         }
@@ -113,7 +126,16 @@ impl BrainError {
             Some(info) => (Some(info.reason), Some(info.domain), info.metadata),
             None => (None, None, HashMap::new()),
         };
-        Self(Box::new(Inner { code, message: status.message().to_owned(), reason, domain, metadata, from_transport }))
+        let retry_delay = status.get_details_retry_info().and_then(|r| r.retry_delay);
+        Self(Box::new(Inner {
+            code,
+            message: status.message().to_owned(),
+            reason,
+            domain,
+            metadata,
+            retry_delay,
+            from_transport,
+        }))
     }
 }
 
@@ -163,6 +185,16 @@ mod tests {
         assert_eq!(err.field(), Some("project_id"));
         assert!(!err.is_retryable());
         assert_eq!(err.to_string(), "INVALID_ARGUMENT (MISSING_FIELD): project_id is required [field: project_id]");
+    }
+
+    #[test]
+    fn rate_limits_are_retryable_after_the_servers_delay() {
+        let mut details = ErrorDetails::with_error_info("RATE_LIMITED", "brain.v1", HashMap::new());
+        details.set_retry_info(Some(Duration::from_millis(750)));
+        let err = BrainError::from(Status::with_error_details(Code::ResourceExhausted, "slow down", details));
+        assert!(err.is_retryable());
+        assert_eq!(err.retry_delay(), Some(Duration::from_millis(750)));
+        assert_eq!(err.error_reason(), Some(ErrorReason::RateLimited));
     }
 
     #[test]

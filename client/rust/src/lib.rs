@@ -19,7 +19,9 @@
 //! # Retries
 //! Idempotent unary calls are retried with exponential backoff and jitter
 //! ([`RetryPolicy`], 4 attempts by default) when the server or the connection is
-//! UNAVAILABLE, or the server answers RESOURCE_EXHAUSTED with reason OVERLOADED.
+//! UNAVAILABLE, or the server answers RESOURCE_EXHAUSTED with reason OVERLOADED, or with
+//! RATE_LIMITED or QUOTA_EXCEEDED (a per-tenant limit; the retry waits at least the server's
+//! `google.rpc.RetryInfo` delay, [`BrainError::retry_delay`]).
 //! A call is idempotent when repeating it cannot change the outcome:
 //!
 //! | Retried | Calls |

@@ -170,7 +170,7 @@ impl State {
             self.finished = true;
             return Some(err);
         }
-        let wait = policy.backoff(self.failures);
+        let wait = policy.backoff(self.failures).max(err.retry_delay().unwrap_or_default());
         tracing::info!(
             cursor = self.progress.cursor.load(Ordering::Relaxed),
             wait_ms = wait.as_millis() as u64,

@@ -165,7 +165,8 @@ export class BrainClient {
         failure = BrainError.from(error);
       }
       if (attempt >= maxAttempts || !failure.retryable || options?.signal?.aborted) throw failure;
-      const wait = backoffMs(policy, attempt);
+      // Never sooner than the server asked (a per-tenant limit says when it admits again).
+      const wait = Math.max(backoffMs(policy, attempt), failure.retryDelayMs ?? 0);
       if (deadline !== undefined && Date.now() + wait >= deadline) throw failure;
       await sleep(wait, options?.signal);
     }

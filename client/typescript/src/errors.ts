@@ -1,6 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorReason } from "./gen/brain/v1/errors_pb.js";
-import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+
+/** RESOURCE_EXHAUSTED reasons worth retrying: the concurrency limit and the per-tenant limits. */
+const RETRYABLE_EXHAUSTION = new Set(["OVERLOADED", "RATE_LIMITED", "QUOTA_EXCEEDED"]);
 
 /** The `google.rpc.ErrorInfo` domain of every error brain returns. */
 export const ERROR_DOMAIN = "brain.v1";
@@ -26,11 +29,22 @@ export class BrainError extends Error {
   readonly rawMessage: string;
   /** True when the connection failed rather than the server answering. */
   readonly transport: boolean;
+  /**
+   * The server's `google.rpc.RetryInfo` delay in milliseconds (undefined when it sent none):
+   * how long to wait before retrying a call refused by a per-tenant limit.
+   */
+  readonly retryDelayMs: number | undefined;
 
   constructor(
     code: Code,
     message: string,
-    info?: { reason?: string; domain?: string; metadata?: Record<string, string>; transport?: boolean },
+    info?: {
+      reason?: string;
+      domain?: string;
+      metadata?: Record<string, string>;
+      transport?: boolean;
+      retryDelayMs?: number;
+    },
     options?: { cause?: unknown },
   ) {
     super(describe(code, message, info?.reason, info?.metadata?.field), options);
@@ -40,6 +54,7 @@ export class BrainError extends Error {
     this.reason = info?.reason;
     this.domain = info?.domain;
     this.metadata = { ...(info?.metadata ?? {}) };
+    this.retryDelayMs = info?.retryDelayMs;
   }
 
   /** The gRPC name of the code, e.g. `"INVALID_ARGUMENT"`. */
@@ -66,15 +81,17 @@ export class BrainError extends Error {
   /**
    * True when the failure is transient: the server is unavailable, the
    * connection failed or broke (a request caught by a dying connection fails
-   * as CANCELED, UNKNOWN or INTERNAL without a server status), or the server
-   * is at its concurrency limit (RESOURCE_EXHAUSTED with reason OVERLOADED).
+   * as CANCELED, UNKNOWN or INTERNAL without a server status), the server is
+   * at its concurrency limit (RESOURCE_EXHAUSTED with reason OVERLOADED), or the
+   * tenant is over a per-tenant limit (RATE_LIMITED, QUOTA_EXCEEDED: retried no
+   * sooner than `retryDelayMs`).
    */
   get retryable(): boolean {
     switch (this.code) {
       case Code.Unavailable:
         return true;
       case Code.ResourceExhausted:
-        return this.reason === "OVERLOADED";
+        return this.reason !== undefined && RETRYABLE_EXHAUSTION.has(this.reason);
       case Code.Canceled:
       case Code.Unknown:
       case Code.Internal:
@@ -89,12 +106,14 @@ export class BrainError extends Error {
     if (error instanceof BrainError) return error;
     const connect = ConnectError.from(error);
     const info = connect.findDetails(ErrorInfoSchema)[0];
+    const delay = connect.findDetails(RetryInfoSchema)[0]?.retryDelay;
+    const retryDelayMs = delay ? Number(delay.seconds) * 1000 + delay.nanos / 1e6 : undefined;
     // A status the server sent arrives with grpc-status; anything else failed on the way.
     const transport = !connect.metadata.has("grpc-status");
     return new BrainError(
       connect.code,
       connect.rawMessage,
-      { reason: info?.reason, domain: info?.domain, metadata: { ...(info?.metadata ?? {}) }, transport },
+      { reason: info?.reason, domain: info?.domain, metadata: { ...(info?.metadata ?? {}) }, transport, retryDelayMs },
       { cause: error },
     );
   }

@@ -75,7 +75,7 @@ export class ImageFactsWatch implements AsyncIterable<ImageFactsEvent> {
         if (!failure.retryable || exhausted) throw failure;
         this.reconnects += 1;
         try {
-          await sleep(backoffMs(this.backoff, failures), signal);
+          await sleep(Math.max(backoffMs(this.backoff, failures), failure.retryDelayMs ?? 0), signal);
         } catch {
           return;
         }

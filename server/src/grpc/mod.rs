@@ -29,6 +29,17 @@ pub(crate) fn tenant<T>(request: &Request<T>) -> Result<TenantId, Status> {
         .ok_or_else(|| Error::internal("request reached a handler without an authenticated tenant").into())
 }
 
+/// Charges `images` submitted images to `tenant`'s per-minute image limit
+/// (`rate_limit_images_per_minute`); over it the call is `RATE_LIMITED`. Handlers that accept
+/// images call it once the message is decoded, before any work. Outside the layers (unit tests)
+/// nothing is charged.
+pub(crate) fn charge_images<T>(request: &Request<T>, tenant: &TenantId, images: usize) -> Result<(), Status> {
+    match request.extensions().get::<layers::TenantLimits>() {
+        Some(limits) => limits.charge_images(tenant, images).map_err(Status::from),
+        None => Ok(()),
+    }
+}
+
 /// Attributes this RPC to `project_id`: its log line, its performance sample
 /// and the project filter of the performance report. Handlers call it as soon
 /// as they know the project (the request's `project_id`). Ids that are not

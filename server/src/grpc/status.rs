@@ -43,11 +43,11 @@ impl From<Error> for Status {
         if let Some(limit) = err.limit() {
             metadata.insert("limit".to_owned(), limit.to_owned());
         }
-        Status::with_error_details(
-            code(err.kind()),
-            err.message(),
-            ErrorDetails::with_error_info(err.reason().as_str(), brain_proto::ERROR_DOMAIN, metadata),
-        )
+        let mut details = ErrorDetails::with_error_info(err.reason().as_str(), brain_proto::ERROR_DOMAIN, metadata);
+        if let Some(delay) = err.retry_after() {
+            details.set_retry_info(Some(delay));
+        }
+        Status::with_error_details(code(err.kind()), err.message(), details)
     }
 }
 
@@ -85,6 +85,17 @@ mod tests {
         assert_eq!(info.reason, "MISSING_FIELD");
         assert_eq!(info.domain, "brain.v1");
         assert_eq!(info.metadata.get("field").map(String::as_str), Some("project_id"));
+    }
+
+    #[test]
+    fn limits_that_refill_say_when_to_retry() {
+        let delay = std::time::Duration::from_millis(1_500);
+        let status: Status = Error::new(Reason::RateLimited, "slow down").with_retry_after(delay).into();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.get_details_error_info().map(|i| i.reason), Some("RATE_LIMITED".to_owned()));
+        assert_eq!(status.get_details_retry_info().and_then(|r| r.retry_delay), Some(delay));
+        let plain: Status = Error::missing("project_id").into();
+        assert!(plain.get_details_retry_info().is_none());
     }
 
     #[test]

@@ -63,6 +63,10 @@ impl JobHandler for AnalyzeImage {
                 let fetched = inner.fetcher.fetch(url).await.map_err(|e| {
                     tag(if e.is_permanent() {
                         JobFailure::permanent(e.to_string())
+                    } else if e.is_slow() {
+                        // Each try of a slow source holds a worker for the whole deadline.
+                        JobFailure::transient(e.to_string())
+                            .with_attempt_limit(inner.fetcher.settings().slow_max_attempts)
                     } else {
                         JobFailure::transient(e.to_string())
                     })

@@ -46,12 +46,32 @@ pub struct JobFailure {
     pub lease_lost: bool,
     /// Orchestration the job belongs to, for the performance report.
     pub orchestration_id: Option<String>,
+    /// Fewer attempts than the job's own limit for this kind of failure (e.g. a source too slow to
+    /// be worth another full-length try).
+    pub attempt_limit: Option<u32>,
 }
 
 impl JobFailure {
     /// A failure worth retrying.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: false, lease_lost: false, orchestration_id: None }
+        Self {
+            message: message.into(),
+            permanent: false,
+            lease_lost: false,
+            orchestration_id: None,
+            attempt_limit: None,
+        }
+    }
+
+    /// Caps the job's attempts at `limit` for this failure.
+    pub fn with_attempt_limit(mut self, limit: u32) -> Self {
+        self.attempt_limit = Some(limit);
+        self
+    }
+
+    /// Whether the job has no attempt left after this failure on attempt `attempts` of `max_attempts`.
+    fn exhausts(&self, attempts: u32, max_attempts: u32) -> bool {
+        attempts >= self.attempt_limit.map_or(max_attempts, |limit| limit.min(max_attempts))
     }
 
     /// A failure retrying cannot fix.
@@ -253,7 +273,7 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
         Err(failure) if failure.lease_lost => {
             tracing::warn!("lease lost to another worker; its result was not committed");
         }
-        Err(failure) if failure.permanent || job.attempts >= job.max_attempts => {
+        Err(failure) if failure.permanent || failure.exhausts(job.attempts, job.max_attempts) => {
             // A permanent failure is the input's fault; running out of attempts is the environment's.
             let class = if failure.permanent { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
             tracing::info!(error = %failure.message, attempts = job.attempts, "job failed for good");
@@ -327,5 +347,20 @@ trait RunOwned {
 impl RunOwned for Arc<dyn JobHandler> {
     fn run_owned(self, job: Job) -> futures::future::BoxFuture<'static, std::result::Result<JobDone, JobFailure>> {
         Box::pin(async move { self.run(job).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_limit_only_ever_shortens_the_jobs_own() {
+        let slow = JobFailure::transient("too slow").with_attempt_limit(2);
+        assert!(!slow.exhausts(1, 5));
+        assert!(slow.exhausts(2, 5));
+        assert!(JobFailure::transient("x").with_attempt_limit(9).exhausts(3, 3));
+        assert!(!JobFailure::transient("x").exhausts(4, 5));
+        assert!(JobFailure::transient("x").exhausts(5, 5));
     }
 }

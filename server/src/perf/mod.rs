@@ -197,6 +197,8 @@ pub struct PerfConfig {
     pub anomaly_interval: Duration,
     /// (tenant, project) scopes kept per 10-second slot before they merge into "~other".
     pub max_series: usize,
+    /// Scopes one tenant keeps per 10-second slot before its others merge into its "~other".
+    pub max_series_per_tenant: usize,
     /// Feed the Prometheus recorder too.
     pub prometheus: bool,
 }
@@ -212,6 +214,7 @@ impl PerfConfig {
             anomaly_p95_ms: config.perf_anomaly_p95_ms,
             anomaly_interval: Duration::from_millis(config.perf_anomaly_interval_ms),
             max_series: config.perf_max_series as usize,
+            max_series_per_tenant: config.perf_max_series_per_tenant as usize,
             prometheus: config.metrics_addr.is_some(),
         }
     }
@@ -270,7 +273,7 @@ impl Perf {
         }
         Self {
             inner: Arc::new(Inner {
-                windows: Windows::new(config.max_series),
+                windows: Windows::new(config.max_series, config.max_series_per_tenant),
                 config,
                 tracker: Mutex::default(),
                 streams: Default::default(),

@@ -69,6 +69,13 @@ pub const COMMIT_BATCH: &str = "brain_orchestration_commit_batch_size";
 /// Time of one group-commit transaction, from BEGIN to COMMIT.
 pub const COMMIT_DURATION: &str = "brain_orchestration_commit_seconds";
 
+/// Calls refused by a per-tenant limit, by limit and reason.
+pub const TENANT_LIMIT_REFUSALS: &str = "brain_tenant_limit_refusals_total";
+/// The configured per-tenant limits, by limit (0 = off).
+pub const TENANT_LIMITS: &str = "brain_tenant_limit";
+/// Tenants whose rate-limit state is kept now.
+pub const TENANT_LIMIT_TENANTS: &str = "brain_tenant_limit_tenants";
+
 /// Latency buckets in seconds: 0.5 ms to 60 s.
 const SECONDS_BUCKETS: [f64; 16] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -141,6 +148,14 @@ pub fn describe() {
         describe_gauge!(UPTIME, Unit::Seconds, "Time since the process started.");
         describe_histogram!(COMMIT_BATCH, Unit::Count, "Orchestrations stored by one group-commit transaction.");
         describe_histogram!(COMMIT_DURATION, Unit::Seconds, "Time of one group-commit transaction, BEGIN to COMMIT.");
+        describe_counter!(
+            TENANT_LIMIT_REFUSALS,
+            Unit::Count,
+            "Calls refused by a per-tenant limit on this replica, by limit (orchestrate, unary, images, \
+             open_streams) and reason (RATE_LIMITED, QUOTA_EXCEEDED)."
+        );
+        describe_gauge!(TENANT_LIMITS, "The configured per-tenant limits on this replica, by limit (0 = off).");
+        describe_gauge!(TENANT_LIMIT_TENANTS, Unit::Count, "Tenants whose rate-limit state is kept now.");
     });
 }
 
@@ -207,6 +222,24 @@ pub(super) fn job(sample: &JobSample) {
 
 pub(super) fn stream_delta(kind: StreamKind, delta: f64) {
     gauge!(STREAMS_OPEN, "kind" => kind.as_str()).increment(delta);
+}
+
+/// Publishes the configured per-tenant limits, as (limit, value) pairs.
+pub fn tenant_limits(limits: &[(&'static str, u32)]) {
+    for (limit, value) in limits {
+        gauge!(TENANT_LIMITS, "limit" => *limit).set(f64::from(*value));
+    }
+}
+
+/// A call refused by the per-tenant `limit` with `reason`. Tenants are not a label (unbounded);
+/// the refused tenant is in the RPC's log line.
+pub fn tenant_limit_refusal(limit: &'static str, reason: &'static str) {
+    counter!(TENANT_LIMIT_REFUSALS, "limit" => limit, "reason" => reason).increment(1);
+}
+
+/// Tenants whose rate-limit state is kept now.
+pub fn tenant_limit_tenants(tenants: usize) {
+    gauge!(TENANT_LIMIT_TENANTS).set(tenants as f64);
 }
 
 pub(super) fn measured(actual_ms: f64, blocking_ms: f64) {

@@ -8,10 +8,15 @@
 //! accumulator. Reports lock each shard in turn and merge the slots in their
 //! window.
 //!
-//! Memory is bounded: at most `max_series` (tenant, project) scopes per slot
-//! and since start (split across shards); scopes beyond that are recorded
-//! under their tenant's [`OVERFLOW_PROJECT`], so totals stay exact while
-//! per-project detail for the excess is merged.
+//! Memory is bounded per tenant and overall. A tenant keeps at most
+//! `max_series_per_tenant` scopes per slot and shard; its scopes beyond that
+//! are recorded under its own [`OVERFLOW_PROJECT`], so totals stay exact while
+//! per-project detail for the excess is merged. Overall, at most about
+//! `max_series` scopes per slot and since start (split across shards), except
+//! that a tenant holding less than its fair share (the shard's bound divided
+//! by the tenants in it) still gets its new scopes: one tenant sending many
+//! project ids fills its own bound, never another tenant's, and the total
+//! stays below twice `max_series` plus one overflow scope per tenant.
 
 use std::{
     cell::Cell,
@@ -167,10 +172,24 @@ struct Scopes {
     series: usize,
 }
 
+/// How many scopes a set of aggregates keeps before merging into [`OVERFLOW_PROJECT`].
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    /// All tenants together (one shard's share of `max_series`).
+    total: usize,
+    /// One tenant.
+    per_tenant: usize,
+}
+
 impl Scopes {
-    fn agg(&mut self, tenant: &str, project: &str, cap: usize) -> &mut Agg {
+    fn agg(&mut self, tenant: &str, project: &str, caps: Caps) -> &mut Agg {
+        let tenant_count = self.tenants.len() + usize::from(!self.tenants.contains_key(tenant));
         let projects = self.tenants.entry_ref(tenant).or_default();
-        let project = if self.series < cap || projects.contains_key(project) { project } else { OVERFLOW_PROJECT };
+        let project = if projects.contains_key(project) || admits(projects.len(), self.series, tenant_count, caps) {
+            project
+        } else {
+            OVERFLOW_PROJECT
+        };
         if !projects.contains_key(project) {
             self.series += 1;
         }
@@ -191,13 +210,21 @@ impl Scopes {
         }
     }
 
-    fn absorb(&mut self, other: Scopes, cap: usize) {
+    fn absorb(&mut self, other: Scopes, caps: Caps) {
         for (tenant, projects) in other.tenants {
             for (project, agg) in projects {
-                self.agg(&tenant, &project, cap).merge(&agg);
+                self.agg(&tenant, &project, caps).merge(&agg);
             }
         }
     }
+}
+
+/// Whether a tenant holding `held` scopes gets a new one, when `series` scopes
+/// exist over `tenants` tenants. Below its own bound, a tenant is refused only
+/// when the total bound is reached and it already holds its fair share of it,
+/// so a tenant filling the total cannot starve the others.
+fn admits(held: usize, series: usize, tenants: usize, caps: Caps) -> bool {
+    held < caps.per_tenant && (series < caps.total || held < caps.total / tenants.max(1))
 }
 
 #[derive(Debug, Default)]
@@ -241,20 +268,20 @@ struct Shard {
 
 impl Shard {
     /// Retires slots older than the ring into the since-start accumulator.
-    fn retire(&mut self, now: u64, cap: usize) {
+    fn retire(&mut self, now: u64, caps: Caps) {
         for slot in &mut self.slots {
             if slot.number != 0 && slot.number + (RING as u64) <= now {
                 let old = std::mem::take(slot);
-                self.since_start.absorb(old.scopes, cap);
+                self.since_start.absorb(old.scopes, caps);
                 add_caches(&mut self.since_start_caches, &old.caches);
             }
         }
     }
 
-    fn current(&mut self, now: u64, cap: usize) -> &mut Slot {
+    fn current(&mut self, now: u64, caps: Caps) -> &mut Slot {
         let i = (now % RING as u64) as usize;
         if self.slots[i].number != now {
-            self.retire(now, cap);
+            self.retire(now, caps);
             self.slots[i].number = now;
         }
         &mut self.slots[i]
@@ -312,7 +339,7 @@ pub struct SlotView {
 pub struct Windows {
     shards: Box<[Mutex<Shard>]>,
     started: Instant,
-    cap_per_shard: usize,
+    caps: Caps,
 }
 
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
@@ -321,13 +348,14 @@ thread_local! {
 }
 
 impl Windows {
-    /// A ring with at most about `max_series` (tenant, project) scopes per slot.
-    pub fn new(max_series: usize) -> Self {
+    /// A ring with at most about `max_series` (tenant, project) scopes per
+    /// slot, and `max_series_per_tenant` per tenant and shard.
+    pub fn new(max_series: usize, max_series_per_tenant: usize) -> Self {
         let shards = std::thread::available_parallelism().map_or(4, usize::from).clamp(2, 16);
-        Self::with_shards(max_series, shards)
+        Self::with_shards(max_series, max_series_per_tenant, shards)
     }
 
-    fn with_shards(max_series: usize, shards: usize) -> Self {
+    fn with_shards(max_series: usize, max_series_per_tenant: usize, shards: usize) -> Self {
         let shards: Vec<Mutex<Shard>> = (0..shards)
             .map(|_| {
                 Mutex::new(Shard {
@@ -337,8 +365,10 @@ impl Windows {
                 })
             })
             .collect();
-        let cap_per_shard = max_series.div_ceil(shards.len()).max(1);
-        Self { shards: shards.into_boxed_slice(), started: Instant::now(), cap_per_shard }
+        // The per-tenant bound is not split across shards: a tenant's projects recur on every
+        // shard its calls land on, so splitting would merge a modest tenant's projects early.
+        let caps = Caps { total: max_series.div_ceil(shards.len()).max(1), per_tenant: max_series_per_tenant.max(1) };
+        Self { shards: shards.into_boxed_slice(), started: Instant::now(), caps }
     }
 
     /// Moves the recorder's clock forward (tests of slot ageing).
@@ -370,24 +400,24 @@ impl Windows {
     /// Updates the current slot's aggregate of (tenant, project).
     pub fn record(&self, tenant: &str, project: &str, update: impl FnOnce(&mut Agg)) {
         let now = self.slot_number(self.uptime_ms());
-        let cap = self.cap_per_shard;
+        let caps = self.caps;
         let mut shard = self.lock(self.my_shard());
-        update(shard.current(now, cap).scopes.agg(tenant, project, cap));
+        update(shard.current(now, caps).scopes.agg(tenant, project, caps));
     }
 
     /// Counts a cache lookup in the current slot.
     pub fn record_cache(&self, kind: usize, hit: bool) {
         let now = self.slot_number(self.uptime_ms());
-        let cap = self.cap_per_shard;
+        let caps = self.caps;
         let mut shard = self.lock(self.my_shard());
-        shard.current(now, cap).caches[kind.min(1)][usize::from(!hit)] += 1;
+        shard.current(now, caps).caches[kind.min(1)][usize::from(!hit)] += 1;
     }
 
     /// Retires expired slots of every shard, so recording rarely has to.
     pub fn maintain(&self) {
         let now = self.slot_number(self.uptime_ms());
         for i in 0..self.shards.len() {
-            self.lock(i).retire(now, self.cap_per_shard);
+            self.lock(i).retire(now, self.caps);
         }
     }
 
@@ -455,7 +485,7 @@ mod tests {
 
     #[test]
     fn filters_by_tenant_and_project() {
-        let w = Windows::with_shards(100, 2);
+        let w = Windows::with_shards(100, 100, 2);
         rpc(&w, "t1", "p1", 1.0, "OK");
         rpc(&w, "t1", "p2", 2.0, "NOT_FOUND");
         rpc(&w, "t2", "p3", 3.0, "OK");
@@ -471,7 +501,7 @@ mod tests {
 
     #[test]
     fn series_beyond_the_cap_merge_into_overflow() {
-        let w = Windows::with_shards(4, 1);
+        let w = Windows::with_shards(4, 100, 1);
         for p in 0..10 {
             rpc(&w, "t", &format!("p{p}"), 1.0, "OK");
         }
@@ -484,8 +514,40 @@ mod tests {
     }
 
     #[test]
+    fn one_tenant_flooding_series_fills_only_its_own_bound() {
+        let w = Windows::with_shards(20, 8, 1);
+        rpc(&w, "a", "before", 1.0, "OK");
+        for p in 0..3_000 {
+            rpc(&w, "b", &format!("random-{p}"), 1.0, "OK");
+        }
+        rpc(&w, "a", "after", 1.0, "OK");
+        let count = |tenant: &str, project: Option<&str>| {
+            let filter = Filter { tenant: Some(tenant), project };
+            w.merged(Span::Last(60_000), &filter).agg.rpcs.first().map_or(0, |r| r.1.hist.count())
+        };
+        assert_eq!(count("a", Some("after")), 1, "the flood did not take the other tenant's series");
+        assert_eq!(count("a", Some("before")), 1);
+        assert_eq!(count("b", None), 3_000, "the flooding tenant's totals stay exact");
+        assert_eq!(count("b", Some(OVERFLOW_PROJECT)), 3_000 - 8);
+    }
+
+    #[test]
+    fn the_total_bound_still_holds_for_tenants_past_their_fair_share() {
+        let w = Windows::with_shards(10, 100, 1);
+        for tenant in ["a", "b"] {
+            for p in 0..50 {
+                rpc(&w, tenant, &format!("p{p}"), 1.0, "OK");
+            }
+        }
+        let shard = w.lock(0);
+        let series = shard.slots.iter().map(|s| s.scopes.series).sum::<usize>();
+        // 10 for "a" up to the total bound, then "b" its fair share of 5, plus one overflow scope each.
+        assert_eq!(series, 10 + 5 + 2, "{series}");
+    }
+
+    #[test]
     fn concurrent_recording_loses_nothing() {
-        let w = std::sync::Arc::new(Windows::with_shards(100, 4));
+        let w = std::sync::Arc::new(Windows::with_shards(100, 100, 4));
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let w = w.clone();
@@ -508,7 +570,7 @@ mod tests {
 
     #[test]
     fn closed_slots_answer_operator_views_from_their_cached_total() {
-        let mut w = Windows::with_shards(100, 2);
+        let mut w = Windows::with_shards(100, 100, 2);
         rpc(&w, "t1", "p1", 1.0, "OK");
         rpc(&w, "t2", "p2", 2.0, "NOT_FOUND");
         w.advance(3 * SLOT_MS);
@@ -536,7 +598,7 @@ mod tests {
 
     #[test]
     fn timeline_ends_with_the_current_slot() {
-        let w = Windows::with_shards(100, 2);
+        let w = Windows::with_shards(100, 100, 2);
         rpc(&w, "t", "p", 5.0, "OK");
         let t = w.timeline(90, &Filter::default());
         assert!(!t.is_empty() && t.len() <= 90);

@@ -22,13 +22,23 @@
 //!   lying one does not help). No content encoding is negotiated, so a
 //!   compressed body cannot expand past the cap.
 //!
+//! - A source that trickles is cut off: once `image_fetch_rate_grace_ms` has
+//!   passed since the request, the body received must keep up with
+//!   `image_fetch_min_bytes_per_sec` over the time since the grace ended
+//!   (checked every quarter second, headers included, so a server trickling
+//!   its headers fails as fast as one trickling its body). A worker is held a
+//!   second or so, not the whole total timeout.
+//!
 //! Failures are classified: bad URL, forbidden address, 4xx (except 408 and
 //! 429), wrong type, too large and too many redirects are permanent; timeouts,
-//! connection failures, 408, 429 and 5xx are transient.
+//! too slow transfers, connection failures, 408, 429 and 5xx are transient
+//! (timeouts and slow transfers [`FetchError::is_slow`], which callers retry
+//! fewer times).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -62,9 +72,24 @@ pub enum FetchError {
         /// The cap, in bytes.
         limit: usize,
     },
-    /// Connect or total timeout. Transient.
+    /// Connect or total timeout. Transient, slow.
     #[error("fetching the image timed out")]
     Timeout,
+    /// The transfer fell below the minimum rate after the grace period. Transient, slow.
+    #[error(
+        "the image server is too slow: {received} bytes in {elapsed_ms} ms, below the minimum of {min_bytes_per_sec} \
+         bytes/s after the first {grace_ms} ms"
+    )]
+    TooSlow {
+        /// Body bytes received.
+        received: u64,
+        /// Time since the request was sent, in ms.
+        elapsed_ms: u64,
+        /// The configured minimum rate.
+        min_bytes_per_sec: u64,
+        /// The configured grace period, in ms.
+        grace_ms: u64,
+    },
     /// DNS or TCP/TLS connection failure. Transient.
     #[error("could not connect to the image server: {0}")]
     Connect(String),
@@ -78,13 +103,21 @@ impl FetchError {
     pub fn is_permanent(&self) -> bool {
         match self {
             FetchError::Status(code) => is_permanent_status(*code),
-            FetchError::Timeout | FetchError::Connect(_) | FetchError::Body(_) => false,
+            FetchError::Timeout | FetchError::TooSlow { .. } | FetchError::Connect(_) | FetchError::Body(_) => false,
             FetchError::InvalidUrl(_)
             | FetchError::Forbidden(_)
             | FetchError::TooManyRedirects(_)
             | FetchError::WrongType(_)
             | FetchError::TooLarge { .. } => true,
         }
+    }
+}
+
+impl FetchError {
+    /// Whether the source answered too slowly (timed out or trickled): worth fewer retries than
+    /// other transient failures, since each try holds a worker for the whole deadline.
+    pub fn is_slow(&self) -> bool {
+        matches!(self, FetchError::Timeout | FetchError::TooSlow { .. })
     }
 }
 
@@ -137,6 +170,12 @@ pub struct FetchSettings {
     pub max_redirects: u32,
     /// Allowed addresses.
     pub policy: AddressPolicy,
+    /// Lowest average body rate after the grace period, in bytes per second; 0 = unchecked.
+    pub min_bytes_per_sec: u64,
+    /// Time after sending the request before the rate is checked.
+    pub rate_grace: Duration,
+    /// Attempts a job gets when its fetch was slow ([`FetchError::is_slow`]).
+    pub slow_max_attempts: u32,
 }
 
 impl FetchSettings {
@@ -148,6 +187,9 @@ impl FetchSettings {
             max_bytes: config.max_image_bytes,
             max_redirects: config.image_fetch_max_redirects,
             policy: AddressPolicy { allow_private: config.allow_private_image_urls, exceptions: Vec::new() },
+            min_bytes_per_sec: config.image_fetch_min_bytes_per_sec,
+            rate_grace: Duration::from_millis(config.image_fetch_rate_grace_ms),
+            slow_max_attempts: config.image_fetch_slow_max_attempts,
         }
     }
 }
@@ -186,13 +228,40 @@ impl Fetcher {
     /// Fetches `url` under every guard described in the module docs.
     pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
         let url = intake::validate_url(url, true).map_err(|e| FetchError::InvalidUrl(e.message().to_owned()))?;
-        match tokio::time::timeout(self.settings.total_timeout, self.fetch_hops(url)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout),
+        let received = AtomicU64::new(0);
+        let transfer = tokio::time::timeout(self.settings.total_timeout, self.fetch_hops(url, &received));
+        tokio::select! {
+            result = transfer => result.unwrap_or(Err(FetchError::Timeout)),
+            too_slow = self.watch_rate(&received, Instant::now()) => Err(too_slow),
         }
     }
 
-    async fn fetch_hops(&self, mut url: Url) -> Result<Fetched, FetchError> {
+    /// Resolves when the transfer falls behind the minimum rate; never when the check is off.
+    async fn watch_rate(&self, received: &AtomicU64, started: Instant) -> FetchError {
+        const CHECK_EVERY: Duration = Duration::from_millis(250);
+        let settings = &self.settings;
+        if settings.min_bytes_per_sec == 0 {
+            return std::future::pending().await;
+        }
+        tokio::time::sleep(settings.rate_grace + CHECK_EVERY).await;
+        loop {
+            let elapsed = started.elapsed();
+            let checked = elapsed.saturating_sub(settings.rate_grace);
+            let required = (settings.min_bytes_per_sec as f64 * checked.as_secs_f64()) as u64;
+            let got = received.load(Ordering::Relaxed);
+            if got < required {
+                return FetchError::TooSlow {
+                    received: got,
+                    elapsed_ms: elapsed.as_millis() as u64,
+                    min_bytes_per_sec: settings.min_bytes_per_sec,
+                    grace_ms: settings.rate_grace.as_millis() as u64,
+                };
+            }
+            tokio::time::sleep(CHECK_EVERY).await;
+        }
+    }
+
+    async fn fetch_hops(&self, mut url: Url, received: &AtomicU64) -> Result<Fetched, FetchError> {
         let mut redirects = 0u32;
         loop {
             self.check_literal_host(&url)?;
@@ -225,7 +294,7 @@ impl Fetcher {
             if !status.is_success() {
                 return Err(FetchError::Status(status.as_u16()));
             }
-            return self.read_image(response, url).await;
+            return self.read_image(response, url, received).await;
         }
     }
 
@@ -242,7 +311,12 @@ impl Fetcher {
         }
     }
 
-    async fn read_image(&self, mut response: reqwest::Response, url: Url) -> Result<Fetched, FetchError> {
+    async fn read_image(
+        &self,
+        mut response: reqwest::Response,
+        url: Url,
+        received: &AtomicU64,
+    ) -> Result<Fetched, FetchError> {
         let limit = self.settings.max_bytes;
         let content_type =
             response.headers().get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -267,6 +341,7 @@ impl Fetcher {
                 return Err(FetchError::TooLarge { limit });
             }
             body.extend_from_slice(&chunk);
+            received.store(body.len() as u64, Ordering::Relaxed);
             if !sniffed && body.len() >= 12 {
                 // Refuse a non-image early instead of downloading all of it.
                 sniffed = true;
@@ -398,6 +473,11 @@ mod tests {
         assert!(FetchError::TooLarge { limit: 1 }.is_permanent());
         assert!(FetchError::WrongType("x".into()).is_permanent());
         assert!(!FetchError::Timeout.is_permanent());
+        let too_slow =
+            FetchError::TooSlow { received: 2, elapsed_ms: 1_250, min_bytes_per_sec: 4_096, grace_ms: 1_000 };
+        assert!(!too_slow.is_permanent() && too_slow.is_slow() && FetchError::Timeout.is_slow());
+        assert!(!FetchError::Connect("x".into()).is_slow() && !FetchError::Status(503).is_slow());
+        assert!(too_slow.to_string().contains("too slow: 2 bytes in 1250 ms"), "{too_slow}");
         assert!(!FetchError::Connect("x".into()).is_permanent());
     }
 
@@ -412,6 +492,63 @@ mod tests {
         assert!(!p.permits("127.0.0.2".parse().unwrap()));
         assert!(!p.permits("::1".parse().unwrap()));
         assert!(AddressPolicy { allow_private: true, exceptions: vec![] }.permits("10.0.0.1".parse().unwrap()));
+    }
+
+    /// A loopback server that answers every connection by writing `response` one byte every `every`.
+    async fn trickling_server(response: &'static [u8], every: Duration) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut request = [0u8; 1024];
+                    let _ = socket.read(&mut request).await;
+                    for byte in response {
+                        if socket.write_all(&[*byte]).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(every).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn loopback_settings(min_bytes_per_sec: u64, grace_ms: u64) -> FetchSettings {
+        FetchSettings {
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(20),
+            max_bytes: 1 << 20,
+            max_redirects: 0,
+            policy: AddressPolicy { allow_private: true, exceptions: vec![] },
+            min_bytes_per_sec,
+            rate_grace: Duration::from_millis(grace_ms),
+            slow_max_attempts: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trickling_source_fails_fast_as_too_slow() {
+        const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 100\r\n\r\n\x89PNG";
+        let addr = trickling_server(RESPONSE, Duration::from_millis(100)).await;
+        let fetcher = Fetcher::new(loopback_settings(1_000, 300)).unwrap();
+        let started = Instant::now();
+        let err = fetcher.fetch(&format!("http://{addr}/slow.png")).await.expect_err("too slow");
+        let took = started.elapsed();
+        assert!(matches!(err, FetchError::TooSlow { .. }), "{err}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_source_that_keeps_up_is_not_cut_off() {
+        const RESPONSE: &[u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 4\r\n\r\nGIF8";
+        let addr = trickling_server(RESPONSE, Duration::ZERO).await;
+        let fetcher = Fetcher::new(loopback_settings(1_000, 300)).unwrap();
+        let err = fetcher.fetch(&format!("http://{addr}/fast.gif")).await.expect_err("not an image");
+        assert!(matches!(err, FetchError::WrongType(_)), "the body arrived and was judged: {err}");
     }
 
     #[tokio::test]

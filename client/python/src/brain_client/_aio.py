@@ -118,7 +118,8 @@ class AsyncBrainClient:
                 failure = BrainError.from_rpc_error(error)
             if attempt >= max_attempts or not failure.retryable:
                 raise failure
-            wait = self.retry.backoff(attempt)
+            # Never sooner than the server asked (a per-tenant limit says when it admits again).
+            wait = max(self.retry.backoff(attempt), failure.retry_delay or 0.0)
             if deadline is not None and time.monotonic() + wait >= deadline:
                 raise failure
             await asyncio.sleep(wait)
@@ -421,7 +422,7 @@ class AsyncImageFactsWatch(AsyncIterator[image_facts_pb2.ImageFactsEvent]):
             self._closed = True
             raise failure
         self.reconnects += 1
-        await asyncio.sleep(policy.backoff(self._failures))
+        await asyncio.sleep(max(policy.backoff(self._failures), failure.retry_delay or 0.0))
 
     def close(self) -> None:
         """Stops the watch."""

@@ -116,7 +116,8 @@ class BrainClient:
                 failure = BrainError.from_rpc_error(error)
             if attempt >= max_attempts or not failure.retryable:
                 raise failure
-            wait = self.retry.backoff(attempt)
+            # Never sooner than the server asked (a per-tenant limit says when it admits again).
+            wait = max(self.retry.backoff(attempt), failure.retry_delay or 0.0)
             if deadline is not None and time.monotonic() + wait >= deadline:
                 raise failure
             time.sleep(wait)
@@ -423,7 +424,7 @@ class ImageFactsWatch(Iterator[image_facts_pb2.ImageFactsEvent]):
             self._closed = True
             raise failure
         self.reconnects += 1
-        time.sleep(policy.backoff(self._failures))
+        time.sleep(max(policy.backoff(self._failures), failure.retry_delay or 0.0))
 
     def close(self) -> None:
         """Stops the watch; a blocked ``next()`` returns (StopIteration)."""

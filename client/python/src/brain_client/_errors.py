@@ -14,6 +14,9 @@ ERROR_DOMAIN = "brain.v1"
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
+#: RESOURCE_EXHAUSTED reasons that pass: the concurrency limit and the per-tenant limits.
+_RETRYABLE_EXHAUSTION = frozenset({"OVERLOADED", "RATE_LIMITED", "QUOTA_EXCEEDED"})
+
 
 class BrainError(Exception):
     """A failed brain call.
@@ -35,12 +38,16 @@ class BrainError(Exception):
         reason: Optional[str] = None,
         domain: Optional[str] = None,
         metadata: Optional[Mapping[str, str]] = None,
+        retry_delay: Optional[float] = None,
     ) -> None:
         self.code = code
         self.message = message
         self.reason = reason
         self.domain = domain
         self.metadata: dict[str, str] = dict(metadata or {})
+        #: The server's ``google.rpc.RetryInfo`` delay in seconds (None when it sent none):
+        #: how long to wait before retrying a call refused by a per-tenant limit.
+        self.retry_delay = retry_delay
         super().__init__(str(self))
 
     @property
@@ -66,11 +73,12 @@ class BrainError(Exception):
     @property
     def retryable(self) -> bool:
         """True when the failure is transient: the server or the connection is
-        unavailable, or the server is at its concurrency limit
-        (RESOURCE_EXHAUSTED with reason OVERLOADED)."""
+        unavailable, the server is at its concurrency limit (RESOURCE_EXHAUSTED
+        with reason OVERLOADED), or the tenant is over a per-tenant limit
+        (RATE_LIMITED, QUOTA_EXCEEDED: retried no sooner than ``retry_delay``)."""
         if self.code == grpc.StatusCode.UNAVAILABLE:
             return True
-        return self.code == grpc.StatusCode.RESOURCE_EXHAUSTED and self.reason == "OVERLOADED"
+        return self.code == grpc.StatusCode.RESOURCE_EXHAUSTED and self.reason in _RETRYABLE_EXHAUSTION
 
     def __str__(self) -> str:
         text = self.code.name
@@ -101,9 +109,24 @@ class BrainError(Exception):
             if key != _STATUS_DETAILS_KEY or not isinstance(value, (bytes, bytearray)):
                 continue
             status = status_pb2.Status.FromString(bytes(value))
+            info: Optional[error_details_pb2.ErrorInfo] = None
+            retry_delay: Optional[float] = None
             for detail in status.details:
-                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                if info is None and detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                     info = error_details_pb2.ErrorInfo()
                     detail.Unpack(info)
-                    return cls(code, message, reason=info.reason, domain=info.domain, metadata=dict(info.metadata))
+                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    retry = error_details_pb2.RetryInfo()
+                    detail.Unpack(retry)
+                    retry_delay = retry.retry_delay.ToTimedelta().total_seconds()
+            if info is not None:
+                return cls(
+                    code,
+                    message,
+                    reason=info.reason,
+                    domain=info.domain,
+                    metadata=dict(info.metadata),
+                    retry_delay=retry_delay,
+                )
+            return cls(code, message, retry_delay=retry_delay)
         return cls(code, message)

@@ -11,7 +11,10 @@
 //! 6. [`offload`]: an admitted call runs on the work runtime, so admitted work never delays the
 //!    runtime that accepts, refuses and answers calls (see the module docs).
 //! 7. [`authentication`]: the tenant, from the API key (or the implicit tenant in local mode).
-//! 8. [`deadline`]: `request_timeout_ms` bounds the handler; past it the call is
+//! 8. [`tenant_limits`]: the tenant's rate limits and open-stream bound (`rate_limit_*`); over
+//!    one the call is refused with `RATE_LIMITED` or `QUOTA_EXCEEDED`, before its message is
+//!    decoded.
+//! 9. [`deadline`]: `request_timeout_ms` bounds the handler; past it the call is
 //!    `DEADLINE_EXCEEDED`.
 //!
 //! Health and reflection bypass the stack ([`RpcLayers`] routes by path): probes and `grpcurl`
@@ -26,6 +29,7 @@ pub mod offload;
 pub mod readiness;
 pub mod request_id;
 pub mod rewrite;
+pub mod tenant_limits;
 
 use std::{
     convert::Infallible,
@@ -41,7 +45,7 @@ use tokio::{runtime::Handle, sync::Semaphore};
 use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, util::BoxCloneService};
 
-pub use self::readiness::Gate;
+pub use self::{readiness::Gate, tenant_limits::TenantLimits};
 use crate::{error::Error, perf::Perf};
 
 /// The metadata key of the request id.
@@ -65,6 +69,8 @@ pub struct RpcLayers {
     pub max_message_bytes: usize,
     /// Where RPC outcomes are recorded.
     pub perf: Perf,
+    /// Per-tenant rate limits and quotas.
+    pub tenant_limits: TenantLimits,
 }
 
 type BrainService = BoxCloneService<Request<Body>, Response<Body>, Infallible>;
@@ -85,6 +91,7 @@ where
             .layer(admission::AdmissionLayer::new(self.permits.clone()))
             .layer(offload::OffloadLayer::new(self.work.clone()))
             .layer(authentication::AuthenticationLayer::new(self.gate.clone()))
+            .layer(tenant_limits::TenantLimitLayer::new(self.tenant_limits.clone()))
             .layer(deadline::DeadlineLayer::new(self.request_timeout))
             .service(inner.clone());
         BrainOnly { brain: BoxCloneService::new(brain), bypass: inner }

@@ -84,6 +84,12 @@ const (
 	ErrorReason_ERROR_REASON_OVERLOADED ErrorReason = 44
 	// RESOURCE_EXHAUSTED: a memory value or scene summary is longer than allowed.
 	ErrorReason_ERROR_REASON_VALUE_TOO_LARGE ErrorReason = 45
+	// RESOURCE_EXHAUSTED: the tenant is over one of its rate limits on this replica; retry after the
+	// delay in google.rpc.RetryInfo.
+	ErrorReason_ERROR_REASON_RATE_LIMITED ErrorReason = 46
+	// RESOURCE_EXHAUSTED: the tenant holds as many open streams as it may on this replica; close one,
+	// or retry after the delay in google.rpc.RetryInfo.
+	ErrorReason_ERROR_REASON_QUOTA_EXCEEDED ErrorReason = 47
 	// UNAVAILABLE: the database does not answer; retry with backoff.
 	ErrorReason_ERROR_REASON_STORE_UNAVAILABLE ErrorReason = 50
 	// UNAVAILABLE: the server is draining for shutdown; retry on another replica.
@@ -123,6 +129,8 @@ var (
 		43: "ERROR_REASON_TOO_MANY_IMAGES",
 		44: "ERROR_REASON_OVERLOADED",
 		45: "ERROR_REASON_VALUE_TOO_LARGE",
+		46: "ERROR_REASON_RATE_LIMITED",
+		47: "ERROR_REASON_QUOTA_EXCEEDED",
 		50: "ERROR_REASON_STORE_UNAVAILABLE",
 		51: "ERROR_REASON_SHUTTING_DOWN",
 		60: "ERROR_REASON_DEADLINE_EXCEEDED",
@@ -155,6 +163,8 @@ var (
 		"ERROR_REASON_TOO_MANY_IMAGES":           43,
 		"ERROR_REASON_OVERLOADED":                44,
 		"ERROR_REASON_VALUE_TOO_LARGE":           45,
+		"ERROR_REASON_RATE_LIMITED":              46,
+		"ERROR_REASON_QUOTA_EXCEEDED":            47,
 		"ERROR_REASON_STORE_UNAVAILABLE":         50,
 		"ERROR_REASON_SHUTTING_DOWN":             51,
 		"ERROR_REASON_DEADLINE_EXCEEDED":         60,
@@ -193,7 +203,7 @@ var File_brain_v1_errors_proto protoreflect.FileDescriptor
 
 const file_brain_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x15brain/v1/errors.proto\x12\bbrain.v1*\x95\b\n" +
+	"\x15brain/v1/errors.proto\x12\bbrain.v1*\xd5\b\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aERROR_REASON_MISSING_FIELD\x10\x01\x12\x1e\n" +
@@ -221,7 +231,9 @@ const file_brain_v1_errors_proto_rawDesc = "" +
 	"\x1cERROR_REASON_IMAGE_TOO_LARGE\x10*\x12 \n" +
 	"\x1cERROR_REASON_TOO_MANY_IMAGES\x10+\x12\x1b\n" +
 	"\x17ERROR_REASON_OVERLOADED\x10,\x12 \n" +
-	"\x1cERROR_REASON_VALUE_TOO_LARGE\x10-\x12\"\n" +
+	"\x1cERROR_REASON_VALUE_TOO_LARGE\x10-\x12\x1d\n" +
+	"\x19ERROR_REASON_RATE_LIMITED\x10.\x12\x1f\n" +
+	"\x1bERROR_REASON_QUOTA_EXCEEDED\x10/\x12\"\n" +
 	"\x1eERROR_REASON_STORE_UNAVAILABLE\x102\x12\x1e\n" +
 	"\x1aERROR_REASON_SHUTTING_DOWN\x103\x12\"\n" +
 	"\x1eERROR_REASON_DEADLINE_EXCEEDED\x10<\x12\x19\n" +
