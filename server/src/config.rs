@@ -14,10 +14,7 @@ use std::{
     time::Duration,
 };
 
-use figment::{
-    Figment,
-    providers::{Format, Serialized, Toml},
-};
+use figment::{Figment, providers::Serialized};
 use serde::{Deserialize, Serialize};
 
 /// GPT-4o's context window: no budget may exceed it.
@@ -376,24 +373,43 @@ impl Config {
     }
 
     /// [`Config::load`] with an explicit environment, for tests.
+    ///
+    /// Every problem is reported at once, in the user's terms: where the setting came from (the
+    /// file, the variable, the flag), the value, and what is allowed. A setting that is unknown or
+    /// of the wrong type is left out, so the range checks still run on the rest.
     pub fn load_from(sources: &Sources, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let known = Self::keys();
         let mut problems = Vec::new();
+        // Later layers win: the file, then the environment, then flags. Each value remembers
+        // where it came from, for the message that names it.
+        let mut layers: Vec<(String, String, toml::Value)> = Vec::new();
 
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-
-        match &sources.file {
+        let file = match &sources.file {
             Some(path) if !path.exists() => {
                 problems.push(format!("config file {} does not exist", path.display()));
+                None
             }
-            Some(path) => figment = figment.merge(Toml::file_exact(path)),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            Some(path) => Some(path.clone()),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
+            None => None,
+        };
+        if let Some(path) = file {
+            match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| {
+                text.parse::<toml::Table>().map_err(|e| crate::redact::text(&e.to_string()))
+            }) {
+                Ok(table) => {
+                    for (key, value) in table {
+                        if known.contains(&key) {
+                            layers.push((format!("{} {key}", path.display()), key, value));
+                        } else {
+                            problems.push(format!("{} {key}: unknown setting (see docs/CONFIGURATION.md)", path.display()));
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("config file {}: {e}", path.display())),
             }
-            None => {}
         }
 
-        let mut env_layer = toml::Table::new();
         for (name, value) in env {
             let key = match name.strip_prefix("BRAIN_") {
                 Some(rest) => rest.to_ascii_lowercase(),
@@ -407,36 +423,41 @@ impl Config {
                 problems.push(format!("{name}: unknown setting (see docs/CONFIGURATION.md)"));
                 continue;
             }
-            let value = typed_value(&key, value);
-            env_layer.insert(key, value);
+            layers.push((name.clone(), key.clone(), typed_value(&key, value)));
         }
         // SENTRY_DSN is the SDK's conventional name; BRAIN_SENTRY_DSN wins when both are set.
-        if let Some(dsn) = env.iter().find(|(k, _)| k == "BRAIN_SENTRY_DSN") {
-            env_layer.insert("sentry_dsn".into(), toml::Value::String(dsn.1.clone()));
+        if let Some(i) = layers.iter().position(|(source, _, _)| source == "BRAIN_SENTRY_DSN") {
+            let preferred = layers.remove(i);
+            layers.push(preferred);
         }
-        figment = figment.merge(Serialized::defaults(env_layer));
 
-        let mut flag_layer = toml::Table::new();
         for (key, value) in &sources.overrides {
             let key = key.replace('-', "_");
             if !known.contains(&key) {
                 problems.push(format!("--set {key}: unknown setting"));
                 continue;
             }
-            let value = typed_value(&key, value);
-            flag_layer.insert(key, value);
+            layers.push((format!("--set {key}"), key.clone(), typed_value(&key, value)));
         }
-        figment = figment.merge(Serialized::defaults(flag_layer));
 
-        if !problems.is_empty() {
-            return Err(ConfigError(problems));
+        let mut accepted = toml::Table::new();
+        for (source, key, value) in layers {
+            match type_problem(&key, &value) {
+                Some(problem) if source.contains(&key) => problems.push(format!("{source}: {problem}")),
+                Some(problem) => problems.push(format!("{source} ({key}): {problem}")),
+                None => {
+                    accepted.insert(key, value);
+                }
+            }
         }
-        // A type error quotes the value it found, which may be a secret or a URL with a password.
-        let config: Config = figment
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::defaults(accepted))
             .extract()
-            .map_err(|e| ConfigError(e.into_iter().map(|e| crate::redact::text(&e.to_string())).collect()))?;
-        config.validate()?;
-        Ok(config)
+            .map_err(|e| ConfigError(e.into_iter().map(|e| crate::redact::text(&describe(&e))).collect()))?;
+        if let Err(ConfigError(range)) = config.validate() {
+            problems.extend(range);
+        }
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError(problems)) }
     }
 
     /// Every setting's key.
@@ -637,6 +658,30 @@ fn parse_value(raw: &str) -> toml::Value {
     }
 }
 
+/// Why `value` cannot be setting `key` (its type), or None when it can.
+fn type_problem(key: &str, value: &toml::Value) -> Option<String> {
+    let mut one = toml::Table::new();
+    one.insert(key.to_owned(), value.clone());
+    let result: Result<Config, figment::Error> =
+        Figment::from(Serialized::defaults(Config::default())).merge(Serialized::defaults(one)).extract();
+    let errors = result.err()?;
+    let described: Vec<String> = errors.into_iter().map(|e| describe(&e)).collect();
+    Some(crate::redact::text(&described.join("; ")))
+}
+
+/// A figment error as the user would say it: the value and what is allowed, without figment's
+/// profile and the source location of the layer that carried it.
+fn describe(error: &figment::Error) -> String {
+    use figment::error::Kind;
+    match &error.kind {
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            format!("{actual} is not allowed, expected {expected}")
+        }
+        Kind::Message(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Reads an optional socket address where "off" or "" means none.
 fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
     let raw: Option<String> = Option::deserialize(d)?;
@@ -708,6 +753,21 @@ mod tests {
         assert!(err.to_string().contains("BRAIN_TOKEN_BUGDET"), "{err}");
         let err = Config::load_from(&Sources::default(), &env(&[("BRAIN_JOB_WORKERS", "many")])).expect_err("type");
         assert!(err.to_string().contains("job_workers"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_in_the_users_terms() {
+        let sources = Sources {
+            file: None,
+            overrides: vec![("bogus".into(), "1".into()), ("token_budget".into(), "-5".into())],
+        };
+        let env = env(&[("BRAIN_JOB_WORKERS", "many"), ("BRAIN_CONTEXT_CACHE_CAPACITY", "0")]);
+        let text = Config::load_from(&sources, &env).expect_err("invalid").to_string();
+        assert!(text.contains("--set bogus: unknown setting"), "{text}");
+        assert!(text.contains("--set token_budget: ") && text.contains("-5"), "{text}");
+        assert!(text.contains("BRAIN_JOB_WORKERS (job_workers): ") && text.contains("many"), "{text}");
+        assert!(text.contains("context_cache_capacity: must be greater than 0"), "{text}");
+        assert!(!text.contains(".rs") && !text.contains("default."), "no source paths or profiles: {text}");
     }
 
     #[test]
