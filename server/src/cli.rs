@@ -141,8 +141,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // One line: the log goes to stderr (and to error tracking), so no eprintln as well.
             tracing::error!(error = format!("{err:#}"), "brain-server failed");
-            eprintln!("brain-server: {err:#}");
             ExitCode::FAILURE
         }
     }

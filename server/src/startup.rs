@@ -237,7 +237,7 @@ async fn initialize(app: Arc<App>, gate: Gate, addr: SocketAddr, fatal: Arc<Mute
             }
         },
         Err(reason) => {
-            tracing::error!("{reason}");
+            // Logged once, by the command line, when `serve` returns it.
             if let Ok(mut slot) = fatal.lock() {
                 *slot = Some(reason);
             }

@@ -164,6 +164,7 @@ async fn non_loopback_needs_keys_or_insecure() {
     assert_eq!(status.code(), Some(1), "exit status {status}:\n{}", refused.logs());
     let logs = refused.logs();
     assert!(logs.contains("refusing to serve on 0.0.0.0"), "{logs}");
+    assert_eq!(logs.matches("refusing to serve").count(), 1, "said once:\n{logs}");
     assert!(logs.contains("keys create") && logs.contains("--insecure"), "the message says how to fix it:\n{logs}");
 
     let mut insecure = public.clone();
