@@ -53,16 +53,7 @@ fn print_report(r: &proto::PerformanceReport) {
         }
     }
     if let Some(win) = &r.async_win {
-        let measured = win.measured.as_ref().map(|m| (m.improvement, m.samples)).unwrap_or_default();
-        let estimated = win.estimated.as_ref().map(|e| e.improvement).unwrap_or_default();
-        let met = if win.target_met { "met" } else { "not met" };
-        println!(
-            "Async win  measured {:.0}% over {} samples, estimated {:.0}%, target {:.0}% {met}",
-            measured.0 * 100.0,
-            measured.1,
-            estimated * 100.0,
-            win.target * 100.0
-        );
+        println!("Async win  {}", async_win_line(win));
     }
     print_latencies("RPCs", &r.rpc_latencies);
     print_latencies("Stages", &r.stage_latencies);
@@ -105,5 +96,48 @@ fn print_latencies(title: &str, rows: &[proto::LatencySummary]) {
             "{:<10} {:<24} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             "", l.name, l.count, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
         );
+    }
+}
+
+/// The async win in one line; with no samples the target is neither met nor missed.
+fn async_win_line(win: &proto::AsyncWin) -> String {
+    let target = win.target * 100.0;
+    let verdict = if win.target_met { "met" } else { "not met" };
+    let measured = win.measured.as_ref().filter(|m| m.samples > 0);
+    let estimated = win.estimated.as_ref().filter(|e| e.mean_old_ms > 0.0);
+    match (measured, estimated) {
+        (Some(m), _) => format!(
+            "measured {:.0}% over {} orchestrations with images, target {target:.0}% {verdict}",
+            m.improvement * 100.0,
+            m.samples
+        ),
+        (None, Some(e)) => format!(
+            "no measurement yet (no orchestration with images finished); estimated {:.0}%, target {target:.0}% {verdict} by the estimate",
+            e.improvement * 100.0
+        ),
+        (None, None) => format!("no data (no orchestrations in this window), target {target:.0}%"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_samples_is_no_data_not_a_verdict() {
+        let empty = proto::AsyncWin {
+            measured: Some(proto::MeasuredAsyncWin::default()),
+            estimated: Some(proto::EstimatedAsyncWin::default()),
+            target: 0.3,
+            target_met: false,
+        };
+        let line = async_win_line(&empty);
+        assert!(line.starts_with("no data") && !line.contains("met"), "{line}");
+        let measured = proto::AsyncWin {
+            measured: Some(proto::MeasuredAsyncWin { samples: 4, improvement: 0.9, ..Default::default() }),
+            target_met: true,
+            ..empty
+        };
+        assert_eq!(async_win_line(&measured), "measured 90% over 4 orchestrations with images, target 30% met");
     }
 }
