@@ -24,9 +24,8 @@
 //! `design` (layout and decoration cues such as rounded corners),
 //! `language`.
 
-use super::rules::clause::format_seconds;
-use super::rules::duration::{self, Amount};
-use super::rules::lexer::{Kind, Token, tokenize};
+use crate::text::duration::{self, Amount, format_seconds};
+use crate::text::lexer::{Kind, Token, tokenize};
 
 /// A preference read from a prompt.
 #[derive(Debug, Clone, PartialEq)]

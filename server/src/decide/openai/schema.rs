@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::decide::rules::MAX_WORKFLOW_STEPS;
 use crate::decide::{DecisionInput, EditComplexity, Outcome, Tool, ToolCall, ToolParams};
+use crate::text::strip_fence;
 
 /// Name of the schema in `response_format`.
 pub const SCHEMA_NAME: &str = "brain_decision";
@@ -423,18 +424,6 @@ fn bounded(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
-}
-
-/// Some compatible servers wrap JSON output in a Markdown fence.
-fn strip_fence(content: &str) -> &str {
-    let t = content.trim();
-    if let Some(inner) = t.strip_prefix("```") {
-        let inner = inner.strip_prefix("json").unwrap_or(inner);
-        if let Some(body) = inner.trim_end().strip_suffix("```") {
-            return body.trim();
-        }
-    }
-    t
 }
 
 #[cfg(test)]

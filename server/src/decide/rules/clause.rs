@@ -7,9 +7,10 @@ use std::ops::Range;
 
 use crate::decide::EditComplexity;
 
-use super::duration::{Amount, DurationExpr};
-use super::lexer::{Kind, Token, within_edit_distance};
-use super::lexicon::*;
+use crate::text::duration::{Amount, DurationExpr, format_seconds};
+use crate::text::lexer::{Kind, Token, ordinal_value, within_edit_distance, word_number};
+use crate::text::lexicon::*;
+
 use super::target::{How, Mention, Refers};
 
 /// What a clause asks for.
@@ -251,7 +252,7 @@ fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], menti
             let counted = m.start > 0
                 && tokens.get(m.start - 1).is_some_and(|p| {
                     !is_consumed(consumed, m.start - 1)
-                        && (super::lexer::ordinal_value(&p.text).is_some() || p.is_any(&["last", "other", "each"]))
+                        && (ordinal_value(&p.text).is_some() || p.is_any(&["last", "other", "each"]))
                 });
             if counted && matches!(m.refers, Refers::Scenes(..)) {
                 if !o.mentions_scene {
@@ -820,11 +821,6 @@ pub(crate) fn attributes(
     attrs
 }
 
-/// Seconds without a trailing ".0".
-pub(crate) fn format_seconds(s: f64) -> String {
-    if s.fract() == 0.0 && s.abs() < 1e12 { format!("{}", s as i64) } else { format!("{s}") }
-}
-
 /// Whether the clause talks about an attached image ("this image", "these mockups").
 pub(crate) fn mentions_image(tokens: &[Token], range: &Range<usize>) -> bool {
     (range.start..range.end).any(|i| {
@@ -851,7 +847,7 @@ pub(crate) fn image_selection(tokens: &[Token], range: &Range<usize>, images: us
         let next = tokens.get(i + 1);
         let next_is_image = next.is_some_and(|n| is(n.text.as_str(), list::IMAGE_NOUNS) || n.is("one"));
         let position = if next_is_image {
-            if t.is("last") { Some(images) } else { super::lexer::ordinal_value(&t.text) }
+            if t.is("last") { Some(images) } else { ordinal_value(&t.text) }
         } else if is(t.text.as_str(), list::IMAGE_NOUNS) {
             next.and_then(|n| n.number).filter(|n| n.fract() == 0.0 && *n >= 1.0).map(|n| n as usize)
         } else {
@@ -883,7 +879,7 @@ pub(crate) fn new_scene_count(tokens: &[Token], range: &Range<usize>) -> usize {
         .rev()
         .find_map(|i| {
             let t = tokens.get(i)?;
-            t.number.or_else(|| super::lexer::word_number(&t.text)).filter(|n| n.fract() == 0.0)
+            t.number.or_else(|| word_number(&t.text)).filter(|n| n.fract() == 0.0)
         })
         .map(|n| n.clamp(1.0, 10.0) as usize)
         .unwrap_or(1)

@@ -23,9 +23,6 @@
 //! question into analyzeImage.
 
 pub(crate) mod clause;
-pub(crate) mod duration;
-pub(crate) mod lexer;
-mod lexicon;
 mod target;
 
 use std::collections::BTreeMap;
@@ -35,6 +32,7 @@ use crate::decide::{
     Decider, Decision, DecisionBackend, DecisionInput, EditComplexity, Outcome, Tool, ToolCall, ToolParams,
 };
 use crate::model::{Scene, SceneStatus};
+use crate::text::{duration, lexer};
 
 use clause::{Intent, Reading};
 use duration::Amount;
@@ -546,7 +544,7 @@ fn plan(
                         params.duration_seconds = amount.resolve(current);
                         describe_amount(amount, &mut params.attributes);
                         what = match params.duration_seconds {
-                            Some(s) => format!(" to {} s", clause::format_seconds(s)),
+                            Some(s) => format!(" to {} s", duration::format_seconds(s)),
                             None => match amount {
                                 Amount::Shorter => " (shorter)".to_string(),
                                 Amount::Longer => " (longer)".to_string(),
@@ -617,10 +615,10 @@ fn describe_amount(amount: Amount, attrs: &mut BTreeMap<String, String>) {
     match amount {
         Amount::Delta(d) => {
             let sign = if d >= 0.0 { "+" } else { "" };
-            attrs.insert("duration_change_seconds".to_string(), format!("{sign}{}", clause::format_seconds(d)));
+            attrs.insert("duration_change_seconds".to_string(), format!("{sign}{}", duration::format_seconds(d)));
         }
         Amount::Factor(f) => {
-            attrs.insert("duration_factor".to_string(), clause::format_seconds(f));
+            attrs.insert("duration_factor".to_string(), duration::format_seconds(f));
         }
         Amount::Shorter => {
             attrs.insert("direction".to_string(), "shorter".to_string());

@@ -4,8 +4,10 @@
 
 use crate::model::{Scene, SceneStatus};
 
-use super::lexer::{Kind, Token, ordinal_value, tokenize, within_edit_distance, word_number};
-use super::lexicon::{DETERMINERS, NON_NAME_MODIFIERS, REFERENCE_MARKERS, SCENE_KIND_NAMES, is, list, verb_class};
+use crate::text::lexer::{Kind, Token, ordinal_value, tokenize, within_edit_distance, word_number};
+use crate::text::lexicon::{
+    DETERMINERS, NON_NAME_MODIFIERS, REFERENCE_MARKERS, SCENE_KIND_NAMES, is, list, verb_class,
+};
 
 /// How a mention picked its scenes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -684,8 +686,8 @@ fn mark_references(tokens: &[Token], list: &mut [Mention]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lexer::tokenize;
     use super::*;
+    use crate::text::lexer::tokenize;
 
     pub(crate) fn scenes(names: &[&str]) -> Vec<Scene> {
         names
