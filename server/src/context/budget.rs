@@ -560,7 +560,7 @@ mod tests {
             packet::{ImageFactsSummary, SceneContext},
             render::tests::{nasty_text, random_facts},
         },
-        model::{ConversationTurn, MemoryItem, MemorySource, MemoryType, Scene, SceneStatus},
+        model::{ConversationTurn, MemoryItem, MemorySource, MemoryType, Scene},
     };
 
     fn memory(id: &str, memory_type: MemoryType, key: &str, value: &str, confidence: f64) -> MemoryItem {
@@ -583,16 +583,11 @@ mod tests {
 
     fn scene(id: &str, position: u32, name: &str, summary: &str, updated_at: i64) -> Scene {
         Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: name.into(),
-            position,
             summary: summary.into(),
             summary_tokens: tokens::count(&render::scene_summary_line(summary)),
             duration_seconds: Some(4.5),
-            status: SceneStatus::Ok,
-            created_at: 0,
             updated_at,
+            ..crate::model::testing::scene(id, name, position)
         }
     }
 

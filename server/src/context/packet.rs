@@ -223,11 +223,7 @@ impl PreparedPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        context::build::assemble,
-        model::{MemorySource, SceneStatus},
-        store::ContextRows,
-    };
+    use crate::{context::build::assemble, model::MemorySource, store::ContextRows};
 
     fn item(id: &str, memory_type: MemoryType, key: &str, value: &str, confidence: f64, at: Millis) -> MemoryItem {
         MemoryItem {
@@ -259,18 +255,7 @@ mod tests {
     }
 
     fn scene(id: &str, position: u32) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: id.into(),
-            position,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
+        crate::model::testing::scene(id, id, position)
     }
 
     #[test]

@@ -429,22 +429,7 @@ fn bounded(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Scene, SceneStatus};
-
-    fn scene(id: &str, name: &str, k: u32) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: name.into(),
-            position: k,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
+    use crate::model::{Scene, testing::scene};
 
     fn scenes() -> Vec<Scene> {
         vec![scene("s1", "Intro", 0), scene("s2", "Demo", 1), scene("s3", "Outro", 2)]

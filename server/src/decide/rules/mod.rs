@@ -900,20 +900,7 @@ fn nothing_asked(ctx: &Ctx) -> Decision {
 mod tests {
     use super::*;
 
-    fn scene(id: &str, name: &str, k: usize) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: name.into(),
-            position: k as u32,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
+    use crate::model::testing::scene;
 
     fn abc() -> Vec<Scene> {
         vec![scene("s1", "Intro", 0), scene("s2", "Product Demo", 1), scene("s3", "Outro", 2)]

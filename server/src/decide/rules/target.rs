@@ -689,24 +689,7 @@ mod tests {
     use super::*;
     use crate::text::lexer::tokenize;
 
-    pub(crate) fn scenes(names: &[&str]) -> Vec<Scene> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(k, n)| Scene {
-                project_id: "p".into(),
-                scene_id: format!("s{}", k + 1),
-                name: (*n).into(),
-                position: k as u32,
-                summary: String::new(),
-                summary_tokens: 0,
-                duration_seconds: None,
-                status: SceneStatus::Ok,
-                created_at: 0,
-                updated_at: 0,
-            })
-            .collect()
-    }
+    use crate::model::testing::scenes;
 
     fn refers(prompt: &str, names: &[&str]) -> Vec<Refers> {
         let t = tokenize(prompt);
