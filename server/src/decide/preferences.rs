@@ -108,8 +108,8 @@ fn names_a_scene(w: &[&str]) -> bool {
         let prev = i.checked_sub(1).and_then(|p| w.get(p)).copied();
         let next = w.get(i + 1).copied();
         SCENE_KINDS.contains(x)
-            || (matches!(*x, "scene" | "slide")
-                && (matches!(prev, Some("this" | "that" | "the" | "first" | "last" | "second" | "third"))
+            || (SCENE_WORDS.contains(x)
+                && (prev.is_some_and(|p| SCENE_DETERMINERS.contains(&p))
                     || next.is_some_and(|n| n.parse::<u32>().is_ok())))
     })
 }
@@ -125,6 +125,11 @@ fn first_of<'a>(w: &[&'a str], from: usize, list: &[&str]) -> Option<(usize, &'a
 
 fn any_of(w: &[&str], list: &[&str]) -> bool {
     w.iter().any(|x| list.contains(x))
+}
+
+/// The value a spelling table gives `word`, if it lists it.
+fn spelled(table: &[(&str, &'static str)], word: &str) -> Option<&'static str> {
+    table.iter().find(|(spelling, _)| *spelling == word).map(|(_, value)| *value)
 }
 
 /// A colour phrase at or after `from`: "dark blue", "brand blue", "#1a1a2e", "pastels".
@@ -145,11 +150,7 @@ fn color_phrase(w: &[&str], from: usize) -> Option<String> {
             {
                 value = format!("{value} and {second}");
             }
-            return Some(match value.as_str() {
-                "pastels" => "pastel".to_string(),
-                "monochromatic" => "monochrome".to_string(),
-                _ => value,
-            });
+            return Some(spelled(COLOR_SPELLINGS, &value).map_or(value, str::to_string));
         }
         if PALETTE_TEMPERATURES.contains(x) && w.get(i + 1).is_some_and(|n| PALETTE_NOUNS.contains(n)) {
             return Some(format!("{x} tones"));
@@ -251,7 +252,7 @@ fn aspect_ratio(s: &Sentence<'_>) -> Option<String> {
 
 /// Pace needs a pace noun: "fast-paced", "quick cuts", "a slow tempo".
 fn pace(s: &Sentence<'_>) -> Option<&'static str> {
-    if !(s.has(PACE_NOUNS) || s.says(&["keep", "it", "fast"]) || s.says(&["keep", "it", "snappy"])) {
+    if !(s.has(PACE_NOUNS) || PACE_PHRASES.iter().any(|p| s.says(p))) {
         return None;
     }
     if s.first_of(FAST_WORDS).is_some() {
@@ -294,12 +295,7 @@ fn stated_seconds(s: &Sentence<'_>) -> Option<String> {
 
 /// The bound a word before a length puts on it ("under 5 seconds").
 fn length_qualifier(word: &str) -> Option<&'static str> {
-    match word {
-        "under" | "below" | "max" | "maximum" | "most" | "than" | "within" => Some("under "),
-        "over" | "least" => Some("over "),
-        "around" | "about" | "roughly" | "approximately" | "~" => Some("about "),
-        _ => None,
-    }
+    spelled(LENGTH_QUALIFIERS, word)
 }
 
 /// Typography: needs a font noun or a family name.
@@ -311,7 +307,7 @@ fn font(s: &Sentence<'_>) -> Option<String> {
     if let Some((_, f)) = family {
         return Some(f.to_string());
     }
-    if (s.from..s.words.len()).any(|i| s.words[i] == "sans" || s.words[i] == "sans-serif") {
+    if (s.from..s.words.len()).any(|i| SANS_WORDS.contains(&s.words[i])) {
         return Some("sans-serif".to_string());
     }
     s.first_of(FONTS).map(|(_, f)| f.to_string())
@@ -323,13 +319,7 @@ fn background_value(s: &Sentence<'_>) -> Option<String> {
         return Some(c);
     }
     let (_, x) = s.first_of(BACKGROUND_LOOKS)?;
-    let look = match x {
-        "darker" => "dark",
-        "lighter" => "light",
-        "gradients" => "gradient",
-        other => other,
-    };
-    Some(look.to_string())
+    Some(spelled(BACKGROUND_LOOK_SPELLINGS, x).unwrap_or(x).to_string())
 }
 
 /// A dark or light theme: "dark mode", or "make everything darker" when
@@ -350,7 +340,7 @@ fn theme(s: &Sentence<'_>) -> Option<&'static str> {
 /// A palette taste. A colour noun makes a colour a palette taste; without
 /// one, a colour in a font sentence is the font's ("always use white fonts").
 fn color(s: &Sentence<'_>, font_found: bool) -> Option<String> {
-    let palette = s.has(COLOR_NOUNS) || (!font_found && (s.has(&["brand"]) || s.strength != Strength::OneOff));
+    let palette = s.has(COLOR_NOUNS) || (!font_found && (s.has(BRAND_NOUNS) || s.strength != Strength::OneOff));
     if palette { s.color_phrase() } else { None }
 }
 
@@ -367,18 +357,17 @@ fn music(s: &Sentence<'_>) -> Option<String> {
     if !s.has(MUSIC_NOUNS) {
         return None;
     }
-    if s.says(&["no", "music"]) || s.says(&["without", "music"]) {
+    if NO_MUSIC_PHRASES.iter().any(|p| s.says(p)) {
         return Some("none".to_string());
     }
     let (i, m) = s.first_of(MUSIC)?;
-    let v = match (m, s.words.get(i + 1).copied()) {
-        ("lo", Some("fi")) => "lo-fi".to_string(),
-        ("hip", Some("hop")) => "hip hop".to_string(),
-        ("lofi", _) => "lo-fi".to_string(),
-        ("jazzy", _) => "jazz".to_string(),
-        (m, _) => m.to_string(),
-    };
-    (v != "lo" && v != "hip").then_some(v)
+    let rest = &s.words[i..];
+    match MUSIC_SPELLINGS.iter().find(|(spelling, _)| rest.starts_with(spelling)) {
+        Some((_, style)) => Some((*style).to_string()),
+        // "lo" or "hip" alone is half of a style, not one.
+        None if MUSIC_SPELLINGS.iter().any(|(spelling, _)| spelling.len() > 1 && spelling[0] == m) => None,
+        None => Some(m.to_string()),
+    }
 }
 
 /// Animation and transitions: a style or "none".
@@ -386,7 +375,7 @@ fn animation<'a>(s: &Sentence<'a>) -> Option<&'a str> {
     if !s.has(ANIMATION_NOUNS) {
         return None;
     }
-    if s.says(&["no", "animations"]) || s.says(&["no", "animation"]) {
+    if NO_ANIMATION_PHRASES.iter().any(|p| s.says(p)) {
         return Some("none");
     }
     s.first_of(ANIMATION).map(|(_, a)| a)
@@ -401,7 +390,7 @@ fn design(s: &Sentence<'_>) -> Option<&'static str> {
 /// Language of the copy: "in Spanish".
 fn language<'a>(s: &Sentence<'a>) -> Option<&'a str> {
     let (i, lang) = s.first_of(LANGUAGES)?;
-    (i > 0 && s.words[i - 1] == "in" || s.has(&["language"])).then_some(lang)
+    (i > 0 && s.words[i - 1] == "in" || s.has(LANGUAGE_NOUNS)).then_some(lang)
 }
 
 /// Style and mood, unless a word they would read is already another key's
@@ -445,7 +434,7 @@ fn styles(s: &Sentence<'_>, taken: &[&str], font_found: bool) -> Vec<&'static st
 /// Splits a prompt into sentences (token ranges).
 fn sentences(tokens: &[Token]) -> Vec<&[Token]> {
     tokens
-        .split(|t| t.kind == Kind::Punct && matches!(t.text.as_str(), "." | "!" | "?" | ";"))
+        .split(|t| t.kind == Kind::Punct && SENTENCE_ENDS.contains(&t.text.as_str()))
         .filter(|s| !s.is_empty())
         .collect()
 }

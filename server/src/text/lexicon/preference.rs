@@ -95,6 +95,12 @@ pub(crate) const PROJECT_WIDE_PHRASES: &[&[&str]] = &[
 pub(crate) const SCENE_KINDS: &[&str] =
     &["intro", "outro", "introduction", "ending", "credits", "hook", "opener", "closer", "finale"];
 
+/// Words for a scene, which a determiner or a number makes one scene ("this scene", "slide 2").
+pub(crate) const SCENE_WORDS: &[&str] = &["scene", "slide"];
+
+/// Words before a [`SCENE_WORDS`] word that make it one scene.
+pub(crate) const SCENE_DETERMINERS: &[&str] = &["this", "that", "the", "first", "last", "second", "third"];
+
 /// Words before the verb of an edit instruction ("please make ...").
 pub(crate) const EDIT_FILLERS: &[&str] =
     &["please", "can", "could", "you", "now", "just", "ok", "okay", "and", "also", "then", "so"];
@@ -226,6 +232,9 @@ pub(crate) const LANDSCAPE_WORDS: &[&str] = &["widescreen", "landscape", "horizo
 /// Nouns a pace needs ("fast-paced", "quick cuts", "a slow tempo").
 pub(crate) const PACE_NOUNS: &[&str] = &["pace", "paced", "pacing", "tempo", "cuts", "rhythm"];
 
+/// Phrases that are about pace without a pace noun ("keep it snappy").
+pub(crate) const PACE_PHRASES: &[&[&str]] = &[&["keep", "it", "fast"], &["keep", "it", "snappy"]];
+
 /// Words for a fast pace.
 pub(crate) const FAST_WORDS: &[&str] = &["fast", "quick", "snappy", "brisk", "rapid", "punchy", "faster", "quicker"];
 
@@ -244,6 +253,24 @@ pub(crate) const VIDEO_NOUNS: &[&str] = &["video", "videos", "whole", "total", "
 /// Lengths stated without a number ("short scenes").
 pub(crate) const LENGTH_WORDS: &[&str] = &["short", "shorter", "brief", "long", "longer"];
 
+/// Words before a length that bound it, and the bound ("under 5 seconds").
+pub(crate) const LENGTH_QUALIFIERS: &[(&str, &str)] = &[
+    ("under", "under "),
+    ("below", "under "),
+    ("max", "under "),
+    ("maximum", "under "),
+    ("most", "under "),
+    ("than", "under "),
+    ("within", "under "),
+    ("over", "over "),
+    ("least", "over "),
+    ("around", "about "),
+    ("about", "about "),
+    ("roughly", "about "),
+    ("approximately", "about "),
+    ("~", "about "),
+];
+
 /// Nouns that make a word a font preference ("serif fonts").
 pub(crate) const FONT_NOUNS: &[&str] = &["font", "fonts", "typeface", "typefaces", "typography", "type", "lettering"];
 
@@ -255,6 +282,9 @@ pub(crate) const FONT_FAMILIES: &[&str] = &[
     "avenir", "gotham", "didot", "rockwell",
 ];
 
+/// Spellings of the sans-serif class ("sans", "sans-serif").
+pub(crate) const SANS_WORDS: &[&str] = &["sans", "sans-serif"];
+
 /// Nouns that make a colour or shade a background preference.
 pub(crate) const BACKGROUND_NOUNS: &[&str] = &["background", "backgrounds", "bg"];
 
@@ -263,6 +293,10 @@ pub(crate) const BACKGROUND_NOUNS: &[&str] = &["background", "backgrounds", "bg"
 pub(crate) const BACKGROUND_LOOKS: &[&str] = &[
     "dark", "darker", "light", "lighter", "gradient", "gradients", "plain", "textured", "transparent", "blurred",
 ];
+
+/// Background looks stored under another spelling ("gradients" → "gradient").
+pub(crate) const BACKGROUND_LOOK_SPELLINGS: &[(&str, &str)] =
+    &[("darker", "dark"), ("lighter", "light"), ("gradients", "gradient")];
 
 /// Nouns that make "dark" or "light" a theme ("dark mode").
 pub(crate) const THEME_NOUNS: &[&str] = &["mode", "theme"];
@@ -275,6 +309,12 @@ pub(crate) const THEME_SHIFTS: &[&str] = &["darker", "lighter", "brighter"];
 
 /// Nouns that make a colour a palette preference.
 pub(crate) const COLOR_NOUNS: &[&str] = &["color", "colors", "colour", "colours", "palette", "tones"];
+
+/// Words that make a colour a palette preference even in a one-off edit ("brand blue").
+pub(crate) const BRAND_NOUNS: &[&str] = &["brand"];
+
+/// Colour phrases stored under another spelling ("pastels" → "pastel").
+pub(crate) const COLOR_SPELLINGS: &[(&str, &str)] = &[("pastels", "pastel"), ("monochromatic", "monochrome")];
 
 /// Words that name a palette with a following [`PALETTE_NOUNS`] word ("warm tones").
 pub(crate) const PALETTE_TEMPERATURES: &[&str] = &["warm", "cool", "earthy", "muted"];
@@ -289,8 +329,22 @@ pub(crate) const TONE_NOUNS: &[&str] =
 /// Nouns that make a word a music preference.
 pub(crate) const MUSIC_NOUNS: &[&str] = &["music", "soundtrack", "song", "songs", "track", "beat", "beats", "audio"];
 
+/// Phrases that ask for no music at all.
+pub(crate) const NO_MUSIC_PHRASES: &[&[&str]] = &[&["no", "music"], &["without", "music"]];
+
+/// Music styles stored under one spelling: "lo fi" and "lofi" are "lo-fi".
+/// The first word of a two-word spelling is in [`MUSIC`]; alone it names nothing.
+pub(crate) const MUSIC_SPELLINGS: &[(&[&str], &str)] =
+    &[(&["lo", "fi"], "lo-fi"), (&["hip", "hop"], "hip hop"), (&["lofi"], "lo-fi"), (&["jazzy"], "jazz")];
+
 /// Nouns that make a word an animation preference.
 pub(crate) const ANIMATION_NOUNS: &[&str] = &["animation", "animations", "transition", "transitions", "motion"];
+
+/// Phrases that ask for no animation at all.
+pub(crate) const NO_ANIMATION_PHRASES: &[&[&str]] = &[&["no", "animations"], &["no", "animation"]];
+
+/// Nouns that make a language name a language preference without "in" ("Spanish language").
+pub(crate) const LANGUAGE_NOUNS: &[&str] = &["language"];
 
 /// Layout and decoration cues and the design value each names.
 pub(crate) const DESIGN_CUES: &[(&[&str], &str)] = &[
@@ -319,3 +373,6 @@ pub(crate) const EXCLUSIONS: &[&str] = &["instead", "rather", "except", "unlike"
 
 /// Words that make a statement more certain ("I really like ...").
 pub(crate) const INTENSIFIERS: &[&str] = &["really", "definitely", "strongly", "absolutely", "must", "always"];
+
+/// Punctuation that ends a sentence; each sentence states its preferences on its own.
+pub(crate) const SENTENCE_ENDS: &[&str] = &[".", "!", "?", ";"];
