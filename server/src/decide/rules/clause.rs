@@ -958,3 +958,217 @@ pub(crate) fn new_scene_count(tokens: &[Token], range: &Range<usize>) -> usize {
         .map(|n| n.clamp(1.0, 10.0) as usize)
         .unwrap_or(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::rules::target::{Mentions, find_mentions};
+    use crate::model::testing::scenes;
+    use crate::text::{duration, lexer::tokenize};
+
+    /// A prompt read as one clause, in a project whose scenes have these names.
+    struct Prompt {
+        tokens: Vec<Token>,
+        found: Mentions,
+    }
+
+    impl Prompt {
+        fn new(prompt: &str, names: &[&str]) -> Prompt {
+            let tokens = tokenize(prompt);
+            let found = find_mentions(&tokens, &scenes(names), 0);
+            Prompt { tokens, found }
+        }
+
+        /// Runs `f` on the whole prompt as one clause.
+        fn clause<R>(&self, f: impl FnOnce(&Clause<'_>) -> R) -> R {
+            let mentions: Vec<&Mention> = self.found.list.iter().collect();
+            f(&Clause {
+                tokens: &self.tokens,
+                range: 0..self.tokens.len(),
+                consumed: &self.found.consumed,
+                mentions: &mentions,
+            })
+        }
+
+        fn read(&self, images: usize) -> Reading {
+            let mentions: Vec<&Mention> = self.found.list.iter().collect();
+            let range = 0..self.tokens.len();
+            let durations = duration::find(&self.tokens, range.clone(), &self.found.consumed);
+            read(&self.tokens, range, &self.found.consumed, &mentions, &durations, images)
+        }
+    }
+
+    const SCENES: &[&str] = &["Intro", "Product Demo", "Outro"];
+
+    /// What [`first_verb`] finds in `prompt`: "Found", "Typo", "Negated" or
+    /// "Absent", with the verb's class and word.
+    fn first_verb_of(prompt: &str) -> (&'static str, Option<(VerbClass, String)>) {
+        let p = Prompt::new(prompt, SCENES);
+        p.clause(|c| {
+            let question = c.tokens.first().is_some_and(|t| t.is_any(QUESTION_STARTS));
+            let verb = |v: Verb| Some((v.class, c.word(v.at).unwrap_or_default().to_string()));
+            match first_verb(c, question) {
+                FirstVerb::Found(v) => ("Found", verb(v)),
+                FirstVerb::Typo(v) => ("Typo", verb(v)),
+                FirstVerb::Negated => ("Negated", None),
+                FirstVerb::Absent => ("Absent", None),
+            }
+        })
+    }
+
+    fn found(class: VerbClass, word: &str) -> (&'static str, Option<(VerbClass, String)>) {
+        ("Found", Some((class, word.to_string())))
+    }
+
+    fn intent(prompt: &str, images: usize) -> Option<Intent> {
+        Prompt::new(prompt, SCENES).read(images).intent
+    }
+
+    fn complexity_of(prompt: &str) -> (EditComplexity, bool) {
+        let r = Prompt::new(prompt, SCENES).read(0);
+        assert_eq!(r.intent, Some(Intent::Edit), "{prompt}");
+        (r.complexity, r.complexity_guessed)
+    }
+
+    #[test]
+    fn first_verb_skips_fillers_and_tolerates_typos() {
+        assert_eq!(first_verb_of("make the intro blue"), found(VerbClass::Make, "make"));
+        assert_eq!(first_verb_of("please add a scene about pricing"), found(VerbClass::Add, "add"));
+        assert_eq!(first_verb_of("remove"), found(VerbClass::Delete, "remove"));
+        assert_eq!(first_verb_of("delet the outro"), ("Typo", Some((VerbClass::Delete, "delet".into()))));
+        assert_eq!(first_verb_of("remvoe the outro"), ("Typo", Some((VerbClass::Delete, "remvoe".into()))));
+    }
+
+    #[test]
+    fn first_verb_is_not_a_noun_a_relative_clause_or_a_question_word() {
+        // A statement has no verb to act on.
+        assert_eq!(first_verb_of("scene 3 is broken"), ("Absent", None));
+        // "the edit": a determiner makes it a noun.
+        assert_eq!(first_verb_of("the edit looks off"), ("Absent", None));
+        // "which shows": the verb of a relative clause asks for nothing.
+        assert_eq!(first_verb_of("the scene which shows pricing is too long"), ("Absent", None));
+        // "copy" last, after other words, is a noun.
+        assert_eq!(first_verb_of("hook: shorter, punchier copy"), ("Absent", None));
+        // In a question only a verb after a subject or modal asks.
+        assert_eq!(first_verb_of("what is a cut"), ("Absent", None));
+        assert_eq!(first_verb_of("how do I change the color"), found(VerbClass::Edit, "change"));
+    }
+
+    #[test]
+    fn negation_cancels_the_request_unless_something_is_no_longer_wanted() {
+        assert_eq!(first_verb_of("don't change the intro"), ("Negated", None));
+        assert_eq!(first_verb_of("do not touch the outro"), ("Negated", None));
+        assert_eq!(first_verb_of("please not the intro"), ("Negated", None));
+        assert_eq!(first_verb_of("never use gradients"), ("Negated", None));
+        // No longer needed or wanted is a delete, found at the negation.
+        assert_eq!(first_verb_of("I don't need the team photos anymore"), found(VerbClass::Delete, "don't"));
+        assert_eq!(first_verb_of("I don't really need the outro"), found(VerbClass::Delete, "don't"));
+        // ... unless it says how it should be instead.
+        assert_eq!(first_verb_of("I don't want the intro to be blue"), ("Negated", None));
+        assert_eq!(intent("don't change the intro", 0), None);
+        assert_eq!(intent("I don't need the outro anymore", 0), Some(Intent::Delete));
+    }
+
+    #[test]
+    fn negates_needs_a_word_before_not() {
+        let p = Prompt::new("do not touch the outro", SCENES);
+        assert!(p.clause(|c| !negates(c, 0) && negates(c, 1)));
+        let p = Prompt::new("not the intro", SCENES);
+        assert!(p.clause(|c| !negates(c, 0)));
+        let p = Prompt::new("never use gradients", SCENES);
+        assert!(p.clause(|c| negates(c, 0)));
+    }
+
+    #[test]
+    fn add_is_a_scene_an_element_or_more_time() {
+        assert_eq!(intent("add a scene about pricing", 0), Some(Intent::Add));
+        assert_eq!(intent("add a logo to the intro", 0), Some(Intent::Edit));
+        assert_eq!(intent("add 2 seconds to the intro", 0), Some(Intent::Duration));
+    }
+
+    #[test]
+    fn make_is_a_scene_a_length_or_an_edit() {
+        assert_eq!(intent("make a new scene about pricing", 0), Some(Intent::Add));
+        assert_eq!(intent("make the intro 5 seconds", 0), Some(Intent::Duration));
+        assert_eq!(intent("make it blue", 0), Some(Intent::Edit));
+    }
+
+    #[test]
+    fn delete_and_fix_act_on_the_scene_unless_an_element_comes_first() {
+        assert_eq!(intent("delete the intro", 0), Some(Intent::Delete));
+        assert_eq!(intent("delete the title from the intro", 0), Some(Intent::Edit));
+        assert_eq!(intent("remove the logo from the intro", 0), Some(Intent::Edit));
+        assert_eq!(intent("cut 3 seconds from the outro", 0), Some(Intent::Duration));
+        assert_eq!(intent("fix the intro", 0), Some(Intent::Fix));
+        assert_eq!(intent("fix the typo in the intro", 0), Some(Intent::Edit));
+    }
+
+    #[test]
+    fn other_verbs_by_class() {
+        assert_eq!(intent("duplicate the intro", 0), Some(Intent::Duplicate));
+        assert_eq!(intent("change the duration of the intro", 0), Some(Intent::Duration));
+        assert_eq!(intent("turn the outro into a new scene", 0), Some(Intent::Add));
+        assert_eq!(intent("move the outro before the intro", 0), Some(Intent::Reorder));
+        assert_eq!(intent("swap the intro and the outro", 0), Some(Intent::Reorder));
+        // Looking at an image needs an image.
+        assert_eq!(intent("analyze this image", 0), None);
+        assert_eq!(intent("analyze this image", 1), Some(Intent::Analyze));
+        assert_eq!(intent("describe this image", 1), Some(Intent::Analyze));
+    }
+
+    #[test]
+    fn statements_without_a_verb() {
+        let broken = Prompt::new("scene 3 is broken", SCENES).read(0);
+        assert_eq!((broken.intent, broken.from_state), (Some(Intent::Fix), true));
+        assert_eq!(intent("the intro is too long", 0), Some(Intent::Duration));
+        // An element's length is an edit, not the scene's.
+        assert_eq!(intent("the title is too long", 0), Some(Intent::Edit));
+    }
+
+    #[test]
+    fn implied_length_follows_the_verb() {
+        let lengths = |prompt: &str| {
+            let r = Prompt::new(prompt, SCENES).read(0);
+            assert_eq!(r.intent, Some(Intent::Duration), "{prompt}");
+            r.lengths.iter().map(|d| d.amount).collect::<Vec<_>>()
+        };
+        assert_eq!(lengths("shorten the intro"), [Amount::Shorter]);
+        assert_eq!(lengths("trim the outro"), [Amount::Shorter]);
+        assert_eq!(lengths("reduce the length of the intro"), [Amount::Shorter]);
+        assert_eq!(lengths("extend the outro"), [Amount::Longer]);
+        assert_eq!(lengths("lengthen the outro"), [Amount::Longer]);
+        assert_eq!(lengths("increase the length of the intro"), [Amount::Longer]);
+        // A stated amount is not replaced.
+        assert_eq!(lengths("make the intro 5 seconds"), [Amount::Absolute(5.0)]);
+
+        // Without a verb it sits at the clause's start.
+        let p = Prompt::new("reduce the length of the intro", SCENES);
+        let implied = p.clause(|c| implied_length(c, None));
+        assert_eq!((implied.start, implied.end, implied.amount), (0, 1, Amount::Longer));
+        let verb = Verb { class: VerbClass::Duration, at: 0, end: 1 };
+        assert_eq!(p.clause(|c| implied_length(c, Some(verb))).amount, Amount::Shorter);
+    }
+
+    #[test]
+    fn edit_complexity_from_structure_to_a_single_property() {
+        // Adding, removing or arranging elements.
+        assert_eq!(complexity_of("add a logo to the intro"), (EditComplexity::Structural, false));
+        assert_eq!(complexity_of("remove the logo from the intro"), (EditComplexity::Structural, false));
+        assert_eq!(
+            complexity_of("put the logo and the tagline side by side in the intro"),
+            (EditComplexity::Structural, false)
+        );
+        assert_eq!(complexity_of("use these photos in the intro"), (EditComplexity::Structural, false));
+        // One property: a colour, a text, a hex code.
+        assert_eq!(complexity_of("make it blue"), (EditComplexity::Surgical, false));
+        assert_eq!(complexity_of("change the title text to 'Hello'"), (EditComplexity::Surgical, false));
+        assert_eq!(complexity_of("make the background #1a1a2e"), (EditComplexity::Surgical, false));
+        assert_eq!(complexity_of("use this photo as the background of the intro"), (EditComplexity::Surgical, false));
+        // The whole scene's look.
+        assert_eq!(complexity_of("make the intro feel more modern"), (EditComplexity::Creative, false));
+        assert_eq!(complexity_of("make the intro calmer"), (EditComplexity::Creative, false));
+        // No cue: creative, as a guess.
+        assert_eq!(complexity_of("edit the intro"), (EditComplexity::Creative, true));
+        assert_eq!(complexity_of("update the outro"), (EditComplexity::Creative, true));
+    }
+}
