@@ -526,12 +526,7 @@ fn plan_scene_change(
         }
         other => return Err(ask_for(ctx, intent, other)),
     };
-    let tool = match intent {
-        Intent::Edit => Tool::EditScene,
-        Intent::Delete => Tool::DeleteScene,
-        Intent::Fix => Tool::FixBrokenScene,
-        _ => Tool::ChangeDuration,
-    };
+    let tool = scene_tool(intent);
     let complexity = (intent == Intent::Edit).then_some(reading.complexity);
     let guess_penalty = if intent == Intent::Edit && reading.complexity_guessed { -0.1 } else { 0.0 };
     let attrs = if matches!(intent, Intent::Edit) {
@@ -564,6 +559,16 @@ fn plan_scene_change(
         });
     }
     Ok(if intent == Intent::Delete { Antecedent::None } else { Antecedent::Scenes(targets) })
+}
+
+/// The tool that changes an existing scene the way `intent` asks.
+fn scene_tool(intent: Intent) -> Tool {
+    match intent {
+        Intent::Edit => Tool::EditScene,
+        Intent::Delete => Tool::DeleteScene,
+        Intent::Fix => Tool::FixBrokenScene,
+        _ => Tool::ChangeDuration,
+    }
 }
 
 /// "add a scene ... and make it blue": the edit describes the scene the
