@@ -344,10 +344,9 @@ impl Trim<'_> {
         let (prepared, packet) = (self.prepared, &self.prepared.packet);
         while self.over() && self.kept.turns_from < prepared.turns.len() {
             let i = self.kept.turns_from;
-            let tokens = prepared.turns[i].tokens;
-            self.tally.turns = (self.tally.turns.0 - tokens, self.tally.turns.1 - 1);
             self.kept.turns_from += 1;
-            record(&mut self.dropped, Section::Conversation, &packet.recent_turns[i].id, DropAction::Dropped, tokens);
+            let id = &packet.recent_turns[i].id;
+            drop_line(&mut self.tally.turns, &mut self.dropped, Section::Conversation, id, prepared.turns[i].tokens);
         }
     }
 
@@ -356,11 +355,9 @@ impl Trim<'_> {
         let (prepared, packet) = (self.prepared, &self.prepared.packet);
         while self.over() && self.kept.image_facts > 0 {
             self.kept.image_facts -= 1;
-            let i = self.kept.image_facts;
-            let tokens = prepared.image_facts[i].tokens;
-            self.tally.image_facts = (self.tally.image_facts.0 - tokens, self.tally.image_facts.1 - 1);
+            let (i, tally) = (self.kept.image_facts, &mut self.tally.image_facts);
             let id = &packet.image_facts[i].image_id;
-            record(&mut self.dropped, Section::ImageFacts, id, DropAction::Dropped, tokens);
+            drop_line(tally, &mut self.dropped, Section::ImageFacts, id, prepared.image_facts[i].tokens);
         }
     }
 
@@ -369,10 +366,9 @@ impl Trim<'_> {
         let (prepared, packet) = (self.prepared, &self.prepared.packet);
         while self.over() && self.kept.preferences > 0 {
             self.kept.preferences -= 1;
-            let i = self.kept.preferences;
-            let tokens = prepared.preferences[i].tokens;
-            self.tally.preferences = (self.tally.preferences.0 - tokens, self.tally.preferences.1 - 1);
-            record(&mut self.dropped, Section::Preferences, &packet.preferences[i].id, DropAction::Dropped, tokens);
+            let (i, tally) = (self.kept.preferences, &mut self.tally.preferences);
+            let id = &packet.preferences[i].id;
+            drop_line(tally, &mut self.dropped, Section::Preferences, id, prepared.preferences[i].tokens);
         }
     }
 
@@ -428,6 +424,12 @@ impl Trim<'_> {
         record(&mut self.dropped, Section::Prompt, "prompt", DropAction::MiddleCut, saved);
         Ok(Cow::Owned(body))
     }
+}
+
+/// Takes one dropped line of `tokens` off a section's (tokens, items) and records it.
+fn drop_line(tally: &mut (u32, usize), dropped: &mut Vec<DroppedItem>, section: Section, id: &str, tokens: u32) {
+    *tally = (tally.0 - tokens, tally.1 - 1);
+    record(dropped, section, id, DropAction::Dropped, tokens);
 }
 
 /// The token report of a fitted prompt, from the tallies before and after.

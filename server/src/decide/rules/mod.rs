@@ -194,7 +194,8 @@ pub fn decide(input: &DecisionInput) -> Decision {
             truncated = true;
             break;
         }
-        match plan(&ctx, &range, intent, &reading, &mentions, &antecedent, &mut steps) {
+        let request = Request { range: &range, intent, reading: &reading, mentions: &mentions };
+        match plan(&ctx, request, &antecedent, &mut steps) {
             Ok(next) => antecedent = next,
             Err(ask) => return clarification(ask),
         }
@@ -426,16 +427,19 @@ fn ask_for(ctx: &Ctx, intent: Intent, resolution: Resolution) -> Ask {
     }
 }
 
-/// Plans the tool call(s) of one clause; returns what "it" means next.
-fn plan(
-    ctx: &Ctx,
-    range: &Range<usize>,
+/// One clause's request, as [`clause::read`] read it.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    range: &'a Range<usize>,
     intent: Intent,
-    reading: &Reading,
-    mentions: &[&Mention],
-    antecedent: &Antecedent,
-    steps: &mut Vec<Step>,
-) -> Result<Antecedent, Ask> {
+    reading: &'a Reading,
+    /// The mentions inside the clause.
+    mentions: &'a [&'a Mention],
+}
+
+/// Plans the tool call(s) of one clause; returns what "it" means next.
+fn plan(ctx: &Ctx, request: Request, antecedent: &Antecedent, steps: &mut Vec<Step>) -> Result<Antecedent, Ask> {
+    let Request { range, intent, reading, mentions } = request;
     match intent {
         Intent::Add | Intent::Duplicate => {
             let step = add_step(ctx, range, intent, reading, mentions, base_confidence(reading));
@@ -463,7 +467,7 @@ fn plan(
             Ok(antecedent.clone())
         }
         Intent::Edit | Intent::Delete | Intent::Fix | Intent::Duration => {
-            plan_scene_change(ctx, range, intent, reading, mentions, antecedent, steps)
+            plan_scene_change(ctx, request, antecedent, steps)
         }
     }
 }
@@ -499,13 +503,11 @@ fn cannot_reorder(ctx: &Ctx, mentions: &[&Mention]) -> Ask {
 /// empty project; or a question when the target is unclear.
 fn plan_scene_change(
     ctx: &Ctx,
-    range: &Range<usize>,
-    intent: Intent,
-    reading: &Reading,
-    mentions: &[&Mention],
+    request: Request,
     antecedent: &Antecedent,
     steps: &mut Vec<Step>,
 ) -> Result<Antecedent, Ask> {
+    let Request { range, intent, reading, mentions } = request;
     let base_confidence = base_confidence(reading);
     let scene_mentions: Vec<&Mention> =
         mentions.iter().copied().filter(|m| !reading.element_mentions.contains(&m.start)).collect();
