@@ -28,5 +28,6 @@ pub mod retention;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod validate;
 pub mod vision;

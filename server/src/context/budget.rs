@@ -17,7 +17,7 @@
 //! and tail of the prompt still do not fit, the budget is refused as too
 //! small rather than exceeded.
 
-use std::sync::OnceLock;
+use std::{borrow::Cow, sync::OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -271,111 +271,176 @@ fn sum(lines: &[Line]) -> u32 {
 
 /// Renders `prepared` and `prompt` (empty renders the context alone) within `budget` tokens.
 pub fn fit(prepared: &PreparedPacket, prompt: &str, budget: u32) -> Result<Fitted> {
-    let packet = &prepared.packet;
-    let has_prompt = !prompt.is_empty();
-    let prompt_section = if has_prompt { tokens::count(&format!("{}{prompt}", render::PROMPT_HEADING)) } else { 0 };
-    let mut tally = Tally {
-        preferences: (sum(&prepared.preferences), prepared.preferences.len()),
-        scenes: prepared
-            .scenes
-            .iter()
-            .map(|s| s.heading.tokens + s.summary.as_ref().map_or(0, |l| l.tokens) + sum(&s.relationships))
-            .sum(),
-        scene_count: prepared.scenes.len(),
-        relationships: prepared.scenes.iter().map(|s| s.relationships.len()).sum(),
-        image_facts: (sum(&prepared.image_facts), prepared.image_facts.len()),
-        turns: (sum(&prepared.turns), prepared.turns.len()),
-        pending: (sum(&prepared.pending_images), prepared.pending_images.len()),
-        prompt_section,
-        has_prompt,
-    };
+    let tally = Tally::of(prepared, prompt);
     let before = tally.sections();
     let total_before = tally.total();
-    let mut kept = Kept {
-        preferences: prepared.preferences.len(),
-        scene_summaries: prepared.scenes.iter().map(|s| s.summary.is_some()).collect(),
-        scene_relationships: prepared.scenes.iter().map(|s| s.relationships.len()).collect(),
-        image_facts: prepared.image_facts.len(),
-        turns_from: 0,
-    };
-    let mut dropped = Vec::new();
-
-    // 1. Oldest conversation turns.
-    while tally.total() > budget && kept.turns_from < prepared.turns.len() {
-        let i = kept.turns_from;
-        let tokens = prepared.turns[i].tokens;
-        tally.turns = (tally.turns.0 - tokens, tally.turns.1 - 1);
-        kept.turns_from += 1;
-        record(&mut dropped, Section::Conversation, &packet.recent_turns[i].id, DropAction::Dropped, tokens);
-    }
-    // 2. Older image facts (the list is newest first).
-    while tally.total() > budget && kept.image_facts > 0 {
-        kept.image_facts -= 1;
-        let i = kept.image_facts;
-        let tokens = prepared.image_facts[i].tokens;
-        tally.image_facts = (tally.image_facts.0 - tokens, tally.image_facts.1 - 1);
-        record(&mut dropped, Section::ImageFacts, &packet.image_facts[i].image_id, DropAction::Dropped, tokens);
-    }
-    // 3. Lowest-confidence preferences (the list is highest confidence first).
-    while tally.total() > budget && kept.preferences > 0 {
-        kept.preferences -= 1;
-        let i = kept.preferences;
-        let tokens = prepared.preferences[i].tokens;
-        tally.preferences = (tally.preferences.0 - tokens, tally.preferences.1 - 1);
-        record(&mut dropped, Section::Preferences, &packet.preferences[i].id, DropAction::Dropped, tokens);
-    }
-    // 4. Scene details, least recently updated scene first; names stay.
-    if tally.total() > budget {
-        let mut order: Vec<usize> = (0..prepared.scenes.len()).collect();
-        order.sort_by_key(|&i| (packet.scenes[i].scene.updated_at, std::cmp::Reverse(i)));
-        'scenes: for i in order {
-            let lines = &prepared.scenes[i];
-            while kept.scene_relationships[i] > 0 {
-                if tally.total() <= budget {
-                    break 'scenes;
-                }
-                kept.scene_relationships[i] -= 1;
-                let r = kept.scene_relationships[i];
-                let tokens = lines.relationships[r].tokens;
-                tally.scenes -= tokens;
-                tally.relationships -= 1;
-                let id = &packet.scenes[i].relationships[r].id;
-                record(&mut dropped, Section::Scenes, id, DropAction::Dropped, tokens);
-            }
-            if tally.total() <= budget {
-                break;
-            }
-            if let Some(summary) = &lines.summary {
-                kept.scene_summaries[i] = false;
-                tally.scenes -= summary.tokens;
-                let id = &packet.scenes[i].scene.scene_id;
-                record(&mut dropped, Section::Scenes, id, DropAction::SummaryRemoved, summary.tokens);
-            }
-        }
-    }
-    // 5. The middle of the prompt.
-    let mut prompt_body = std::borrow::Cow::Borrowed(prompt);
-    let mut prompt_truncated = false;
-    if tally.total() > budget && has_prompt {
-        let rest = tally.total() - tally.prompt() - headings().prompt;
-        let room = budget.saturating_sub(rest);
-        let before_tokens = tally.prompt();
-        match cut_middle(prompt, room) {
-            Some((body, section_tokens)) => {
-                tally.prompt_section = section_tokens;
-                prompt_body = std::borrow::Cow::Owned(body);
-                prompt_truncated = true;
-                let saved = before_tokens.saturating_sub(tally.prompt());
-                record(&mut dropped, Section::Prompt, "prompt", DropAction::MiddleCut, saved);
-            }
-            None => return Err(too_small(budget, rest + headings().prompt + MIN_PROMPT_KEEP as u32)),
-        }
-    }
+    let mut trim = Trim { prepared, budget, tally, kept: Kept::everything(prepared), dropped: Vec::new() };
+    trim.oldest_turns();
+    trim.oldest_image_facts();
+    trim.weakest_preferences();
+    trim.scene_details();
+    let prompt_body = trim.prompt_middle(prompt)?;
+    let Trim { tally, kept, dropped, .. } = trim;
     if tally.total() > budget {
         return Err(too_small(budget, tally.total()));
     }
-
     let enhanced_prompt = render_fitted(prepared, &kept, &tally, &prompt_body);
+    let report = report(budget, &before, total_before, &tally, dropped, matches!(prompt_body, Cow::Owned(_)));
+    Ok(Fitted { enhanced_prompt, report, kept })
+}
+
+impl Tally {
+    /// Everything in the packet plus the prompt, before the budget.
+    fn of(prepared: &PreparedPacket, prompt: &str) -> Tally {
+        let has_prompt = !prompt.is_empty();
+        Tally {
+            preferences: (sum(&prepared.preferences), prepared.preferences.len()),
+            scenes: prepared
+                .scenes
+                .iter()
+                .map(|s| s.heading.tokens + s.summary.as_ref().map_or(0, |l| l.tokens) + sum(&s.relationships))
+                .sum(),
+            scene_count: prepared.scenes.len(),
+            relationships: prepared.scenes.iter().map(|s| s.relationships.len()).sum(),
+            image_facts: (sum(&prepared.image_facts), prepared.image_facts.len()),
+            turns: (sum(&prepared.turns), prepared.turns.len()),
+            pending: (sum(&prepared.pending_images), prepared.pending_images.len()),
+            prompt_section: if has_prompt { tokens::count(&format!("{}{prompt}", render::PROMPT_HEADING)) } else { 0 },
+            has_prompt,
+        }
+    }
+}
+
+impl Kept {
+    /// Every item of the packet.
+    fn everything(prepared: &PreparedPacket) -> Kept {
+        Kept {
+            preferences: prepared.preferences.len(),
+            scene_summaries: prepared.scenes.iter().map(|s| s.summary.is_some()).collect(),
+            scene_relationships: prepared.scenes.iter().map(|s| s.relationships.len()).collect(),
+            image_facts: prepared.image_facts.len(),
+            turns_from: 0,
+        }
+    }
+}
+
+/// The packet being cut down to the budget, one kind of item at a time (in
+/// the order the module documentation gives); each step stops as soon as the
+/// total fits.
+struct Trim<'a> {
+    prepared: &'a PreparedPacket,
+    budget: u32,
+    tally: Tally,
+    kept: Kept,
+    dropped: Vec<DroppedItem>,
+}
+
+impl Trim<'_> {
+    fn over(&self) -> bool {
+        self.tally.total() > self.budget
+    }
+
+    fn oldest_turns(&mut self) {
+        let (prepared, packet) = (self.prepared, &self.prepared.packet);
+        while self.over() && self.kept.turns_from < prepared.turns.len() {
+            let i = self.kept.turns_from;
+            self.kept.turns_from += 1;
+            let id = &packet.recent_turns[i].id;
+            drop_line(&mut self.tally.turns, &mut self.dropped, Section::Conversation, id, prepared.turns[i].tokens);
+        }
+    }
+
+    /// The list is newest first.
+    fn oldest_image_facts(&mut self) {
+        let (prepared, packet) = (self.prepared, &self.prepared.packet);
+        while self.over() && self.kept.image_facts > 0 {
+            self.kept.image_facts -= 1;
+            let (i, tally) = (self.kept.image_facts, &mut self.tally.image_facts);
+            let id = &packet.image_facts[i].image_id;
+            drop_line(tally, &mut self.dropped, Section::ImageFacts, id, prepared.image_facts[i].tokens);
+        }
+    }
+
+    /// The list is highest confidence first.
+    fn weakest_preferences(&mut self) {
+        let (prepared, packet) = (self.prepared, &self.prepared.packet);
+        while self.over() && self.kept.preferences > 0 {
+            self.kept.preferences -= 1;
+            let (i, tally) = (self.kept.preferences, &mut self.tally.preferences);
+            let id = &packet.preferences[i].id;
+            drop_line(tally, &mut self.dropped, Section::Preferences, id, prepared.preferences[i].tokens);
+        }
+    }
+
+    /// Relationship items, then the summary, least recently updated scene
+    /// first; names stay.
+    fn scene_details(&mut self) {
+        if !self.over() {
+            return;
+        }
+        let (prepared, packet) = (self.prepared, &self.prepared.packet);
+        let mut order: Vec<usize> = (0..prepared.scenes.len()).collect();
+        order.sort_by_key(|&i| (packet.scenes[i].scene.updated_at, std::cmp::Reverse(i)));
+        for i in order {
+            let lines = &prepared.scenes[i];
+            while self.kept.scene_relationships[i] > 0 {
+                if !self.over() {
+                    return;
+                }
+                self.kept.scene_relationships[i] -= 1;
+                let r = self.kept.scene_relationships[i];
+                let tokens = lines.relationships[r].tokens;
+                self.tally.scenes -= tokens;
+                self.tally.relationships -= 1;
+                let id = &packet.scenes[i].relationships[r].id;
+                record(&mut self.dropped, Section::Scenes, id, DropAction::Dropped, tokens);
+            }
+            if !self.over() {
+                return;
+            }
+            if let Some(summary) = &lines.summary {
+                self.kept.scene_summaries[i] = false;
+                self.tally.scenes -= summary.tokens;
+                let id = &packet.scenes[i].scene.scene_id;
+                record(&mut self.dropped, Section::Scenes, id, DropAction::SummaryRemoved, summary.tokens);
+            }
+        }
+    }
+
+    /// The prompt, with its middle cut if everything else is gone and it
+    /// still does not fit; an error if even its head and tail do not.
+    fn prompt_middle<'p>(&mut self, prompt: &'p str) -> Result<Cow<'p, str>> {
+        if !self.over() || !self.tally.has_prompt {
+            return Ok(Cow::Borrowed(prompt));
+        }
+        let rest = self.tally.total() - self.tally.prompt() - headings().prompt;
+        let room = self.budget.saturating_sub(rest);
+        let before_tokens = self.tally.prompt();
+        let Some((body, section_tokens)) = cut_middle(prompt, room) else {
+            return Err(too_small(self.budget, rest + headings().prompt + MIN_PROMPT_KEEP as u32));
+        };
+        self.tally.prompt_section = section_tokens;
+        let saved = before_tokens.saturating_sub(self.tally.prompt());
+        record(&mut self.dropped, Section::Prompt, "prompt", DropAction::MiddleCut, saved);
+        Ok(Cow::Owned(body))
+    }
+}
+
+/// Takes one dropped line of `tokens` off a section's (tokens, items) and records it.
+fn drop_line(tally: &mut (u32, usize), dropped: &mut Vec<DroppedItem>, section: Section, id: &str, tokens: u32) {
+    *tally = (tally.0 - tokens, tally.1 - 1);
+    record(dropped, section, id, DropAction::Dropped, tokens);
+}
+
+/// The token report of a fitted prompt, from the tallies before and after.
+fn report(
+    budget: u32,
+    before: &[(Section, u32, u32); 7],
+    total_before: u32,
+    tally: &Tally,
+    dropped: Vec<DroppedItem>,
+    prompt_truncated: bool,
+) -> TokenReport {
     let after = tally.sections();
     let total_after = tally.total();
     let sections = before
@@ -389,7 +454,7 @@ pub fn fit(prepared: &PreparedPacket, prompt: &str, budget: u32) -> Result<Fitte
             items_after: a.2,
         })
         .collect();
-    let report = TokenReport {
+    TokenReport {
         budget,
         total_before,
         total_after,
@@ -399,8 +464,7 @@ pub fn fit(prepared: &PreparedPacket, prompt: &str, budget: u32) -> Result<Fitte
         prompt_truncated,
         budget_warning: u64::from(total_after) * 10 > u64::from(budget) * 9,
         encoding: tokens::ENCODING.to_owned(),
-    };
-    Ok(Fitted { enhanced_prompt, report, kept })
+    }
 }
 
 fn record(dropped: &mut Vec<DroppedItem>, section: Section, item_id: &str, action: DropAction, tokens: u32) {
@@ -560,7 +624,7 @@ mod tests {
             packet::{ImageFactsSummary, SceneContext},
             render::tests::{nasty_text, random_facts},
         },
-        model::{ConversationTurn, MemoryItem, MemorySource, MemoryType, Scene, SceneStatus},
+        model::{ConversationTurn, MemoryItem, MemorySource, MemoryType, Scene},
     };
 
     fn memory(id: &str, memory_type: MemoryType, key: &str, value: &str, confidence: f64) -> MemoryItem {
@@ -583,16 +647,11 @@ mod tests {
 
     fn scene(id: &str, position: u32, name: &str, summary: &str, updated_at: i64) -> Scene {
         Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: name.into(),
-            position,
             summary: summary.into(),
             summary_tokens: tokens::count(&render::scene_summary_line(summary)),
             duration_seconds: Some(4.5),
-            status: SceneStatus::Ok,
-            created_at: 0,
             updated_at,
+            ..crate::model::testing::scene(id, name, position)
         }
     }
 

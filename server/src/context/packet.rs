@@ -247,7 +247,7 @@ mod tests {
     use super::*;
     use crate::{
         context::build::{PacketLimits, assemble},
-        model::{MemorySource, SceneStatus},
+        model::MemorySource,
         store::ContextRows,
     };
 
@@ -281,18 +281,7 @@ mod tests {
     }
 
     fn scene(id: &str, position: u32) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: id.into(),
-            position,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
+        crate::model::testing::scene(id, id, position)
     }
 
     #[test]

@@ -278,16 +278,9 @@ pub(crate) mod tests {
                     .to_owned(),
                     _ => {
                         let scene = Scene {
-                            project_id: "p".into(),
-                            scene_id: "s1".into(),
-                            name: nasty_text(&mut rng, 5),
-                            position: rng.random_range(0..100),
-                            summary: String::new(),
-                            summary_tokens: 0,
                             duration_seconds: Some(rng.random_range(0.1..100.0)),
                             status: SceneStatus::Broken,
-                            created_at: 0,
-                            updated_at: 0,
+                            ..crate::model::testing::scene("s1", &nasty_text(&mut rng, 5), rng.random_range(0..100))
                         };
                         scene_heading_line(&scene)
                     }

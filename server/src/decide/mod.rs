@@ -239,21 +239,9 @@ pub fn decider_from_config(config: &Config) -> Result<Arc<dyn Decider>, crate::e
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SceneStatus;
 
     fn intro() -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: "s1".into(),
-            name: "Intro".into(),
-            position: 0,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
+        crate::model::testing::scene("s1", "Intro", 0)
     }
 
     async fn decide(config: &Config) -> Decision {

@@ -24,9 +24,9 @@
 //! `design` (layout and decoration cues such as rounded corners),
 //! `language`.
 
-use super::rules::clause::format_seconds;
-use super::rules::duration::{self, Amount};
-use super::rules::lexer::{Kind, Token, tokenize};
+use crate::text::duration::{self, Amount, format_seconds};
+use crate::text::lexer::{Kind, Token, tokenize};
+use crate::text::lexicon::preference::*;
 
 /// A preference read from a prompt.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,89 +87,12 @@ fn has_seq(w: &[&str], seq: &[&str]) -> Option<usize> {
 
 /// Where the sentence's preference statement starts and how strong it is.
 fn strength(w: &[&str]) -> Option<(Strength, usize)> {
-    const DISLIKES: &[&[&str]] = &[
-        &["don't", "like"],
-        &["dont", "like"],
-        &["do", "not", "like"],
-        &["don't", "want"],
-        &["dont", "want"],
-        &["don't", "use"],
-        &["hate"],
-        &["dislike"],
-        &["avoid"],
-        &["never", "use"],
-        &["no", "more"],
-        &["not", "a", "fan", "of"],
+    let lists = [
+        (DISLIKE_PHRASES, Strength::Dislike),
+        (STATED_PHRASES, Strength::Stated),
+        (PROJECT_WIDE_PHRASES, Strength::ProjectWide),
     ];
-    const STATED: &[&[&str]] = &[
-        &["i", "like"],
-        &["i", "love"],
-        &["i", "prefer"],
-        &["i'd", "prefer"],
-        &["we", "prefer"],
-        &["we", "like"],
-        &["we", "love"],
-        &["i", "really", "like"],
-        &["i", "always", "want"],
-        &["fan", "of"],
-        &["always"],
-        &["from", "now", "on"],
-        &["going", "forward"],
-        &["by", "default"],
-        &["in", "general"],
-        &["generally"],
-        &["our", "brand"],
-        &["my", "brand"],
-        &["brand", "color"],
-        &["brand", "colors"],
-        &["brand", "colour"],
-        &["my", "style"],
-        &["our", "style"],
-        &["preferably"],
-        &["i", "want", "all"],
-        &["i", "want", "every"],
-        &["should", "always"],
-    ];
-    const WIDE: &[&[&str]] = &[
-        &["keep", "it"],
-        &["keep", "things"],
-        &["keep", "everything"],
-        &["keep", "the", "video"],
-        // "keep the pace fast", "keep the style minimal": an aspect of the whole video.
-        &["keep", "the", "pace"],
-        &["keep", "the", "pacing"],
-        &["keep", "the", "style"],
-        &["keep", "the", "tone"],
-        &["keep", "the", "mood"],
-        &["keep", "the", "look"],
-        &["keep", "the", "colors"],
-        &["keep", "the", "colours"],
-        &["keep", "the", "music"],
-        &["keep", "all"],
-        &["keep", "scenes"],
-        &["keep", "the", "scenes"],
-        &["make", "everything"],
-        &["everything", "should"],
-        &["all", "scenes"],
-        &["all", "the", "scenes"],
-        &["every", "scene"],
-        &["each", "scene"],
-        &["throughout"],
-        &["overall"],
-        &["whole", "video"],
-        &["stick", "to"],
-        &["stick", "with"],
-        &["use", "our"],
-        &["consistently"],
-        &["let's", "go", "with"],
-        &["everywhere"],
-        &["we", "want"],
-        &["i", "want"],
-        &["we", "need"],
-        &["should", "be"],
-        &["needs", "to", "be"],
-    ];
-    for (list, strength) in [(DISLIKES, Strength::Dislike), (STATED, Strength::Stated), (WIDE, Strength::ProjectWide)] {
+    for (list, strength) in lists {
         let found = list.iter().filter_map(|seq| has_seq(w, seq)).min();
         if let Some(at) = found {
             return Some((strength, at));
@@ -181,110 +104,20 @@ fn strength(w: &[&str]) -> Option<(Strength, usize)> {
 /// Whether a sentence is about one scene ("the intro", "scene 2", "this
 /// scene") rather than the whole project.
 fn names_a_scene(w: &[&str]) -> bool {
-    const SCENE_KINDS: &[&str] =
-        &["intro", "outro", "introduction", "ending", "credits", "hook", "opener", "closer", "finale"];
     w.iter().enumerate().any(|(i, x)| {
         let prev = i.checked_sub(1).and_then(|p| w.get(p)).copied();
         let next = w.get(i + 1).copied();
         SCENE_KINDS.contains(x)
-            || (matches!(*x, "scene" | "slide")
-                && (matches!(prev, Some("this" | "that" | "the" | "first" | "last" | "second" | "third"))
+            || (SCENE_WORDS.contains(x)
+                && (prev.is_some_and(|p| SCENE_DETERMINERS.contains(&p))
                     || next.is_some_and(|n| n.parse::<u32>().is_ok())))
     })
 }
 
 /// Whether a sentence is an edit instruction ("make the intro blue").
 fn is_edit(w: &[&str]) -> bool {
-    const FILLERS: &[&str] =
-        &["please", "can", "could", "you", "now", "just", "ok", "okay", "and", "also", "then", "so"];
-    #[rustfmt::skip]
-    const VERBS: &[&str] = &[
-        "make", "change", "set", "use", "give", "turn", "apply", "switch", "recolor", "recolour", "paint", "update",
-        "restyle", "redesign", "add",
-    ];
-    w.iter().find(|x| !FILLERS.contains(x)).is_some_and(|x| VERBS.contains(x))
+    w.iter().find(|x| !EDIT_FILLERS.contains(x)).is_some_and(|x| EDIT_VERBS.contains(x))
 }
-
-const STYLE: &[(&str, &str)] = &[
-    ("minimal", "minimal"),
-    ("minimalist", "minimal"),
-    ("minimalistic", "minimal"),
-    ("simple", "minimal"),
-    ("modern", "modern"),
-    ("retro", "retro"),
-    ("vintage", "vintage"),
-    ("corporate", "corporate"),
-    ("playful", "playful"),
-    ("cinematic", "cinematic"),
-    ("clean", "clean"),
-    ("flat", "flat"),
-    ("futuristic", "futuristic"),
-    ("elegant", "elegant"),
-    ("sleek", "sleek"),
-    ("grunge", "grunge"),
-    ("cartoon", "cartoon"),
-    ("cartoony", "cartoon"),
-    ("cartoonish", "cartoon"),
-    ("isometric", "isometric"),
-    ("brutalist", "brutalist"),
-    ("geometric", "geometric"),
-    ("luxurious", "luxury"),
-    ("luxury", "luxury"),
-    ("premium", "premium"),
-    ("techy", "techy"),
-    ("editorial", "editorial"),
-    ("colorful", "colorful"),
-    ("colourful", "colorful"),
-    ("neon", "neon"),
-    ("professional", "professional"),
-    ("bold", "bold"),
-    ("3d", "3d"),
-];
-#[rustfmt::skip]
-const MOOD: &[&str] = &[
-    "energetic", "calm", "upbeat", "dramatic", "serious", "cheerful", "moody", "warm", "cozy", "inspiring",
-    "exciting", "chill", "peaceful", "intense", "fun", "happy", "mysterious", "uplifting", "relaxed", "relaxing",
-    "dynamic", "lively", "joyful", "optimistic", "emotional", "epic", "dreamy", "bright",
-];
-#[rustfmt::skip]
-const TONE: &[&str] = &[
-    "formal", "casual", "friendly", "professional", "humorous", "funny", "witty", "conversational", "authoritative",
-    "playful", "serious", "sarcastic", "informal", "warm", "direct", "concise", "technical",
-];
-#[rustfmt::skip]
-const COLORS: &[&str] = &[
-    "red", "blue", "green", "yellow", "orange", "purple", "pink", "black", "white", "gray", "grey", "brown", "teal",
-    "cyan", "magenta", "gold", "golden", "silver", "beige", "navy", "maroon", "turquoise", "violet", "indigo",
-    "lavender", "coral", "crimson", "olive", "mint", "peach", "cream", "ivory", "charcoal", "amber", "emerald",
-    "burgundy", "pastel", "pastels", "monochrome", "monochromatic", "earthy", "muted", "vibrant", "neutral",
-];
-#[rustfmt::skip]
-const COLOR_MODIFIERS: &[&str] = &[
-    "dark", "light", "bright", "deep", "pale", "soft", "pastel", "neon", "warm", "cool", "muted", "brand", "navy",
-    "royal", "sky", "forest",
-];
-#[rustfmt::skip]
-const FONTS: &[&str] = &[
-    "serif", "monospace", "mono", "script", "handwritten", "cursive", "rounded", "helvetica", "arial", "inter",
-    "roboto", "montserrat", "poppins", "lato", "georgia", "garamond", "futura", "verdana", "baskerville", "bodoni",
-    "playfair", "raleway", "nunito", "oswald", "merriweather", "courier", "avenir", "gotham", "didot", "rockwell",
-    "condensed", "bold", "thin", "light", "geometric",
-];
-#[rustfmt::skip]
-const MUSIC: &[&str] = &[
-    "upbeat", "lofi", "lo", "ambient", "calm", "epic", "cinematic", "electronic", "acoustic", "piano", "jazz",
-    "jazzy", "classical", "rock", "corporate", "chill", "orchestral", "energetic", "synthwave", "hip",
-];
-#[rustfmt::skip]
-const ANIMATION: &[&str] = &[
-    "smooth", "subtle", "minimal", "snappy", "bouncy", "dynamic", "slow", "fast", "quick", "gentle", "playful",
-    "simple",
-];
-#[rustfmt::skip]
-const LANGUAGES: &[&str] = &[
-    "english", "spanish", "french", "german", "italian", "portuguese", "dutch", "japanese", "chinese", "korean",
-    "arabic", "hindi", "russian", "polish", "swedish", "turkish",
-];
 
 fn first_of<'a>(w: &[&'a str], from: usize, list: &[&str]) -> Option<(usize, &'a str)> {
     w.iter().enumerate().skip(from).find(|(_, x)| list.contains(x)).map(|(i, x)| (i, *x))
@@ -292,6 +125,11 @@ fn first_of<'a>(w: &[&'a str], from: usize, list: &[&str]) -> Option<(usize, &'a
 
 fn any_of(w: &[&str], list: &[&str]) -> bool {
     w.iter().any(|x| list.contains(x))
+}
+
+/// The value a spelling table gives `word`, if it lists it.
+fn spelled(table: &[(&str, &'static str)], word: &str) -> Option<&'static str> {
+    table.iter().find(|(spelling, _)| *spelling == word).map(|(_, value)| *value)
 }
 
 /// A colour phrase at or after `from`: "dark blue", "brand blue", "#1a1a2e", "pastels".
@@ -312,19 +150,47 @@ fn color_phrase(w: &[&str], from: usize) -> Option<String> {
             {
                 value = format!("{value} and {second}");
             }
-            return Some(match value.as_str() {
-                "pastels" => "pastel".to_string(),
-                "monochromatic" => "monochrome".to_string(),
-                _ => value,
-            });
+            return Some(spelled(COLOR_SPELLINGS, &value).map_or(value, str::to_string));
         }
-        if (*x == "warm" || *x == "cool" || *x == "earthy" || *x == "muted")
-            && w.get(i + 1).is_some_and(|n| ["tones", "colors", "colours", "palette"].contains(n))
-        {
+        if PALETTE_TEMPERATURES.contains(x) && w.get(i + 1).is_some_and(|n| PALETTE_NOUNS.contains(n)) {
             return Some(format!("{x} tones"));
         }
     }
     None
+}
+
+/// One sentence as the value readers see it.
+struct Sentence<'a> {
+    /// The whole sentence, for nouns that say what a value is about ("fonts").
+    all: &'a [&'a str],
+    /// The part values are read from (it stops before "instead of ...").
+    words: &'a [&'a str],
+    /// The tokens of `words`.
+    tokens: &'a [Token],
+    /// Where the preference statement starts; values are read from here on.
+    from: usize,
+    strength: Strength,
+}
+
+impl<'a> Sentence<'a> {
+    /// Whether the whole sentence has one of these words.
+    fn has(&self, list: &[&str]) -> bool {
+        any_of(self.all, list)
+    }
+
+    /// Whether the value part has this phrase.
+    fn says(&self, phrase: &[&str]) -> bool {
+        has_seq(self.words, phrase).is_some()
+    }
+
+    /// The first of these words in the value part, with its index.
+    fn first_of(&self, list: &[&str]) -> Option<(usize, &'a str)> {
+        first_of(self.words, self.from, list)
+    }
+
+    fn color_phrase(&self) -> Option<String> {
+        color_phrase(self.words, self.from)
+    }
 }
 
 /// The value for `key` in one sentence's words (after `from`).
@@ -333,264 +199,242 @@ fn color_phrase(w: &[&str], from: usize) -> Option<String> {
 /// ("fonts"); `w` is the part values are read from (it stops before
 /// "instead of ...").
 fn values(all: &[&str], w: &[&str], tokens: &[Token], from: usize, strength: Strength) -> Vec<(&'static str, String)> {
+    let s = Sentence { all, words: w, tokens, from, strength };
     let mut out: Vec<(&'static str, String)> = Vec::new();
-    let has = |list: &[&str]| any_of(all, list);
+    out.extend(aspect_ratio(&s).map(|r| ("aspect_ratio", r)));
+    out.extend(pace(&s).map(|p| ("pace", p.to_string())));
+    out.extend(length(&s));
+    out.extend(font(&s).map(|f| ("font", f)));
+    // Backgrounds before colours: "dark backgrounds" is a background taste.
+    let background = s.has(BACKGROUND_NOUNS);
+    if background {
+        out.extend(background_value(&s).map(|b| ("background", b)));
+    } else {
+        out.extend(theme(&s).map(|t| ("theme", t.to_string())));
+    }
+    let font_found = out.iter().any(|(k, _)| *k == "font");
+    if !background {
+        out.extend(color(&s, font_found).map(|c| ("color", c)));
+    }
+    out.extend(tone(&s).map(|t| ("tone", t.to_string())));
+    out.extend(music(&s).map(|m| ("music", m)));
+    out.extend(animation(&s).map(|a| ("animation", a.to_string())));
+    if !background {
+        out.extend(design(&s).map(|d| ("design", d.to_string())));
+    }
+    out.extend(language(&s).map(|l| ("language", l.to_string())));
+    // Style and mood last: their words overlap with the keys above.
+    let style_and_mood = style_and_mood(&s, &out);
+    out.extend(style_and_mood);
+    out
+}
 
-    // Aspect ratio: "16:9", "vertical video", "for tiktok".
-    let ratio = tokens.windows(3).find_map(|t| {
+/// Aspect ratio: "16:9", "vertical video", "for tiktok".
+fn aspect_ratio(s: &Sentence<'_>) -> Option<String> {
+    let written = s.tokens.windows(3).find_map(|t| {
         (t[0].kind == Kind::Number && t[1].is_punct(':') && t[2].kind == Kind::Number)
             .then(|| format!("{}:{}", t[0].text, t[2].text))
     });
-    let ratio =
-        ratio.filter(|r| ["16:9", "9:16", "1:1", "4:5", "4:3", "3:4", "21:9", "2:3", "3:2"].contains(&r.as_str()));
-    let format_word = has(&["video", "videos", "format", "aspect", "ratio", "orientation", "posts", "post", "layout"]);
-    let ratio = ratio.or_else(|| {
-        if has(&["vertical", "portrait"]) && format_word || has(&["tiktok", "reels", "shorts", "stories"]) {
+    let written = written.filter(|r| ASPECT_RATIOS.contains(&r.as_str()));
+    written.or_else(|| {
+        let format_word = s.has(FORMAT_NOUNS);
+        if s.has(PORTRAIT_WORDS) && format_word || s.has(PORTRAIT_PLATFORMS) {
             Some("9:16".to_string())
-        } else if has(&["square"]) && format_word {
+        } else if s.has(SQUARE_WORDS) && format_word {
             Some("1:1".to_string())
-        } else if has(&["widescreen", "landscape", "horizontal"]) && format_word {
+        } else if s.has(LANDSCAPE_WORDS) && format_word {
             Some("16:9".to_string())
         } else {
             None
         }
-    });
-    if let Some(r) = ratio {
-        out.push(("aspect_ratio", r));
-    }
+    })
+}
 
-    // Pace needs a pace noun: "fast-paced", "quick cuts", "a slow tempo".
-    if has(&["pace", "paced", "pacing", "tempo", "cuts", "rhythm"])
-        || has_seq(w, &["keep", "it", "fast"]).is_some()
-        || has_seq(w, &["keep", "it", "snappy"]).is_some()
+/// Pace needs a pace noun: "fast-paced", "quick cuts", "a slow tempo".
+fn pace(s: &Sentence<'_>) -> Option<&'static str> {
+    if !(s.has(PACE_NOUNS) || PACE_PHRASES.iter().any(|p| s.says(p))) {
+        return None;
+    }
+    if s.first_of(FAST_WORDS).is_some() {
+        Some("fast")
+    } else if s.first_of(SLOW_WORDS).is_some() {
+        Some("slow")
+    } else if s.first_of(MODERATE_WORDS).is_some() {
+        Some("moderate")
+    } else {
+        None
+    }
+}
+
+/// Scene or video length: "5 second scenes", "scenes under 5 seconds",
+/// "short scenes", "keep the video under 30 seconds".
+fn length(s: &Sentence<'_>) -> Option<(&'static str, String)> {
+    let scene_noun = s.has(SCENE_NOUNS);
+    let video_noun = s.has(VIDEO_NOUNS) && !scene_noun;
+    if !scene_noun && !video_noun {
+        return None;
+    }
+    let key = if scene_noun { "duration" } else { "video_duration" };
+    if let Some(seconds) = stated_seconds(s) {
+        return Some((key, seconds));
+    }
+    let (_, x) = s.first_of(LENGTH_WORDS)?;
+    Some((key, if x.starts_with("short") || x == "brief" { "short" } else { "long" }.to_string()))
+}
+
+/// The first absolute duration from `from` on, with its qualifier: "under 5 seconds".
+fn stated_seconds(s: &Sentence<'_>) -> Option<String> {
+    let tokens = s.tokens;
+    let consumed = vec![false; tokens.len()];
+    duration::find(tokens, s.from.min(tokens.len())..tokens.len(), &consumed).into_iter().find_map(|d| {
+        let Amount::Absolute(secs) = d.amount else { return None };
+        let qualifier = d.start.checked_sub(1).and_then(|p| tokens.get(p)).and_then(|p| length_qualifier(&p.text));
+        Some(format!("{}{} seconds", qualifier.unwrap_or(""), format_seconds(secs)))
+    })
+}
+
+/// The bound a word before a length puts on it ("under 5 seconds").
+fn length_qualifier(word: &str) -> Option<&'static str> {
+    spelled(LENGTH_QUALIFIERS, word)
+}
+
+/// Typography: needs a font noun or a family name.
+fn font(s: &Sentence<'_>) -> Option<String> {
+    let family = s.first_of(FONT_FAMILIES);
+    if !s.has(FONT_NOUNS) && family.is_none() {
+        return None;
+    }
+    if let Some((_, f)) = family {
+        return Some(f.to_string());
+    }
+    if (s.from..s.words.len()).any(|i| SANS_WORDS.contains(&s.words[i])) {
+        return Some("sans-serif".to_string());
+    }
+    s.first_of(FONTS).map(|(_, f)| f.to_string())
+}
+
+/// A background colour or look ("dark blue", "gradient"), in a sentence about backgrounds.
+fn background_value(s: &Sentence<'_>) -> Option<String> {
+    if let Some(c) = s.color_phrase() {
+        return Some(c);
+    }
+    let (_, x) = s.first_of(BACKGROUND_LOOKS)?;
+    Some(spelled(BACKGROUND_LOOK_SPELLINGS, x).unwrap_or(x).to_string())
+}
+
+/// A dark or light theme: "dark mode", or "make everything darker" when
+/// said of the whole project.
+fn theme(s: &Sentence<'_>) -> Option<&'static str> {
+    if s.has(THEME_NOUNS)
+        && let Some((_, x)) = s.first_of(THEMES)
     {
-        if let Some((_, x)) =
-            first_of(w, from, &["fast", "quick", "snappy", "brisk", "rapid", "punchy", "faster", "quicker"])
-        {
-            let _ = x;
-            out.push(("pace", "fast".to_string()));
-        } else if first_of(w, from, &["slow", "slower", "relaxed", "leisurely", "gentle", "calm"]).is_some() {
-            out.push(("pace", "slow".to_string()));
-        } else if first_of(w, from, &["moderate", "medium", "steady", "balanced"]).is_some() {
-            out.push(("pace", "moderate".to_string()));
-        }
+        return Some(if x == "dark" { "dark" } else { "light" });
     }
-
-    // Scene length: "5 second scenes", "scenes under 5 seconds", "short scenes".
-    let scene_noun = has(&["scene", "scenes", "slide", "slides", "clip", "clips", "shot", "shots"]);
-    let video_noun = has(&["video", "videos", "whole", "total", "overall"]) && !scene_noun;
-    if scene_noun || video_noun {
-        let key = if scene_noun { "duration" } else { "video_duration" };
-        let consumed = vec![false; tokens.len()];
-        let amount =
-            duration::find(tokens, from.min(tokens.len())..tokens.len(), &consumed).into_iter().find_map(|d| {
-                let Amount::Absolute(secs) = d.amount else { return None };
-                let qualifier =
-                    d.start.checked_sub(1).and_then(|p| tokens.get(p)).map(|p| p.text.as_str()).and_then(|p| match p {
-                        "under" | "below" | "max" | "maximum" | "most" | "than" | "within" => Some("under "),
-                        "over" | "least" => Some("over "),
-                        "around" | "about" | "roughly" | "approximately" | "~" => Some("about "),
-                        _ => None,
-                    });
-                Some(format!("{}{} seconds", qualifier.unwrap_or(""), format_seconds(secs)))
-            });
-        if let Some(a) = amount {
-            out.push((key, a));
-        } else if let Some((_, x)) = first_of(w, from, &["short", "shorter", "brief", "long", "longer"]) {
-            out.push((key, if x.starts_with("short") || x == "brief" { "short" } else { "long" }.to_string()));
-        }
+    if s.strength == Strength::OneOff {
+        return None;
     }
+    let (_, x) = s.first_of(THEME_SHIFTS)?;
+    Some(if x == "darker" { "dark" } else { "light" })
+}
 
-    // Typography: needs a font noun or a family name.
-    let font_noun = has(&["font", "fonts", "typeface", "typefaces", "typography", "type", "lettering", "typefaces"]);
-    let family = first_of(
-        w,
-        from,
-        &[
-            "helvetica",
-            "arial",
-            "inter",
-            "roboto",
-            "montserrat",
-            "poppins",
-            "lato",
-            "georgia",
-            "garamond",
-            "futura",
-            "verdana",
-            "baskerville",
-            "bodoni",
-            "playfair",
-            "raleway",
-            "nunito",
-            "oswald",
-            "merriweather",
-            "courier",
-            "avenir",
-            "gotham",
-            "didot",
-            "rockwell",
-        ],
-    );
-    if font_noun || family.is_some() {
-        let sans = (from..w.len()).find(|&i| w[i] == "sans" || w[i] == "sans-serif");
-        if let Some((_, f)) = family {
-            out.push(("font", f.to_string()));
-        } else if sans.is_some() {
-            out.push(("font", "sans-serif".to_string()));
-        } else if let Some((_, f)) = first_of(w, from, FONTS) {
-            out.push(("font", f.to_string()));
-        }
+/// A palette taste. A colour noun makes a colour a palette taste; without
+/// one, a colour in a font sentence is the font's ("always use white fonts").
+fn color(s: &Sentence<'_>, font_found: bool) -> Option<String> {
+    let palette = s.has(COLOR_NOUNS) || (!font_found && (s.has(BRAND_NOUNS) || s.strength != Strength::OneOff));
+    if palette { s.color_phrase() } else { None }
+}
+
+/// Tone is about the copy; it needs a copy noun.
+fn tone<'a>(s: &Sentence<'a>) -> Option<&'a str> {
+    if !s.has(TONE_NOUNS) {
+        return None;
     }
+    s.first_of(TONE).map(|(_, t)| t)
+}
 
-    // Backgrounds before colours: "dark backgrounds" is a background taste.
-    let background = has(&["background", "backgrounds", "bg"]);
-    if background {
-        if let Some(c) = color_phrase(w, from) {
-            out.push(("background", c));
-        } else if let Some((_, x)) = first_of(
-            w,
-            from,
-            &[
-                "dark",
-                "darker",
-                "light",
-                "lighter",
-                "gradient",
-                "gradients",
-                "plain",
-                "textured",
-                "transparent",
-                "blurred",
-            ],
-        ) {
-            let v = match x {
-                "darker" => "dark",
-                "lighter" => "light",
-                "gradients" => "gradient",
-                other => other,
-            };
-            out.push(("background", v.to_string()));
-        }
-    } else if has(&["mode", "theme"]) && first_of(w, from, &["dark", "light"]).is_some() {
-        let (_, x) = first_of(w, from, &["dark", "light"]).unwrap_or((0, "dark"));
-        out.push(("theme", x.to_string()));
-    } else if strength != Strength::OneOff
-        && let Some((_, x)) = first_of(w, from, &["darker", "lighter", "brighter"])
+/// Music: a style ("lo-fi", "hip hop") or "none".
+fn music(s: &Sentence<'_>) -> Option<String> {
+    if !s.has(MUSIC_NOUNS) {
+        return None;
+    }
+    if NO_MUSIC_PHRASES.iter().any(|p| s.says(p)) {
+        return Some("none".to_string());
+    }
+    let (i, m) = s.first_of(MUSIC)?;
+    let rest = &s.words[i..];
+    match MUSIC_SPELLINGS.iter().find(|(spelling, _)| rest.starts_with(spelling)) {
+        Some((_, style)) => Some((*style).to_string()),
+        // "lo" or "hip" alone is half of a style, not one.
+        None if MUSIC_SPELLINGS.iter().any(|(spelling, _)| spelling.len() > 1 && spelling[0] == m) => None,
+        None => Some(m.to_string()),
+    }
+}
+
+/// Animation and transitions: a style or "none".
+fn animation<'a>(s: &Sentence<'a>) -> Option<&'a str> {
+    if !s.has(ANIMATION_NOUNS) {
+        return None;
+    }
+    if NO_ANIMATION_PHRASES.iter().any(|p| s.says(p)) {
+        return Some("none");
+    }
+    s.first_of(ANIMATION).map(|(_, a)| a)
+}
+
+/// Design cues: layout and decoration.
+fn design(s: &Sentence<'_>) -> Option<&'static str> {
+    let rest = &s.words[s.from.min(s.words.len())..];
+    DESIGN_CUES.iter().find(|(phrase, _)| has_seq(rest, phrase).is_some()).map(|(_, v)| *v)
+}
+
+/// Language of the copy: "in Spanish".
+fn language<'a>(s: &Sentence<'a>) -> Option<&'a str> {
+    let (i, lang) = s.first_of(LANGUAGES)?;
+    (i > 0 && s.words[i - 1] == "in" || s.has(LANGUAGE_NOUNS)).then_some(lang)
+}
+
+/// Style and mood, unless a word they would read is already another key's
+/// value; none at all in a sentence about tone, music, animation or pace.
+fn style_and_mood(s: &Sentence<'_>, found: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let found_key = |keys: &[&str]| found.iter().any(|(k, _)| keys.contains(k));
+    if found_key(&["tone", "music", "animation", "pace"]) {
+        return out;
+    }
+    let taken: Vec<&str> = found.iter().flat_map(|(_, v)| v.split(' ')).collect();
+    let styles = styles(s, &taken, found_key(&["font"]));
+    if !styles.is_empty() {
+        out.push(("style", styles.join(", ")));
+    }
+    if (s.has(MOOD_NOUNS) || s.strength != Strength::OneOff)
+        && let Some((_, m)) = s.first_of(MOOD)
+        && !taken.contains(&m)
+        && !(m == "warm" && found_key(&["color", "background"]))
+        && !(m == "bright" && found_key(&["theme"]))
     {
-        out.push(("theme", if x == "darker" { "dark" } else { "light" }.to_string()));
-    }
-    // A colour noun makes a colour a palette taste; without one, a colour in
-    // a font sentence is the font's ("always use white fonts").
-    let color_noun = has(&["color", "colors", "colour", "colours", "palette", "tones"]);
-    let font_found = out.iter().any(|(k, _)| *k == "font");
-    if !background
-        && (color_noun || (!font_found && (has(&["brand"]) || strength != Strength::OneOff)))
-        && let Some(c) = color_phrase(w, from)
-    {
-        out.push(("color", c));
-    }
-
-    // Tone is about the copy; it needs a copy noun.
-    if has(&["tone", "voice", "copy", "wording", "writing", "text", "captions", "messaging", "language"])
-        && let Some((_, t)) = first_of(w, from, TONE)
-    {
-        out.push(("tone", t.to_string()));
-    }
-
-    // Music.
-    if has(&["music", "soundtrack", "song", "songs", "track", "beat", "beats", "audio"]) {
-        if has_seq(w, &["no", "music"]).is_some() || has_seq(w, &["without", "music"]).is_some() {
-            out.push(("music", "none".to_string()));
-        } else if let Some((i, m)) = first_of(w, from, MUSIC) {
-            let v = match (m, w.get(i + 1).copied()) {
-                ("lo", Some("fi")) => "lo-fi".to_string(),
-                ("hip", Some("hop")) => "hip hop".to_string(),
-                ("lofi", _) => "lo-fi".to_string(),
-                ("jazzy", _) => "jazz".to_string(),
-                (m, _) => m.to_string(),
-            };
-            if v != "lo" && v != "hip" {
-                out.push(("music", v));
-            }
-        }
-    }
-
-    // Animation and transitions.
-    if has(&["animation", "animations", "transition", "transitions", "motion"]) {
-        if has_seq(w, &["no", "animations"]).is_some() || has_seq(w, &["no", "animation"]).is_some() {
-            out.push(("animation", "none".to_string()));
-        } else if let Some((_, a)) = first_of(w, from, ANIMATION) {
-            out.push(("animation", a.to_string()));
-        }
-    }
-
-    // Design cues: layout and decoration.
-    let design = [
-        (&["rounded", "corners"][..], "rounded corners"),
-        (&["white", "space"][..], "lots of white space"),
-        (&["whitespace"][..], "lots of white space"),
-        (&["drop", "shadows"][..], "drop shadows"),
-        (&["shadows"][..], "shadows"),
-        (&["gradients"][..], "gradients"),
-        (&["flat", "design"][..], "flat design"),
-        (&["glassmorphism"][..], "glassmorphism"),
-        (&["illustrations"][..], "illustrations"),
-        (&["icons"][..], "icons"),
-        (&["photos"][..], "photos"),
-        (&["photography"][..], "photos"),
-        (&["grid", "layouts"][..], "grid layouts"),
-        (&["big", "typography"][..], "big typography"),
-        (&["large", "text"][..], "large text"),
-    ];
-    if !background && let Some((_, v)) = design.iter().find(|(seq, _)| has_seq(&w[from.min(w.len())..], seq).is_some())
-    {
-        out.push(("design", (*v).to_string()));
-    }
-
-    // Language of the copy: "in Spanish".
-    if let Some((i, lang)) = first_of(w, from, LANGUAGES)
-        && (i > 0 && w[i - 1] == "in" || has(&["language"]))
-    {
-        out.push(("language", lang.to_string()));
-    }
-
-    // Style and mood last: their words overlap with the keys above.
-    let taken: Vec<String> = out.iter().flat_map(|(_, v)| v.split(' ').map(str::to_string)).collect();
-    let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
-    let tone_or_music = out.iter().any(|(k, _)| *k == "tone" || *k == "music" || *k == "animation" || *k == "pace");
-    if !tone_or_music {
-        let styles: Vec<&str> = w
-            .iter()
-            .skip(from)
-            .filter_map(|x| STYLE.iter().find(|(k, _)| k == x).map(|(_, v)| *v))
-            .filter(|v| !(taken.contains(v) || *v == "bold" && out.iter().any(|(k, _)| *k == "font")))
-            .fold(Vec::new(), |mut acc, v| {
-                if !acc.contains(&v) {
-                    acc.push(v);
-                }
-                acc
-            });
-        if !styles.is_empty() {
-            out.push(("style", styles.join(", ")));
-        }
-        let mood_noun = has(&["mood", "feel", "feeling", "vibe", "vibes", "atmosphere", "energy"]);
-        if (mood_noun || strength != Strength::OneOff)
-            && let Some((_, m)) = first_of(w, from, MOOD)
-            && !taken.contains(&m)
-            && !(m == "warm" && out.iter().any(|(k, _)| *k == "color" || *k == "background"))
-            && !(m == "bright" && out.iter().any(|(k, _)| *k == "theme"))
-        {
-            out.push(("mood", m.to_string()));
-        }
+        out.push(("mood", m.to_string()));
     }
     out
+}
+
+/// The distinct styles named from `from` on, except words already taken
+/// ("bold" is the font's when a font was found).
+fn styles(s: &Sentence<'_>, taken: &[&str], font_found: bool) -> Vec<&'static str> {
+    let mut styles = Vec::new();
+    for x in s.words.iter().skip(s.from) {
+        let Some(&(_, v)) = STYLE.iter().find(|(k, _)| k == x) else { continue };
+        if taken.contains(&v) || v == "bold" && font_found || styles.contains(&v) {
+            continue;
+        }
+        styles.push(v);
+    }
+    styles
 }
 
 /// Splits a prompt into sentences (token ranges).
 fn sentences(tokens: &[Token]) -> Vec<&[Token]> {
     tokens
-        .split(|t| t.kind == Kind::Punct && matches!(t.text.as_str(), "." | "!" | "?" | ";"))
+        .split(|t| t.kind == Kind::Punct && SENTENCE_ENDS.contains(&t.text.as_str()))
         .filter(|s| !s.is_empty())
         .collect()
 }
@@ -622,7 +466,7 @@ pub fn extract(prompt: &str) -> Vec<ExtractedPreference> {
             }
         };
         // "use serif instead of sans": what follows "instead of" is not preferred.
-        let cut = ["instead", "rather", "except", "unlike"]
+        let cut = EXCLUSIONS
             .iter()
             .filter_map(|x| w.iter().position(|y| y == x))
             .min()
@@ -631,8 +475,7 @@ pub fn extract(prompt: &str) -> Vec<ExtractedPreference> {
         let all = &w[..];
         let w = &w[..cut];
         let sentence = &sentence[..cut];
-        let intensified =
-            w.iter().any(|x| ["really", "definitely", "strongly", "absolutely", "must", "always"].contains(x));
+        let intensified = w.iter().any(|x| INTENSIFIERS.contains(x));
         let mut confidence = strength.confidence();
         if intensified && strength != Strength::OneOff {
             confidence = (confidence + 0.05).min(0.9);

@@ -8,6 +8,8 @@
 mod event;
 mod image;
 mod job;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use serde::{Deserialize, Serialize};
 

@@ -242,173 +242,103 @@ impl Writer {
     async fn write(&self, batch: &[Pending]) -> Result<Vec<Result<Written>>> {
         let began = Instant::now();
         let now = now_ms();
-        let mut projects: Vec<(TenantId, String)> = Vec::new();
-        for p in batch {
-            let pair = (p.tenant.clone(), p.orchestration.project_id.clone());
-            if !projects.contains(&pair) {
-                projects.push(pair);
-            }
-        }
-        let tx = self.store.begin_orchestrations(&projects, now).await?;
-        let mut outcomes: Vec<Option<Result<Written>>> = batch.iter().map(|_| None).collect();
-        for (i, p) in batch.iter().enumerate() {
-            if !tx.holds(&p.tenant, &p.orchestration.project_id) {
-                let project_id = &p.orchestration.project_id;
-                outcomes[i] = Some(Err(Error::new(Reason::ProjectNotFound, format!("project {project_id} not found"))
-                    .with_field("project_id")));
-            }
-        }
+        let tx = self.store.begin_orchestrations(&projects_of(batch), now).await?;
+        let mut outcomes = missing_projects(&tx, batch);
         let duplicate_of = self.claim_request_ids(&tx, batch, &mut outcomes).await?;
         let live: Vec<usize> =
             (0..batch.len()).filter(|&i| outcomes[i].is_none() && duplicate_of[i].is_none()).collect();
 
-        let mut state = stored_memories(&tx, batch, &live).await?;
-        let mut touched: Vec<(MemoryKey, TenantId)> = Vec::new();
-        let (mut turns, mut rows, mut done) = (Vec::new(), Vec::new(), Vec::new());
-        let mut any_images = false;
+        let mut memories = MemoryMerge { state: stored_memories(&tx, batch, &live).await?, touched: Vec::new() };
+        let mut rows = Rows::default();
         for &i in &live {
-            let p = &batch[i];
-            let orchestration = &p.orchestration;
-            let project_id = orchestration.project_id.clone();
-            let mut stamp = Stamp {
-                created_at: now,
-                images: Vec::new(),
-                image_enqueue_ms: None,
-                persistence_ms: 0.0,
-                total_ms: 0.0,
-            };
-            let mut events_after = 0;
-            if !p.attached.is_empty() {
-                // The attached images' analyses and jobs commit with the orchestration or not at all.
-                let enqueue = Instant::now();
-                let accepted = self
-                    .images
-                    .accept_in(tx.txn(), &p.tenant, &project_id, Some(&orchestration.id), p.attached.clone())
-                    .await?;
-                stamp.images = accepted.analyses;
-                stamp.image_enqueue_ms = Some(ms(enqueue));
-                events_after = accepted.events_after;
-                any_images = true;
-            }
-            let mut written = Vec::new();
-            for (put, token_count, occurrences) in memory_writes(p, &state, now) {
-                let key = (project_id.clone(), put.memory_type, put.key.clone());
-                let old = state.get(&key);
-                let item = MemoryItem {
-                    id: old.map_or_else(new_id, |m| m.id.clone()),
-                    created_at: old.map_or(now, |m| m.created_at),
-                    updated_at: now,
-                    expires_at: put.ttl_ms.map(|ttl| now.saturating_add(ttl)),
-                    project_id: project_id.clone(),
-                    memory_type: put.memory_type,
-                    key: put.key,
-                    value: put.value,
-                    confidence: put.confidence,
-                    source: put.source,
-                    source_prompt: put.source_prompt,
-                    token_count,
-                    occurrences,
-                };
-                if !touched.iter().any(|(k, _)| k == &key) {
-                    touched.push((key.clone(), p.tenant.clone()));
-                }
-                state.insert(key, item.clone());
-                written.push(item);
-            }
-            // Ids are UUIDv7, so turns of one batch (same time) keep the batch's order.
-            let turn = ConversationTurn {
-                id: new_id(),
-                orchestration_id: Some(orchestration.id.clone()),
-                prompt: p.prompt.clone(),
-                decision_summary: p.summary.clone(),
-                token_count: p.turn_tokens,
-                created_at: now,
-            };
-            stamp.persistence_ms = ms(p.queued);
-            stamp.total_ms = ms(p.started);
-            // The full response is kept while it can be replayed, i.e. under a request id:
-            // it repeats the whole context (up to the model's window), so storing it for
-            // every prompt would multiply the database's size and write volume.
-            let response = match orchestration.request_id {
-                Some(_) => {
-                    let mut stored = Orchestration::clone(orchestration);
-                    stamp.apply(&mut stored);
-                    serde_json::to_string(&stored)
-                        .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?
-                }
-                None => String::new(),
-            };
-            rows.push(NewOrchestration {
-                tenant_id: p.tenant.clone(),
-                project_id: project_id.clone(),
-                id: orchestration.id.clone(),
-                request_id: orchestration.request_id.clone(),
-                request_hash: p.request_hash.clone(),
-                response,
-                tool: tool_name(&orchestration.decision).to_owned(),
-                backend: orchestration.decision.backend.as_str().to_owned(),
-                degraded: orchestration.degraded,
-                image_count: p.attached.len() as u32,
-                response_ms: stamp.total_ms,
-                prompt_tokens: orchestration.token_report.total_after,
-                created_at: now,
-            });
-            turns.push(NewTurn { tenant_id: p.tenant.clone(), project_id: project_id.clone(), turn: turn.clone() });
-            done.push(Done { index: i, project_id: project_id.clone(), stamp, written, turn, events_after });
+            self.stage(&tx, i, &batch[i], now, &mut memories, &mut rows).await?;
         }
-
-        let finals: Vec<MemoryState> = touched
-            .into_iter()
-            .filter_map(|(key, tenant_id)| state.remove(&key).map(|item| MemoryState { tenant_id, item }))
-            .collect();
-        tx.put_memories(&finals).await?;
-        tx.insert_turns(&turns).await?;
-        match tx.insert_orchestrations(&rows).await? {
+        tx.put_memories(&memories.finals()).await?;
+        tx.insert_turns(&rows.turns).await?;
+        match tx.insert_orchestrations(&rows.orchestrations).await? {
             Inserted::Yes => {}
             // Another replica stored one of the request ids meanwhile (PostgreSQL).
             Inserted::RequestIdTaken => {
                 drop(tx);
-                return match (batch, rows.first()) {
-                    ([p], Some(row)) => {
-                        let request_id = row.request_id.as_deref().unwrap_or_default();
-                        let stored = self.store.find_request(&p.tenant, request_id).await?.ok_or_else(|| {
-                            Error::internal("request id collided with an orchestration that cannot be found")
-                        })?;
-                        Ok(vec![Ok(Written::Existing(stored))])
-                    }
-                    _ => Err(Error::internal("a request id of the batch was taken by another writer")),
-                };
+                return self.request_id_taken(batch, &rows.orchestrations).await;
             }
         }
         tx.commit().await?;
-        if !done.is_empty() {
-            crate::perf::prom::commit_batch(done.len(), began.elapsed());
+        if !rows.done.is_empty() {
+            crate::perf::prom::commit_batch(rows.done.len(), began.elapsed());
         }
-        let mut refreshes = self.announce(batch, &done, any_images);
+        let refreshes = self.announce(batch, &rows.done, rows.any_images);
+        Ok(committed_outcomes(batch, outcomes, &duplicate_of, rows, refreshes))
+    }
 
-        for (i, first) in duplicate_of.iter().enumerate() {
-            if let Some(row) = first.and_then(|j| done.iter().position(|d| d.index == j)).map(|k| &rows[k]) {
-                outcomes[i] = Some(Ok(Written::Existing(StoredRequest {
-                    orchestration_id: row.id.clone(),
-                    project_id: row.project_id.clone(),
-                    request_hash: row.request_hash.clone(),
-                    response: row.response.clone(),
-                })));
+    /// Adds one live orchestration's writes to the batch: its attached
+    /// images, its memory merges, its conversation turn and its row.
+    async fn stage(
+        &self,
+        tx: &OrchestrationTx,
+        index: usize,
+        p: &Pending,
+        now: i64,
+        memories: &mut MemoryMerge,
+        rows: &mut Rows,
+    ) -> Result<()> {
+        let orchestration = &p.orchestration;
+        let project_id = orchestration.project_id.clone();
+        let mut stamp =
+            Stamp { created_at: now, images: Vec::new(), image_enqueue_ms: None, persistence_ms: 0.0, total_ms: 0.0 };
+        let events_after = self.accept_images(tx, p, &mut stamp).await?;
+        rows.any_images |= !p.attached.is_empty();
+        let written = memories.merge(p, now);
+        // Ids are UUIDv7, so turns of one batch (same time) keep the batch's order.
+        let turn = ConversationTurn {
+            id: new_id(),
+            orchestration_id: Some(orchestration.id.clone()),
+            prompt: p.prompt.clone(),
+            decision_summary: p.summary.clone(),
+            token_count: p.turn_tokens,
+            created_at: now,
+        };
+        stamp.persistence_ms = ms(p.queued);
+        stamp.total_ms = ms(p.started);
+        rows.orchestrations.push(orchestration_row(p, &stamp, now)?);
+        rows.turns.push(NewTurn { tenant_id: p.tenant.clone(), project_id: project_id.clone(), turn: turn.clone() });
+        rows.done.push(Done { index, project_id, stamp, written, turn, events_after });
+        Ok(())
+    }
+
+    /// Accepts the attached images in the transaction, so their analyses and
+    /// jobs commit with the orchestration or not at all. Returns the
+    /// project's event cursor before them (0 when none are attached).
+    async fn accept_images(&self, tx: &OrchestrationTx, p: &Pending, stamp: &mut Stamp) -> Result<u64> {
+        if p.attached.is_empty() {
+            return Ok(0);
+        }
+        let enqueue = Instant::now();
+        let orchestration = &p.orchestration;
+        let accepted = self
+            .images
+            .accept_in(tx.txn(), &p.tenant, &orchestration.project_id, Some(&orchestration.id), p.attached.clone())
+            .await?;
+        stamp.images = accepted.analyses;
+        stamp.image_enqueue_ms = Some(ms(enqueue));
+        Ok(accepted.events_after)
+    }
+
+    /// The outcome when another writer stored a request id of the batch
+    /// first: for a lone orchestration, what is stored under its request id;
+    /// a batch fails (and is retried one by one).
+    async fn request_id_taken(&self, batch: &[Pending], rows: &[NewOrchestration]) -> Result<Vec<Result<Written>>> {
+        match (batch, rows.first()) {
+            ([p], Some(row)) => {
+                let request_id = row.request_id.as_deref().unwrap_or_default();
+                let stored =
+                    self.store.find_request(&p.tenant, request_id).await?.ok_or_else(|| {
+                        Error::internal("request id collided with an orchestration that cannot be found")
+                    })?;
+                Ok(vec![Ok(Written::Existing(stored))])
             }
+            _ => Err(Error::internal("a request id of the batch was taken by another writer")),
         }
-        for d in done {
-            let persistence_ms = ms(batch[d.index].queued);
-            outcomes[d.index] = Some(Ok(Written::Stored {
-                stamp: d.stamp,
-                persistence_ms,
-                events_after: d.events_after,
-                refresh: refreshes.remove(&d.index),
-            }));
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(Error::internal("an orchestration of the batch had no outcome"))))
-            .collect())
     }
 
     /// Marks the batch's orchestrations whose request id is already stored
@@ -514,6 +444,162 @@ impl Refresh {
             Some(PreparedPacket::prepare_from(packet, &base))
         });
     }
+}
+
+/// What a batch writes besides memory items, in batch order.
+#[derive(Default)]
+struct Rows {
+    turns: Vec<NewTurn>,
+    orchestrations: Vec<NewOrchestration>,
+    done: Vec<Done>,
+    any_images: bool,
+}
+
+/// The batch's memory items: the stored ones, with each orchestration's
+/// writes merged in batch order (so a later prompt of the batch sees an
+/// earlier one's preferences).
+struct MemoryMerge {
+    state: HashMap<MemoryKey, MemoryItem>,
+    /// Keys written, in first-write order, with the writer's tenant.
+    touched: Vec<(MemoryKey, TenantId)>,
+}
+
+impl MemoryMerge {
+    /// Merges one orchestration's memory writes; returns the items as written.
+    fn merge(&mut self, p: &Pending, now: i64) -> Vec<MemoryItem> {
+        let project_id = &p.orchestration.project_id;
+        let mut written = Vec::new();
+        for (put, token_count, occurrences) in memory_writes(p, &self.state, now) {
+            let key = (project_id.clone(), put.memory_type, put.key.clone());
+            let old = self.state.get(&key);
+            let item = MemoryItem {
+                id: old.map_or_else(new_id, |m| m.id.clone()),
+                created_at: old.map_or(now, |m| m.created_at),
+                updated_at: now,
+                expires_at: put.ttl_ms.map(|ttl| now.saturating_add(ttl)),
+                project_id: project_id.clone(),
+                memory_type: put.memory_type,
+                key: put.key,
+                value: put.value,
+                confidence: put.confidence,
+                source: put.source,
+                source_prompt: put.source_prompt,
+                token_count,
+                occurrences,
+            };
+            if !self.touched.iter().any(|(k, _)| k == &key) {
+                self.touched.push((key.clone(), p.tenant.clone()));
+            }
+            self.state.insert(key, item.clone());
+            written.push(item);
+        }
+        written
+    }
+
+    /// The final state of every written item, one per key.
+    fn finals(mut self) -> Vec<MemoryState> {
+        self.touched
+            .into_iter()
+            .filter_map(|(key, tenant_id)| self.state.remove(&key).map(|item| MemoryState { tenant_id, item }))
+            .collect()
+    }
+}
+
+/// The batch's projects, each once, for the transaction to lock.
+fn projects_of(batch: &[Pending]) -> Vec<(TenantId, String)> {
+    let mut projects: Vec<(TenantId, String)> = Vec::new();
+    for p in batch {
+        let pair = (p.tenant.clone(), p.orchestration.project_id.clone());
+        if !projects.contains(&pair) {
+            projects.push(pair);
+        }
+    }
+    projects
+}
+
+/// One slot per orchestration of the batch: an error for those whose project
+/// the transaction does not hold (it does not exist), None for the rest.
+fn missing_projects(tx: &OrchestrationTx, batch: &[Pending]) -> Vec<Option<Result<Written>>> {
+    batch
+        .iter()
+        .map(|p| {
+            let project_id = &p.orchestration.project_id;
+            (!tx.holds(&p.tenant, project_id)).then(|| {
+                Err(Error::new(Reason::ProjectNotFound, format!("project {project_id} not found"))
+                    .with_field("project_id"))
+            })
+        })
+        .collect()
+}
+
+/// The orchestration's row. The full response is kept while it can be
+/// replayed, i.e. under a request id: it repeats the whole context (up to the
+/// model's window), so storing it for every prompt would multiply the
+/// database's size and write volume.
+fn orchestration_row(p: &Pending, stamp: &Stamp, now: i64) -> Result<NewOrchestration> {
+    let orchestration = &p.orchestration;
+    let response = match orchestration.request_id {
+        Some(_) => {
+            let mut stored = Orchestration::clone(orchestration);
+            stamp.apply(&mut stored);
+            serde_json::to_string(&stored)
+                .map_err(|e| Error::internal(format!("cannot serialise the orchestration: {e}")))?
+        }
+        None => String::new(),
+    };
+    Ok(NewOrchestration {
+        tenant_id: p.tenant.clone(),
+        project_id: orchestration.project_id.clone(),
+        id: orchestration.id.clone(),
+        request_id: orchestration.request_id.clone(),
+        request_hash: p.request_hash.clone(),
+        response,
+        tool: tool_name(&orchestration.decision).to_owned(),
+        backend: orchestration.decision.backend.as_str().to_owned(),
+        degraded: orchestration.degraded,
+        image_count: p.attached.len() as u32,
+        response_ms: stamp.total_ms,
+        prompt_tokens: orchestration.token_report.total_after,
+        created_at: now,
+    })
+}
+
+/// Every orchestration's outcome after the commit: the stored ones, the
+/// repeats of a request id stored earlier in the batch (answered with that
+/// orchestration), and the outcomes decided before (missing project, request
+/// id already stored).
+fn committed_outcomes(
+    batch: &[Pending],
+    mut outcomes: Vec<Option<Result<Written>>>,
+    duplicate_of: &[Option<usize>],
+    rows: Rows,
+    mut refreshes: HashMap<usize, Refresh>,
+) -> Vec<Result<Written>> {
+    for (i, first) in duplicate_of.iter().enumerate() {
+        if let Some(row) =
+            first.and_then(|j| rows.done.iter().position(|d| d.index == j)).map(|k| &rows.orchestrations[k])
+        {
+            outcomes[i] = Some(Ok(Written::Existing(StoredRequest {
+                orchestration_id: row.id.clone(),
+                project_id: row.project_id.clone(),
+                request_hash: row.request_hash.clone(),
+                response: row.response.clone(),
+            })));
+        }
+    }
+    for d in rows.done {
+        let persistence_ms = ms(batch[d.index].queued);
+        outcomes[d.index] = Some(Ok(Written::Stored {
+            stamp: d.stamp,
+            persistence_ms,
+            events_after: d.events_after,
+            refresh: refreshes.remove(&d.index),
+        }));
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(Error::internal("an orchestration of the batch had no outcome"))))
+        .collect()
 }
 
 /// The stored memory items the live orchestrations may touch, by key.

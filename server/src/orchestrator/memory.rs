@@ -116,18 +116,7 @@ mod tests {
     }
 
     fn scene(id: &str) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: id.into(),
-            position: 0,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: crate::model::SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
+        crate::model::testing::scene(id, id, 0)
     }
 
     #[test]

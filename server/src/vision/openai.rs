@@ -28,6 +28,7 @@ use super::intake::ImageFormat;
 use super::pixels::{self, PixelAnalyzer};
 use super::{AnalysisError, Analyzer, ImageFacts, Typography, TypographyStatus};
 use crate::config::Config;
+use crate::text::strip_fence;
 
 /// Largest image sent as is; bigger ones are sent as a preview.
 pub const MAX_INLINE_BYTES: usize = 4 << 20;
@@ -335,18 +336,6 @@ pub fn parse_answer(body: &[u8]) -> Result<ModelAnswer, ModelFailure> {
         return Err(ModelFailure::Malformed("empty layout description"));
     }
     Ok(ModelAnswer { typography, layout_description })
-}
-
-/// Some compatible servers wrap JSON-mode output in a Markdown fence.
-fn strip_fence(content: &str) -> &str {
-    let t = content.trim();
-    if let Some(inner) = t.strip_prefix("```") {
-        let inner = inner.strip_prefix("json").unwrap_or(inner);
-        if let Some(body) = inner.trim_end().strip_suffix("```") {
-            return body.trim();
-        }
-    }
-    t
 }
 
 #[cfg(test)]

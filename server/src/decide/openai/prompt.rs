@@ -77,22 +77,7 @@ fn quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Scene;
-
-    fn scene(id: &str, name: &str, k: u32) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: name.into(),
-            position: k,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
+    use crate::model::testing::scene;
 
     #[test]
     fn lists_scenes_and_images_then_the_context() {

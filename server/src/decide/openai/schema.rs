@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::decide::rules::MAX_WORKFLOW_STEPS;
 use crate::decide::{DecisionInput, EditComplexity, Outcome, Tool, ToolCall, ToolParams};
+use crate::text::strip_fence;
 
 /// Name of the schema in `response_format`.
 pub const SCHEMA_NAME: &str = "brain_decision";
@@ -425,37 +426,10 @@ fn bounded(text: &str, max: usize) -> String {
     }
 }
 
-/// Some compatible servers wrap JSON output in a Markdown fence.
-fn strip_fence(content: &str) -> &str {
-    let t = content.trim();
-    if let Some(inner) = t.strip_prefix("```") {
-        let inner = inner.strip_prefix("json").unwrap_or(inner);
-        if let Some(body) = inner.trim_end().strip_suffix("```") {
-            return body.trim();
-        }
-    }
-    t
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Scene, SceneStatus};
-
-    fn scene(id: &str, name: &str, k: u32) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: name.into(),
-            position: k,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
+    use crate::model::{Scene, testing::scene};
 
     fn scenes() -> Vec<Scene> {
         vec![scene("s1", "Intro", 0), scene("s2", "Demo", 1), scene("s3", "Outro", 2)]

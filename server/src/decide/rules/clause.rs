@@ -7,9 +7,10 @@ use std::ops::Range;
 
 use crate::decide::EditComplexity;
 
-use super::duration::{Amount, DurationExpr};
-use super::lexer::{Kind, Token, within_edit_distance};
-use super::lexicon::*;
+use crate::text::duration::{Amount, DurationExpr, format_seconds};
+use crate::text::lexer::{Kind, Token, ordinal_value, within_edit_distance, word_number};
+use crate::text::lexicon::*;
+
 use super::target::{How, Mention, Refers};
 
 /// What a clause asks for.
@@ -251,7 +252,7 @@ fn object_of(tokens: &[Token], from: usize, end: usize, consumed: &[bool], menti
             let counted = m.start > 0
                 && tokens.get(m.start - 1).is_some_and(|p| {
                     !is_consumed(consumed, m.start - 1)
-                        && (super::lexer::ordinal_value(&p.text).is_some() || p.is_any(&["last", "other", "each"]))
+                        && (ordinal_value(&p.text).is_some() || p.is_any(&["last", "other", "each"]))
                 });
             if counted && matches!(m.refers, Refers::Scenes(..)) {
                 if !o.mentions_scene {
@@ -382,6 +383,51 @@ fn timing_bound(tokens: &[Token], range: &Range<usize>, d: &DurationExpr) -> boo
     animated || prev.is_some_and(|p| ["after", "over", "within", "every", "at", "per"].contains(&p))
 }
 
+/// The clause being read: its tokens and what other passes found in them.
+struct Clause<'a> {
+    tokens: &'a [Token],
+    range: Range<usize>,
+    consumed: &'a [bool],
+    mentions: &'a [&'a Mention],
+}
+
+impl Clause<'_> {
+    fn word(&self, i: usize) -> Option<&str> {
+        word(self.tokens, i)
+    }
+
+    /// Facts about the object that starts at `from`.
+    fn object_from(&self, from: usize) -> Object {
+        object_of(self.tokens, from, self.range.end, self.consumed, self.mentions)
+    }
+
+    /// Whether token `k` is consumed by a scene name or inside a mention.
+    fn is_taken(&self, k: usize) -> bool {
+        is_consumed(self.consumed, k) || self.mentions.iter().any(|m| m.start <= k && k < m.end)
+    }
+}
+
+/// A clause's verb: its class and the tokens it spans.
+#[derive(Debug, Clone, Copy)]
+struct Verb {
+    class: VerbClass,
+    /// The verb's first token.
+    at: usize,
+    /// One past the verb (where its object starts).
+    end: usize,
+}
+
+/// What the search for a clause's first verb found.
+enum FirstVerb {
+    Found(Verb),
+    /// A verb recognised despite a typo.
+    Typo(Verb),
+    /// A negation came first: the clause asks for nothing.
+    Negated,
+    /// No verb (a statement such as "scene 3 is broken").
+    Absent,
+}
+
 /// Reads one clause.
 pub(crate) fn read(
     tokens: &[Token],
@@ -391,194 +437,223 @@ pub(crate) fn read(
     durations: &[DurationExpr],
     images: usize,
 ) -> Reading {
-    let (timings, lengths): (Vec<DurationExpr>, Vec<DurationExpr>) =
-        durations.iter().partition(|d| timing_bound(tokens, &range, d));
-    let mut reading = Reading {
-        intent: None,
-        complexity: EditComplexity::Creative,
-        complexity_guessed: false,
-        from_state: false,
-        typo: false,
-        lengths,
-        timings,
-        element_mentions: Vec::new(),
+    let clause = Clause { tokens, range, consumed, mentions };
+    let mut reading = Reading::with_durations(&clause, durations);
+    let question = tokens.get(clause.range.start).is_some_and(|t| t.is_any(QUESTION_STARTS));
+    let verb = match first_verb(&clause, question) {
+        FirstVerb::Found(verb) => Some(verb),
+        FirstVerb::Typo(verb) => {
+            reading.typo = true;
+            Some(verb)
+        }
+        FirstVerb::Negated => return reading,
+        FirstVerb::Absent => None,
     };
+    reading.intent = match verb {
+        Some(verb) => verb_intent(&clause, verb, &reading, images),
+        None => {
+            reading.from_state = true;
+            state_intent(tokens, &clause.range, consumed, mentions, &reading, question)
+        }
+    };
+    if reading.intent == Some(Intent::Duration) && reading.lengths.is_empty() {
+        reading.lengths.push(implied_length(&clause, verb));
+    }
+    if let Some(verb) = verb {
+        reading.element_mentions = clause.object_from(verb.end).element_mentions;
+    }
+    if reading.intent == Some(Intent::Edit) {
+        (reading.complexity, reading.complexity_guessed) = edit_complexity(&clause, verb);
+    }
+    reading
+}
 
-    let question = tokens.get(range.start).is_some_and(|t| t.is_any(QUESTION_STARTS));
-    // The first verb of the clause, unless a negation or a relative clause comes first.
-    let mut verb: Option<(VerbClass, usize, usize)> = None;
+impl Reading {
+    /// A reading with no request yet, its durations split into scene
+    /// lengths and element timings.
+    fn with_durations(clause: &Clause<'_>, durations: &[DurationExpr]) -> Reading {
+        let (timings, lengths): (Vec<DurationExpr>, Vec<DurationExpr>) =
+            durations.iter().partition(|d| timing_bound(clause.tokens, &clause.range, d));
+        Reading {
+            intent: None,
+            complexity: EditComplexity::Creative,
+            complexity_guessed: false,
+            from_state: false,
+            typo: false,
+            lengths,
+            timings,
+            element_mentions: Vec::new(),
+        }
+    }
+}
+
+/// The first verb of the clause, unless a negation or a relative clause comes first.
+fn first_verb(clause: &Clause<'_>, question: bool) -> FirstVerb {
+    let tokens = clause.tokens;
     let mut first_content = true;
-    let mut k = range.start;
-    while k < range.end {
-        if is_consumed(consumed, k) || mentions.iter().any(|m| m.start <= k && k < m.end) {
+    for k in clause.range.clone() {
+        if clause.is_taken(k) {
             first_content = false;
-            k += 1;
             continue;
         }
         let Some(t) = tokens.get(k) else { break };
-        if t.is_any(NEGATIONS)
-            || (t.is("not") && k > range.start && word(tokens, k - 1).is_some_and(|p| p == "do" || p == "please"))
-        {
-            // "I don't need the team photos anymore": no longer wanted means delete,
-            // unless it goes on about how ("don't want the intro to be blue").
-            let mut j = k + 1;
-            while word(tokens, j).is_some_and(|w| w == "really" || w == "even") {
-                j += 1;
-            }
-            let unwanted = word(tokens, j).is_some_and(|w| w == "need" || w == "want");
-            let goes_on =
-                (j + 1..range.end).any(|x| word(tokens, x).is_some_and(|w| ["to", "be", "so", "until"].contains(&w)));
-            if unwanted && !goes_on {
-                verb = Some((VerbClass::Delete, k, j + 1));
-                break;
-            }
-            return reading;
+        if negates(clause, k) {
+            return no_longer_wanted(clause, k).map_or(FirstVerb::Negated, FirstVerb::Found);
         }
         if t.is_any(&["which", "who", "whose"]) || (t.is("that") && !first_content) {
             break;
         }
-        if let Some((class, end)) = verb_at(tokens, k) {
-            let prev = k.checked_sub(1).filter(|&p| p >= range.start).and_then(|p| word(tokens, p));
-            // "the color", "its style": a noun, not a verb.
-            let noun_position = prev.is_some_and(|p| NOUN_DETERMINERS.contains(&p));
-            // In a question only a verb after a subject or modal asks for something
-            // ("what if we cut the intro", "how do I change the color").
-            let question_ok = !question || prev.is_some_and(|p| QUESTION_VERB_LEADS.contains(&p));
-            // "hook: shorter, punchier copy": a verb-looking last word after other
-            // words is a noun; a request's verb has something after it.
-            let trailing_noun = !first_content && end >= range.end;
-            if !noun_position && question_ok && !trailing_noun {
-                verb = Some((class, k, end));
-                break;
-            }
+        if let Some((class, end)) = verb_at(tokens, k)
+            && asks_with_verb(clause, k, end, question, first_content)
+        {
+            return FirstVerb::Found(Verb { class, at: k, end });
         }
         if first_content && let Some((class, end)) = typo_verb(tokens, k) {
-            reading.typo = true;
-            verb = Some((class, k, end));
-            break;
+            return FirstVerb::Typo(Verb { class, at: k, end });
         }
         if !(t.kind == Kind::Word && is(t.text.as_str(), list::FILLERS)) {
             first_content = false;
         }
-        k += 1;
     }
+    FirstVerb::Absent
+}
 
+/// Whether token `k` negates what follows ("don't", "do not", "please not").
+fn negates(clause: &Clause<'_>, k: usize) -> bool {
+    let Some(t) = clause.tokens.get(k) else { return false };
+    t.is_any(NEGATIONS)
+        || (t.is("not") && k > clause.range.start && clause.word(k - 1).is_some_and(|p| p == "do" || p == "please"))
+}
+
+/// "I don't need the team photos anymore": no longer wanted means delete,
+/// unless it goes on about how ("don't want the intro to be blue").
+fn no_longer_wanted(clause: &Clause<'_>, negation: usize) -> Option<Verb> {
+    let mut j = negation + 1;
+    while clause.word(j).is_some_and(|w| w == "really" || w == "even") {
+        j += 1;
+    }
+    let unwanted = clause.word(j).is_some_and(|w| w == "need" || w == "want");
+    let goes_on =
+        (j + 1..clause.range.end).any(|x| clause.word(x).is_some_and(|w| ["to", "be", "so", "until"].contains(&w)));
+    (unwanted && !goes_on).then_some(Verb { class: VerbClass::Delete, at: negation, end: j + 1 })
+}
+
+/// Whether a verb-looking word at `at` (ending at `end`) is the clause's request.
+fn asks_with_verb(clause: &Clause<'_>, at: usize, end: usize, question: bool, first_content: bool) -> bool {
+    let prev = at.checked_sub(1).filter(|&p| p >= clause.range.start).and_then(|p| clause.word(p));
+    // "the color", "its style": a noun, not a verb.
+    let noun_position = prev.is_some_and(|p| NOUN_DETERMINERS.contains(&p));
+    // In a question only a verb after a subject or modal asks for something
+    // ("what if we cut the intro", "how do I change the color").
+    let question_ok = !question || prev.is_some_and(|p| QUESTION_VERB_LEADS.contains(&p));
+    // "hook: shorter, punchier copy": a verb-looking last word after other
+    // words is a noun; a request's verb has something after it.
+    let trailing_noun = !first_content && end >= clause.range.end;
+    !noun_position && question_ok && !trailing_noun
+}
+
+/// What a clause with a verb asks for: the verb's class, refined by its
+/// object and the durations around it.
+fn verb_intent(clause: &Clause<'_>, verb: Verb, reading: &Reading, images: usize) -> Option<Intent> {
+    if reorders_scenes(clause.tokens, &clause.range, clause.consumed, clause.mentions, verb.at, verb.end) {
+        return Some(Intent::Reorder);
+    }
+    let obj = clause.object_from(verb.end);
     let has_length = !reading.lengths.is_empty();
     let has_valued_length = reading.lengths.iter().any(|d| d.amount.has_value());
-
-    let intent = match verb {
-        Some((_, at, end)) if reorders_scenes(tokens, &range, consumed, mentions, at, end) => Some(Intent::Reorder),
-        Some((class, at, end)) => {
-            let obj = object_of(tokens, end, range.end, consumed, mentions);
-            let verb_word = word(tokens, at).unwrap_or("");
-            match class {
-                VerbClass::Add => {
-                    let relative_right_after =
-                        reading.lengths.iter().any(|d| d.start == end && matches!(d.amount, Amount::Delta(_)));
-                    if relative_right_after {
-                        Some(Intent::Duration)
-                    } else if becomes_new_scene(tokens, &range) || obj.new_scene_noun || obj.new_marker {
-                        Some(Intent::Add)
-                    } else if obj.element_first
-                        || matches!(verb_word, "put" | "place")
-                        // "add these to the demo", "add more energy to the intro".
-                        || mentions.iter().any(|m| !m.reference && matches!(m.refers, Refers::Scenes(..)) && is_locative(tokens, m))
-                    {
-                        Some(Intent::Edit)
-                    } else {
-                        Some(Intent::Add)
-                    }
-                }
-                VerbClass::Duplicate => Some(Intent::Duplicate),
-                VerbClass::Make => {
-                    let next = word(tokens, end);
-                    let indefinite = next.is_some_and(|w| ["a", "an", "another", "new", "some"].contains(&w))
-                        || (next == Some("one") && word(tokens, end + 1) == Some("more"));
-                    let in_named_scene =
-                        mentions.iter().any(|m| matches!(m.refers, Refers::Scenes(..)) && !m.reference);
-                    if becomes_new_scene(tokens, &range) || (indefinite && !(obj.element_first && in_named_scene)) {
-                        Some(Intent::Add)
-                    } else if (has_valued_length || has_length) && !obj.element_first {
-                        Some(Intent::Duration)
-                    } else {
-                        Some(Intent::Edit)
-                    }
-                }
-                VerbClass::Delete => {
-                    if has_valued_length && reading.lengths.iter().any(|d| d.amount.has_value()) {
-                        Some(Intent::Duration)
-                    } else if obj.element_first {
-                        Some(Intent::Edit)
-                    } else {
-                        Some(Intent::Delete)
-                    }
-                }
-                VerbClass::Fix => {
-                    if obj.edit_fix_noun && (!obj.mentions_scene || obj.element_first) {
-                        Some(Intent::Edit)
-                    } else {
-                        Some(Intent::Fix)
-                    }
-                }
-                VerbClass::Duration => {
-                    if obj.element_first && !has_valued_length {
-                        Some(Intent::Edit)
-                    } else {
-                        Some(Intent::Duration)
-                    }
-                }
-                VerbClass::Analyze => (images > 0).then_some(Intent::Analyze),
-                VerbClass::Edit => {
-                    let length_verb = ["change", "set", "adjust", "update", "increase", "decrease", "reduce", "modify"]
-                        .contains(&verb_word);
-                    if becomes_new_scene(tokens, &range) {
-                        Some(Intent::Add)
-                    } else if (has_valued_length && !obj.element_first) || (length_verb && obj.length_noun) {
-                        Some(Intent::Duration)
-                    } else {
-                        Some(Intent::Edit)
-                    }
-                }
-            }
-        }
-        None => {
-            reading.from_state = true;
-            state_intent(tokens, &range, consumed, mentions, &reading, question)
-        }
+    let intent = match verb.class {
+        VerbClass::Add => add_intent(clause, verb, &obj, reading),
+        VerbClass::Duplicate => Intent::Duplicate,
+        VerbClass::Make => make_intent(clause, verb, &obj, has_length),
+        VerbClass::Delete if has_valued_length => Intent::Duration,
+        VerbClass::Delete if obj.element_first => Intent::Edit,
+        VerbClass::Delete => Intent::Delete,
+        VerbClass::Fix if obj.edit_fix_noun && (!obj.mentions_scene || obj.element_first) => Intent::Edit,
+        VerbClass::Fix => Intent::Fix,
+        VerbClass::Duration if obj.element_first && !has_valued_length => Intent::Edit,
+        VerbClass::Duration => Intent::Duration,
+        VerbClass::Analyze => return (images > 0).then_some(Intent::Analyze),
+        VerbClass::Edit => edit_intent(clause, verb, &obj, has_valued_length),
     };
-    reading.intent = intent;
-    if intent == Some(Intent::Duration) && reading.lengths.is_empty() {
-        // "increase the length of the intro": the verb gives the direction.
-        let shorter = verb
-            .and_then(|(_, at, _)| word(tokens, at))
-            .is_some_and(|w| ["decrease", "reduce", "shorten", "trim", "cut", "speed"].contains(&w));
-        let at = verb.map(|(_, at, _)| at).unwrap_or(range.start);
-        reading.lengths.push(DurationExpr {
-            start: at,
-            end: at + 1,
-            amount: if shorter { Amount::Shorter } else { Amount::Longer },
-        });
+    Some(intent)
+}
+
+/// "add": a new scene, an element in a scene, or more time ("add 2 seconds").
+fn add_intent(clause: &Clause<'_>, verb: Verb, obj: &Object, reading: &Reading) -> Intent {
+    let relative_right_after =
+        reading.lengths.iter().any(|d| d.start == verb.end && matches!(d.amount, Amount::Delta(_)));
+    // "add these to the demo", "add more energy to the intro".
+    let into_named_scene = || {
+        clause
+            .mentions
+            .iter()
+            .any(|m| !m.reference && matches!(m.refers, Refers::Scenes(..)) && is_locative(clause.tokens, m))
+    };
+    if relative_right_after {
+        Intent::Duration
+    } else if becomes_new_scene(clause.tokens, &clause.range) || obj.new_scene_noun || obj.new_marker {
+        Intent::Add
+    } else if obj.element_first || matches!(clause.word(verb.at), Some("put" | "place")) || into_named_scene() {
+        Intent::Edit
+    } else {
+        Intent::Add
     }
-    if let Some((_, _, end)) = verb {
-        reading.element_mentions = object_of(tokens, end, range.end, consumed, mentions).element_mentions;
+}
+
+/// "make": a new scene ("make a scene"), a length ("make the intro 5
+/// seconds") or an edit ("make it blue").
+fn make_intent(clause: &Clause<'_>, verb: Verb, obj: &Object, has_length: bool) -> Intent {
+    let next = clause.word(verb.end);
+    let indefinite = next.is_some_and(|w| ["a", "an", "another", "new", "some"].contains(&w))
+        || (next == Some("one") && clause.word(verb.end + 1) == Some("more"));
+    let in_named_scene = clause.mentions.iter().any(|m| matches!(m.refers, Refers::Scenes(..)) && !m.reference);
+    if becomes_new_scene(clause.tokens, &clause.range) || (indefinite && !(obj.element_first && in_named_scene)) {
+        Intent::Add
+    } else if has_length && !obj.element_first {
+        Intent::Duration
+    } else {
+        Intent::Edit
     }
-    if intent == Some(Intent::Edit) {
-        let verb_word = verb.and_then(|(_, at, _)| word(tokens, at));
-        // "use these photos in the kitchen" adds them; "use this photo as the
-        // background" sets one property.
-        let uses_into_scene = verb_word.is_some_and(|w| w == "use" || w == "include")
-            && !(range.start..range.end).any(|i| word(tokens, i).is_some_and(|w| w == "as" || w == "for"))
-            && mentions.iter().any(|m| is_locative(tokens, m));
-        let element_verb = verb_word.is_some_and(|w| ELEMENT_ADD_REMOVE_VERBS.contains(&w))
-            || uses_into_scene
-            || verb.is_some_and(|(class, _, _)| matches!(class, VerbClass::Add | VerbClass::Delete));
-        let obj_element =
-            verb.is_some_and(|(_, _, end)| object_of(tokens, end, range.end, consumed, mentions).element_first);
-        let (c, guessed) = complexity(tokens, &range, consumed, mentions, element_verb && obj_element);
-        reading.complexity = c;
-        reading.complexity_guessed = guessed;
+}
+
+/// An edit verb: an edit, a new scene ("turn it into a new scene") or a
+/// length ("change the duration", "set the intro to 5 seconds").
+fn edit_intent(clause: &Clause<'_>, verb: Verb, obj: &Object, has_valued_length: bool) -> Intent {
+    let length_verb = clause.word(verb.at).is_some_and(|w| {
+        ["change", "set", "adjust", "update", "increase", "decrease", "reduce", "modify"].contains(&w)
+    });
+    if becomes_new_scene(clause.tokens, &clause.range) {
+        Intent::Add
+    } else if (has_valued_length && !obj.element_first) || (length_verb && obj.length_noun) {
+        Intent::Duration
+    } else {
+        Intent::Edit
     }
-    reading
+}
+
+/// A length change without an amount ("increase the length of the
+/// intro"): the verb gives the direction.
+fn implied_length(clause: &Clause<'_>, verb: Option<Verb>) -> DurationExpr {
+    let shorter = verb
+        .and_then(|v| clause.word(v.at))
+        .is_some_and(|w| ["decrease", "reduce", "shorten", "trim", "cut", "speed"].contains(&w));
+    let at = verb.map_or(clause.range.start, |v| v.at);
+    DurationExpr { start: at, end: at + 1, amount: if shorter { Amount::Shorter } else { Amount::Longer } }
+}
+
+/// How invasive an edit is, and whether that was a guess.
+fn edit_complexity(clause: &Clause<'_>, verb: Option<Verb>) -> (EditComplexity, bool) {
+    let verb_word = verb.and_then(|v| clause.word(v.at));
+    // "use these photos in the kitchen" adds them; "use this photo as the
+    // background" sets one property.
+    let uses_into_scene = verb_word.is_some_and(|w| w == "use" || w == "include")
+        && !clause.range.clone().any(|i| clause.word(i).is_some_and(|w| w == "as" || w == "for"))
+        && clause.mentions.iter().any(|m| is_locative(clause.tokens, m));
+    let element_verb = verb_word.is_some_and(|w| ELEMENT_ADD_REMOVE_VERBS.contains(&w))
+        || uses_into_scene
+        || verb.is_some_and(|v| matches!(v.class, VerbClass::Add | VerbClass::Delete));
+    let obj_element = verb.is_some_and(|v| clause.object_from(v.end).element_first);
+    complexity(clause.tokens, &clause.range, clause.consumed, clause.mentions, element_verb && obj_element)
 }
 
 /// "move the outro before the intro", "swap the intro and the outro",
@@ -820,11 +895,6 @@ pub(crate) fn attributes(
     attrs
 }
 
-/// Seconds without a trailing ".0".
-pub(crate) fn format_seconds(s: f64) -> String {
-    if s.fract() == 0.0 && s.abs() < 1e12 { format!("{}", s as i64) } else { format!("{s}") }
-}
-
 /// Whether the clause talks about an attached image ("this image", "these mockups").
 pub(crate) fn mentions_image(tokens: &[Token], range: &Range<usize>) -> bool {
     (range.start..range.end).any(|i| {
@@ -851,7 +921,7 @@ pub(crate) fn image_selection(tokens: &[Token], range: &Range<usize>, images: us
         let next = tokens.get(i + 1);
         let next_is_image = next.is_some_and(|n| is(n.text.as_str(), list::IMAGE_NOUNS) || n.is("one"));
         let position = if next_is_image {
-            if t.is("last") { Some(images) } else { super::lexer::ordinal_value(&t.text) }
+            if t.is("last") { Some(images) } else { ordinal_value(&t.text) }
         } else if is(t.text.as_str(), list::IMAGE_NOUNS) {
             next.and_then(|n| n.number).filter(|n| n.fract() == 0.0 && *n >= 1.0).map(|n| n as usize)
         } else {
@@ -883,8 +953,222 @@ pub(crate) fn new_scene_count(tokens: &[Token], range: &Range<usize>) -> usize {
         .rev()
         .find_map(|i| {
             let t = tokens.get(i)?;
-            t.number.or_else(|| super::lexer::word_number(&t.text)).filter(|n| n.fract() == 0.0)
+            t.number.or_else(|| word_number(&t.text)).filter(|n| n.fract() == 0.0)
         })
         .map(|n| n.clamp(1.0, 10.0) as usize)
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::rules::target::{Mentions, find_mentions};
+    use crate::model::testing::scenes;
+    use crate::text::{duration, lexer::tokenize};
+
+    /// A prompt read as one clause, in a project whose scenes have these names.
+    struct Prompt {
+        tokens: Vec<Token>,
+        found: Mentions,
+    }
+
+    impl Prompt {
+        fn new(prompt: &str, names: &[&str]) -> Prompt {
+            let tokens = tokenize(prompt);
+            let found = find_mentions(&tokens, &scenes(names), 0);
+            Prompt { tokens, found }
+        }
+
+        /// Runs `f` on the whole prompt as one clause.
+        fn clause<R>(&self, f: impl FnOnce(&Clause<'_>) -> R) -> R {
+            let mentions: Vec<&Mention> = self.found.list.iter().collect();
+            f(&Clause {
+                tokens: &self.tokens,
+                range: 0..self.tokens.len(),
+                consumed: &self.found.consumed,
+                mentions: &mentions,
+            })
+        }
+
+        fn read(&self, images: usize) -> Reading {
+            let mentions: Vec<&Mention> = self.found.list.iter().collect();
+            let range = 0..self.tokens.len();
+            let durations = duration::find(&self.tokens, range.clone(), &self.found.consumed);
+            read(&self.tokens, range, &self.found.consumed, &mentions, &durations, images)
+        }
+    }
+
+    const SCENES: &[&str] = &["Intro", "Product Demo", "Outro"];
+
+    /// What [`first_verb`] finds in `prompt`: "Found", "Typo", "Negated" or
+    /// "Absent", with the verb's class and word.
+    fn first_verb_of(prompt: &str) -> (&'static str, Option<(VerbClass, String)>) {
+        let p = Prompt::new(prompt, SCENES);
+        p.clause(|c| {
+            let question = c.tokens.first().is_some_and(|t| t.is_any(QUESTION_STARTS));
+            let verb = |v: Verb| Some((v.class, c.word(v.at).unwrap_or_default().to_string()));
+            match first_verb(c, question) {
+                FirstVerb::Found(v) => ("Found", verb(v)),
+                FirstVerb::Typo(v) => ("Typo", verb(v)),
+                FirstVerb::Negated => ("Negated", None),
+                FirstVerb::Absent => ("Absent", None),
+            }
+        })
+    }
+
+    fn found(class: VerbClass, word: &str) -> (&'static str, Option<(VerbClass, String)>) {
+        ("Found", Some((class, word.to_string())))
+    }
+
+    fn intent(prompt: &str, images: usize) -> Option<Intent> {
+        Prompt::new(prompt, SCENES).read(images).intent
+    }
+
+    fn complexity_of(prompt: &str) -> (EditComplexity, bool) {
+        let r = Prompt::new(prompt, SCENES).read(0);
+        assert_eq!(r.intent, Some(Intent::Edit), "{prompt}");
+        (r.complexity, r.complexity_guessed)
+    }
+
+    #[test]
+    fn first_verb_skips_fillers_and_tolerates_typos() {
+        assert_eq!(first_verb_of("make the intro blue"), found(VerbClass::Make, "make"));
+        assert_eq!(first_verb_of("please add a scene about pricing"), found(VerbClass::Add, "add"));
+        assert_eq!(first_verb_of("remove"), found(VerbClass::Delete, "remove"));
+        assert_eq!(first_verb_of("delet the outro"), ("Typo", Some((VerbClass::Delete, "delet".into()))));
+        assert_eq!(first_verb_of("remvoe the outro"), ("Typo", Some((VerbClass::Delete, "remvoe".into()))));
+    }
+
+    #[test]
+    fn first_verb_is_not_a_noun_a_relative_clause_or_a_question_word() {
+        // A statement has no verb to act on.
+        assert_eq!(first_verb_of("scene 3 is broken"), ("Absent", None));
+        // "the edit": a determiner makes it a noun.
+        assert_eq!(first_verb_of("the edit looks off"), ("Absent", None));
+        // "which shows": the verb of a relative clause asks for nothing.
+        assert_eq!(first_verb_of("the scene which shows pricing is too long"), ("Absent", None));
+        // "copy" last, after other words, is a noun.
+        assert_eq!(first_verb_of("hook: shorter, punchier copy"), ("Absent", None));
+        // In a question only a verb after a subject or modal asks.
+        assert_eq!(first_verb_of("what is a cut"), ("Absent", None));
+        assert_eq!(first_verb_of("how do I change the color"), found(VerbClass::Edit, "change"));
+    }
+
+    #[test]
+    fn negation_cancels_the_request_unless_something_is_no_longer_wanted() {
+        assert_eq!(first_verb_of("don't change the intro"), ("Negated", None));
+        assert_eq!(first_verb_of("do not touch the outro"), ("Negated", None));
+        assert_eq!(first_verb_of("please not the intro"), ("Negated", None));
+        assert_eq!(first_verb_of("never use gradients"), ("Negated", None));
+        // No longer needed or wanted is a delete, found at the negation.
+        assert_eq!(first_verb_of("I don't need the team photos anymore"), found(VerbClass::Delete, "don't"));
+        assert_eq!(first_verb_of("I don't really need the outro"), found(VerbClass::Delete, "don't"));
+        // ... unless it says how it should be instead.
+        assert_eq!(first_verb_of("I don't want the intro to be blue"), ("Negated", None));
+        assert_eq!(intent("don't change the intro", 0), None);
+        assert_eq!(intent("I don't need the outro anymore", 0), Some(Intent::Delete));
+    }
+
+    #[test]
+    fn negates_needs_a_word_before_not() {
+        let p = Prompt::new("do not touch the outro", SCENES);
+        assert!(p.clause(|c| !negates(c, 0) && negates(c, 1)));
+        let p = Prompt::new("not the intro", SCENES);
+        assert!(p.clause(|c| !negates(c, 0)));
+        let p = Prompt::new("never use gradients", SCENES);
+        assert!(p.clause(|c| negates(c, 0)));
+    }
+
+    #[test]
+    fn add_is_a_scene_an_element_or_more_time() {
+        assert_eq!(intent("add a scene about pricing", 0), Some(Intent::Add));
+        assert_eq!(intent("add a logo to the intro", 0), Some(Intent::Edit));
+        assert_eq!(intent("add 2 seconds to the intro", 0), Some(Intent::Duration));
+    }
+
+    #[test]
+    fn make_is_a_scene_a_length_or_an_edit() {
+        assert_eq!(intent("make a new scene about pricing", 0), Some(Intent::Add));
+        assert_eq!(intent("make the intro 5 seconds", 0), Some(Intent::Duration));
+        assert_eq!(intent("make it blue", 0), Some(Intent::Edit));
+    }
+
+    #[test]
+    fn delete_and_fix_act_on_the_scene_unless_an_element_comes_first() {
+        assert_eq!(intent("delete the intro", 0), Some(Intent::Delete));
+        assert_eq!(intent("delete the title from the intro", 0), Some(Intent::Edit));
+        assert_eq!(intent("remove the logo from the intro", 0), Some(Intent::Edit));
+        assert_eq!(intent("cut 3 seconds from the outro", 0), Some(Intent::Duration));
+        assert_eq!(intent("fix the intro", 0), Some(Intent::Fix));
+        assert_eq!(intent("fix the typo in the intro", 0), Some(Intent::Edit));
+    }
+
+    #[test]
+    fn other_verbs_by_class() {
+        assert_eq!(intent("duplicate the intro", 0), Some(Intent::Duplicate));
+        assert_eq!(intent("change the duration of the intro", 0), Some(Intent::Duration));
+        assert_eq!(intent("turn the outro into a new scene", 0), Some(Intent::Add));
+        assert_eq!(intent("move the outro before the intro", 0), Some(Intent::Reorder));
+        assert_eq!(intent("swap the intro and the outro", 0), Some(Intent::Reorder));
+        // Looking at an image needs an image.
+        assert_eq!(intent("analyze this image", 0), None);
+        assert_eq!(intent("analyze this image", 1), Some(Intent::Analyze));
+        assert_eq!(intent("describe this image", 1), Some(Intent::Analyze));
+    }
+
+    #[test]
+    fn statements_without_a_verb() {
+        let broken = Prompt::new("scene 3 is broken", SCENES).read(0);
+        assert_eq!((broken.intent, broken.from_state), (Some(Intent::Fix), true));
+        assert_eq!(intent("the intro is too long", 0), Some(Intent::Duration));
+        // An element's length is an edit, not the scene's.
+        assert_eq!(intent("the title is too long", 0), Some(Intent::Edit));
+    }
+
+    #[test]
+    fn implied_length_follows_the_verb() {
+        let lengths = |prompt: &str| {
+            let r = Prompt::new(prompt, SCENES).read(0);
+            assert_eq!(r.intent, Some(Intent::Duration), "{prompt}");
+            r.lengths.iter().map(|d| d.amount).collect::<Vec<_>>()
+        };
+        assert_eq!(lengths("shorten the intro"), [Amount::Shorter]);
+        assert_eq!(lengths("trim the outro"), [Amount::Shorter]);
+        assert_eq!(lengths("reduce the length of the intro"), [Amount::Shorter]);
+        assert_eq!(lengths("extend the outro"), [Amount::Longer]);
+        assert_eq!(lengths("lengthen the outro"), [Amount::Longer]);
+        assert_eq!(lengths("increase the length of the intro"), [Amount::Longer]);
+        // A stated amount is not replaced.
+        assert_eq!(lengths("make the intro 5 seconds"), [Amount::Absolute(5.0)]);
+
+        // Without a verb it sits at the clause's start.
+        let p = Prompt::new("reduce the length of the intro", SCENES);
+        let implied = p.clause(|c| implied_length(c, None));
+        assert_eq!((implied.start, implied.end, implied.amount), (0, 1, Amount::Longer));
+        let verb = Verb { class: VerbClass::Duration, at: 0, end: 1 };
+        assert_eq!(p.clause(|c| implied_length(c, Some(verb))).amount, Amount::Shorter);
+    }
+
+    #[test]
+    fn edit_complexity_from_structure_to_a_single_property() {
+        // Adding, removing or arranging elements.
+        assert_eq!(complexity_of("add a logo to the intro"), (EditComplexity::Structural, false));
+        assert_eq!(complexity_of("remove the logo from the intro"), (EditComplexity::Structural, false));
+        assert_eq!(
+            complexity_of("put the logo and the tagline side by side in the intro"),
+            (EditComplexity::Structural, false)
+        );
+        assert_eq!(complexity_of("use these photos in the intro"), (EditComplexity::Structural, false));
+        // One property: a colour, a text, a hex code.
+        assert_eq!(complexity_of("make it blue"), (EditComplexity::Surgical, false));
+        assert_eq!(complexity_of("change the title text to 'Hello'"), (EditComplexity::Surgical, false));
+        assert_eq!(complexity_of("make the background #1a1a2e"), (EditComplexity::Surgical, false));
+        assert_eq!(complexity_of("use this photo as the background of the intro"), (EditComplexity::Surgical, false));
+        // The whole scene's look.
+        assert_eq!(complexity_of("make the intro feel more modern"), (EditComplexity::Creative, false));
+        assert_eq!(complexity_of("make the intro calmer"), (EditComplexity::Creative, false));
+        // No cue: creative, as a guess.
+        assert_eq!(complexity_of("edit the intro"), (EditComplexity::Creative, true));
+        assert_eq!(complexity_of("update the outro"), (EditComplexity::Creative, true));
+    }
 }

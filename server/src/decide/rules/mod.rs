@@ -23,9 +23,6 @@
 //! question into analyzeImage.
 
 pub(crate) mod clause;
-pub(crate) mod duration;
-pub(crate) mod lexer;
-mod lexicon;
 mod target;
 
 use std::collections::BTreeMap;
@@ -35,6 +32,7 @@ use crate::decide::{
     Decider, Decision, DecisionBackend, DecisionInput, EditComplexity, Outcome, Tool, ToolCall, ToolParams,
 };
 use crate::model::{Scene, SceneStatus};
+use crate::text::{duration, lexer};
 
 use clause::{Intent, Reading};
 use duration::Amount;
@@ -196,7 +194,8 @@ pub fn decide(input: &DecisionInput) -> Decision {
             truncated = true;
             break;
         }
-        match plan(&ctx, &range, intent, &reading, &mentions, &antecedent, &mut steps) {
+        let request = Request { range: &range, intent, reading: &reading, mentions: &mentions };
+        match plan(&ctx, request, &antecedent, &mut steps) {
             Ok(next) => antecedent = next,
             Err(ask) => return clarification(ask),
         }
@@ -428,21 +427,22 @@ fn ask_for(ctx: &Ctx, intent: Intent, resolution: Resolution) -> Ask {
     }
 }
 
-/// Plans the tool call(s) of one clause; returns what "it" means next.
-fn plan(
-    ctx: &Ctx,
-    range: &Range<usize>,
+/// One clause's request, as [`clause::read`] read it.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    range: &'a Range<usize>,
     intent: Intent,
-    reading: &Reading,
-    mentions: &[&Mention],
-    antecedent: &Antecedent,
-    steps: &mut Vec<Step>,
-) -> Result<Antecedent, Ask> {
-    let base_confidence = if reading.from_state { -0.1 } else { 0.0 } + if reading.typo { -0.1 } else { 0.0 };
-    let lengths: Vec<Amount> = reading.lengths.iter().map(|d| d.amount).collect();
+    reading: &'a Reading,
+    /// The mentions inside the clause.
+    mentions: &'a [&'a Mention],
+}
+
+/// Plans the tool call(s) of one clause; returns what "it" means next.
+fn plan(ctx: &Ctx, request: Request, antecedent: &Antecedent, steps: &mut Vec<Step>) -> Result<Antecedent, Ask> {
+    let Request { range, intent, reading, mentions } = request;
     match intent {
         Intent::Add | Intent::Duplicate => {
-            let step = add_step(ctx, range, intent, reading, mentions, base_confidence);
+            let step = add_step(ctx, range, intent, reading, mentions, base_confidence(reading));
             let count = if intent == Intent::Add { clause::new_scene_count(&ctx.tokens, range) } else { 1 };
             for _ in 1..count {
                 steps.push(step.clone());
@@ -450,24 +450,7 @@ fn plan(
             steps.push(step);
             Ok(Antecedent::NewScene)
         }
-        Intent::Reorder => {
-            let mut named: Vec<usize> = Vec::new();
-            for m in mentions {
-                if let Refers::Scenes(s, _) = &m.refers {
-                    for &k in s {
-                        if !named.contains(&k) {
-                            named.push(k);
-                        }
-                    }
-                }
-            }
-            Err(Ask {
-                question: "I can't change the order of scenes: I can add, edit, delete or fix a scene, change its length, or work from an image. What would you like me to do instead?".to_string(),
-                candidates: named.iter().filter_map(|&k| ctx.scenes.get(k)).map(|s| s.scene_id.clone()).collect(),
-                why: "The prompt asks to reorder scenes, which no tool does.".to_string(),
-                confidence: 0.7,
-            })
-        }
+        Intent::Reorder => Err(cannot_reorder(ctx, mentions)),
         Intent::Analyze => {
             steps.push(Step {
                 tool: Tool::AnalyzeImage,
@@ -476,7 +459,7 @@ fn plan(
                 params: ToolParams::default(),
                 clause: range.clone(),
                 extra_clauses: Vec::new(),
-                confidence: 0.85 + base_confidence,
+                confidence: 0.85 + base_confidence(reading),
                 why: "analyzeImage: the prompt asks about the attached image".to_string(),
                 image_clause: true,
                 from_state: reading.from_state,
@@ -484,94 +467,153 @@ fn plan(
             Ok(antecedent.clone())
         }
         Intent::Edit | Intent::Delete | Intent::Fix | Intent::Duration => {
-            let scene_mentions: Vec<&Mention> =
-                mentions.iter().copied().filter(|m| !reading.element_mentions.contains(&m.start)).collect();
-            let mentions = &scene_mentions[..];
-            let resolution = resolve(ctx, mentions, antecedent, intent);
-            let (targets, found) = match resolution {
-                Resolution::Scenes(t, f) => (t, f),
-                Resolution::NewScene => {
-                    // "add a scene ... and make it blue": the edit describes the new scene.
-                    if let Some(add) = steps.iter_mut().rev().find(|s| s.tool == Tool::AddScene) {
-                        add.extra_clauses.push(range.clone());
-                        let attrs = clause::attributes(&ctx.tokens, range, &ctx.mentions.consumed, &reading.timings);
-                        for (k, v) in attrs {
-                            add.params.attributes.entry(k).or_insert(v);
-                        }
-                        if let Some(s) = lengths.iter().find_map(|a| a.resolve(None)) {
-                            add.params.duration_seconds = Some(s);
-                        }
-                    }
-                    return Ok(Antecedent::NewScene);
-                }
-                Resolution::NoScenes if matches!(intent, Intent::Edit | Intent::Duration) => {
-                    // An edit in an empty project creates the scene it describes.
-                    steps.push(add_step(ctx, range, Intent::Add, reading, mentions, base_confidence - 0.05));
-                    if let Some(last) = steps.last_mut() {
-                        last.why =
-                            format!("addScene: the project has no scenes, so the {} creates one", verb_phrase(intent));
-                    }
-                    return Ok(Antecedent::NewScene);
-                }
-                other => return Err(ask_for(ctx, intent, other)),
-            };
-            let tool = match intent {
-                Intent::Edit => Tool::EditScene,
-                Intent::Delete => Tool::DeleteScene,
-                Intent::Fix => Tool::FixBrokenScene,
-                _ => Tool::ChangeDuration,
-            };
-            let complexity = (intent == Intent::Edit).then_some(reading.complexity);
-            let guess_penalty = if intent == Intent::Edit && reading.complexity_guessed { -0.1 } else { 0.0 };
-            let attrs = if matches!(intent, Intent::Edit) {
-                clause::attributes(&ctx.tokens, range, &ctx.mentions.consumed, &reading.timings)
-            } else {
-                BTreeMap::new()
-            };
-            let valued: Vec<Amount> = lengths.iter().copied().filter(|a| a.has_value()).collect();
-            let per_target = amounts_per_target(ctx, range, mentions, &targets, reading);
-            for (k, &target) in targets.iter().enumerate() {
-                let mut params = ToolParams { attributes: attrs.clone(), ..ToolParams::default() };
-                let mut what = String::new();
-                if intent == Intent::Duration {
-                    // "the testimonials 7 seconds and the call to action 5 seconds": pair them up.
-                    let amount = per_target
-                        .get(k)
-                        .copied()
-                        .flatten()
-                        .or_else(|| if valued.len() == targets.len() { valued.get(k) } else { valued.first() }.copied())
-                        .or(lengths.first().copied());
-                    let current = ctx.scenes.get(target).and_then(|s| s.duration_seconds);
-                    if let Some(amount) = amount {
-                        params.duration_seconds = amount.resolve(current);
-                        describe_amount(amount, &mut params.attributes);
-                        what = match params.duration_seconds {
-                            Some(s) => format!(" to {} s", clause::format_seconds(s)),
-                            None => match amount {
-                                Amount::Shorter => " (shorter)".to_string(),
-                                Amount::Longer => " (longer)".to_string(),
-                                _ => " (relative; the current length is unknown)".to_string(),
-                            },
-                        };
-                    }
-                }
-                let cx = complexity.map(|c| format!(", {}", c.as_str())).unwrap_or_default();
-                steps.push(Step {
-                    tool,
-                    target: Some(target),
-                    complexity,
-                    params,
-                    clause: range.clone(),
-                    extra_clauses: Vec::new(),
-                    confidence: found.confidence() + base_confidence + guess_penalty,
-                    why: format!("{} on {} ({}){cx}{what}", tool.as_str(), ctx.label(target), found.describe()),
-                    image_clause: clause::mentions_image(&ctx.tokens, range)
-                        || clause::image_selection(&ctx.tokens, range, ctx.image_ids.len()).is_some(),
-                    from_state: reading.from_state,
-                });
-            }
-            Ok(if intent == Intent::Delete { Antecedent::None } else { Antecedent::Scenes(targets) })
+            plan_scene_change(ctx, request, antecedent, steps)
         }
+    }
+}
+
+/// What a clause's reading takes off every step's confidence: a statement
+/// rather than a request, a verb read through a typo.
+fn base_confidence(reading: &Reading) -> f64 {
+    (if reading.from_state { -0.1 } else { 0.0 }) + if reading.typo { -0.1 } else { 0.0 }
+}
+
+/// Reordering is no tool's job: the question names the scenes mentioned.
+fn cannot_reorder(ctx: &Ctx, mentions: &[&Mention]) -> Ask {
+    let mut named: Vec<usize> = Vec::new();
+    for m in mentions {
+        if let Refers::Scenes(s, _) = &m.refers {
+            for &k in s {
+                if !named.contains(&k) {
+                    named.push(k);
+                }
+            }
+        }
+    }
+    Ask {
+        question: "I can't change the order of scenes: I can add, edit, delete or fix a scene, change its length, or work from an image. What would you like me to do instead?".to_string(),
+        candidates: named.iter().filter_map(|&k| ctx.scenes.get(k)).map(|s| s.scene_id.clone()).collect(),
+        why: "The prompt asks to reorder scenes, which no tool does.".to_string(),
+        confidence: 0.7,
+    }
+}
+
+/// An edit, delete, fix or length change: one step per target scene; the
+/// description of the scene the previous request adds; a new scene in an
+/// empty project; or a question when the target is unclear.
+fn plan_scene_change(
+    ctx: &Ctx,
+    request: Request,
+    antecedent: &Antecedent,
+    steps: &mut Vec<Step>,
+) -> Result<Antecedent, Ask> {
+    let Request { range, intent, reading, mentions } = request;
+    let base_confidence = base_confidence(reading);
+    let scene_mentions: Vec<&Mention> =
+        mentions.iter().copied().filter(|m| !reading.element_mentions.contains(&m.start)).collect();
+    let mentions = &scene_mentions[..];
+    let (targets, found) = match resolve(ctx, mentions, antecedent, intent) {
+        Resolution::Scenes(t, f) => (t, f),
+        Resolution::NewScene => {
+            describe_new_scene(ctx, range, reading, steps);
+            return Ok(Antecedent::NewScene);
+        }
+        Resolution::NoScenes if matches!(intent, Intent::Edit | Intent::Duration) => {
+            // An edit in an empty project creates the scene it describes.
+            steps.push(add_step(ctx, range, Intent::Add, reading, mentions, base_confidence - 0.05));
+            if let Some(last) = steps.last_mut() {
+                last.why = format!("addScene: the project has no scenes, so the {} creates one", verb_phrase(intent));
+            }
+            return Ok(Antecedent::NewScene);
+        }
+        other => return Err(ask_for(ctx, intent, other)),
+    };
+    let tool = scene_tool(intent);
+    let complexity = (intent == Intent::Edit).then_some(reading.complexity);
+    let guess_penalty = if intent == Intent::Edit && reading.complexity_guessed { -0.1 } else { 0.0 };
+    let attrs = if matches!(intent, Intent::Edit) {
+        clause::attributes(&ctx.tokens, range, &ctx.mentions.consumed, &reading.timings)
+    } else {
+        BTreeMap::new()
+    };
+    let per_target = amounts_per_target(ctx, range, mentions, &targets, reading);
+    for (k, &target) in targets.iter().enumerate() {
+        let mut params = ToolParams { attributes: attrs.clone(), ..ToolParams::default() };
+        let what = if intent == Intent::Duration {
+            let current = ctx.scenes.get(target).and_then(|s| s.duration_seconds);
+            set_length(target_amount(reading, &per_target, k, targets.len()), current, &mut params)
+        } else {
+            String::new()
+        };
+        let cx = complexity.map(|c| format!(", {}", c.as_str())).unwrap_or_default();
+        steps.push(Step {
+            tool,
+            target: Some(target),
+            complexity,
+            params,
+            clause: range.clone(),
+            extra_clauses: Vec::new(),
+            confidence: found.confidence() + base_confidence + guess_penalty,
+            why: format!("{} on {} ({}){cx}{what}", tool.as_str(), ctx.label(target), found.describe()),
+            image_clause: clause::mentions_image(&ctx.tokens, range)
+                || clause::image_selection(&ctx.tokens, range, ctx.image_ids.len()).is_some(),
+            from_state: reading.from_state,
+        });
+    }
+    Ok(if intent == Intent::Delete { Antecedent::None } else { Antecedent::Scenes(targets) })
+}
+
+/// The tool that changes an existing scene the way `intent` asks.
+fn scene_tool(intent: Intent) -> Tool {
+    match intent {
+        Intent::Edit => Tool::EditScene,
+        Intent::Delete => Tool::DeleteScene,
+        Intent::Fix => Tool::FixBrokenScene,
+        _ => Tool::ChangeDuration,
+    }
+}
+
+/// "add a scene ... and make it blue": the edit describes the scene the
+/// previous request adds, so its attributes and length go to that step.
+fn describe_new_scene(ctx: &Ctx, range: &Range<usize>, reading: &Reading, steps: &mut [Step]) {
+    let Some(add) = steps.iter_mut().rev().find(|s| s.tool == Tool::AddScene) else { return };
+    add.extra_clauses.push(range.clone());
+    let attrs = clause::attributes(&ctx.tokens, range, &ctx.mentions.consumed, &reading.timings);
+    for (k, v) in attrs {
+        add.params.attributes.entry(k).or_insert(v);
+    }
+    if let Some(s) = reading.lengths.iter().find_map(|d| d.amount.resolve(None)) {
+        add.params.duration_seconds = Some(s);
+    }
+}
+
+/// The length change for the `k`th of `count` targets: the amount paired
+/// with its mention ("the testimonials 7 seconds and the call to action 5
+/// seconds"), else the clause's `k`th amount when there is one per target,
+/// else its first.
+fn target_amount(reading: &Reading, per_target: &[Option<Amount>], k: usize, count: usize) -> Option<Amount> {
+    let valued = || reading.lengths.iter().map(|d| d.amount).filter(|a| a.has_value());
+    per_target
+        .get(k)
+        .copied()
+        .flatten()
+        .or_else(|| if valued().count() == count { valued().nth(k) } else { valued().next() })
+        .or(reading.lengths.first().map(|d| d.amount))
+}
+
+/// Sets a length change's parameters for a scene now `current` seconds
+/// long; returns how the step's explanation describes the change.
+fn set_length(amount: Option<Amount>, current: Option<f64>, params: &mut ToolParams) -> String {
+    let Some(amount) = amount else { return String::new() };
+    params.duration_seconds = amount.resolve(current);
+    describe_amount(amount, &mut params.attributes);
+    match params.duration_seconds {
+        Some(s) => format!(" to {} s", duration::format_seconds(s)),
+        None => match amount {
+            Amount::Shorter => " (shorter)".to_string(),
+            Amount::Longer => " (longer)".to_string(),
+            _ => " (relative; the current length is unknown)".to_string(),
+        },
     }
 }
 
@@ -617,10 +659,10 @@ fn describe_amount(amount: Amount, attrs: &mut BTreeMap<String, String>) {
     match amount {
         Amount::Delta(d) => {
             let sign = if d >= 0.0 { "+" } else { "" };
-            attrs.insert("duration_change_seconds".to_string(), format!("{sign}{}", clause::format_seconds(d)));
+            attrs.insert("duration_change_seconds".to_string(), format!("{sign}{}", duration::format_seconds(d)));
         }
         Amount::Factor(f) => {
-            attrs.insert("duration_factor".to_string(), clause::format_seconds(f));
+            attrs.insert("duration_factor".to_string(), duration::format_seconds(f));
         }
         Amount::Shorter => {
             attrs.insert("direction".to_string(), "shorter".to_string());
@@ -902,20 +944,7 @@ fn nothing_asked(ctx: &Ctx) -> Decision {
 mod tests {
     use super::*;
 
-    fn scene(id: &str, name: &str, k: usize) -> Scene {
-        Scene {
-            project_id: "p".into(),
-            scene_id: id.into(),
-            name: name.into(),
-            position: k as u32,
-            summary: String::new(),
-            summary_tokens: 0,
-            duration_seconds: None,
-            status: SceneStatus::Ok,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
+    use crate::model::testing::scene;
 
     fn abc() -> Vec<Scene> {
         vec![scene("s1", "Intro", 0), scene("s2", "Product Demo", 1), scene("s3", "Outro", 2)]

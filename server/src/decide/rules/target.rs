@@ -4,8 +4,10 @@
 
 use crate::model::{Scene, SceneStatus};
 
-use super::lexer::{Kind, Token, ordinal_value, tokenize, within_edit_distance, word_number};
-use super::lexicon::{DETERMINERS, NON_NAME_MODIFIERS, REFERENCE_MARKERS, SCENE_KIND_NAMES, is, list, verb_class};
+use crate::text::lexer::{Kind, Token, ordinal_value, tokenize, within_edit_distance, word_number};
+use crate::text::lexicon::{
+    DETERMINERS, NON_NAME_MODIFIERS, REFERENCE_MARKERS, SCENE_KIND_NAMES, is, list, verb_class,
+};
 
 /// How a mention picked its scenes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -684,27 +686,10 @@ fn mark_references(tokens: &[Token], list: &mut [Mention]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lexer::tokenize;
     use super::*;
+    use crate::text::lexer::tokenize;
 
-    pub(crate) fn scenes(names: &[&str]) -> Vec<Scene> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(k, n)| Scene {
-                project_id: "p".into(),
-                scene_id: format!("s{}", k + 1),
-                name: (*n).into(),
-                position: k as u32,
-                summary: String::new(),
-                summary_tokens: 0,
-                duration_seconds: None,
-                status: SceneStatus::Ok,
-                created_at: 0,
-                updated_at: 0,
-            })
-            .collect()
-    }
+    use crate::model::testing::scenes;
 
     fn refers(prompt: &str, names: &[&str]) -> Vec<Refers> {
         let t = tokenize(prompt);

@@ -4,6 +4,8 @@
 //! The lists used on every token are also indexed once per process
 //! ([`is`]): one hash lookup answers which lists a word is in.
 
+pub(crate) mod preference;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;

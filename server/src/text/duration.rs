@@ -403,10 +403,15 @@ fn direction_only(tokens: &[Token], range: &Range<usize>, consumed: &[bool]) -> 
     None
 }
 
+/// Seconds without a trailing ".0".
+pub(crate) fn format_seconds(s: f64) -> String {
+    if s.fract() == 0.0 && s.abs() < 1e12 { format!("{}", s as i64) } else { format!("{s}") }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::lexer::tokenize;
     use super::*;
+    use crate::text::lexer::tokenize;
 
     fn amounts(p: &str) -> Vec<Amount> {
         let t = tokenize(p);
