@@ -394,15 +394,17 @@ impl Config {
             None => None,
         };
         if let Some(path) = file {
-            match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| {
-                text.parse::<toml::Table>().map_err(|e| crate::redact::text(&e.to_string()))
-            }) {
+            match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| text.parse::<toml::Table>().map_err(|e| crate::redact::text(&e.to_string())))
+            {
                 Ok(table) => {
                     for (key, value) in table {
                         if known.contains(&key) {
                             layers.push((format!("{} {key}", path.display()), key, value));
                         } else {
-                            problems.push(format!("{} {key}: unknown setting (see docs/CONFIGURATION.md)", path.display()));
+                            problems
+                                .push(format!("{} {key}: unknown setting (see docs/CONFIGURATION.md)", path.display()));
                         }
                     }
                 }
@@ -757,10 +759,8 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once_in_the_users_terms() {
-        let sources = Sources {
-            file: None,
-            overrides: vec![("bogus".into(), "1".into()), ("token_budget".into(), "-5".into())],
-        };
+        let sources =
+            Sources { file: None, overrides: vec![("bogus".into(), "1".into()), ("token_budget".into(), "-5".into())] };
         let env = env(&[("BRAIN_JOB_WORKERS", "many"), ("BRAIN_CONTEXT_CACHE_CAPACITY", "0")]);
         let text = Config::load_from(&sources, &env).expect_err("invalid").to_string();
         assert!(text.contains("--set bogus: unknown setting"), "{text}");
