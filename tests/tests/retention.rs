@@ -279,3 +279,55 @@ async fn retention_runs_by_itself(db: Arc<TestDb>) {
 }
 
 backend_tests!(retention_applies_policy_per_tenant, retention_runs_by_itself);
+
+/// Two PostgreSQL replicas share the advisory lock: while something else holds it, neither runs
+/// retention (old rows stay through many intervals); once it is free, one of them does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
+async fn postgres_replicas_run_retention_under_one_lock() {
+    use sea_orm::TransactionTrait;
+
+    /// The server's retention lock key (store/retention.rs): the migration lock's key plus one.
+    const RETENTION_LOCK_KEY: i64 = 0x6272_6169_6e01;
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("skipped: {} is not set", brain_e2e::POSTGRES_ENV);
+        return;
+    };
+    let key = create_key(&db, "tenant-a");
+    let options = || {
+        ServerOptions::new()
+            .set("retention_interval_ms", 100)
+            .set("retention_keep_turns", 2)
+            .set("retention_event_hours", 1)
+            .set("retention_job_hours", 1)
+    };
+    let first = Server::start_with(&db, options()).await;
+    let _second = Server::start_with(&db, options()).await;
+    let mut projects = first.projects(Some(&key)).await;
+    let project = projects
+        .create_project(CreateProjectRequest { name: "A".into(), description: String::new() })
+        .await
+        .expect("create")
+        .into_inner()
+        .project
+        .expect("project");
+
+    let sql = Database::connect(&db.url).await.expect("connect");
+    let holder = sql.begin().await.expect("begin");
+    holder
+        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({RETENTION_LOCK_KEY})"))
+        .await
+        .expect("take the retention lock");
+    let tenant = tenant_of(&sql, &project.project_id).await;
+    seed(&sql, &tenant, &project.project_id, "a").await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(count(&sql, "SELECT COUNT(*) FROM events").await, 2, "no replica ran while the lock was held");
+
+    holder.rollback().await.expect("release the lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while count(&sql, "SELECT COUNT(*) FROM events").await != 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&sql, "SELECT COUNT(*) FROM events").await, 1, "a replica ran once the lock was free");
+    assert_eq!(count(&sql, "SELECT COUNT(*) FROM conversation_turns WHERE archived = false").await, 2);
+}
