@@ -51,6 +51,7 @@ pub struct App {
     /// Image acceptance, analyses and facts.
     pub images: Images,
     workers: tokio::sync::Mutex<Option<Workers>>,
+    scheduled_retention: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl App {
@@ -91,13 +92,15 @@ impl App {
             jobs,
             images,
             workers: tokio::sync::Mutex::new(None),
+            scheduled_retention: tokio::sync::Mutex::new(None),
         }))
     }
 
     /// Starts background work once the store is migrated: job workers, the
-    /// PostgreSQL listener (other replicas' events and jobs) and the image
-    /// facts cache sweep.
+    /// PostgreSQL listener (other replicas' events and jobs), the image
+    /// facts cache sweep and scheduled retention.
     pub async fn start(&self) {
+        *self.scheduled_retention.lock().await = self.retention.spawn_scheduled(self.shutdown.clone());
         let replica = format!("{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let handlers = jobs::Handlers::from([(jobs::KIND_ANALYZE_IMAGE, self.images.job_handler())]);
         let workers = Workers::start(
@@ -156,6 +159,12 @@ impl App {
     /// Stops background work after the server drained: running jobs get until
     /// the shutdown grace period to finish, then go back to the queue.
     pub async fn stop(&self) {
+        // Shutdown is cancelled by now: a scheduled retention run stops before its next tenant.
+        if let Some(run) = self.scheduled_retention.lock().await.take()
+            && let Err(err) = run.await
+        {
+            tracing::warn!(error = %err, "the scheduled retention task failed");
+        }
         if let Some(workers) = self.workers.lock().await.take() {
             workers.stop(Duration::from_millis(self.config.shutdown_grace_ms)).await;
         }

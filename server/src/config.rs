@@ -244,6 +244,9 @@ pub struct Config {
     pub retention_job_hours: u64,
     /// Idempotency keys older than this many hours are forgotten.
     pub idempotency_window_hours: u64,
+    /// How often the server applies retention to every tenant by itself, in ms; 0 turns it off
+    /// (RunRetention still works). One replica at a time runs it.
+    pub retention_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -332,6 +335,7 @@ impl Default for Config {
             retention_event_hours: 24 * 7,
             retention_job_hours: 24,
             idempotency_window_hours: 24,
+            retention_interval_ms: 3_600_000,
         }
     }
 }

@@ -7,7 +7,9 @@ use crate::{
     changes::ProjectChanges,
     context::{render, tokens},
     error::{Error, Result},
-    model::{MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, Scene, SceneUpsert, TenantId},
+    model::{
+        MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, ProjectUpdate, Scene, SceneUpsert, TenantId,
+    },
     pagination::PageRequest,
     store::Store,
     validate,
@@ -47,6 +49,20 @@ impl Projects {
     pub async fn get(&self, tenant: &TenantId, project_id: &str) -> Result<Project> {
         let project_id = validate::id("project_id", project_id)?;
         self.store.get_project(tenant, &project_id).await
+    }
+
+    /// Changes a project's name or description, validated as in [`Self::create`]. The context
+    /// packet shows neither (context/render.rs), so no cached packet is dropped: announcing the
+    /// change would only make every replica rebuild an identical packet.
+    pub async fn update(&self, tenant: &TenantId, mut update: ProjectUpdate) -> Result<Project> {
+        update.project_id = validate::id("project_id", &update.project_id)?;
+        if let Some(name) = &update.name {
+            update.name = Some(validate::name("name", name, validate::MAX_NAME_CHARS)?);
+        }
+        if let Some(description) = &update.description {
+            update.description = Some(validate::text("description", description, validate::MAX_DESCRIPTION_CHARS)?);
+        }
+        self.store.update_project(tenant, &update).await
     }
 
     /// A page of projects.

@@ -1,9 +1,15 @@
-//! Maintenance: the retention policy, applied per tenant on request.
+//! Maintenance: the retention policy, applied per tenant on request and, every
+//! `retention_interval_ms`, to every tenant by itself.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
     error::Result,
     model::{TenantId, now_ms},
+    perf::prom,
     store::{RetentionPolicy, RetentionReport, Store},
     validate,
 };
@@ -18,6 +24,7 @@ pub struct Retention {
     event_hours: u64,
     job_hours: u64,
     idempotency_hours: u64,
+    interval: Duration,
 }
 
 impl Retention {
@@ -29,23 +36,14 @@ impl Retention {
             event_hours: config.retention_event_hours,
             job_hours: config.retention_job_hours,
             idempotency_hours: config.idempotency_window_hours,
+            interval: Duration::from_millis(config.retention_interval_ms),
         }
     }
 
     /// Applies the retention policy to one project (when `project_id` is not empty) or every project of the tenant.
     pub async fn run_retention(&self, tenant: &TenantId, project_id: &str, dry_run: bool) -> Result<RetentionReport> {
         let project_id = validate::optional_id("project_id", project_id)?;
-        let now = now_ms();
-        let hours_ago =
-            |h: u64| now.saturating_sub(i64::try_from(h).unwrap_or(i64::MAX / HOUR_MS).saturating_mul(HOUR_MS));
-        let policy = RetentionPolicy {
-            keep_turns: self.keep_turns,
-            events_before: hours_ago(self.event_hours),
-            jobs_finished_before: hours_ago(self.job_hours),
-            request_ids_before: hours_ago(self.idempotency_hours),
-            now,
-        };
-        let report = self.store.run_retention(tenant, project_id.as_deref(), &policy, dry_run).await?;
+        let report = self.store.run_retention(tenant, project_id.as_deref(), &self.policy(), dry_run).await?;
         tracing::info!(
             dry_run,
             archived_turns = report.archived_turns,
@@ -56,5 +54,104 @@ impl Retention {
             "retention run"
         );
         Ok(report)
+    }
+
+    /// Runs retention for every tenant every `retention_interval_ms` until `shutdown`; `None` when
+    /// the interval is 0 (scheduled runs off). The first run waits one interval, so that a fleet
+    /// restarting together does not start with a burst of deletes.
+    pub fn spawn_scheduled(&self, shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+        if self.interval.is_zero() {
+            tracing::info!("scheduled retention is off (retention_interval_ms = 0)");
+            return None;
+        }
+        let retention = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(retention.interval) => {}
+                }
+                retention.run_scheduled(&shutdown).await;
+            }
+        }))
+    }
+
+    /// One scheduled run over every tenant, if this replica gets the lock. A tenant whose run
+    /// fails is logged and skipped; the others still run.
+    async fn run_scheduled(&self, shutdown: &CancellationToken) {
+        let started = Instant::now();
+        let lock = match self.store.try_lock_retention().await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                tracing::debug!("scheduled retention skipped: another replica is running it");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "scheduled retention skipped: cannot take its lock");
+                return;
+            }
+        };
+        let tenants = match self.store.tenant_ids().await {
+            Ok(tenants) => tenants,
+            Err(err) => {
+                tracing::warn!(error = %err, "scheduled retention skipped: cannot list tenants");
+                lock.release().await;
+                return;
+            }
+        };
+        let policy = self.policy();
+        let mut total = RetentionReport::default();
+        let mut failed = 0usize;
+        for tenant in &tenants {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.store.run_retention(tenant, None, &policy, false).await {
+                Ok(report) => {
+                    total.archived_turns += report.archived_turns;
+                    total.deleted_memories += report.deleted_memories;
+                    total.deleted_events += report.deleted_events;
+                    total.deleted_jobs += report.deleted_jobs;
+                    total.expired_request_ids += report.expired_request_ids;
+                }
+                Err(err) => {
+                    failed += 1;
+                    tracing::warn!(error = %err, tenant = %tenant, "scheduled retention failed for a tenant");
+                }
+            }
+        }
+        lock.release().await;
+        prom::retention_run(&[
+            ("turns", total.archived_turns),
+            ("memories", total.deleted_memories),
+            ("events", total.deleted_events),
+            ("jobs", total.deleted_jobs),
+            ("request_ids", total.expired_request_ids),
+        ]);
+        tracing::info!(
+            tenants = tenants.len(),
+            failed_tenants = failed,
+            archived_turns = total.archived_turns,
+            deleted_memories = total.deleted_memories,
+            deleted_events = total.deleted_events,
+            deleted_jobs = total.deleted_jobs,
+            expired_request_ids = total.expired_request_ids,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "scheduled retention run"
+        );
+    }
+
+    /// The cut-offs of a run starting now.
+    fn policy(&self) -> RetentionPolicy {
+        let now = now_ms();
+        let hours_ago =
+            |h: u64| now.saturating_sub(i64::try_from(h).unwrap_or(i64::MAX / HOUR_MS).saturating_mul(HOUR_MS));
+        RetentionPolicy {
+            keep_turns: self.keep_turns,
+            events_before: hours_ago(self.event_hours),
+            jobs_finished_before: hours_ago(self.job_hours),
+            request_ids_before: hours_ago(self.idempotency_hours),
+            now,
+        }
     }
 }

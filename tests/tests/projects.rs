@@ -4,11 +4,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{ApiKey, Server, TestDb, assert_error, backend_tests, error_field};
+use brain_e2e::{ApiKey, Server, TestDb, assert_error, backend_tests, create_key, error_field};
 use brain_proto::v1::{
     CreateProjectRequest, DeleteMemoryRequest, DeleteSceneRequest, GetProjectRequest, ListMemoriesRequest,
     ListProjectsRequest, ListScenesRequest, MemoryItem, MemoryKey, MemorySource, MemoryType, Project, PutMemoryRequest,
-    Scene, SceneStatus, UpsertSceneRequest, delete_memory_request::Target,
+    Scene, SceneStatus, UpdateProjectRequest, UpsertSceneRequest, delete_memory_request::Target,
     project_service_client::ProjectServiceClient,
 };
 use brain_server::context::{render, tokens};
@@ -571,7 +571,134 @@ async fn concurrent_scene_writes_keep_positions_dense(db: Arc<TestDb>) {
     assert_eq!(order, (0..writers).map(|i| format!("s{i:02}")).collect::<Vec<_>>());
 }
 
+fn update(project_id: &str, name: &str, description: &str, paths: &[&str]) -> UpdateProjectRequest {
+    UpdateProjectRequest {
+        project: Some(Project {
+            project_id: project_id.into(),
+            name: name.into(),
+            description: description.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() }),
+    }
+}
+
+async fn get(client: &mut Projects, project_id: &str) -> Project {
+    client
+        .get_project(GetProjectRequest { project_id: project_id.into() })
+        .await
+        .expect("get")
+        .into_inner()
+        .project
+        .expect("project")
+}
+
+/// UpdateProject (AIP-134): the mask picks the fields; an empty mask takes the non-empty ones;
+/// GetProject shows each change with a later update_time; bad paths, bad values and another
+/// tenant's project change nothing.
+async fn update_project(db: Arc<TestDb>) {
+    let key_a = create_key(&db, "acme");
+    let key_b = create_key(&db, "globex");
+    let server = Server::start(&db).await;
+    let mut client = server.projects(Some(&key_a)).await;
+    let created = create_project(&mut client, "Launch video").await;
+    let id = created.project_id.clone();
+
+    // Name only: the description in the request is ignored because the mask leaves it out.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let renamed = client
+        .update_project(update(&id, "  Launch video v2 ", "ignored", &["name"]))
+        .await
+        .expect("update name")
+        .into_inner()
+        .project
+        .expect("project");
+    assert_eq!(renamed.name, "Launch video v2", "names are trimmed as on create");
+    assert_eq!(renamed.description, "about Launch video");
+    assert_eq!(get(&mut client, &id).await, renamed);
+    assert!(millis(&renamed.update_time) > millis(&created.update_time), "{renamed:?} vs {created:?}");
+    assert_eq!(renamed.create_time, created.create_time);
+
+    // Description only, to the empty string: only an explicit mask can clear it.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let cleared = client.update_project(update(&id, "", "", &["description"])).await.expect("update description");
+    let cleared = cleared.into_inner().project.expect("project");
+    assert_eq!((cleared.name.as_str(), cleared.description.as_str()), ("Launch video v2", ""));
+    assert!(millis(&cleared.update_time) > millis(&renamed.update_time));
+    assert_eq!(get(&mut client, &id).await, cleared);
+
+    // Both, through "*" and through an empty mask (which takes the non-empty fields).
+    let both = client.update_project(update(&id, "Both", "Both changed", &["*"])).await.expect("update both");
+    let both = both.into_inner().project.expect("project");
+    assert_eq!((both.name.as_str(), both.description.as_str()), ("Both", "Both changed"));
+    let implied = client.update_project(update(&id, "Implied", "", &[])).await.expect("empty mask");
+    let implied = implied.into_inner().project.expect("project");
+    assert_eq!((implied.name.as_str(), implied.description.as_str()), ("Implied", "Both changed"));
+    let mut no_mask = update(&id, "", "Via no mask", &[]);
+    no_mask.update_mask = None;
+    let no_mask = client.update_project(no_mask).await.expect("no mask").into_inner().project.expect("project");
+    assert_eq!((no_mask.name.as_str(), no_mask.description.as_str()), ("Implied", "Via no mask"));
+    let unchanged = get(&mut client, &id).await;
+    assert_eq!(unchanged, no_mask);
+
+    // Bad requests change nothing.
+    let status = assert_error(
+        client.update_project(update(&id, "X", "", &["name", "create_time"])).await,
+        Code::InvalidArgument,
+        "INVALID_FIELD",
+    );
+    assert_eq!(error_field(&status).as_deref(), Some("update_mask"));
+    assert!(status.message().contains("create_time"), "{status:?}");
+    let status =
+        assert_error(client.update_project(update(&id, "", "", &[])).await, Code::InvalidArgument, "MISSING_FIELD");
+    assert_eq!(error_field(&status).as_deref(), Some("update_mask"));
+    let status = assert_error(
+        client.update_project(update(&id, "  ", "", &["name"])).await,
+        Code::InvalidArgument,
+        "MISSING_FIELD",
+    );
+    assert_eq!(error_field(&status).as_deref(), Some("name"));
+    let status = assert_error(
+        client.update_project(update(&id, "bad\u{7}name", "", &["name"])).await,
+        Code::InvalidArgument,
+        "INVALID_FIELD",
+    );
+    assert_eq!(error_field(&status).as_deref(), Some("name"));
+    // Too long is VALUE_TOO_LARGE (RESOURCE_EXHAUSTED), exactly as CreateProject answers it.
+    let status = assert_error(
+        client.update_project(update(&id, &"n".repeat(201), "", &["name"])).await,
+        Code::ResourceExhausted,
+        "VALUE_TOO_LARGE",
+    );
+    assert_eq!(error_field(&status).as_deref(), Some("name"));
+    let status = assert_error(
+        client.update_project(update(&id, "", &"d".repeat(2_001), &["description"])).await,
+        Code::ResourceExhausted,
+        "VALUE_TOO_LARGE",
+    );
+    assert_eq!(error_field(&status).as_deref(), Some("description"));
+    let mut no_project = update(&id, "", "", &["name"]);
+    no_project.project = None;
+    assert_error(client.update_project(no_project).await, Code::InvalidArgument, "MISSING_FIELD");
+    assert_error(
+        client.update_project(update("no-such-project", "X", "", &["name"])).await,
+        Code::NotFound,
+        "PROJECT_NOT_FOUND",
+    );
+
+    // Another tenant sees no such project, and cannot rename it.
+    let mut other = server.projects(Some(&key_b)).await;
+    let status = assert_error(
+        other.update_project(update(&id, "Stolen", "", &["name"])).await,
+        Code::NotFound,
+        "PROJECT_NOT_FOUND",
+    );
+    assert_eq!(error_field(&status).as_deref(), Some("project_id"));
+    assert_eq!(get(&mut client, &id).await, unchanged, "failed updates leave the project as it was");
+}
+
 backend_tests!(
+    update_project,
     project_crud,
     projects_paginate,
     scene_positions_stay_dense,

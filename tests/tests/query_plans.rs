@@ -20,8 +20,8 @@ use brain_e2e::{Backend, Server, ServerOptions, TestDb, backend_tests, seed::His
 use brain_proto::v1::{
     DeleteMemoryRequest, DeleteSceneRequest, GetContextPacketRequest, GetImageFactsRequest,
     GetPerformanceReportRequest, GetProjectRequest, ListImageFactsRequest, ListMemoriesRequest, ListProjectsRequest,
-    ListScenesRequest, MemoryKey, MemoryType, OrchestrateRequest, OrchestrateStreamRequest, PutMemoryRequest,
-    ReportWindow, RunRetentionRequest, UpsertSceneRequest, WatchPerformanceReportRequest,
+    ListScenesRequest, MemoryKey, MemoryType, OrchestrateRequest, OrchestrateStreamRequest, Project, PutMemoryRequest,
+    ReportWindow, RunRetentionRequest, UpdateProjectRequest, UpsertSceneRequest, WatchPerformanceReportRequest,
     delete_memory_request::Target,
 };
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -54,6 +54,13 @@ async fn drive_every_rpc(server: &Server, db: &TestDb) {
             .expect("upsert scene");
     }
     projects.get_project(GetProjectRequest { project_id: project_id.clone() }).await.expect("get project");
+    projects
+        .update_project(UpdateProjectRequest {
+            project: Some(Project { project_id: project_id.clone(), name: "renamed".into(), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
+        })
+        .await
+        .expect("update project");
     let page = projects.list_projects(ListProjectsRequest { page_size: 1, ..Default::default() }).await.expect("list");
     projects
         .list_projects(ListProjectsRequest { page_size: 1, page_token: page.into_inner().next_page_token })

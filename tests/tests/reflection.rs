@@ -100,6 +100,7 @@ async fn describes_services_and_error_details() {
             "CreateProject",
             "GetProject",
             "ListProjects",
+            "UpdateProject",
             "UpsertScene",
             "DeleteScene",
             "ListScenes",

@@ -1,10 +1,11 @@
 //! AdminService.RunRetention: archives old turns, deletes expired memories,
 //! old events and finished jobs, forgets old idempotency keys; dry runs change
-//! nothing; other tenants' data is untouched.
+//! nothing; other tenants' data is untouched. With `retention_interval_ms` the server runs the
+//! same policy for every tenant by itself and counts the runs in /metrics.
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key};
+use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, http_get};
 use brain_proto::v1::{CreateProjectRequest, MemoryType, PutMemoryRequest, RunRetentionRequest};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tonic::Code;
@@ -203,4 +204,130 @@ async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
     );
 }
 
-backend_tests!(retention_applies_policy_per_tenant);
+/// The value of the metric line that starts with `series` (name and labels), if present.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Backdated rows of two tenants disappear with no RunRetention call, and /metrics counts the runs
+/// and what they removed.
+async fn retention_runs_by_itself(db: Arc<TestDb>) {
+    let key_a = create_key(&db, "tenant-a");
+    let key_b = create_key(&db, "tenant-b");
+    let server = Server::start_with(
+        &db,
+        ServerOptions::new()
+            .set("retention_interval_ms", 200)
+            .set("retention_keep_turns", 2)
+            .set("retention_event_hours", 1)
+            .set("retention_job_hours", 1)
+            .set("idempotency_window_hours", 24)
+            .set("metrics_addr", "127.0.0.1:0"),
+    )
+    .await;
+    let mut project_ids = Vec::new();
+    for (key, name) in [(&key_a, "A"), (&key_b, "B")] {
+        let mut projects = server.projects(Some(key)).await;
+        let project = projects
+            .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
+            .await
+            .expect("create")
+            .into_inner()
+            .project
+            .expect("project");
+        project_ids.push(project.project_id);
+    }
+    let sql = Database::connect(&db.url).await.expect("connect");
+    for (tag, project_id) in ["a", "b"].into_iter().zip(&project_ids) {
+        let tenant = tenant_of(&sql, project_id).await;
+        seed(&sql, &tenant, project_id, tag).await;
+    }
+
+    // Each tenant has 1 old event, 1 old finished job, 3 turns beyond the kept 2 and 1 old key.
+    let remaining = || async {
+        (
+            count(&sql, "SELECT COUNT(*) FROM events").await,
+            count(&sql, "SELECT COUNT(*) FROM jobs").await,
+            count(&sql, "SELECT COUNT(*) FROM conversation_turns WHERE archived = false").await,
+            count(&sql, "SELECT COUNT(*) FROM orchestrations WHERE request_id IS NOT NULL").await,
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut now = remaining().await;
+    while now != (2, 4, 4, 2) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        now = remaining().await;
+    }
+    assert_eq!(now, (2, 4, 4, 2), "(events, jobs, live turns, idempotency keys) after scheduled runs");
+    assert!(server.logs().contains("scheduled retention run"), "each run logs one line");
+
+    // The counters include the run that removed the rows (later runs add zeros).
+    let metrics_addr = server.metrics_addr().expect("metrics address");
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = http_get(metrics_addr, "/metrics").await.1;
+        if metric(&text, "brain_retention_deleted_total{kind=\"events\"}").unwrap_or(0.0) >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(metric(&text, "brain_retention_runs_total").unwrap_or(0.0) >= 1.0, "{text}");
+    for (kind, rows) in [("events", 2.0), ("jobs", 2.0), ("turns", 6.0), ("request_ids", 2.0)] {
+        let series = format!("brain_retention_deleted_total{{kind=\"{kind}\"}}");
+        assert_eq!(metric(&text, &series), Some(rows), "{series} in {text}");
+    }
+}
+
+backend_tests!(retention_applies_policy_per_tenant, retention_runs_by_itself);
+
+/// Two PostgreSQL replicas share the advisory lock: while something else holds it, neither runs
+/// retention (old rows stay through many intervals); once it is free, one of them does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
+async fn postgres_replicas_run_retention_under_one_lock() {
+    use sea_orm::TransactionTrait;
+
+    /// The server's retention lock key (store/retention.rs): the migration lock's key plus one.
+    const RETENTION_LOCK_KEY: i64 = 0x6272_6169_6e01;
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("skipped: {} is not set", brain_e2e::POSTGRES_ENV);
+        return;
+    };
+    let key = create_key(&db, "tenant-a");
+    let options = || {
+        ServerOptions::new()
+            .set("retention_interval_ms", 100)
+            .set("retention_keep_turns", 2)
+            .set("retention_event_hours", 1)
+            .set("retention_job_hours", 1)
+    };
+    let first = Server::start_with(&db, options()).await;
+    let _second = Server::start_with(&db, options()).await;
+    let mut projects = first.projects(Some(&key)).await;
+    let project = projects
+        .create_project(CreateProjectRequest { name: "A".into(), description: String::new() })
+        .await
+        .expect("create")
+        .into_inner()
+        .project
+        .expect("project");
+
+    let sql = Database::connect(&db.url).await.expect("connect");
+    let holder = sql.begin().await.expect("begin");
+    holder
+        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({RETENTION_LOCK_KEY})"))
+        .await
+        .expect("take the retention lock");
+    let tenant = tenant_of(&sql, &project.project_id).await;
+    seed(&sql, &tenant, &project.project_id, "a").await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(count(&sql, "SELECT COUNT(*) FROM events").await, 2, "no replica ran while the lock was held");
+
+    holder.rollback().await.expect("release the lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while count(&sql, "SELECT COUNT(*) FROM events").await != 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&sql, "SELECT COUNT(*) FROM events").await, 1, "a replica ran once the lock was free");
+    assert_eq!(count(&sql, "SELECT COUNT(*) FROM conversation_turns WHERE archived = false").await, 2);
+}

@@ -358,6 +358,15 @@ impl BrainClient {
         response.project.ok_or_else(|| missing("project"))
     }
 
+    /// Changes a project's name or description (the fields `update_mask` names). Retried: writing
+    /// the same values again leaves the same project (only its update time moves).
+    pub async fn update_project(&self, request: pb::UpdateProjectRequest) -> Result<pb::Project, BrainError> {
+        let response = self
+            .unary(true, request, |ch, req| async move { Self::projects_stub(ch).update_project(req).await })
+            .await?;
+        response.project.ok_or_else(|| missing("project"))
+    }
+
     /// Lists the caller's projects, one page at a time.
     pub async fn list_projects(
         &self,

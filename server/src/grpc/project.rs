@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::{convert, note_project, rpc_context, tenant};
 use crate::{
-    model::{MemoryPut, MemorySelector, SceneUpsert},
+    model::{MemoryPut, MemorySelector, ProjectUpdate, SceneUpsert},
     projects::Projects,
 };
 
@@ -58,6 +58,18 @@ impl ProjectService for ProjectApi {
             projects: page.items.into_iter().map(Into::into).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
+    }
+
+    async fn update_project(
+        &self,
+        request: Request<pb::UpdateProjectRequest>,
+    ) -> Result<Response<pb::UpdateProjectResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let project_id = request.get_ref().project.as_ref().map(|p| p.project_id.clone()).unwrap_or_default();
+        note_project(&request, &project_id);
+        let update = ProjectUpdate::try_from(request.into_inner())?;
+        let project = self.projects.update(&tenant, update).await?;
+        Ok(Response::new(pb::UpdateProjectResponse { project: Some(project.into()) }))
     }
 
     async fn upsert_scene(

@@ -259,6 +259,17 @@ pub struct NewProject {
     pub description: String,
 }
 
+/// Input of UpdateProject: the fields to change, `None` for those left as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectUpdate {
+    /// Project to change.
+    pub project_id: String,
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
 /// Input of UpsertScene.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SceneUpsert {

@@ -76,6 +76,11 @@ pub const TENANT_LIMITS: &str = "brain_tenant_limit";
 /// Tenants whose rate-limit state is kept now.
 pub const TENANT_LIMIT_TENANTS: &str = "brain_tenant_limit_tenants";
 
+/// Scheduled retention runs this replica completed.
+pub const RETENTION_RUNS: &str = "brain_retention_runs_total";
+/// Rows scheduled retention removed (or archived, for turns), by kind.
+pub const RETENTION_DELETED: &str = "brain_retention_deleted_total";
+
 /// Latency buckets in seconds: 0.5 ms to 60 s.
 const SECONDS_BUCKETS: [f64; 16] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -156,6 +161,12 @@ pub fn describe() {
         );
         describe_gauge!(TENANT_LIMITS, "The configured per-tenant limits on this replica, by limit (0 = off).");
         describe_gauge!(TENANT_LIMIT_TENANTS, Unit::Count, "Tenants whose rate-limit state is kept now.");
+        describe_counter!(RETENTION_RUNS, Unit::Count, "Scheduled retention runs this replica completed.");
+        describe_counter!(
+            RETENTION_DELETED,
+            Unit::Count,
+            "Rows scheduled retention removed, by kind (turns are archived, not deleted; request_ids are forgotten)."
+        );
     });
 }
 
@@ -240,6 +251,14 @@ pub fn tenant_limit_refusal(limit: &'static str, reason: &'static str) {
 /// Tenants whose rate-limit state is kept now.
 pub fn tenant_limit_tenants(tenants: usize) {
     gauge!(TENANT_LIMIT_TENANTS).set(tenants as f64);
+}
+
+/// One completed scheduled retention run and what it removed, as (kind, rows) pairs.
+pub fn retention_run(removed: &[(&'static str, u64)]) {
+    counter!(RETENTION_RUNS).increment(1);
+    for (kind, rows) in removed {
+        counter!(RETENTION_DELETED, "kind" => *kind).increment(*rows);
+    }
 }
 
 pub(super) fn measured(actual_ms: f64, blocking_ms: f64) {

@@ -16,8 +16,8 @@ use super::{
 use crate::{
     error::{Error, Reason, Result},
     model::{
-        MemoryItem, MemoryPut, MemorySelector, MemorySource, MemoryType, NewProject, Page, Project, Scene, SceneStatus,
-        SceneUpsert, TenantId, new_id, now_ms,
+        MemoryItem, MemoryPut, MemorySelector, MemorySource, MemoryType, NewProject, Page, Project, ProjectUpdate,
+        Scene, SceneStatus, SceneUpsert, TenantId, new_id, now_ms,
     },
     pagination::{PageRequest, split_key},
 };
@@ -38,6 +38,22 @@ impl Store {
         }
         .insert(&txn)
         .await?;
+        txn.commit().await?;
+        Ok(project(row))
+    }
+
+    /// Changes the fields `update` names; PROJECT_NOT_FOUND unless the project is the tenant's.
+    pub async fn update_project(&self, tenant: &TenantId, update: &ProjectUpdate) -> Result<Project> {
+        let txn = self.begin_write().await?;
+        let mut row: projects::ActiveModel = txn.lock_project(tenant, &update.project_id).await?.into();
+        if let Some(name) = &update.name {
+            row.name = Set(name.clone());
+        }
+        if let Some(description) = &update.description {
+            row.description = Set(description.clone());
+        }
+        row.updated_at = Set(now_ms());
+        let row = row.update(&txn).await?;
         txn.commit().await?;
         Ok(project(row))
     }

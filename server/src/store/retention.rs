@@ -2,16 +2,36 @@
 //! old events and finished jobs, and forget old idempotency keys.
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionTrait, sea_query::Expr,
 };
 
 use super::{
-    Store, WriteTx,
-    entities::{conversation_turns, events, jobs, memories, orchestrations, projects},
+    Backend, Store, WriteTx,
+    entities::{conversation_turns, events, jobs, memories, orchestrations, projects, tenants},
     projects::project_row,
 };
 use crate::{error::Result, model::TenantId};
+
+/// Key of the PostgreSQL advisory lock held by the replica running scheduled retention: the
+/// migration lock's key plus one.
+const RETENTION_LOCK_KEY: i64 = 0x6272_6169_6e01;
+
+/// Held by the one replica running scheduled retention; [`RetentionLock::release`] (or dropping
+/// it) lets another replica take the next run. On PostgreSQL it is an open transaction holding a
+/// transaction-level advisory lock, so a replica that dies mid-run releases it with its connection.
+pub struct RetentionLock(Option<DatabaseTransaction>);
+
+impl RetentionLock {
+    /// Lets another replica run retention.
+    pub async fn release(self) {
+        if let Some(txn) = self.0
+            && let Err(err) = txn.rollback().await
+        {
+            tracing::debug!(error = %err, "releasing the retention lock failed; the connection ends it");
+        }
+    }
+}
 
 /// What retention may remove, as cut-off times and counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,6 +64,36 @@ pub struct RetentionReport {
 }
 
 impl Store {
+    /// The scheduled-retention lock if no other replica holds it. SQLite has a single process,
+    /// so there the lock is always free.
+    pub async fn try_lock_retention(&self) -> Result<Option<RetentionLock>> {
+        if self.backend() != Backend::Postgres {
+            return Ok(Some(RetentionLock(None)));
+        }
+        let txn = self.reader().begin().await?;
+        let statement = Statement::from_string(
+            txn.get_database_backend(),
+            format!("SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY}) AS locked"),
+        );
+        let locked = match txn.query_one_raw(statement).await? {
+            Some(row) => row.try_get::<bool>("", "locked")?,
+            None => false,
+        };
+        if locked {
+            Ok(Some(RetentionLock(Some(txn))))
+        } else {
+            txn.rollback().await?;
+            Ok(None)
+        }
+    }
+
+    /// Every tenant (the implicit one included), for runs that cover them all.
+    pub async fn tenant_ids(&self) -> Result<Vec<TenantId>> {
+        let ids: Vec<String> =
+            tenants::Entity::find().select_only().column(tenants::Column::Id).into_tuple().all(self.reader()).await?;
+        Ok(ids.into_iter().map(TenantId).collect())
+    }
+
     /// Applies `policy` to one project or to every project of the tenant, in
     /// one transaction; with `dry_run` it only counts and rolls back.
     pub async fn run_retention(

@@ -4,8 +4,8 @@ use brain_proto::v1 as pb;
 
 use super::{duration_ms, timestamp, wire_enum};
 use crate::{
-    error::{Error, Result},
-    model::{self, MemoryPut, MemorySelector, MemorySource, MemoryType, SceneStatus, SceneUpsert},
+    error::{Error, Reason, Result},
+    model::{self, MemoryPut, MemorySelector, MemorySource, MemoryType, ProjectUpdate, SceneStatus, SceneUpsert},
 };
 
 /// A memory type from the wire; `None` for UNSPECIFIED.
@@ -49,6 +49,48 @@ impl TryFrom<pb::UpsertSceneRequest> for SceneUpsert {
             position: req.position,
             summary: req.summary,
             duration_seconds: req.duration_seconds,
+        })
+    }
+}
+
+/// UpdateProject per AIP-134: the mask names the fields to change; without a mask, every field
+/// the request sets (non-empty) changes, because proto3 cannot tell an empty string from an unset
+/// one. Validating the values is the service's job.
+impl TryFrom<pb::UpdateProjectRequest> for ProjectUpdate {
+    type Error = Error;
+
+    fn try_from(req: pb::UpdateProjectRequest) -> Result<Self> {
+        let project = req.project.ok_or_else(|| Error::missing("project"))?;
+        let paths = req.update_mask.map(|mask| mask.paths).unwrap_or_default();
+        let (mut name, mut description) = (false, false);
+        if paths.is_empty() {
+            name = !project.name.is_empty();
+            description = !project.description.is_empty();
+        }
+        for path in &paths {
+            match path.as_str() {
+                "name" => name = true,
+                "description" => description = true,
+                "*" => (name, description) = (true, true),
+                other => {
+                    return Err(Error::invalid(
+                        "update_mask",
+                        format!("update_mask path {other:?} is not one of \"name\", \"description\", \"*\""),
+                    ));
+                }
+            }
+        }
+        if !name && !description {
+            return Err(Error::new(
+                Reason::MissingField,
+                "nothing to update: set update_mask, or a name or description",
+            )
+            .with_field("update_mask"));
+        }
+        Ok(ProjectUpdate {
+            project_id: project.project_id,
+            name: name.then_some(project.name),
+            description: description.then_some(project.description),
         })
     }
 }
@@ -161,5 +203,54 @@ impl From<model::MemoryItem> for pb::MemoryItem {
             update_time: Some(timestamp(m.updated_at)),
             expire_time: m.expires_at.map(timestamp),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(name: &str, description: &str, paths: Option<&[&str]>) -> pb::UpdateProjectRequest {
+        pb::UpdateProjectRequest {
+            project: Some(pb::Project {
+                project_id: "p".into(),
+                name: name.into(),
+                description: description.into(),
+                ..Default::default()
+            }),
+            update_mask: paths.map(|p| prost_types::FieldMask { paths: p.iter().map(|s| (*s).to_owned()).collect() }),
+        }
+    }
+
+    fn fields(update: &ProjectUpdate) -> (Option<&str>, Option<&str>) {
+        (update.name.as_deref(), update.description.as_deref())
+    }
+
+    #[test]
+    fn update_mask_picks_the_fields() {
+        let named = ProjectUpdate::try_from(request("n", "d", Some(&["name"]))).expect("name");
+        assert_eq!(fields(&named), (Some("n"), None));
+        let cleared = ProjectUpdate::try_from(request("n", "", Some(&["description"]))).expect("description");
+        assert_eq!(fields(&cleared), (None, Some("")));
+        let all = ProjectUpdate::try_from(request("n", "d", Some(&["*"]))).expect("all");
+        assert_eq!(fields(&all), (Some("n"), Some("d")));
+    }
+
+    #[test]
+    fn without_a_mask_the_non_empty_fields_change() {
+        let implied = ProjectUpdate::try_from(request("n", "", None)).expect("no mask");
+        assert_eq!(fields(&implied), (Some("n"), None));
+        let implied = ProjectUpdate::try_from(request("", "d", Some(&[]))).expect("empty mask");
+        assert_eq!(fields(&implied), (None, Some("d")));
+        let nothing = ProjectUpdate::try_from(request("", "", None)).expect_err("nothing to update");
+        assert_eq!(nothing.reason(), Reason::MissingField);
+    }
+
+    #[test]
+    fn unknown_paths_are_invalid() {
+        let err = ProjectUpdate::try_from(request("n", "", Some(&["name", "create_time"]))).expect_err("unknown");
+        assert_eq!(err.reason(), Reason::InvalidField);
+        assert_eq!(err.field(), Some("update_mask"));
+        assert!(err.message().contains("create_time"), "{err:?}");
     }
 }

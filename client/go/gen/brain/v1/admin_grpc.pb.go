@@ -30,7 +30,9 @@ const (
 type AdminServiceClient interface {
 	// RunRetention applies the retention policy: archives conversation turns
 	// beyond the kept window, deletes expired memory items, and deletes old
-	// events, finished jobs and expired idempotency records.
+	// events, finished jobs and expired idempotency records. The server also
+	// applies it to every tenant every `retention_interval_ms` by itself; this
+	// call is for on-demand runs and dry runs.
 	RunRetention(ctx context.Context, in *RunRetentionRequest, opts ...grpc.CallOption) (*RunRetentionResponse, error)
 }
 
@@ -60,7 +62,9 @@ func (c *adminServiceClient) RunRetention(ctx context.Context, in *RunRetentionR
 type AdminServiceServer interface {
 	// RunRetention applies the retention policy: archives conversation turns
 	// beyond the kept window, deletes expired memory items, and deletes old
-	// events, finished jobs and expired idempotency records.
+	// events, finished jobs and expired idempotency records. The server also
+	// applies it to every tenant every `retention_interval_ms` by itself; this
+	// call is for on-demand runs and dry runs.
 	RunRetention(context.Context, *RunRetentionRequest) (*RunRetentionResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }

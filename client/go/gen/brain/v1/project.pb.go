@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -916,6 +917,114 @@ func (x *ListProjectsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// UpdateProjectRequest changes the fields of `project` that `update_mask` names.
+type UpdateProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project to change, named by `project.project_id`, with the new values.
+	// Only `name` and `description` can change; other fields are ignored.
+	Project *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// Which fields to change: "name", "description", or "*" for both. Any other
+	// path is INVALID_ARGUMENT (INVALID_FIELD, field "update_mask"). An empty or
+	// unset mask changes every field that is set in `project` (a non-empty name
+	// or description), as AIP-134 suggests; an empty description can then only be
+	// written with an explicit mask. A request that would change nothing (empty
+	// mask, empty name and description) is INVALID_ARGUMENT (MISSING_FIELD).
+	// The new values are validated as in CreateProject.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProjectRequest) Reset() {
+	*x = UpdateProjectRequest{}
+	mi := &file_brain_v1_project_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProjectRequest) ProtoMessage() {}
+
+func (x *UpdateProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brain_v1_project_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProjectRequest.ProtoReflect.Descriptor instead.
+func (*UpdateProjectRequest) Descriptor() ([]byte, []int) {
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpdateProjectRequest) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+func (x *UpdateProjectRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateProjectResponse returns the changed project.
+type UpdateProjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project as stored, with its new update_time.
+	Project       *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProjectResponse) Reset() {
+	*x = UpdateProjectResponse{}
+	mi := &file_brain_v1_project_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProjectResponse) ProtoMessage() {}
+
+func (x *UpdateProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brain_v1_project_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProjectResponse.ProtoReflect.Descriptor instead.
+func (*UpdateProjectResponse) Descriptor() ([]byte, []int) {
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UpdateProjectResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
 // UpsertSceneRequest creates or replaces a scene.
 type UpsertSceneRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -940,7 +1049,7 @@ type UpsertSceneRequest struct {
 
 func (x *UpsertSceneRequest) Reset() {
 	*x = UpsertSceneRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[10]
+	mi := &file_brain_v1_project_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1061,7 @@ func (x *UpsertSceneRequest) String() string {
 func (*UpsertSceneRequest) ProtoMessage() {}
 
 func (x *UpsertSceneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[10]
+	mi := &file_brain_v1_project_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1074,7 @@ func (x *UpsertSceneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSceneRequest.ProtoReflect.Descriptor instead.
 func (*UpsertSceneRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{10}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpsertSceneRequest) GetProjectId() string {
@@ -1030,7 +1139,7 @@ type UpsertSceneResponse struct {
 
 func (x *UpsertSceneResponse) Reset() {
 	*x = UpsertSceneResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[11]
+	mi := &file_brain_v1_project_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1151,7 @@ func (x *UpsertSceneResponse) String() string {
 func (*UpsertSceneResponse) ProtoMessage() {}
 
 func (x *UpsertSceneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[11]
+	mi := &file_brain_v1_project_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1164,7 @@ func (x *UpsertSceneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSceneResponse.ProtoReflect.Descriptor instead.
 func (*UpsertSceneResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{11}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpsertSceneResponse) GetScene() *Scene {
@@ -1085,7 +1194,7 @@ type DeleteSceneRequest struct {
 
 func (x *DeleteSceneRequest) Reset() {
 	*x = DeleteSceneRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[12]
+	mi := &file_brain_v1_project_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1206,7 @@ func (x *DeleteSceneRequest) String() string {
 func (*DeleteSceneRequest) ProtoMessage() {}
 
 func (x *DeleteSceneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[12]
+	mi := &file_brain_v1_project_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1219,7 @@ func (x *DeleteSceneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSceneRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSceneRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteSceneRequest) GetProjectId() string {
@@ -1136,7 +1245,7 @@ type DeleteSceneResponse struct {
 
 func (x *DeleteSceneResponse) Reset() {
 	*x = DeleteSceneResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[13]
+	mi := &file_brain_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1257,7 @@ func (x *DeleteSceneResponse) String() string {
 func (*DeleteSceneResponse) ProtoMessage() {}
 
 func (x *DeleteSceneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[13]
+	mi := &file_brain_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1270,7 @@ func (x *DeleteSceneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSceneResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSceneResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 // ListScenesRequest pages through a project's scenes.
@@ -1179,7 +1288,7 @@ type ListScenesRequest struct {
 
 func (x *ListScenesRequest) Reset() {
 	*x = ListScenesRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[14]
+	mi := &file_brain_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1300,7 @@ func (x *ListScenesRequest) String() string {
 func (*ListScenesRequest) ProtoMessage() {}
 
 func (x *ListScenesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[14]
+	mi := &file_brain_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1313,7 @@ func (x *ListScenesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScenesRequest.ProtoReflect.Descriptor instead.
 func (*ListScenesRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListScenesRequest) GetProjectId() string {
@@ -1241,7 +1350,7 @@ type ListScenesResponse struct {
 
 func (x *ListScenesResponse) Reset() {
 	*x = ListScenesResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[15]
+	mi := &file_brain_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1362,7 @@ func (x *ListScenesResponse) String() string {
 func (*ListScenesResponse) ProtoMessage() {}
 
 func (x *ListScenesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[15]
+	mi := &file_brain_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1375,7 @@ func (x *ListScenesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScenesResponse.ProtoReflect.Descriptor instead.
 func (*ListScenesResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListScenesResponse) GetScenes() []*Scene {
@@ -1306,7 +1415,7 @@ type PutMemoryRequest struct {
 
 func (x *PutMemoryRequest) Reset() {
 	*x = PutMemoryRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[16]
+	mi := &file_brain_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1427,7 @@ func (x *PutMemoryRequest) String() string {
 func (*PutMemoryRequest) ProtoMessage() {}
 
 func (x *PutMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[16]
+	mi := &file_brain_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1440,7 @@ func (x *PutMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemoryRequest.ProtoReflect.Descriptor instead.
 func (*PutMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PutMemoryRequest) GetProjectId() string {
@@ -1389,7 +1498,7 @@ type PutMemoryResponse struct {
 
 func (x *PutMemoryResponse) Reset() {
 	*x = PutMemoryResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[17]
+	mi := &file_brain_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1510,7 @@ func (x *PutMemoryResponse) String() string {
 func (*PutMemoryResponse) ProtoMessage() {}
 
 func (x *PutMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[17]
+	mi := &file_brain_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1523,7 @@ func (x *PutMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemoryResponse.ProtoReflect.Descriptor instead.
 func (*PutMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutMemoryResponse) GetMemory() *MemoryItem {
@@ -1449,7 +1558,7 @@ type DeleteMemoryRequest struct {
 
 func (x *DeleteMemoryRequest) Reset() {
 	*x = DeleteMemoryRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[18]
+	mi := &file_brain_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1570,7 @@ func (x *DeleteMemoryRequest) String() string {
 func (*DeleteMemoryRequest) ProtoMessage() {}
 
 func (x *DeleteMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[18]
+	mi := &file_brain_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1583,7 @@ func (x *DeleteMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMemoryRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteMemoryRequest) GetProjectId() string {
@@ -1536,7 +1645,7 @@ type DeleteMemoryResponse struct {
 
 func (x *DeleteMemoryResponse) Reset() {
 	*x = DeleteMemoryResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[19]
+	mi := &file_brain_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1657,7 @@ func (x *DeleteMemoryResponse) String() string {
 func (*DeleteMemoryResponse) ProtoMessage() {}
 
 func (x *DeleteMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[19]
+	mi := &file_brain_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1670,7 @@ func (x *DeleteMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMemoryResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 // ListMemoriesRequest pages through a project's memory items.
@@ -1581,7 +1690,7 @@ type ListMemoriesRequest struct {
 
 func (x *ListMemoriesRequest) Reset() {
 	*x = ListMemoriesRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[20]
+	mi := &file_brain_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1702,7 @@ func (x *ListMemoriesRequest) String() string {
 func (*ListMemoriesRequest) ProtoMessage() {}
 
 func (x *ListMemoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[20]
+	mi := &file_brain_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1715,7 @@ func (x *ListMemoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMemoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListMemoriesRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListMemoriesRequest) GetProjectId() string {
@@ -1650,7 +1759,7 @@ type ListMemoriesResponse struct {
 
 func (x *ListMemoriesResponse) Reset() {
 	*x = ListMemoriesResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[21]
+	mi := &file_brain_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1771,7 @@ func (x *ListMemoriesResponse) String() string {
 func (*ListMemoriesResponse) ProtoMessage() {}
 
 func (x *ListMemoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[21]
+	mi := &file_brain_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1784,7 @@ func (x *ListMemoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMemoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListMemoriesResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListMemoriesResponse) GetMemories() []*MemoryItem {
@@ -1696,7 +1805,7 @@ var File_brain_v1_project_proto protoreflect.FileDescriptor
 
 const file_brain_v1_project_proto_rawDesc = "" +
 	"\n" +
-	"\x16brain/v1/project.proto\x12\bbrain.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n" +
+	"\x16brain/v1/project.proto\x12\bbrain.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n" +
 	"\aProject\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -1764,7 +1873,13 @@ const file_brain_v1_project_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"m\n" +
 	"\x14ListProjectsResponse\x12-\n" +
 	"\bprojects\x18\x01 \x03(\v2\x11.brain.v1.ProjectR\bprojects\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9e\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x80\x01\n" +
+	"\x14UpdateProjectRequest\x12+\n" +
+	"\aproject\x18\x01 \x01(\v2\x11.brain.v1.ProjectR\aproject\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"D\n" +
+	"\x15UpdateProjectResponse\x12+\n" +
+	"\aproject\x18\x01 \x01(\v2\x11.brain.v1.ProjectR\aproject\"\x9e\x02\n" +
 	"\x12UpsertSceneRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x19\n" +
@@ -1840,12 +1955,13 @@ const file_brain_v1_project_proto_rawDesc = "" +
 	"\x11MEMORY_SOURCE_API\x10\x01\x12\x18\n" +
 	"\x14MEMORY_SOURCE_PROMPT\x10\x02\x12\x17\n" +
 	"\x13MEMORY_SOURCE_IMAGE\x10\x03\x12\x1a\n" +
-	"\x16MEMORY_SOURCE_DECISION\x10\x042\xbf\x05\n" +
+	"\x16MEMORY_SOURCE_DECISION\x10\x042\x91\x06\n" +
 	"\x0eProjectService\x12P\n" +
 	"\rCreateProject\x12\x1e.brain.v1.CreateProjectRequest\x1a\x1f.brain.v1.CreateProjectResponse\x12G\n" +
 	"\n" +
 	"GetProject\x12\x1b.brain.v1.GetProjectRequest\x1a\x1c.brain.v1.GetProjectResponse\x12M\n" +
-	"\fListProjects\x12\x1d.brain.v1.ListProjectsRequest\x1a\x1e.brain.v1.ListProjectsResponse\x12J\n" +
+	"\fListProjects\x12\x1d.brain.v1.ListProjectsRequest\x1a\x1e.brain.v1.ListProjectsResponse\x12P\n" +
+	"\rUpdateProject\x12\x1e.brain.v1.UpdateProjectRequest\x1a\x1f.brain.v1.UpdateProjectResponse\x12J\n" +
 	"\vUpsertScene\x12\x1c.brain.v1.UpsertSceneRequest\x1a\x1d.brain.v1.UpsertSceneResponse\x12J\n" +
 	"\vDeleteScene\x12\x1c.brain.v1.DeleteSceneRequest\x1a\x1d.brain.v1.DeleteSceneResponse\x12G\n" +
 	"\n" +
@@ -1867,7 +1983,7 @@ func file_brain_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_brain_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_brain_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_brain_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_brain_v1_project_proto_goTypes = []any{
 	(SceneStatus)(0),              // 0: brain.v1.SceneStatus
 	(MemoryType)(0),               // 1: brain.v1.MemoryType
@@ -1882,68 +1998,76 @@ var file_brain_v1_project_proto_goTypes = []any{
 	(*GetProjectResponse)(nil),    // 10: brain.v1.GetProjectResponse
 	(*ListProjectsRequest)(nil),   // 11: brain.v1.ListProjectsRequest
 	(*ListProjectsResponse)(nil),  // 12: brain.v1.ListProjectsResponse
-	(*UpsertSceneRequest)(nil),    // 13: brain.v1.UpsertSceneRequest
-	(*UpsertSceneResponse)(nil),   // 14: brain.v1.UpsertSceneResponse
-	(*DeleteSceneRequest)(nil),    // 15: brain.v1.DeleteSceneRequest
-	(*DeleteSceneResponse)(nil),   // 16: brain.v1.DeleteSceneResponse
-	(*ListScenesRequest)(nil),     // 17: brain.v1.ListScenesRequest
-	(*ListScenesResponse)(nil),    // 18: brain.v1.ListScenesResponse
-	(*PutMemoryRequest)(nil),      // 19: brain.v1.PutMemoryRequest
-	(*PutMemoryResponse)(nil),     // 20: brain.v1.PutMemoryResponse
-	(*DeleteMemoryRequest)(nil),   // 21: brain.v1.DeleteMemoryRequest
-	(*DeleteMemoryResponse)(nil),  // 22: brain.v1.DeleteMemoryResponse
-	(*ListMemoriesRequest)(nil),   // 23: brain.v1.ListMemoriesRequest
-	(*ListMemoriesResponse)(nil),  // 24: brain.v1.ListMemoriesResponse
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*UpdateProjectRequest)(nil),  // 13: brain.v1.UpdateProjectRequest
+	(*UpdateProjectResponse)(nil), // 14: brain.v1.UpdateProjectResponse
+	(*UpsertSceneRequest)(nil),    // 15: brain.v1.UpsertSceneRequest
+	(*UpsertSceneResponse)(nil),   // 16: brain.v1.UpsertSceneResponse
+	(*DeleteSceneRequest)(nil),    // 17: brain.v1.DeleteSceneRequest
+	(*DeleteSceneResponse)(nil),   // 18: brain.v1.DeleteSceneResponse
+	(*ListScenesRequest)(nil),     // 19: brain.v1.ListScenesRequest
+	(*ListScenesResponse)(nil),    // 20: brain.v1.ListScenesResponse
+	(*PutMemoryRequest)(nil),      // 21: brain.v1.PutMemoryRequest
+	(*PutMemoryResponse)(nil),     // 22: brain.v1.PutMemoryResponse
+	(*DeleteMemoryRequest)(nil),   // 23: brain.v1.DeleteMemoryRequest
+	(*DeleteMemoryResponse)(nil),  // 24: brain.v1.DeleteMemoryResponse
+	(*ListMemoriesRequest)(nil),   // 25: brain.v1.ListMemoriesRequest
+	(*ListMemoriesResponse)(nil),  // 26: brain.v1.ListMemoriesResponse
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
 }
 var file_brain_v1_project_proto_depIdxs = []int32{
-	25, // 0: brain.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	25, // 1: brain.v1.Project.update_time:type_name -> google.protobuf.Timestamp
+	27, // 0: brain.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	27, // 1: brain.v1.Project.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: brain.v1.Scene.status:type_name -> brain.v1.SceneStatus
-	25, // 3: brain.v1.Scene.create_time:type_name -> google.protobuf.Timestamp
-	25, // 4: brain.v1.Scene.update_time:type_name -> google.protobuf.Timestamp
+	27, // 3: brain.v1.Scene.create_time:type_name -> google.protobuf.Timestamp
+	27, // 4: brain.v1.Scene.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: brain.v1.MemoryItem.type:type_name -> brain.v1.MemoryType
 	2,  // 6: brain.v1.MemoryItem.source:type_name -> brain.v1.MemorySource
-	25, // 7: brain.v1.MemoryItem.create_time:type_name -> google.protobuf.Timestamp
-	25, // 8: brain.v1.MemoryItem.update_time:type_name -> google.protobuf.Timestamp
-	25, // 9: brain.v1.MemoryItem.expire_time:type_name -> google.protobuf.Timestamp
+	27, // 7: brain.v1.MemoryItem.create_time:type_name -> google.protobuf.Timestamp
+	27, // 8: brain.v1.MemoryItem.update_time:type_name -> google.protobuf.Timestamp
+	27, // 9: brain.v1.MemoryItem.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 10: brain.v1.MemoryKey.type:type_name -> brain.v1.MemoryType
 	3,  // 11: brain.v1.CreateProjectResponse.project:type_name -> brain.v1.Project
 	3,  // 12: brain.v1.GetProjectResponse.project:type_name -> brain.v1.Project
 	3,  // 13: brain.v1.ListProjectsResponse.projects:type_name -> brain.v1.Project
-	0,  // 14: brain.v1.UpsertSceneRequest.status:type_name -> brain.v1.SceneStatus
-	4,  // 15: brain.v1.UpsertSceneResponse.scene:type_name -> brain.v1.Scene
-	4,  // 16: brain.v1.ListScenesResponse.scenes:type_name -> brain.v1.Scene
-	1,  // 17: brain.v1.PutMemoryRequest.type:type_name -> brain.v1.MemoryType
-	26, // 18: brain.v1.PutMemoryRequest.ttl:type_name -> google.protobuf.Duration
-	5,  // 19: brain.v1.PutMemoryResponse.memory:type_name -> brain.v1.MemoryItem
-	6,  // 20: brain.v1.DeleteMemoryRequest.memory_key:type_name -> brain.v1.MemoryKey
-	1,  // 21: brain.v1.ListMemoriesRequest.type:type_name -> brain.v1.MemoryType
-	5,  // 22: brain.v1.ListMemoriesResponse.memories:type_name -> brain.v1.MemoryItem
-	7,  // 23: brain.v1.ProjectService.CreateProject:input_type -> brain.v1.CreateProjectRequest
-	9,  // 24: brain.v1.ProjectService.GetProject:input_type -> brain.v1.GetProjectRequest
-	11, // 25: brain.v1.ProjectService.ListProjects:input_type -> brain.v1.ListProjectsRequest
-	13, // 26: brain.v1.ProjectService.UpsertScene:input_type -> brain.v1.UpsertSceneRequest
-	15, // 27: brain.v1.ProjectService.DeleteScene:input_type -> brain.v1.DeleteSceneRequest
-	17, // 28: brain.v1.ProjectService.ListScenes:input_type -> brain.v1.ListScenesRequest
-	19, // 29: brain.v1.ProjectService.PutMemory:input_type -> brain.v1.PutMemoryRequest
-	21, // 30: brain.v1.ProjectService.DeleteMemory:input_type -> brain.v1.DeleteMemoryRequest
-	23, // 31: brain.v1.ProjectService.ListMemories:input_type -> brain.v1.ListMemoriesRequest
-	8,  // 32: brain.v1.ProjectService.CreateProject:output_type -> brain.v1.CreateProjectResponse
-	10, // 33: brain.v1.ProjectService.GetProject:output_type -> brain.v1.GetProjectResponse
-	12, // 34: brain.v1.ProjectService.ListProjects:output_type -> brain.v1.ListProjectsResponse
-	14, // 35: brain.v1.ProjectService.UpsertScene:output_type -> brain.v1.UpsertSceneResponse
-	16, // 36: brain.v1.ProjectService.DeleteScene:output_type -> brain.v1.DeleteSceneResponse
-	18, // 37: brain.v1.ProjectService.ListScenes:output_type -> brain.v1.ListScenesResponse
-	20, // 38: brain.v1.ProjectService.PutMemory:output_type -> brain.v1.PutMemoryResponse
-	22, // 39: brain.v1.ProjectService.DeleteMemory:output_type -> brain.v1.DeleteMemoryResponse
-	24, // 40: brain.v1.ProjectService.ListMemories:output_type -> brain.v1.ListMemoriesResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	3,  // 14: brain.v1.UpdateProjectRequest.project:type_name -> brain.v1.Project
+	28, // 15: brain.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 16: brain.v1.UpdateProjectResponse.project:type_name -> brain.v1.Project
+	0,  // 17: brain.v1.UpsertSceneRequest.status:type_name -> brain.v1.SceneStatus
+	4,  // 18: brain.v1.UpsertSceneResponse.scene:type_name -> brain.v1.Scene
+	4,  // 19: brain.v1.ListScenesResponse.scenes:type_name -> brain.v1.Scene
+	1,  // 20: brain.v1.PutMemoryRequest.type:type_name -> brain.v1.MemoryType
+	29, // 21: brain.v1.PutMemoryRequest.ttl:type_name -> google.protobuf.Duration
+	5,  // 22: brain.v1.PutMemoryResponse.memory:type_name -> brain.v1.MemoryItem
+	6,  // 23: brain.v1.DeleteMemoryRequest.memory_key:type_name -> brain.v1.MemoryKey
+	1,  // 24: brain.v1.ListMemoriesRequest.type:type_name -> brain.v1.MemoryType
+	5,  // 25: brain.v1.ListMemoriesResponse.memories:type_name -> brain.v1.MemoryItem
+	7,  // 26: brain.v1.ProjectService.CreateProject:input_type -> brain.v1.CreateProjectRequest
+	9,  // 27: brain.v1.ProjectService.GetProject:input_type -> brain.v1.GetProjectRequest
+	11, // 28: brain.v1.ProjectService.ListProjects:input_type -> brain.v1.ListProjectsRequest
+	13, // 29: brain.v1.ProjectService.UpdateProject:input_type -> brain.v1.UpdateProjectRequest
+	15, // 30: brain.v1.ProjectService.UpsertScene:input_type -> brain.v1.UpsertSceneRequest
+	17, // 31: brain.v1.ProjectService.DeleteScene:input_type -> brain.v1.DeleteSceneRequest
+	19, // 32: brain.v1.ProjectService.ListScenes:input_type -> brain.v1.ListScenesRequest
+	21, // 33: brain.v1.ProjectService.PutMemory:input_type -> brain.v1.PutMemoryRequest
+	23, // 34: brain.v1.ProjectService.DeleteMemory:input_type -> brain.v1.DeleteMemoryRequest
+	25, // 35: brain.v1.ProjectService.ListMemories:input_type -> brain.v1.ListMemoriesRequest
+	8,  // 36: brain.v1.ProjectService.CreateProject:output_type -> brain.v1.CreateProjectResponse
+	10, // 37: brain.v1.ProjectService.GetProject:output_type -> brain.v1.GetProjectResponse
+	12, // 38: brain.v1.ProjectService.ListProjects:output_type -> brain.v1.ListProjectsResponse
+	14, // 39: brain.v1.ProjectService.UpdateProject:output_type -> brain.v1.UpdateProjectResponse
+	16, // 40: brain.v1.ProjectService.UpsertScene:output_type -> brain.v1.UpsertSceneResponse
+	18, // 41: brain.v1.ProjectService.DeleteScene:output_type -> brain.v1.DeleteSceneResponse
+	20, // 42: brain.v1.ProjectService.ListScenes:output_type -> brain.v1.ListScenesResponse
+	22, // 43: brain.v1.ProjectService.PutMemory:output_type -> brain.v1.PutMemoryResponse
+	24, // 44: brain.v1.ProjectService.DeleteMemory:output_type -> brain.v1.DeleteMemoryResponse
+	26, // 45: brain.v1.ProjectService.ListMemories:output_type -> brain.v1.ListMemoriesResponse
+	36, // [36:46] is the sub-list for method output_type
+	26, // [26:36] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_brain_v1_project_proto_init() }
@@ -1952,9 +2076,9 @@ func file_brain_v1_project_proto_init() {
 		return
 	}
 	file_brain_v1_project_proto_msgTypes[1].OneofWrappers = []any{}
-	file_brain_v1_project_proto_msgTypes[10].OneofWrappers = []any{}
-	file_brain_v1_project_proto_msgTypes[16].OneofWrappers = []any{}
-	file_brain_v1_project_proto_msgTypes[18].OneofWrappers = []any{
+	file_brain_v1_project_proto_msgTypes[12].OneofWrappers = []any{}
+	file_brain_v1_project_proto_msgTypes[18].OneofWrappers = []any{}
+	file_brain_v1_project_proto_msgTypes[20].OneofWrappers = []any{
 		(*DeleteMemoryRequest_MemoryId)(nil),
 		(*DeleteMemoryRequest_MemoryKey)(nil),
 	}
@@ -1964,7 +2088,7 @@ func file_brain_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_brain_v1_project_proto_rawDesc), len(file_brain_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

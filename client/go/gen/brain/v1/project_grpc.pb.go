@@ -22,6 +22,7 @@ const (
 	ProjectService_CreateProject_FullMethodName = "/brain.v1.ProjectService/CreateProject"
 	ProjectService_GetProject_FullMethodName    = "/brain.v1.ProjectService/GetProject"
 	ProjectService_ListProjects_FullMethodName  = "/brain.v1.ProjectService/ListProjects"
+	ProjectService_UpdateProject_FullMethodName = "/brain.v1.ProjectService/UpdateProject"
 	ProjectService_UpsertScene_FullMethodName   = "/brain.v1.ProjectService/UpsertScene"
 	ProjectService_DeleteScene_FullMethodName   = "/brain.v1.ProjectService/DeleteScene"
 	ProjectService_ListScenes_FullMethodName    = "/brain.v1.ProjectService/ListScenes"
@@ -48,6 +49,8 @@ type ProjectServiceClient interface {
 	GetProject(ctx context.Context, in *GetProjectRequest, opts ...grpc.CallOption) (*GetProjectResponse, error)
 	// ListProjects lists the caller's projects, oldest first.
 	ListProjects(ctx context.Context, in *ListProjectsRequest, opts ...grpc.CallOption) (*ListProjectsResponse, error)
+	// UpdateProject changes a project's name or description (AIP-134).
+	UpdateProject(ctx context.Context, in *UpdateProjectRequest, opts ...grpc.CallOption) (*UpdateProjectResponse, error)
 	// UpsertScene creates a scene or replaces an existing one. Backends call it
 	// after running the tool a decision chose: `Orchestrate` never changes scenes.
 	UpsertScene(ctx context.Context, in *UpsertSceneRequest, opts ...grpc.CallOption) (*UpsertSceneResponse, error)
@@ -95,6 +98,16 @@ func (c *projectServiceClient) ListProjects(ctx context.Context, in *ListProject
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListProjectsResponse)
 	err := c.cc.Invoke(ctx, ProjectService_ListProjects_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectServiceClient) UpdateProject(ctx context.Context, in *UpdateProjectRequest, opts ...grpc.CallOption) (*UpdateProjectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateProjectResponse)
+	err := c.cc.Invoke(ctx, ProjectService_UpdateProject_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +192,8 @@ type ProjectServiceServer interface {
 	GetProject(context.Context, *GetProjectRequest) (*GetProjectResponse, error)
 	// ListProjects lists the caller's projects, oldest first.
 	ListProjects(context.Context, *ListProjectsRequest) (*ListProjectsResponse, error)
+	// UpdateProject changes a project's name or description (AIP-134).
+	UpdateProject(context.Context, *UpdateProjectRequest) (*UpdateProjectResponse, error)
 	// UpsertScene creates a scene or replaces an existing one. Backends call it
 	// after running the tool a decision chose: `Orchestrate` never changes scenes.
 	UpsertScene(context.Context, *UpsertSceneRequest) (*UpsertSceneResponse, error)
@@ -210,6 +225,9 @@ func (UnimplementedProjectServiceServer) GetProject(context.Context, *GetProject
 }
 func (UnimplementedProjectServiceServer) ListProjects(context.Context, *ListProjectsRequest) (*ListProjectsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListProjects not implemented")
+}
+func (UnimplementedProjectServiceServer) UpdateProject(context.Context, *UpdateProjectRequest) (*UpdateProjectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateProject not implemented")
 }
 func (UnimplementedProjectServiceServer) UpsertScene(context.Context, *UpsertSceneRequest) (*UpsertSceneResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpsertScene not implemented")
@@ -300,6 +318,24 @@ func _ProjectService_ListProjects_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ProjectServiceServer).ListProjects(ctx, req.(*ListProjectsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectService_UpdateProject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateProjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectServiceServer).UpdateProject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectService_UpdateProject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectServiceServer).UpdateProject(ctx, req.(*UpdateProjectRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -430,6 +466,10 @@ var ProjectService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListProjects",
 			Handler:    _ProjectService_ListProjects_Handler,
+		},
+		{
+			MethodName: "UpdateProject",
+			Handler:    _ProjectService_UpdateProject_Handler,
 		},
 		{
 			MethodName: "UpsertScene",

@@ -23,66 +23,71 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62rain/v1/project.proto\x12\x08\x62rain.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n\x07Project\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x02\n\x05Scene\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08position\x18\x04 \x01(\r\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x1d\n\x10\x64uration_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12%\n\x06status\x18\x07 \x01(\x0e\x32\x15.brain.v1.SceneStatus\x12\x16\n\x0esummary_tokens\x18\x08 \x01(\r\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x13\n\x11_duration_seconds\"\x83\x03\n\nMemoryItem\x12\x11\n\tmemory_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12&\n\x06source\x18\x07 \x01(\x0e\x32\x16.brain.v1.MemorySource\x12\x15\n\rsource_prompt\x18\x08 \x01(\t\x12\x13\n\x0btoken_count\x18\t \x01(\r\x12\x13\n\x0boccurrences\x18\n \x01(\r\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\tMemoryKey\x12\"\n\x04type\x18\x01 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x0b\n\x03key\x18\x02 \x01(\t\"9\n\x14\x43reateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\";\n\x15\x43reateProjectResponse\x12\"\n\x07project\x18\x01 \x01(\x0b\x32\x11.brain.v1.Project\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"8\n\x12GetProjectResponse\x12\"\n\x07project\x18\x01 \x01(\x0b\x32\x11.brain.v1.Project\"<\n\x13ListProjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x14ListProjectsResponse\x12#\n\x08projects\x18\x01 \x03(\x0b\x32\x11.brain.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd8\x01\n\x12UpsertSceneRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x10\n\x08scene_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x15\n\x08position\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x1d\n\x10\x64uration_seconds\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12%\n\x06status\x18\x07 \x01(\x0e\x32\x15.brain.v1.SceneStatusB\x0b\n\t_positionB\x13\n\x11_duration_seconds\"F\n\x13UpsertSceneResponse\x12\x1e\n\x05scene\x18\x01 \x01(\x0b\x32\x0f.brain.v1.Scene\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\":\n\x12\x44\x65leteSceneRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x10\n\x08scene_id\x18\x02 \x01(\t\"\x15\n\x13\x44\x65leteSceneResponse\"N\n\x11ListScenesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"N\n\x12ListScenesResponse\x12\x1f\n\x06scenes\x18\x01 \x03(\x0b\x32\x0f.brain.v1.Scene\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb6\x01\n\x10PutMemoryRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\"\n\x04type\x18\x02 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x17\n\nconfidence\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12&\n\x03ttl\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationB\r\n\x0b_confidence\"J\n\x11PutMemoryResponse\x12$\n\x06memory\x18\x01 \x01(\x0b\x32\x14.brain.v1.MemoryItem\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"s\n\x13\x44\x65leteMemoryRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x13\n\tmemory_id\x18\x02 \x01(\tH\x00\x12)\n\nmemory_key\x18\x03 \x01(\x0b\x32\x13.brain.v1.MemoryKeyH\x00\x42\x08\n\x06target\"\x16\n\x14\x44\x65leteMemoryResponse\"t\n\x13ListMemoriesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\"\n\x04type\x18\x02 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"W\n\x14ListMemoriesResponse\x12&\n\x08memories\x18\x01 \x03(\x0b\x32\x14.brain.v1.MemoryItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*Y\n\x0bSceneStatus\x12\x1c\n\x18SCENE_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fSCENE_STATUS_OK\x10\x01\x12\x17\n\x13SCENE_STATUS_BROKEN\x10\x02*\x94\x01\n\nMemoryType\x12\x1b\n\x17MEMORY_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMEMORY_TYPE_USER_PREFERENCE\x10\x01\x12\"\n\x1eMEMORY_TYPE_SCENE_RELATIONSHIP\x10\x02\x12$\n MEMORY_TYPE_CONVERSATION_CONTEXT\x10\x03*\x93\x01\n\x0cMemorySource\x12\x1d\n\x19MEMORY_SOURCE_UNSPECIFIED\x10\x00\x12\x15\n\x11MEMORY_SOURCE_API\x10\x01\x12\x18\n\x14MEMORY_SOURCE_PROMPT\x10\x02\x12\x17\n\x13MEMORY_SOURCE_IMAGE\x10\x03\x12\x1a\n\x16MEMORY_SOURCE_DECISION\x10\x04\x32\xbf\x05\n\x0eProjectService\x12P\n\rCreateProject\x12\x1e.brain.v1.CreateProjectRequest\x1a\x1f.brain.v1.CreateProjectResponse\x12G\n\nGetProject\x12\x1b.brain.v1.GetProjectRequest\x1a\x1c.brain.v1.GetProjectResponse\x12M\n\x0cListProjects\x12\x1d.brain.v1.ListProjectsRequest\x1a\x1e.brain.v1.ListProjectsResponse\x12J\n\x0bUpsertScene\x12\x1c.brain.v1.UpsertSceneRequest\x1a\x1d.brain.v1.UpsertSceneResponse\x12J\n\x0b\x44\x65leteScene\x12\x1c.brain.v1.DeleteSceneRequest\x1a\x1d.brain.v1.DeleteSceneResponse\x12G\n\nListScenes\x12\x1b.brain.v1.ListScenesRequest\x1a\x1c.brain.v1.ListScenesResponse\x12\x44\n\tPutMemory\x12\x1a.brain.v1.PutMemoryRequest\x1a\x1b.brain.v1.PutMemoryResponse\x12M\n\x0c\x44\x65leteMemory\x12\x1d.brain.v1.DeleteMemoryRequest\x1a\x1e.brain.v1.DeleteMemoryResponse\x12M\n\x0cListMemories\x12\x1d.brain.v1.ListMemoriesRequest\x1a\x1e.brain.v1.ListMemoriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62rain/v1/project.proto\x12\x08\x62rain.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n\x07Project\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x02\n\x05Scene\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08position\x18\x04 \x01(\r\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x1d\n\x10\x64uration_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12%\n\x06status\x18\x07 \x01(\x0e\x32\x15.brain.v1.SceneStatus\x12\x16\n\x0esummary_tokens\x18\x08 \x01(\r\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x13\n\x11_duration_seconds\"\x83\x03\n\nMemoryItem\x12\x11\n\tmemory_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12&\n\x06source\x18\x07 \x01(\x0e\x32\x16.brain.v1.MemorySource\x12\x15\n\rsource_prompt\x18\x08 \x01(\t\x12\x13\n\x0btoken_count\x18\t \x01(\r\x12\x13\n\x0boccurrences\x18\n \x01(\r\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\tMemoryKey\x12\"\n\x04type\x18\x01 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x0b\n\x03key\x18\x02 \x01(\t\"9\n\x14\x43reateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\";\n\x15\x43reateProjectResponse\x12\"\n\x07project\x18\x01 \x01(\x0b\x32\x11.brain.v1.Project\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"8\n\x12GetProjectResponse\x12\"\n\x07project\x18\x01 \x01(\x0b\x32\x11.brain.v1.Project\"<\n\x13ListProjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x14ListProjectsResponse\x12#\n\x08projects\x18\x01 \x03(\x0b\x32\x11.brain.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\x14UpdateProjectRequest\x12\"\n\x07project\x18\x01 \x01(\x0b\x32\x11.brain.v1.Project\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\";\n\x15UpdateProjectResponse\x12\"\n\x07project\x18\x01 \x01(\x0b\x32\x11.brain.v1.Project\"\xd8\x01\n\x12UpsertSceneRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x10\n\x08scene_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x15\n\x08position\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x1d\n\x10\x64uration_seconds\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12%\n\x06status\x18\x07 \x01(\x0e\x32\x15.brain.v1.SceneStatusB\x0b\n\t_positionB\x13\n\x11_duration_seconds\"F\n\x13UpsertSceneResponse\x12\x1e\n\x05scene\x18\x01 \x01(\x0b\x32\x0f.brain.v1.Scene\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\":\n\x12\x44\x65leteSceneRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x10\n\x08scene_id\x18\x02 \x01(\t\"\x15\n\x13\x44\x65leteSceneResponse\"N\n\x11ListScenesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"N\n\x12ListScenesResponse\x12\x1f\n\x06scenes\x18\x01 \x03(\x0b\x32\x0f.brain.v1.Scene\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb6\x01\n\x10PutMemoryRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\"\n\x04type\x18\x02 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x17\n\nconfidence\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12&\n\x03ttl\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationB\r\n\x0b_confidence\"J\n\x11PutMemoryResponse\x12$\n\x06memory\x18\x01 \x01(\x0b\x32\x14.brain.v1.MemoryItem\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"s\n\x13\x44\x65leteMemoryRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x13\n\tmemory_id\x18\x02 \x01(\tH\x00\x12)\n\nmemory_key\x18\x03 \x01(\x0b\x32\x13.brain.v1.MemoryKeyH\x00\x42\x08\n\x06target\"\x16\n\x14\x44\x65leteMemoryResponse\"t\n\x13ListMemoriesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\"\n\x04type\x18\x02 \x01(\x0e\x32\x14.brain.v1.MemoryType\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"W\n\x14ListMemoriesResponse\x12&\n\x08memories\x18\x01 \x03(\x0b\x32\x14.brain.v1.MemoryItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*Y\n\x0bSceneStatus\x12\x1c\n\x18SCENE_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fSCENE_STATUS_OK\x10\x01\x12\x17\n\x13SCENE_STATUS_BROKEN\x10\x02*\x94\x01\n\nMemoryType\x12\x1b\n\x17MEMORY_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMEMORY_TYPE_USER_PREFERENCE\x10\x01\x12\"\n\x1eMEMORY_TYPE_SCENE_RELATIONSHIP\x10\x02\x12$\n MEMORY_TYPE_CONVERSATION_CONTEXT\x10\x03*\x93\x01\n\x0cMemorySource\x12\x1d\n\x19MEMORY_SOURCE_UNSPECIFIED\x10\x00\x12\x15\n\x11MEMORY_SOURCE_API\x10\x01\x12\x18\n\x14MEMORY_SOURCE_PROMPT\x10\x02\x12\x17\n\x13MEMORY_SOURCE_IMAGE\x10\x03\x12\x1a\n\x16MEMORY_SOURCE_DECISION\x10\x04\x32\x91\x06\n\x0eProjectService\x12P\n\rCreateProject\x12\x1e.brain.v1.CreateProjectRequest\x1a\x1f.brain.v1.CreateProjectResponse\x12G\n\nGetProject\x12\x1b.brain.v1.GetProjectRequest\x1a\x1c.brain.v1.GetProjectResponse\x12M\n\x0cListProjects\x12\x1d.brain.v1.ListProjectsRequest\x1a\x1e.brain.v1.ListProjectsResponse\x12P\n\rUpdateProject\x12\x1e.brain.v1.UpdateProjectRequest\x1a\x1f.brain.v1.UpdateProjectResponse\x12J\n\x0bUpsertScene\x12\x1c.brain.v1.UpsertSceneRequest\x1a\x1d.brain.v1.UpsertSceneResponse\x12J\n\x0b\x44\x65leteScene\x12\x1c.brain.v1.DeleteSceneRequest\x1a\x1d.brain.v1.DeleteSceneResponse\x12G\n\nListScenes\x12\x1b.brain.v1.ListScenesRequest\x1a\x1c.brain.v1.ListScenesResponse\x12\x44\n\tPutMemory\x12\x1a.brain.v1.PutMemoryRequest\x1a\x1b.brain.v1.PutMemoryResponse\x12M\n\x0c\x44\x65leteMemory\x12\x1d.brain.v1.DeleteMemoryRequest\x1a\x1e.brain.v1.DeleteMemoryResponse\x12M\n\x0cListMemories\x12\x1d.brain.v1.ListMemoriesRequest\x1a\x1e.brain.v1.ListMemoriesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'brain.v1.project_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SCENESTATUS']._serialized_start=2538
-  _globals['_SCENESTATUS']._serialized_end=2627
-  _globals['_MEMORYTYPE']._serialized_start=2630
-  _globals['_MEMORYTYPE']._serialized_end=2778
-  _globals['_MEMORYSOURCE']._serialized_start=2781
-  _globals['_MEMORYSOURCE']._serialized_end=2928
-  _globals['_PROJECT']._serialized_start=102
-  _globals['_PROJECT']._serialized_end=264
-  _globals['_SCENE']._serialized_start=267
-  _globals['_SCENE']._serialized_end=574
-  _globals['_MEMORYITEM']._serialized_start=577
-  _globals['_MEMORYITEM']._serialized_end=964
-  _globals['_MEMORYKEY']._serialized_start=966
-  _globals['_MEMORYKEY']._serialized_end=1026
-  _globals['_CREATEPROJECTREQUEST']._serialized_start=1028
-  _globals['_CREATEPROJECTREQUEST']._serialized_end=1085
-  _globals['_CREATEPROJECTRESPONSE']._serialized_start=1087
-  _globals['_CREATEPROJECTRESPONSE']._serialized_end=1146
-  _globals['_GETPROJECTREQUEST']._serialized_start=1148
-  _globals['_GETPROJECTREQUEST']._serialized_end=1187
-  _globals['_GETPROJECTRESPONSE']._serialized_start=1189
-  _globals['_GETPROJECTRESPONSE']._serialized_end=1245
-  _globals['_LISTPROJECTSREQUEST']._serialized_start=1247
-  _globals['_LISTPROJECTSREQUEST']._serialized_end=1307
-  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1309
-  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1393
-  _globals['_UPSERTSCENEREQUEST']._serialized_start=1396
-  _globals['_UPSERTSCENEREQUEST']._serialized_end=1612
-  _globals['_UPSERTSCENERESPONSE']._serialized_start=1614
-  _globals['_UPSERTSCENERESPONSE']._serialized_end=1684
-  _globals['_DELETESCENEREQUEST']._serialized_start=1686
-  _globals['_DELETESCENEREQUEST']._serialized_end=1744
-  _globals['_DELETESCENERESPONSE']._serialized_start=1746
-  _globals['_DELETESCENERESPONSE']._serialized_end=1767
-  _globals['_LISTSCENESREQUEST']._serialized_start=1769
-  _globals['_LISTSCENESREQUEST']._serialized_end=1847
-  _globals['_LISTSCENESRESPONSE']._serialized_start=1849
-  _globals['_LISTSCENESRESPONSE']._serialized_end=1927
-  _globals['_PUTMEMORYREQUEST']._serialized_start=1930
-  _globals['_PUTMEMORYREQUEST']._serialized_end=2112
-  _globals['_PUTMEMORYRESPONSE']._serialized_start=2114
-  _globals['_PUTMEMORYRESPONSE']._serialized_end=2188
-  _globals['_DELETEMEMORYREQUEST']._serialized_start=2190
-  _globals['_DELETEMEMORYREQUEST']._serialized_end=2305
-  _globals['_DELETEMEMORYRESPONSE']._serialized_start=2307
-  _globals['_DELETEMEMORYRESPONSE']._serialized_end=2329
-  _globals['_LISTMEMORIESREQUEST']._serialized_start=2331
-  _globals['_LISTMEMORIESREQUEST']._serialized_end=2447
-  _globals['_LISTMEMORIESRESPONSE']._serialized_start=2449
-  _globals['_LISTMEMORIESRESPONSE']._serialized_end=2536
-  _globals['_PROJECTSERVICE']._serialized_start=2931
-  _globals['_PROJECTSERVICE']._serialized_end=3634
+  _globals['_SCENESTATUS']._serialized_start=2742
+  _globals['_SCENESTATUS']._serialized_end=2831
+  _globals['_MEMORYTYPE']._serialized_start=2834
+  _globals['_MEMORYTYPE']._serialized_end=2982
+  _globals['_MEMORYSOURCE']._serialized_start=2985
+  _globals['_MEMORYSOURCE']._serialized_end=3132
+  _globals['_PROJECT']._serialized_start=136
+  _globals['_PROJECT']._serialized_end=298
+  _globals['_SCENE']._serialized_start=301
+  _globals['_SCENE']._serialized_end=608
+  _globals['_MEMORYITEM']._serialized_start=611
+  _globals['_MEMORYITEM']._serialized_end=998
+  _globals['_MEMORYKEY']._serialized_start=1000
+  _globals['_MEMORYKEY']._serialized_end=1060
+  _globals['_CREATEPROJECTREQUEST']._serialized_start=1062
+  _globals['_CREATEPROJECTREQUEST']._serialized_end=1119
+  _globals['_CREATEPROJECTRESPONSE']._serialized_start=1121
+  _globals['_CREATEPROJECTRESPONSE']._serialized_end=1180
+  _globals['_GETPROJECTREQUEST']._serialized_start=1182
+  _globals['_GETPROJECTREQUEST']._serialized_end=1221
+  _globals['_GETPROJECTRESPONSE']._serialized_start=1223
+  _globals['_GETPROJECTRESPONSE']._serialized_end=1279
+  _globals['_LISTPROJECTSREQUEST']._serialized_start=1281
+  _globals['_LISTPROJECTSREQUEST']._serialized_end=1341
+  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1343
+  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1427
+  _globals['_UPDATEPROJECTREQUEST']._serialized_start=1429
+  _globals['_UPDATEPROJECTREQUEST']._serialized_end=1536
+  _globals['_UPDATEPROJECTRESPONSE']._serialized_start=1538
+  _globals['_UPDATEPROJECTRESPONSE']._serialized_end=1597
+  _globals['_UPSERTSCENEREQUEST']._serialized_start=1600
+  _globals['_UPSERTSCENEREQUEST']._serialized_end=1816
+  _globals['_UPSERTSCENERESPONSE']._serialized_start=1818
+  _globals['_UPSERTSCENERESPONSE']._serialized_end=1888
+  _globals['_DELETESCENEREQUEST']._serialized_start=1890
+  _globals['_DELETESCENEREQUEST']._serialized_end=1948
+  _globals['_DELETESCENERESPONSE']._serialized_start=1950
+  _globals['_DELETESCENERESPONSE']._serialized_end=1971
+  _globals['_LISTSCENESREQUEST']._serialized_start=1973
+  _globals['_LISTSCENESREQUEST']._serialized_end=2051
+  _globals['_LISTSCENESRESPONSE']._serialized_start=2053
+  _globals['_LISTSCENESRESPONSE']._serialized_end=2131
+  _globals['_PUTMEMORYREQUEST']._serialized_start=2134
+  _globals['_PUTMEMORYREQUEST']._serialized_end=2316
+  _globals['_PUTMEMORYRESPONSE']._serialized_start=2318
+  _globals['_PUTMEMORYRESPONSE']._serialized_end=2392
+  _globals['_DELETEMEMORYREQUEST']._serialized_start=2394
+  _globals['_DELETEMEMORYREQUEST']._serialized_end=2509
+  _globals['_DELETEMEMORYRESPONSE']._serialized_start=2511
+  _globals['_DELETEMEMORYRESPONSE']._serialized_end=2533
+  _globals['_LISTMEMORIESREQUEST']._serialized_start=2535
+  _globals['_LISTMEMORIESREQUEST']._serialized_end=2651
+  _globals['_LISTMEMORIESRESPONSE']._serialized_start=2653
+  _globals['_LISTMEMORIESRESPONSE']._serialized_end=2740
+  _globals['_PROJECTSERVICE']._serialized_start=3135
+  _globals['_PROJECTSERVICE']._serialized_end=3920
 # @@protoc_insertion_point(module_scope)

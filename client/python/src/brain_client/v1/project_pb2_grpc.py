@@ -56,6 +56,11 @@ class ProjectServiceStub(object):
                 request_serializer=brain_dot_v1_dot_project__pb2.ListProjectsRequest.SerializeToString,
                 response_deserializer=brain_dot_v1_dot_project__pb2.ListProjectsResponse.FromString,
                 _registered_method=True)
+        self.UpdateProject = channel.unary_unary(
+                '/brain.v1.ProjectService/UpdateProject',
+                request_serializer=brain_dot_v1_dot_project__pb2.UpdateProjectRequest.SerializeToString,
+                response_deserializer=brain_dot_v1_dot_project__pb2.UpdateProjectResponse.FromString,
+                _registered_method=True)
         self.UpsertScene = channel.unary_unary(
                 '/brain.v1.ProjectService/UpsertScene',
                 request_serializer=brain_dot_v1_dot_project__pb2.UpsertSceneRequest.SerializeToString,
@@ -114,6 +119,13 @@ class ProjectServiceServicer(object):
 
     def ListProjects(self, request, context):
         """ListProjects lists the caller's projects, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProject(self, request, context):
+        """UpdateProject changes a project's name or description (AIP-134).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -179,6 +191,11 @@ def add_ProjectServiceServicer_to_server(servicer, server):
                     servicer.ListProjects,
                     request_deserializer=brain_dot_v1_dot_project__pb2.ListProjectsRequest.FromString,
                     response_serializer=brain_dot_v1_dot_project__pb2.ListProjectsResponse.SerializeToString,
+            ),
+            'UpdateProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProject,
+                    request_deserializer=brain_dot_v1_dot_project__pb2.UpdateProjectRequest.FromString,
+                    response_serializer=brain_dot_v1_dot_project__pb2.UpdateProjectResponse.SerializeToString,
             ),
             'UpsertScene': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertScene,
@@ -299,6 +316,33 @@ class ProjectService(object):
             '/brain.v1.ProjectService/ListProjects',
             brain_dot_v1_dot_project__pb2.ListProjectsRequest.SerializeToString,
             brain_dot_v1_dot_project__pb2.ListProjectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brain.v1.ProjectService/UpdateProject',
+            brain_dot_v1_dot_project__pb2.UpdateProjectRequest.SerializeToString,
+            brain_dot_v1_dot_project__pb2.UpdateProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

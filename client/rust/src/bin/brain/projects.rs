@@ -1,4 +1,4 @@
-//! `brain projects create|get|list`.
+//! `brain projects create|get|update|list`.
 
 use brain_client::{BrainClient, proto};
 use clap::Subcommand;
@@ -19,6 +19,17 @@ pub enum Command {
     Get {
         /// Project id.
         project_id: String,
+    },
+    /// Rename a project or change its description; only the options given change.
+    Update {
+        /// Project id.
+        project_id: String,
+        /// New name, 1 to 200 characters.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description (an empty string clears it).
+        #[arg(long)]
+        description: Option<String>,
     },
     /// List projects, oldest first.
     List {
@@ -59,6 +70,29 @@ pub async fn run(client: &BrainClient, printer: &Printer, command: Command) -> a
                 }
                 println!("Created     {}", time(project.create_time.as_ref()));
                 println!("Updated     {}", time(project.update_time.as_ref()));
+            })
+        }
+        Command::Update { project_id, name, description } => {
+            let mut paths = Vec::new();
+            if name.is_some() {
+                paths.push("name".to_owned());
+            }
+            if description.is_some() {
+                paths.push("description".to_owned());
+            }
+            anyhow::ensure!(!paths.is_empty(), "nothing to update: give --name or --description");
+            let request = proto::UpdateProjectRequest {
+                project: Some(proto::Project {
+                    project_id,
+                    name: name.unwrap_or_default(),
+                    description: description.unwrap_or_default(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask { paths }),
+            };
+            let project = client.update_project(request).await?;
+            printer.emit(&project, "brain.v1.Project", || {
+                println!("Updated project {}  {}", project.project_id, project.name);
             })
         }
         Command::List { page } => {

@@ -105,7 +105,9 @@ export const AdminService: GenService<{
   /**
    * RunRetention applies the retention policy: archives conversation turns
    * beyond the kept window, deletes expired memory items, and deletes old
-   * events, finished jobs and expired idempotency records.
+   * events, finished jobs and expired idempotency records. The server also
+   * applies it to every tenant every `retention_interval_ms` by itself; this
+   * call is for on-demand runs and dry runs.
    *
    * @generated from rpc brain.v1.AdminService.RunRetention
    */

@@ -4,15 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file brain/v1/project.proto.
  */
 export const file_brain_v1_project: GenFile = /*@__PURE__*/
-  fileDesc("ChZicmFpbi92MS9wcm9qZWN0LnByb3RvEghicmFpbi52MSKiAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKzAgoFU2NlbmUSEAoIc2NlbmVfaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHBvc2l0aW9uGAQgASgNEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgAiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzEhYKDnN1bW1hcnlfdG9rZW5zGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEwoRX2R1cmF0aW9uX3NlY29uZHMigwMKCk1lbW9yeUl0ZW0SEQoJbWVtb3J5X2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAQgASgJEg0KBXZhbHVlGAUgASgJEhIKCmNvbmZpZGVuY2UYBiABKAESJgoGc291cmNlGAcgASgOMhYuYnJhaW4udjEuTWVtb3J5U291cmNlEhUKDXNvdXJjZV9wcm9tcHQYCCABKAkSEwoLdG9rZW5fY291bnQYCSABKA0SEwoLb2NjdXJyZW5jZXMYCiABKA0SLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoJTWVtb3J5S2V5EiIKBHR5cGUYASABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgCIAEoCSI5ChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjsKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCInChFHZXRQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIjgKEkdldFByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiMKCHByb2plY3RzGAEgAygLMhEuYnJhaW4udjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki2AEKElVwc2VydFNjZW5lUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhAKCHNjZW5lX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSFQoIcG9zaXRpb24YBCABKA1IAIgBARIPCgdzdW1tYXJ5GAUgASgJEh0KEGR1cmF0aW9uX3NlY29uZHMYBiABKAFIAYgBARIlCgZzdGF0dXMYByABKA4yFS5icmFpbi52MS5TY2VuZVN0YXR1c0ILCglfcG9zaXRpb25CEwoRX2R1cmF0aW9uX3NlY29uZHMiRgoTVXBzZXJ0U2NlbmVSZXNwb25zZRIeCgVzY2VuZRgBIAEoCzIPLmJyYWluLnYxLlNjZW5lEg8KB2NyZWF0ZWQYAiABKAgiOgoSRGVsZXRlU2NlbmVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEAoIc2NlbmVfaWQYAiABKAkiFQoTRGVsZXRlU2NlbmVSZXNwb25zZSJOChFMaXN0U2NlbmVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIk4KEkxpc3RTY2VuZXNSZXNwb25zZRIfCgZzY2VuZXMYASADKAsyDy5icmFpbi52MS5TY2VuZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkitgEKEFB1dE1lbW9yeVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIiCgR0eXBlGAIgASgOMhQuYnJhaW4udjEuTWVtb3J5VHlwZRILCgNrZXkYAyABKAkSDQoFdmFsdWUYBCABKAkSFwoKY29uZmlkZW5jZRgFIAEoAUgAiAEBEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINCgtfY29uZmlkZW5jZSJKChFQdXRNZW1vcnlSZXNwb25zZRIkCgZtZW1vcnkYASABKAsyFC5icmFpbi52MS5NZW1vcnlJdGVtEg8KB2NyZWF0ZWQYAiABKAgicwoTRGVsZXRlTWVtb3J5UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhMKCW1lbW9yeV9pZBgCIAEoCUgAEikKCm1lbW9yeV9rZXkYAyABKAsyEy5icmFpbi52MS5NZW1vcnlLZXlIAEIICgZ0YXJnZXQiFgoURGVsZXRlTWVtb3J5UmVzcG9uc2UidAoTTGlzdE1lbW9yaWVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEiIKBHR5cGUYAiABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlcKFExpc3RNZW1vcmllc1Jlc3BvbnNlEiYKCG1lbW9yaWVzGAEgAygLMhQuYnJhaW4udjEuTWVtb3J5SXRlbRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqWQoLU2NlbmVTdGF0dXMSHAoYU0NFTkVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASEwoPU0NFTkVfU1RBVFVTX09LEAESFwoTU0NFTkVfU1RBVFVTX0JST0tFThACKpQBCgpNZW1vcnlUeXBlEhsKF01FTU9SWV9UWVBFX1VOU1BFQ0lGSUVEEAASHwobTUVNT1JZX1RZUEVfVVNFUl9QUkVGRVJFTkNFEAESIgoeTUVNT1JZX1RZUEVfU0NFTkVfUkVMQVRJT05TSElQEAISJAogTUVNT1JZX1RZUEVfQ09OVkVSU0FUSU9OX0NPTlRFWFQQAyqTAQoMTWVtb3J5U291cmNlEh0KGU1FTU9SWV9TT1VSQ0VfVU5TUEVDSUZJRUQQABIVChFNRU1PUllfU09VUkNFX0FQSRABEhgKFE1FTU9SWV9TT1VSQ0VfUFJPTVBUEAISFwoTTUVNT1JZX1NPVVJDRV9JTUFHRRADEhoKFk1FTU9SWV9TT1VSQ0VfREVDSVNJT04QBDK/BQoOUHJvamVjdFNlcnZpY2USUAoNQ3JlYXRlUHJvamVjdBIeLmJyYWluLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0Gh8uYnJhaW4udjEuQ3JlYXRlUHJvamVjdFJlc3BvbnNlEkcKCkdldFByb2plY3QSGy5icmFpbi52MS5HZXRQcm9qZWN0UmVxdWVzdBocLmJyYWluLnYxLkdldFByb2plY3RSZXNwb25zZRJNCgxMaXN0UHJvamVjdHMSHS5icmFpbi52MS5MaXN0UHJvamVjdHNSZXF1ZXN0Gh4uYnJhaW4udjEuTGlzdFByb2plY3RzUmVzcG9uc2USSgoLVXBzZXJ0U2NlbmUSHC5icmFpbi52MS5VcHNlcnRTY2VuZVJlcXVlc3QaHS5icmFpbi52MS5VcHNlcnRTY2VuZVJlc3BvbnNlEkoKC0RlbGV0ZVNjZW5lEhwuYnJhaW4udjEuRGVsZXRlU2NlbmVSZXF1ZXN0Gh0uYnJhaW4udjEuRGVsZXRlU2NlbmVSZXNwb25zZRJHCgpMaXN0U2NlbmVzEhsuYnJhaW4udjEuTGlzdFNjZW5lc1JlcXVlc3QaHC5icmFpbi52MS5MaXN0U2NlbmVzUmVzcG9uc2USRAoJUHV0TWVtb3J5EhouYnJhaW4udjEuUHV0TWVtb3J5UmVxdWVzdBobLmJyYWluLnYxLlB1dE1lbW9yeVJlc3BvbnNlEk0KDERlbGV0ZU1lbW9yeRIdLmJyYWluLnYxLkRlbGV0ZU1lbW9yeVJlcXVlc3QaHi5icmFpbi52MS5EZWxldGVNZW1vcnlSZXNwb25zZRJNCgxMaXN0TWVtb3JpZXMSHS5icmFpbi52MS5MaXN0TWVtb3JpZXNSZXF1ZXN0Gh4uYnJhaW4udjEuTGlzdE1lbW9yaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZicmFpbi92MS9wcm9qZWN0LnByb3RvEghicmFpbi52MSKiAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKzAgoFU2NlbmUSEAoIc2NlbmVfaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHBvc2l0aW9uGAQgASgNEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgAiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzEhYKDnN1bW1hcnlfdG9rZW5zGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEwoRX2R1cmF0aW9uX3NlY29uZHMigwMKCk1lbW9yeUl0ZW0SEQoJbWVtb3J5X2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAQgASgJEg0KBXZhbHVlGAUgASgJEhIKCmNvbmZpZGVuY2UYBiABKAESJgoGc291cmNlGAcgASgOMhYuYnJhaW4udjEuTWVtb3J5U291cmNlEhUKDXNvdXJjZV9wcm9tcHQYCCABKAkSEwoLdG9rZW5fY291bnQYCSABKA0SEwoLb2NjdXJyZW5jZXMYCiABKA0SLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoJTWVtb3J5S2V5EiIKBHR5cGUYASABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgCIAEoCSI5ChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjsKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCInChFHZXRQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIjgKEkdldFByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiMKCHByb2plY3RzGAEgAygLMhEuYnJhaW4udjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiawoUVXBkYXRlUHJvamVjdFJlcXVlc3QSIgoHcHJvamVjdBgBIAEoCzIRLmJyYWluLnYxLlByb2plY3QSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjsKFVVwZGF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCLYAQoSVXBzZXJ0U2NlbmVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEAoIc2NlbmVfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIVCghwb3NpdGlvbhgEIAEoDUgAiAEBEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgBiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzQgsKCV9wb3NpdGlvbkITChFfZHVyYXRpb25fc2Vjb25kcyJGChNVcHNlcnRTY2VuZVJlc3BvbnNlEh4KBXNjZW5lGAEgASgLMg8uYnJhaW4udjEuU2NlbmUSDwoHY3JlYXRlZBgCIAEoCCI6ChJEZWxldGVTY2VuZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIQCghzY2VuZV9pZBgCIAEoCSIVChNEZWxldGVTY2VuZVJlc3BvbnNlIk4KEUxpc3RTY2VuZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTgoSTGlzdFNjZW5lc1Jlc3BvbnNlEh8KBnNjZW5lcxgBIAMoCzIPLmJyYWluLnYxLlNjZW5lEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK2AQoQUHV0TWVtb3J5UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEiIKBHR5cGUYAiABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgDIAEoCRINCgV2YWx1ZRgEIAEoCRIXCgpjb25maWRlbmNlGAUgASgBSACIAQESJgoDdHRsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19jb25maWRlbmNlIkoKEVB1dE1lbW9yeVJlc3BvbnNlEiQKBm1lbW9yeRgBIAEoCzIULmJyYWluLnYxLk1lbW9yeUl0ZW0SDwoHY3JlYXRlZBgCIAEoCCJzChNEZWxldGVNZW1vcnlSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEwoJbWVtb3J5X2lkGAIgASgJSAASKQoKbWVtb3J5X2tleRgDIAEoCzITLmJyYWluLnYxLk1lbW9yeUtleUgAQggKBnRhcmdldCIWChREZWxldGVNZW1vcnlSZXNwb25zZSJ0ChNMaXN0TWVtb3JpZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSIgoEdHlwZRgCIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiVwoUTGlzdE1lbW9yaWVzUmVzcG9uc2USJgoIbWVtb3JpZXMYASADKAsyFC5icmFpbi52MS5NZW1vcnlJdGVtEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSpZCgtTY2VuZVN0YXR1cxIcChhTQ0VORV9TVEFUVVNfVU5TUEVDSUZJRUQQABITCg9TQ0VORV9TVEFUVVNfT0sQARIXChNTQ0VORV9TVEFUVVNfQlJPS0VOEAIqlAEKCk1lbW9yeVR5cGUSGwoXTUVNT1JZX1RZUEVfVU5TUEVDSUZJRUQQABIfChtNRU1PUllfVFlQRV9VU0VSX1BSRUZFUkVOQ0UQARIiCh5NRU1PUllfVFlQRV9TQ0VORV9SRUxBVElPTlNISVAQAhIkCiBNRU1PUllfVFlQRV9DT05WRVJTQVRJT05fQ09OVEVYVBADKpMBCgxNZW1vcnlTb3VyY2USHQoZTUVNT1JZX1NPVVJDRV9VTlNQRUNJRklFRBAAEhUKEU1FTU9SWV9TT1VSQ0VfQVBJEAESGAoUTUVNT1JZX1NPVVJDRV9QUk9NUFQQAhIXChNNRU1PUllfU09VUkNFX0lNQUdFEAMSGgoWTUVNT1JZX1NPVVJDRV9ERUNJU0lPThAEMpEGCg5Qcm9qZWN0U2VydmljZRJQCg1DcmVhdGVQcm9qZWN0Eh4uYnJhaW4udjEuQ3JlYXRlUHJvamVjdFJlcXVlc3QaHy5icmFpbi52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USRwoKR2V0UHJvamVjdBIbLmJyYWluLnYxLkdldFByb2plY3RSZXF1ZXN0GhwuYnJhaW4udjEuR2V0UHJvamVjdFJlc3BvbnNlEk0KDExpc3RQcm9qZWN0cxIdLmJyYWluLnYxLkxpc3RQcm9qZWN0c1JlcXVlc3QaHi5icmFpbi52MS5MaXN0UHJvamVjdHNSZXNwb25zZRJQCg1VcGRhdGVQcm9qZWN0Eh4uYnJhaW4udjEuVXBkYXRlUHJvamVjdFJlcXVlc3QaHy5icmFpbi52MS5VcGRhdGVQcm9qZWN0UmVzcG9uc2USSgoLVXBzZXJ0U2NlbmUSHC5icmFpbi52MS5VcHNlcnRTY2VuZVJlcXVlc3QaHS5icmFpbi52MS5VcHNlcnRTY2VuZVJlc3BvbnNlEkoKC0RlbGV0ZVNjZW5lEhwuYnJhaW4udjEuRGVsZXRlU2NlbmVSZXF1ZXN0Gh0uYnJhaW4udjEuRGVsZXRlU2NlbmVSZXNwb25zZRJHCgpMaXN0U2NlbmVzEhsuYnJhaW4udjEuTGlzdFNjZW5lc1JlcXVlc3QaHC5icmFpbi52MS5MaXN0U2NlbmVzUmVzcG9uc2USRAoJUHV0TWVtb3J5EhouYnJhaW4udjEuUHV0TWVtb3J5UmVxdWVzdBobLmJyYWluLnYxLlB1dE1lbW9yeVJlc3BvbnNlEk0KDERlbGV0ZU1lbW9yeRIdLmJyYWluLnYxLkRlbGV0ZU1lbW9yeVJlcXVlc3QaHi5icmFpbi52MS5EZWxldGVNZW1vcnlSZXNwb25zZRJNCgxMaXN0TWVtb3JpZXMSHS5icmFpbi52MS5MaXN0TWVtb3JpZXNSZXF1ZXN0Gh4uYnJhaW4udjEuTGlzdE1lbW9yaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Project is one user's workspace, for example one video being edited.
@@ -429,6 +429,62 @@ export const ListProjectsResponseSchema: GenMessage<ListProjectsResponse> = /*@_
   messageDesc(file_brain_v1_project, 9);
 
 /**
+ * UpdateProjectRequest changes the fields of `project` that `update_mask` names.
+ *
+ * @generated from message brain.v1.UpdateProjectRequest
+ */
+export type UpdateProjectRequest = Message<"brain.v1.UpdateProjectRequest"> & {
+  /**
+   * The project to change, named by `project.project_id`, with the new values.
+   * Only `name` and `description` can change; other fields are ignored.
+   *
+   * @generated from field: brain.v1.Project project = 1;
+   */
+  project?: Project | undefined;
+
+  /**
+   * Which fields to change: "name", "description", or "*" for both. Any other
+   * path is INVALID_ARGUMENT (INVALID_FIELD, field "update_mask"). An empty or
+   * unset mask changes every field that is set in `project` (a non-empty name
+   * or description), as AIP-134 suggests; an empty description can then only be
+   * written with an explicit mask. A request that would change nothing (empty
+   * mask, empty name and description) is INVALID_ARGUMENT (MISSING_FIELD).
+   * The new values are validated as in CreateProject.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message brain.v1.UpdateProjectRequest.
+ * Use `create(UpdateProjectRequestSchema)` to create a new message.
+ */
+export const UpdateProjectRequestSchema: GenMessage<UpdateProjectRequest> = /*@__PURE__*/
+  messageDesc(file_brain_v1_project, 10);
+
+/**
+ * UpdateProjectResponse returns the changed project.
+ *
+ * @generated from message brain.v1.UpdateProjectResponse
+ */
+export type UpdateProjectResponse = Message<"brain.v1.UpdateProjectResponse"> & {
+  /**
+   * The project as stored, with its new update_time.
+   *
+   * @generated from field: brain.v1.Project project = 1;
+   */
+  project?: Project | undefined;
+};
+
+/**
+ * Describes the message brain.v1.UpdateProjectResponse.
+ * Use `create(UpdateProjectResponseSchema)` to create a new message.
+ */
+export const UpdateProjectResponseSchema: GenMessage<UpdateProjectResponse> = /*@__PURE__*/
+  messageDesc(file_brain_v1_project, 11);
+
+/**
  * UpsertSceneRequest creates or replaces a scene.
  *
  * @generated from message brain.v1.UpsertSceneRequest
@@ -490,7 +546,7 @@ export type UpsertSceneRequest = Message<"brain.v1.UpsertSceneRequest"> & {
  * Use `create(UpsertSceneRequestSchema)` to create a new message.
  */
 export const UpsertSceneRequestSchema: GenMessage<UpsertSceneRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 10);
+  messageDesc(file_brain_v1_project, 12);
 
 /**
  * UpsertSceneResponse returns the scene as stored.
@@ -518,7 +574,7 @@ export type UpsertSceneResponse = Message<"brain.v1.UpsertSceneResponse"> & {
  * Use `create(UpsertSceneResponseSchema)` to create a new message.
  */
 export const UpsertSceneResponseSchema: GenMessage<UpsertSceneResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 11);
+  messageDesc(file_brain_v1_project, 13);
 
 /**
  * DeleteSceneRequest names the scene to delete.
@@ -546,7 +602,7 @@ export type DeleteSceneRequest = Message<"brain.v1.DeleteSceneRequest"> & {
  * Use `create(DeleteSceneRequestSchema)` to create a new message.
  */
 export const DeleteSceneRequestSchema: GenMessage<DeleteSceneRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 12);
+  messageDesc(file_brain_v1_project, 14);
 
 /**
  * DeleteSceneResponse is empty on success.
@@ -561,7 +617,7 @@ export type DeleteSceneResponse = Message<"brain.v1.DeleteSceneResponse"> & {
  * Use `create(DeleteSceneResponseSchema)` to create a new message.
  */
 export const DeleteSceneResponseSchema: GenMessage<DeleteSceneResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 13);
+  messageDesc(file_brain_v1_project, 15);
 
 /**
  * ListScenesRequest pages through a project's scenes.
@@ -596,7 +652,7 @@ export type ListScenesRequest = Message<"brain.v1.ListScenesRequest"> & {
  * Use `create(ListScenesRequestSchema)` to create a new message.
  */
 export const ListScenesRequestSchema: GenMessage<ListScenesRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 14);
+  messageDesc(file_brain_v1_project, 16);
 
 /**
  * ListScenesResponse is one page of scenes.
@@ -624,7 +680,7 @@ export type ListScenesResponse = Message<"brain.v1.ListScenesResponse"> & {
  * Use `create(ListScenesResponseSchema)` to create a new message.
  */
 export const ListScenesResponseSchema: GenMessage<ListScenesResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 15);
+  messageDesc(file_brain_v1_project, 17);
 
 /**
  * PutMemoryRequest writes one memory item.
@@ -682,7 +738,7 @@ export type PutMemoryRequest = Message<"brain.v1.PutMemoryRequest"> & {
  * Use `create(PutMemoryRequestSchema)` to create a new message.
  */
 export const PutMemoryRequestSchema: GenMessage<PutMemoryRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 16);
+  messageDesc(file_brain_v1_project, 18);
 
 /**
  * PutMemoryResponse returns the item as stored.
@@ -710,7 +766,7 @@ export type PutMemoryResponse = Message<"brain.v1.PutMemoryResponse"> & {
  * Use `create(PutMemoryResponseSchema)` to create a new message.
  */
 export const PutMemoryResponseSchema: GenMessage<PutMemoryResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 17);
+  messageDesc(file_brain_v1_project, 19);
 
 /**
  * DeleteMemoryRequest names the item to delete.
@@ -754,7 +810,7 @@ export type DeleteMemoryRequest = Message<"brain.v1.DeleteMemoryRequest"> & {
  * Use `create(DeleteMemoryRequestSchema)` to create a new message.
  */
 export const DeleteMemoryRequestSchema: GenMessage<DeleteMemoryRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 18);
+  messageDesc(file_brain_v1_project, 20);
 
 /**
  * DeleteMemoryResponse is empty on success.
@@ -769,7 +825,7 @@ export type DeleteMemoryResponse = Message<"brain.v1.DeleteMemoryResponse"> & {
  * Use `create(DeleteMemoryResponseSchema)` to create a new message.
  */
 export const DeleteMemoryResponseSchema: GenMessage<DeleteMemoryResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 19);
+  messageDesc(file_brain_v1_project, 21);
 
 /**
  * ListMemoriesRequest pages through a project's memory items.
@@ -811,7 +867,7 @@ export type ListMemoriesRequest = Message<"brain.v1.ListMemoriesRequest"> & {
  * Use `create(ListMemoriesRequestSchema)` to create a new message.
  */
 export const ListMemoriesRequestSchema: GenMessage<ListMemoriesRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 20);
+  messageDesc(file_brain_v1_project, 22);
 
 /**
  * ListMemoriesResponse is one page of memory items.
@@ -839,7 +895,7 @@ export type ListMemoriesResponse = Message<"brain.v1.ListMemoriesResponse"> & {
  * Use `create(ListMemoriesResponseSchema)` to create a new message.
  */
 export const ListMemoriesResponseSchema: GenMessage<ListMemoriesResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 21);
+  messageDesc(file_brain_v1_project, 23);
 
 /**
  * SceneStatus says whether a scene renders.
@@ -1005,6 +1061,16 @@ export const ProjectService: GenService<{
     methodKind: "unary";
     input: typeof ListProjectsRequestSchema;
     output: typeof ListProjectsResponseSchema;
+  },
+  /**
+   * UpdateProject changes a project's name or description (AIP-134).
+   *
+   * @generated from rpc brain.v1.ProjectService.UpdateProject
+   */
+  updateProject: {
+    methodKind: "unary";
+    input: typeof UpdateProjectRequestSchema;
+    output: typeof UpdateProjectResponseSchema;
   },
   /**
    * UpsertScene creates a scene or replaces an existing one. Backends call it
