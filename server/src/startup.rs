@@ -67,6 +67,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     health.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
 
     let gate = Gate::default();
+    let tenant_limits = TenantLimits::new(LimitSettings::from_config(&config));
     let layers = RpcLayers {
         gate: gate.clone(),
         permits: Arc::new(Semaphore::new(config.max_concurrent_requests)),
@@ -74,10 +75,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         request_timeout: config.request_timeout(),
         max_message_bytes: config.max_message_bytes,
         perf: app.perf.clone(),
-        tenant_limits: TenantLimits::new(LimitSettings::from_config(&config)),
+        tenant_limits: tenant_limits.clone(),
     };
     let fatal: Arc<Mutex<Option<String>>> = Arc::default();
-    tokio::spawn(initialize(app.clone(), gate.clone(), grpc_addr, fatal.clone()));
+    tokio::spawn(initialize(app.clone(), gate.clone(), tenant_limits, grpc_addr, fatal.clone()));
     tokio::spawn(probe_health(store.clone(), health.clone(), gate, config.clone(), shutdown.clone()));
     tokio::spawn(watch_signals(shutdown.clone()));
     tokio::spawn(memory::trim_periodically(shutdown.clone()));
@@ -196,7 +197,13 @@ fn auth_mode(key_count: u64, addr: SocketAddr, insecure: bool) -> Result<AuthMod
 /// Connects and migrates the store (retrying until it answers), settles the
 /// auth mode, and opens brain RPCs. Refuses to serve a non-loopback address
 /// without keys unless `insecure` is set.
-async fn initialize(app: Arc<App>, gate: Gate, addr: SocketAddr, fatal: Arc<Mutex<Option<String>>>) {
+async fn initialize(
+    app: Arc<App>,
+    gate: Gate,
+    tenant_limits: TenantLimits,
+    addr: SocketAddr,
+    fatal: Arc<Mutex<Option<String>>>,
+) {
     let store = &app.store;
     let mut backoff = Duration::from_millis(250);
     let key_count = loop {
@@ -223,6 +230,7 @@ async fn initialize(app: Arc<App>, gate: Gate, addr: SocketAddr, fatal: Arc<Mute
         }
         Ok(AuthMode::Implicit) => match store.ensure_tenant(IMPLICIT_TENANT).await {
             Ok(tenant) => {
+                tenant_limits.exempt(tenant.id.clone());
                 if addr.ip().is_loopback() {
                     tracing::warn!("no API keys configured: serving one implicit tenant, on loopback only");
                 } else {

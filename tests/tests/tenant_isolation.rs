@@ -388,8 +388,24 @@ async fn a_tenant_over_its_rate_limit_does_not_limit_another(db: Arc<TestDb>) {
     assert_eq!(sample(&scrape, "brain_tenant_limit_tenants", &[]), 2.0);
 }
 
+/// Local mode has one implicit tenant, with no neighbour to protect: the same low limits do not
+/// apply to it (a load test on a laptop must not see RATE_LIMITED).
+async fn local_mode_is_not_rate_limited(db: Arc<TestDb>) {
+    let server = Server::start_with(&db, low_limits()).await;
+    let mut projects = server.projects(None).await;
+    for i in 0..40 {
+        projects
+            .get_project(GetProjectRequest { project_id: format!("p{i}") })
+            .await
+            .map(|_| ())
+            .or_else(|status| if status.code() == tonic::Code::NotFound { Ok(()) } else { Err(status) })
+            .unwrap_or_else(|status| panic!("call {i} refused in local mode: {status:?}"));
+    }
+}
+
 backend_tests!(
     a_flood_of_series_leaves_other_tenants_reports_exact,
     trickling_image_urls_do_not_hold_other_tenants_images,
-    a_tenant_over_its_rate_limit_does_not_limit_another
+    a_tenant_over_its_rate_limit_does_not_limit_another,
+    local_mode_is_not_rate_limited
 );

@@ -19,7 +19,7 @@ use std::{
     convert::Infallible,
     pin::Pin,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicU32, Ordering},
     },
     task::{Context, Poll},
@@ -208,6 +208,8 @@ pub struct TenantLimits {
 struct Limiter {
     settings: LimitSettings,
     tenants: Mutex<HashMap<TenantId, TenantState>>,
+    /// Local mode's implicit tenant: the only tenant, so no neighbour to protect from it.
+    exempt: OnceLock<TenantId>,
 }
 
 /// A server stream's slot in its tenant's open-stream bound, given back when dropped.
@@ -231,12 +233,25 @@ impl TenantLimits {
             ("open_streams", settings.open_streams),
             ("tenants", u32::try_from(settings.tenants).unwrap_or(u32::MAX)),
         ]);
-        Self { inner: Arc::new(Limiter { settings, tenants: Mutex::default() }) }
+        Self { inner: Arc::new(Limiter { settings, tenants: Mutex::default(), exempt: OnceLock::new() }) }
+    }
+
+    /// Stops limiting `tenant`: local mode serves one implicit tenant, which has no neighbour to
+    /// be protected from (a load test on a laptop must not hit RATE_LIMITED).
+    pub fn exempt(&self, tenant: TenantId) {
+        let _ = self.inner.exempt.set(tenant);
+    }
+
+    fn is_exempt(&self, tenant: &TenantId) -> bool {
+        self.inner.exempt.get() == Some(tenant)
     }
 
     /// Admits a call to `method` for `tenant` at `now`: takes a token from its bucket and, for a
     /// server stream, a slot that lasts as long as the returned guard.
     fn admit(&self, tenant: &TenantId, method: &str, now: Instant) -> Result<Option<StreamSlot>, Error> {
+        if self.is_exempt(tenant) {
+            return Ok(None);
+        }
         let settings = &self.inner.settings;
         let kind = if ORCHESTRATE_METHODS.contains(&method) { BucketKind::Orchestrate } else { BucketKind::Unary };
         let streaming = STREAMING_METHODS.contains(&method);
@@ -269,7 +284,7 @@ impl TenantLimits {
     }
 
     fn charge_images_at(&self, tenant: &TenantId, images: usize, now: Instant) -> Result<(), Error> {
-        if images == 0 || self.inner.settings.bucket(BucketKind::Images).is_none() {
+        if images == 0 || self.inner.settings.bucket(BucketKind::Images).is_none() || self.is_exempt(tenant) {
             return Ok(());
         }
         let settings = &self.inner.settings;
@@ -470,6 +485,21 @@ mod tests {
         limits.admit(&tenant("a"), "Orchestrate", now).expect("A's bucket is A's own");
         // After the advertised delay the call is admitted.
         limits.admit(&tenant("b"), "Orchestrate", now + Duration::from_millis(500)).expect("refilled");
+    }
+
+    #[test]
+    fn local_modes_implicit_tenant_is_not_limited() {
+        let limits = TenantLimits::new(settings());
+        limits.exempt(tenant("default"));
+        let now = Instant::now();
+        for _ in 0..100 {
+            limits.admit(&tenant("default"), "Orchestrate", now).expect("no neighbour to protect");
+            limits.charge_images(&tenant("default"), 10).expect("no image budget either");
+        }
+        for _ in 0..3 {
+            limits.admit(&tenant("other"), "Orchestrate", now).expect("within the burst");
+        }
+        assert!(limits.admit(&tenant("other"), "Orchestrate", now).is_err(), "other tenants still are");
     }
 
     #[test]
