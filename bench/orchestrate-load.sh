@@ -13,7 +13,9 @@
 #        CONNECTIONS=4 PROJECTS=64 WARMUP=3000 OUT_DIR=target/bench-load; METRICS_ADDR=127.0.0.1:9464
 #        adds the group commit's batch size and time; REQUEST_IDS=1 gives every Orchestrate a
 #        fresh request_id (its full response is then stored for replays); KEEP_WORK=1 keeps
-#        the database and server log for a look at the stored stage timings)
+#        the database and server log for a look at the stored stage timings; PATTERN=burst sends
+#        BURST consecutive calls (default 8) to one project before moving to the next, PATTERN=hot
+#        sends every call to one project: the hot-project profiles of docs/PERFORMANCE.md)
 # Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq, bc.
 set -euo pipefail
 
@@ -31,6 +33,20 @@ command -v bc >/dev/null || { echo "missing: bc" >&2; exit 1; }
 mkdir -p "$OUT_DIR"
 bench_start --metrics-addr "${METRICS_ADDR:-off}" --log-format json --set log_level=warn --set max_concurrent_requests=4096
 bench_seed "$PROJECTS"
+PATTERN=${PATTERN:-spread}
+BURST=${BURST:-8}
+case "$PATTERN" in
+  spread) ;; # consecutive calls go to different projects
+  burst) # BURST consecutive calls per project: ghz hands consecutive messages to different workers, so they overlap
+    jq -R . "$WORK/ids" | jq -s --slurpfile prompts "$WORK/prompts.json" --argjson burst "$BURST" \
+      '[ . as $ids | range(0; ($ids|length) * ($prompts[0]|length)) as $i
+         | {project_id: $ids[($i / $burst | floor) % ($ids|length)], prompt: $prompts[0][$i % ($prompts[0]|length)]} ]' \
+      >"$WORK/orchestrate.json" ;;
+  hot) # every call on the first project
+    jq --arg id "$(head -1 "$WORK/ids")" 'map(.project_id = $id)' "$WORK/orchestrate.json" >"$WORK/hot.json"
+    mv "$WORK/hot.json" "$WORK/orchestrate.json" ;;
+  *) echo "PATTERN must be spread, burst or hot" >&2; exit 1 ;;
+esac
 if [[ -n "${REQUEST_IDS:-}" ]]; then # every call carries a fresh idempotency key, so its full response is stored
   jq 'map(. + {request_id: "{{newUUID}}"})' "$WORK/orchestrate.json" >"$WORK/keyed.json"
   mv "$WORK/keyed.json" "$WORK/orchestrate.json"
@@ -69,7 +85,7 @@ echo "Orchestrate for $DURATION ..." >&2
 measured "Orchestrate" brain.v1.OrchestratorService.Orchestrate "$WORK/orchestrate.json" "$OUT_DIR/ghz-orchestrate.json"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ -n "${METRICS_ADDR:-}" ]]; then # the group commit's own figures, when the metrics port is on
-  curl -s "http://$METRICS_ADDR/metrics" | grep -E '^brain_orchestration_commit_(batch_size|seconds)_(sum|count)' >"$WORK/commit.txt" || true
+  curl -s "http://$METRICS_ADDR/metrics" | grep -E '^brain_orchestration_commit_(batch_size|seconds)_(sum|count)|^brain_cache_lookups_total\{cache="context_packet"' >"$WORK/commit.txt" || true
 fi
 
 summary() { # file label
@@ -86,7 +102,7 @@ STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/n
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "ghz: -c $CONCURRENCY --connections $CONNECTIONS -z $DURATION, $PROJECTS projects, ${#PROMPTS[@]} prompts; SQLite${REQUEST_IDS:+; a fresh request_id per call}"
+  echo "ghz: -c $CONCURRENCY --connections $CONNECTIONS -z $DURATION, $PROJECTS projects, ${#PROMPTS[@]} prompts, pattern $PATTERN$([[ $PATTERN == burst ]] && echo " of $BURST"); SQLite${REQUEST_IDS:+; a fresh request_id per call}"
   echo
   echo "| RPC | RPS | p50 ms | p95 ms | p99 ms | requests | errors |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -105,5 +121,7 @@ STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/n
         v["brain_orchestration_commit_batch_size_count"],
         v["brain_orchestration_commit_batch_size_sum"] / v["brain_orchestration_commit_batch_size_count"],
         1000 * v["brain_orchestration_commit_seconds_sum"] / v["brain_orchestration_commit_seconds_count"] }' "$WORK/commit.txt"
+    awk '/^brain_cache_lookups_total/ { if ($1 ~ /result="hit"/) h += $2; else m += $2 } END {
+      if (h + m > 0) printf "context packet cache (whole run, warm-up included): %.1f%% hits of %d lookups\n", 100 * h / (h + m), h + m }' "$WORK/commit.txt"
   fi
 } | tee "$OUT_DIR/summary.md"
