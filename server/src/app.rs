@@ -15,7 +15,7 @@ use crate::{
     images::Images,
     jobs::{self, JobQueue, Workers},
     orchestrator::Orchestrator,
-    perf::{Perf, PerfConfig},
+    perf::{CacheKind, Perf, PerfConfig},
     projects::Projects,
     retention::Retention,
     store::{Backend, Store},
@@ -65,6 +65,8 @@ impl App {
         let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
         let invalidate = context_cache.clone();
         changes.subscribe(move |project_id| invalidate.invalidate(project_id));
+        let weak = Arc::downgrade(&context_cache);
+        perf.register_cache_size(CacheKind::ContextPacket, move || weak.upgrade().map_or(0, |cache| cache.len()));
         let events = EventBus::new(store.clone(), shutdown.clone(), WATCH_BUFFER);
         let jobs = JobQueue::new(store.clone(), config.clone());
         let images =

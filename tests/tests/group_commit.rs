@@ -4,14 +4,18 @@
 //! and every one of them is stored exactly as if it had been committed
 //! alone: preference counts, turns, idempotent retries inside one batch, an
 //! unknown project, and one request whose images are refused while the rest
-//! of its batch commits.
+//! of its batch commits. A hot project (many prompts in flight on one
+//! project) is served from the packet the writer refreshes after each
+//! commit, never rebuilt from the store per call.
 
 mod common;
 
 use std::{collections::HashSet, sync::Arc};
 
 use brain_e2e::{Server, ServerOptions, TestDb, backend_tests, http_get};
-use brain_proto::v1::{ListMemoriesRequest, MemoryType, OrchestrateRequest, UpsertSceneRequest};
+use brain_proto::v1::{
+    self as pb, GetContextPacketRequest, ListMemoriesRequest, MemoryType, OrchestrateRequest, UpsertSceneRequest,
+};
 use common::*;
 use tonic::Code;
 
@@ -169,4 +173,86 @@ async fn concurrent_prompts_share_commits_and_each_is_stored(db: Arc<TestDb>) {
     assert!(batches < stored as u64, "some transactions stored several orchestrations: {batches} for {stored}");
 }
 
-backend_tests!(concurrent_prompts_share_commits_and_each_is_stored);
+/// The context packet cache's lookups so far, (hits, misses), from /metrics.
+async fn packet_lookups(server: &Server) -> (f64, f64) {
+    let (status, text) = http_get(server.metrics_addr().expect("metrics_addr"), "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parse /metrics");
+    let count = |result: &str| {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "brain_cache_lookups_total")
+            .filter(|s| s.labels.get("cache") == Some("context_packet") && s.labels.get("result") == Some(result))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum::<f64>()
+    };
+    (count("hit"), count("miss"))
+}
+
+const HOT_ROUNDS: usize = 6;
+const HOT_IN_FLIGHT: usize = 16;
+const HOT_PROMPTS: &[&str] = &[
+    "make the intro title red",
+    "keep the pace fast and the style minimal",
+    "make the intro 8 seconds long",
+    "I prefer a serif font",
+    "add a scene about pricing after the intro",
+    "make the whole video feel calmer",
+];
+
+async fn a_hot_project_is_served_from_its_cached_packet(db: Arc<TestDb>) {
+    let options = || ServerOptions::new().set("metrics_addr", "127.0.0.1:0");
+    let server = Server::start_with(&db, options()).await;
+    let id = project(&server, "Hot").await;
+    let mut projects = server.projects(None).await;
+    projects
+        .upsert_scene(UpsertSceneRequest {
+            project_id: id.clone(),
+            scene_id: "intro".into(),
+            name: "Intro".into(),
+            summary: "Logo reveal over a dark gradient.".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("scene");
+    let mut client = server.orchestrator(None).await;
+    client.orchestrate(request(&id, "make the intro blue")).await.expect("first prompt builds the packet");
+
+    let (hits_before, misses_before) = packet_lookups(&server).await;
+    for round in 0..HOT_ROUNDS {
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..HOT_IN_FLIGHT {
+            let mut client = server.orchestrator(None).await;
+            let req = request(&id, HOT_PROMPTS[(round + n) % HOT_PROMPTS.len()]);
+            tasks.spawn(async move { client.orchestrate(req).await.map(|r| r.into_inner()) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined.expect("task").expect("orchestrate");
+        }
+    }
+    let (hits, misses) = packet_lookups(&server).await;
+    let (hits, misses) = (hits - hits_before, misses - misses_before);
+    println!(
+        "measured: {hits} packet cache hits, {misses} misses over {} concurrent prompts",
+        HOT_ROUNDS * HOT_IN_FLIGHT
+    );
+    assert_eq!(hits + misses, (HOT_ROUNDS * HOT_IN_FLIGHT) as f64, "one lookup per prompt");
+    assert_eq!(misses, 0.0, "every prompt on the hot project found its packet without a store read");
+
+    // The packet the refreshes left in the cache is the one a server reading the store builds.
+    let get = || GetContextPacketRequest { project_id: id.clone(), prompt: "what next?".into(), token_budget: 0 };
+    let cached = client.get_context_packet(get()).await.expect("context").into_inner();
+    assert!(cached.cache_hit);
+    let cold_server = Server::start_with(&db, options()).await;
+    let fresh = cold_server.orchestrator(None).await.get_context_packet(get()).await.expect("context").into_inner();
+    assert!(!fresh.cache_hit);
+    let without_time = |p: Option<pb::ContextPacket>| pb::ContextPacket { build_time: None, ..p.expect("packet") };
+    assert_eq!(without_time(cached.context), without_time(fresh.context));
+    assert_eq!(cached.enhanced_prompt, fresh.enhanced_prompt);
+}
+
+backend_tests!(concurrent_prompts_share_commits_and_each_is_stored, a_hot_project_is_served_from_its_cached_packet);

@@ -26,8 +26,10 @@ use quick_cache::sync::Cache;
 use super::{build::first_expiry, packet::PreparedPacket};
 use crate::model::{Millis, TenantId, now_ms};
 
-/// Generation counters; a power of two.
-const GENERATIONS: usize = 4096;
+/// Generation counters; a power of two. Two projects written in the same
+/// group commit that share a counter cost each other the in-place refresh,
+/// so there are many (512 KiB).
+const GENERATIONS: usize = 1 << 16;
 
 struct Entry {
     tenant: TenantId,
@@ -36,24 +38,11 @@ struct Entry {
     prepared: Arc<PreparedPacket>,
 }
 
-/// Hit and miss counts since start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CacheStats {
-    /// Lookups served from the cache.
-    pub hits: u64,
-    /// Lookups that went to the store.
-    pub misses: u64,
-    /// Packets cached now.
-    pub entries: u64,
-}
-
 /// Prepared context packets per project.
 pub struct ContextCache {
     entries: Cache<String, Arc<Entry>>,
     generations: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 impl ContextCache {
@@ -63,8 +52,6 @@ impl ContextCache {
             entries: Cache::new(usize::try_from(capacity.max(1)).unwrap_or(usize::MAX)),
             generations: (0..GENERATIONS).map(|_| AtomicU64::new(0)).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         }
     }
 
@@ -78,28 +65,24 @@ impl ContextCache {
         self.slot(project_id).load(Ordering::SeqCst)
     }
 
-    /// The project's packet and its generation stamp, if it is cached,
-    /// current and the tenant's; counts a hit or a miss.
-    pub fn get(&self, tenant: &TenantId, project_id: &str) -> Option<(Arc<PreparedPacket>, u64)> {
-        let current = self.generation(project_id);
-        let found = self
-            .entries
-            .get(project_id)
-            .filter(|e| e.generation == current && &e.tenant == tenant && e.expires_at.is_none_or(|at| now_ms() < at));
-        match found {
-            Some(entry) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some((entry.prepared.clone(), entry.generation))
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+    /// The project's packet, if it is cached, current and the tenant's.
+    pub fn get(&self, tenant: &TenantId, project_id: &str) -> Option<Arc<PreparedPacket>> {
+        self.current(tenant, project_id).map(|(prepared, _)| prepared)
     }
 
-    /// Caches a packet built from a store read that started at `generation`;
-    /// ignored when the project changed since.
+    /// The project's packet and its generation stamp, if it is cached,
+    /// current and the tenant's.
+    pub fn current(&self, tenant: &TenantId, project_id: &str) -> Option<(Arc<PreparedPacket>, u64)> {
+        let current = self.generation(project_id);
+        self.entries
+            .get(project_id)
+            .filter(|e| e.generation == current && &e.tenant == tenant && e.expires_at.is_none_or(|at| now_ms() < at))
+            .map(|entry| (entry.prepared.clone(), entry.generation))
+    }
+
+    /// Caches a packet built from a store read that started at `generation`
+    /// (or derived from such a packet and the writes announced since, each
+    /// adding one to it); ignored when the project changed since.
     pub fn insert(&self, tenant: &TenantId, project_id: &str, generation: u64, prepared: Arc<PreparedPacket>) {
         if self.generation(project_id) != generation {
             return;
@@ -109,42 +92,20 @@ impl ContextCache {
         self.entries.insert(project_id.to_owned(), Arc::new(entry));
     }
 
-    /// Caches the packet that follows a write the caller committed and
-    /// announced, derived from a base packet stamped `base_generation`. Only
-    /// when exactly one invalidation (the caller's own) happened since the
-    /// base was read: any other write to the project either bumped the
-    /// generation already (and this does nothing) or will bump it later (and
-    /// the entry goes stale). `next` returns None when only a store read can
-    /// tell the next packet; the next lookup then misses. Returns whether it was cached.
-    pub fn insert_after_write(
-        &self,
-        tenant: &TenantId,
-        project_id: &str,
-        base_generation: u64,
-        next: impl FnOnce() -> Option<PreparedPacket>,
-    ) -> bool {
-        let generation = base_generation.wrapping_add(1);
-        if self.generation(project_id) != generation {
-            return false;
-        }
-        let Some(prepared) = next() else { return false };
-        self.insert(tenant, project_id, generation, Arc::new(prepared));
-        true
-    }
-
     /// Forgets the project's packet; call after every committed write to it.
     pub fn invalidate(&self, project_id: &str) {
         self.slot(project_id).fetch_add(1, Ordering::SeqCst);
         self.entries.remove(project_id);
     }
 
-    /// Hits, misses and size.
-    pub fn stats(&self) -> CacheStats {
-        CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            entries: self.entries.len() as u64,
-        }
+    /// Packets cached now.
+    pub fn len(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// Whether no packet is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -167,7 +128,7 @@ mod tests {
         assert!(cache.get(&TenantId("other".into()), "p1").is_none(), "another tenant never sees it");
         cache.invalidate("p1");
         assert!(cache.get(&tenant, "p1").is_none());
-        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 3, entries: 0 });
+        assert!(cache.is_empty());
     }
 
     #[test]
@@ -176,14 +137,15 @@ mod tests {
         let tenant = TenantId("t".into());
         let base = cache.generation("p1");
         cache.insert(&tenant, "p1", base, packet());
+        assert_eq!(cache.current(&tenant, "p1").map(|(_, g)| g), Some(base));
         cache.invalidate("p1"); // our own write's announcement
-        assert!(cache.insert_after_write(&tenant, "p1", base, || Some((*packet()).clone())));
+        cache.insert(&tenant, "p1", base + 1, packet());
         assert!(cache.get(&tenant, "p1").is_some());
 
         let base = cache.generation("p1");
         cache.invalidate("p1"); // someone else's write
         cache.invalidate("p1"); // ours
-        assert!(!cache.insert_after_write(&tenant, "p1", base, || Some((*packet()).clone())));
+        cache.insert(&tenant, "p1", base + 1, packet());
         assert!(cache.get(&tenant, "p1").is_none());
     }
 

@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod build;
 pub mod cache;
+pub mod flight;
 pub mod packet;
 pub mod render;
 pub mod tokens;

@@ -12,11 +12,19 @@
 //!
 //! The writer also keeps a caller that goes away mid-commit from leaving a
 //! stale cache: the commit is announced whether or not anyone waits for it.
+//!
+//! After a commit the project's cached packet is refreshed in place (the
+//! packet the writer found before the transaction plus the batch's writes)
+//! instead of being rebuilt from the store by the next call. The base is
+//! whatever packet is current when the batch starts, so calls on a hot
+//! project, which read the packet before earlier batches committed, keep the
+//! cache warm too; when the previous batch's refresh has not been cached yet,
+//! the writer takes it as the base directly.
 
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     time::Instant,
@@ -67,9 +75,6 @@ pub(super) struct Pending {
     pub orchestration: Arc<Orchestration>,
     /// Images accepted with the prompt.
     pub attached: Vec<PreparedImage>,
-    /// The packet the context was built from and its cache generation; None
-    /// when the packet must not be refreshed (degraded, or images attached).
-    pub base: Option<(Arc<PreparedPacket>, u64)>,
     /// When the request started.
     pub started: Instant,
     /// When it was queued.
@@ -121,6 +126,8 @@ type Queued = (Pending, oneshot::Sender<Result<Written>>);
 /// The queue in front of the writer task.
 pub(super) struct Committer {
     queue: mpsc::Sender<Queued>,
+    /// The writer's refreshes of its last batch.
+    recent: Arc<Mutex<Recent>>,
     /// The writer and its end of the queue until the first commit starts it
     /// (the service is built outside the runtime).
     idle: Mutex<Option<(Writer, mpsc::Receiver<Queued>)>>,
@@ -131,7 +138,12 @@ impl Committer {
     /// A queue for `writer`, started on first use.
     pub(super) fn new(writer: Writer) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        Self { queue, idle: Mutex::new(Some((writer, receiver))), started: AtomicBool::new(false) }
+        Self {
+            queue,
+            recent: writer.recent.clone(),
+            idle: Mutex::new(Some((writer, receiver))),
+            started: AtomicBool::new(false),
+        }
     }
 
     /// Queues the orchestration and waits for its commit.
@@ -145,14 +157,19 @@ impl Committer {
         answer.await.map_err(|_| Error::internal("the orchestration writer dropped a queued orchestration"))?
     }
 
+    /// The previous batch's refresh of the project, cached now, if nothing
+    /// was announced since: for a call that comes between the commit's
+    /// announcement and its caller caching the refresh.
+    pub(super) fn refreshed(&self, tenant: &TenantId, project_id: &str) -> Option<Arc<PreparedPacket>> {
+        let refresh = lock(&self.recent).get(project_id).filter(|r| &r.0.tenant == tenant)?.clone();
+        refresh.cache()
+    }
+
     fn start(&self) {
         if self.started.load(Ordering::Acquire) {
             return;
         }
-        let mut idle = match self.idle.lock() {
-            Ok(idle) => idle,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut idle = lock(&self.idle);
         if let Some((writer, receiver)) = idle.take() {
             match writer.store.backend() {
                 // SQLite's connection is served by its own thread, so the writer can run on a
@@ -187,7 +204,13 @@ pub(super) struct Writer {
     pub cache: Arc<ContextCache>,
     pub images: Images,
     pub limits: PacketLimits,
+    /// The previous batch's refreshes, by project: the next batch's base
+    /// when their callers have not cached them yet.
+    pub recent: Arc<Mutex<Recent>>,
 }
+
+/// The last batch's refreshes, by project.
+pub(super) type Recent = HashMap<String, Refresh>;
 
 /// (project, type, key) of a memory item.
 type MemoryKey = (String, MemoryType, String);
@@ -242,7 +265,10 @@ impl Writer {
     async fn write(&self, batch: &[Pending]) -> Result<Vec<Result<Written>>> {
         let began = Instant::now();
         let now = now_ms();
-        let tx = self.store.begin_orchestrations(&projects_of(batch), now).await?;
+        let projects = projects_of(batch);
+        // Read before the transaction, so no base can hold this batch's writes.
+        let bases = self.bases(&projects);
+        let tx = self.store.begin_orchestrations(&projects, now).await?;
         let mut outcomes = missing_projects(&tx, batch);
         let duplicate_of = self.claim_request_ids(&tx, batch, &mut outcomes).await?;
         let live: Vec<usize> =
@@ -267,8 +293,29 @@ impl Writer {
         if !rows.done.is_empty() {
             crate::perf::prom::commit_batch(rows.done.len(), began.elapsed());
         }
-        let refreshes = self.announce(batch, &rows.done, rows.any_images);
+        let refreshes = self.announce(batch, &rows.done, rows.any_images, bases);
         Ok(committed_outcomes(batch, outcomes, &duplicate_of, rows, refreshes))
+    }
+
+    /// Each project's current packet and its generation, where there is one:
+    /// the cached packet, else the previous batch's refresh of it if nothing
+    /// was announced since.
+    fn bases(&self, projects: &[(TenantId, String)]) -> HashMap<String, (Arc<PreparedPacket>, u64)> {
+        let recent = lock(&self.recent);
+        projects
+            .iter()
+            .filter_map(|(tenant, project_id)| {
+                let base = self.cache.current(tenant, project_id).or_else(|| {
+                    let refresh = recent.get(project_id).filter(|r| &r.0.tenant == tenant)?;
+                    let generation = refresh.0.generation;
+                    if self.cache.generation(project_id) != generation {
+                        return None;
+                    }
+                    refresh.packet().map(|packet| (packet, generation))
+                })?;
+                Some((project_id.clone(), base))
+            })
+            .collect()
     }
 
     /// Adds one live orchestration's writes to the batch: its attached
@@ -374,13 +421,19 @@ impl Writer {
 
     /// After the commit: every written project is announced once (which
     /// invalidates its cached packet) and workers wake for new images. A
-    /// project's packet can then be refreshed from the base packet plus this
-    /// batch's writes when all of them started from the same cached packet:
-    /// that work is handed to the project's last orchestration of the batch,
-    /// whose caller does it before answering (in parallel with other callers,
-    /// not in the writer); the generation check at insert time still drops it
-    /// if another write got in first.
-    fn announce(&self, batch: &[Pending], done: &[Done], any_images: bool) -> HashMap<usize, Refresh> {
+    /// project's next packet is its base plus this batch's writes (not when
+    /// images were attached: the store lists them as pending now); that work
+    /// is handed to the project's last orchestration of the batch, whose
+    /// caller does it before answering (in parallel with other callers, not
+    /// in the writer), or to a call that misses the cache before that. The
+    /// generation check drops it if another write got in since the base was read.
+    fn announce(
+        &self,
+        batch: &[Pending],
+        done: &[Done],
+        any_images: bool,
+        mut bases: HashMap<String, (Arc<PreparedPacket>, u64)>,
+    ) -> HashMap<usize, Refresh> {
         let mut by_project: Vec<(&str, Vec<&Done>)> = Vec::new();
         for d in done {
             let project_id = d.project_id.as_str();
@@ -389,60 +442,91 @@ impl Writer {
                 None => by_project.push((project_id, vec![d])),
             }
         }
+        let mut refreshes = HashMap::new();
+        let mut recent = lock(&self.recent);
+        recent.clear();
+        for (project_id, list) in &by_project {
+            if list.iter().any(|d| !batch[d.index].attached.is_empty()) {
+                continue;
+            }
+            let (Some((base, generation)), Some(last)) = (bases.remove(*project_id), list.last()) else { continue };
+            let refresh = Refresh(Arc::new(RefreshState {
+                cache: self.cache.clone(),
+                tenant: batch[last.index].tenant.clone(),
+                project_id: (*project_id).to_owned(),
+                base,
+                generation: generation.wrapping_add(1),
+                writes: list.iter().map(|d| (d.written.clone(), d.turn.clone())).collect(),
+                limits: self.limits,
+                next: OnceLock::new(),
+            }));
+            recent.insert((*project_id).to_owned(), refresh.clone());
+            refreshes.insert(last.index, refresh);
+        }
+        drop(recent);
+        // After the refreshes are known, so a call that misses the cache from here on finds them.
         for (project_id, _) in &by_project {
             self.changes.changed(project_id);
         }
         if any_images {
             self.images.wake_workers();
         }
-        let mut refreshes = HashMap::new();
-        for (project_id, list) in by_project {
-            let bases: Vec<Option<&(Arc<PreparedPacket>, u64)>> =
-                list.iter().map(|d| batch[d.index].base.as_ref()).collect();
-            let Some(Some((base, generation))) = bases.first().copied() else { continue };
-            if bases.iter().any(|b| b.is_none_or(|(_, g)| g != generation)) {
-                continue;
-            }
-            let Some(last) = list.last() else { continue };
-            refreshes.insert(
-                last.index,
-                Refresh {
-                    cache: self.cache.clone(),
-                    tenant: batch[last.index].tenant.clone(),
-                    project_id: project_id.to_owned(),
-                    base: base.clone(),
-                    generation: *generation,
-                    writes: list.iter().map(|d| (d.written.clone(), d.turn.clone())).collect(),
-                    limits: self.limits,
-                },
-            );
-        }
         refreshes
     }
 }
 
-/// The packet that follows a committed batch of one project's writes.
-pub(super) struct Refresh {
+/// The packet that follows a committed batch of one project's writes,
+/// computed once by whoever needs it first: the caller of the project's last
+/// orchestration in the batch, or the writer, as the next batch's base.
+#[derive(Clone)]
+pub(super) struct Refresh(Arc<RefreshState>);
+
+struct RefreshState {
     cache: Arc<ContextCache>,
     tenant: TenantId,
     project_id: String,
     base: Arc<PreparedPacket>,
+    /// The generation the packet belongs to: the base's plus this batch's announcement.
     generation: u64,
     writes: Vec<(Vec<MemoryItem>, ConversationTurn)>,
     limits: PacketLimits,
+    next: OnceLock<Option<Arc<PreparedPacket>>>,
 }
 
 impl Refresh {
-    /// Caches the packet unless the project changed again since the commit.
-    pub(super) fn run(self) {
-        let Refresh { cache, tenant, project_id, base, generation, writes, limits } = self;
-        cache.insert_after_write(&tenant, &project_id, generation, || {
-            let mut packet = base.packet.clone();
-            for (written, turn) in &writes {
-                packet = packet.after_write(written, turn, limits, now_ms())?;
-            }
-            Some(PreparedPacket::prepare_from(packet, &base))
-        });
+    /// Caches the packet and returns it, unless the project changed again since the commit.
+    pub(super) fn cache(&self) -> Option<Arc<PreparedPacket>> {
+        let state = &self.0;
+        if state.cache.generation(&state.project_id) != state.generation {
+            return None;
+        }
+        let packet = self.packet()?;
+        state.cache.insert(&state.tenant, &state.project_id, state.generation, packet.clone());
+        Some(packet)
+    }
+
+    /// The packet; None when only a store read can tell it (a write lowered
+    /// a preference of a full packet).
+    fn packet(&self) -> Option<Arc<PreparedPacket>> {
+        let state = &self.0;
+        state
+            .next
+            .get_or_init(|| {
+                let mut packet = state.base.packet.clone();
+                for (written, turn) in &state.writes {
+                    packet = packet.after_write(written, turn, state.limits, now_ms())?;
+                }
+                Some(Arc::new(PreparedPacket::prepare_from(packet, &state.base)))
+            })
+            .clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section leaves the map whole (clear, insert, get).
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -31,6 +31,7 @@ use crate::{
         budget::{self, TokenReport},
         build::{self, MAX_PENDING_IMAGES, PacketLimits},
         cache::ContextCache,
+        flight::Flights,
         packet::{ContextPacket, PreparedPacket},
         render, tokens,
     },
@@ -114,12 +115,16 @@ pub struct ContextView {
     pub cache_hit: bool,
 }
 
+/// Packet builds from the store in flight, by tenant, project and cache generation.
+type PacketBuilds = Flights<(TenantId, String, u64), Result<Arc<PreparedPacket>>>;
+
 /// The orchestration domain service.
 #[derive(Clone)]
 pub struct Orchestrator {
     store: Store,
     config: Arc<Config>,
     cache: Arc<ContextCache>,
+    builds: Arc<PacketBuilds>,
     decider: Arc<dyn Decider>,
     images: Images,
     perf: Perf,
@@ -153,8 +158,9 @@ impl Orchestrator {
             cache: cache.clone(),
             images: images.clone(),
             limits: packet_limits(&config),
+            recent: Arc::default(),
         }));
-        Self { store, config, cache, decider, images, perf, committer }
+        Self { store, config, cache, builds: Arc::default(), decider, images, perf, committer }
     }
 
     /// The context cache.
@@ -188,8 +194,8 @@ impl Orchestrator {
 
         let mut timings = StageTimings::default();
         let stage = Instant::now();
-        let (prepared, base_generation, degraded_reason) = match self.prepared(tenant, &checked.project_id).await {
-            Ok((prepared, _, generation)) => (prepared, Some(generation), None),
+        let (prepared, degraded_reason) = match self.prepared(tenant, &checked.project_id).await {
+            Ok((prepared, _)) => (prepared, None),
             // Degraded mode is for memory that cannot be read (a row this build cannot map), not
             // for a store that does not answer: that one would only fail the write after another wait.
             Err(err) if matches!(err.kind(), ErrorKind::NotFound | ErrorKind::Unavailable) => return Err(err),
@@ -204,16 +210,16 @@ impl Orchestrator {
                     "project memory could not be read ({}); decided from the prompt alone",
                     err.reason().as_str()
                 );
-                (Arc::new(PreparedPacket::prepare(empty)), None, Some(reason))
+                (Arc::new(PreparedPacket::prepare(empty)), Some(reason))
             }
         };
         let image_ids: Vec<String> = checked.images.iter().map(|i| i.image_id.clone()).collect();
-        // The attached images are being analysed: the packet says so, and it
-        // is not re-cached after the write (the store now lists them).
-        let (prepared, base_generation) = if image_ids.is_empty() {
-            (prepared, base_generation)
+        // The attached images are being analysed: the packet says so (and the
+        // writer does not refresh the cached packet after the write: the store now lists them).
+        let prepared = if image_ids.is_empty() {
+            prepared
         } else {
-            (Arc::new(PreparedPacket::prepare(with_pending(&prepared.packet, &image_ids))), None)
+            Arc::new(PreparedPacket::prepare(with_pending(&prepared.packet, &image_ids)))
         };
         timings.context_build_ms = ms(stage);
 
@@ -260,14 +266,13 @@ impl Orchestrator {
             images: Vec::new(),
         };
         let image_count = checked.images.len() as u32;
-        let base = base_generation.map(|generation| (prepared.clone(), generation));
         let orchestration = Arc::new(orchestration);
-        let pending = self.pending(tenant, &mut checked, &scenes, orchestration.clone(), base, started);
+        let pending = self.pending(tenant, &mut checked, &scenes, orchestration.clone(), started);
         let outcome = self.committer.commit(pending).await?;
         match outcome {
             Written::Stored { stamp, persistence_ms, events_after, refresh } => {
                 if let Some(refresh) = refresh {
-                    refresh.run();
+                    refresh.cache();
                 }
                 let mut orchestration = Arc::try_unwrap(orchestration).unwrap_or_else(|shared| (*shared).clone());
                 stamp.apply(&mut orchestration);
@@ -304,7 +309,7 @@ impl Orchestrator {
             self.check_prompt(prompt)?;
         }
         let budget = budget::resolve_budget(token_budget, self.config.token_budget)?;
-        let (prepared, cache_hit, _) = self.prepared(tenant, &project_id).await?;
+        let (prepared, cache_hit) = self.prepared(tenant, &project_id).await?;
         let fitted = budget::fit(&prepared, prompt, budget)?;
         warn_if_near_budget(&project_id, &fitted.report);
         Ok(ContextView {
@@ -315,18 +320,27 @@ impl Orchestrator {
         })
     }
 
-    /// The project's prepared packet, from the cache or the store, whether
-    /// it was a hit, and the cache generation it belongs to.
-    async fn prepared(&self, tenant: &TenantId, project_id: &str) -> Result<(Arc<PreparedPacket>, bool, u64)> {
-        if let Some((prepared, generation)) = self.cache.get(tenant, project_id) {
-            self.perf.record_cache(CacheKind::ContextPacket, true);
-            return Ok((prepared, true, generation));
+    /// The project's prepared packet, from the cache or the store, and
+    /// whether it was a hit. Concurrent misses on one project share one
+    /// store read ([`Flights`]).
+    async fn prepared(&self, tenant: &TenantId, project_id: &str) -> Result<(Arc<PreparedPacket>, bool)> {
+        let found = self.cache.get(tenant, project_id).or_else(|| self.committer.refreshed(tenant, project_id));
+        self.perf.record_cache(CacheKind::ContextPacket, found.is_some());
+        if let Some(prepared) = found {
+            return Ok((prepared, true));
         }
-        self.perf.record_cache(CacheKind::ContextPacket, false);
         let generation = self.cache.generation(project_id);
-        let prepared = Arc::new(build::from_store(&self.store, tenant, project_id, packet_limits(&self.config)).await?);
-        self.cache.insert(tenant, project_id, generation, prepared.clone());
-        Ok((prepared, false, generation))
+        let key = (tenant.clone(), project_id.to_owned(), generation);
+        let prepared = self
+            .builds
+            .run(key, || async {
+                let limits = packet_limits(&self.config);
+                let prepared = Arc::new(build::from_store(&self.store, tenant, project_id, limits).await?);
+                self.cache.insert(tenant, project_id, generation, prepared.clone());
+                Ok(prepared)
+            })
+            .await?;
+        Ok((prepared, false))
     }
 
     /// The orchestration's writes, prepared for the group commit: everything
@@ -338,7 +352,6 @@ impl Orchestrator {
         checked: &mut Checked,
         scenes: &[crate::model::Scene],
         orchestration: Arc<Orchestration>,
-        base: Option<(Arc<PreparedPacket>, u64)>,
         started: Instant,
     ) -> Pending {
         let project_id = &checked.project_id;
@@ -382,7 +395,6 @@ impl Orchestrator {
             turn_tokens,
             orchestration,
             attached: std::mem::take(&mut checked.images),
-            base,
             started,
             queued: Instant::now(),
         }
