@@ -89,7 +89,7 @@ impl Store {
                 SqliteSync::Full => SqliteSynchronous::Full,
             };
             let url = format!("sqlite://{path}");
-            let write = sqlite_pool(&url, 1, acquire, move |o| {
+            let write = sqlite_pool(&url, 1, acquire, ReleaseCheck::Full, move |o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(synchronous)
@@ -102,11 +102,13 @@ impl Store {
                     .pragma("wal_autocheckpoint", "0")
             })
             .await?;
-            let read =
-                sqlite_pool(&url, config.db_max_connections, acquire, move |o| o.busy_timeout(busy).foreign_keys(true))
-                    .await?;
+            let read = sqlite_pool(&url, config.db_max_connections, acquire, ReleaseCheck::ReadOnly, move |o| {
+                o.busy_timeout(busy).foreign_keys(true)
+            })
+            .await?;
             // The probe takes the write lock briefly, so its busy timeout is the probe timeout.
-            let probe = sqlite_pool(&url, 1, probe_timeout, move |o| o.busy_timeout(probe_timeout)).await?;
+            let probe =
+                sqlite_pool(&url, 1, probe_timeout, ReleaseCheck::Full, move |o| o.busy_timeout(probe_timeout)).await?;
             let (write, read, probe) = statement_log::attach(config, [write, read, probe])?;
             Ok(Self {
                 write,
@@ -353,6 +355,20 @@ fn release_outside_transaction_sqlite(
     })
 }
 
+/// The read pool's `after_release` hook: sqlx's transaction count is updated by the
+/// connection's thread once a BEGIN, COMMIT or ROLLBACK (also one queued by a dropped
+/// transaction) has run, so 0 means nothing is open or pending; otherwise the full check.
+fn release_reader_sqlite(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+    meta: sea_orm::sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, Result<bool, sea_orm::sqlx::Error>> {
+    use sea_orm::sqlx::Connection as _;
+    if conn.is_in_transaction() {
+        return release_outside_transaction_sqlite(conn, meta);
+    }
+    Box::pin(std::future::ready(Ok(true)))
+}
+
 /// The PostgreSQL pool's `after_release` hook: as for SQLite, a connection is
 /// reused only when sqlx counts no open transaction on it (its ROLLBACK queued
 /// by a dropped transaction is sent first).
@@ -371,10 +387,24 @@ fn release_outside_transaction_pg(
     })
 }
 
+/// How a SQLite pool checks a connection coming back to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReleaseCheck {
+    /// By sqlx's count and by SQLite's ([`release_outside_transaction_sqlite`]): for the
+    /// connections that write, whose failed commits are what leaves a transaction open.
+    Full,
+    /// The read pool: by sqlx's count, which needs no round trip to the connection's thread
+    /// when it is 0 (the full check when it is not). The full check's two round trips, and the
+    /// ping before each use, were most of a read's cost: four thread hand-offs instead of one
+    /// (perf, GetProject under ghz: `finish_task_switch` the top symbol).
+    ReadOnly,
+}
+
 async fn sqlite_pool(
     url: &str,
     max: u32,
     acquire: Duration,
+    check: ReleaseCheck,
     configure: impl Fn(SqliteConnectOptions) -> SqliteConnectOptions,
 ) -> Result<DatabaseConnection, Error> {
     use sea_orm::sqlx::ConnectOptions as _;
@@ -384,12 +414,14 @@ async fn sqlite_pool(
     // lazy, so a locked or unreadable file would stop the server from starting instead of letting
     // it report NOT_SERVING until the store answers.
     // Every SQLite pool checks returned connections: readers and the probe open transactions too.
-    let pool = SqlitePoolOptions::new()
-        .max_connections(max)
-        .min_connections(0)
-        .acquire_timeout(acquire)
-        .after_release(release_outside_transaction_sqlite)
-        .connect_lazy_with(configure(options.disable_statement_logging()));
+    let pool = SqlitePoolOptions::new().max_connections(max).min_connections(0).acquire_timeout(acquire);
+    let pool = match check {
+        ReleaseCheck::Full => pool.after_release(release_outside_transaction_sqlite),
+        // A SQLite connection has no network to lose: the ping before each use tests nothing
+        // a query would not.
+        ReleaseCheck::ReadOnly => pool.test_before_acquire(false).after_release(release_reader_sqlite),
+    };
+    let pool = pool.connect_lazy_with(configure(options.disable_statement_logging()));
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
@@ -436,6 +468,51 @@ fn is_unavailable(err: &DbErr) -> bool {
         _ => {
             let text = err.to_string();
             text.contains("database is locked") || text.contains("connection closed") || text.contains("PoolTimedOut")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sqlx::{Connection as _, Executor as _};
+
+    use super::*;
+
+    /// Whether SQLite itself has a transaction open on the connection.
+    async fn sqlite_in_transaction(conn: &mut sea_orm::sqlx::SqliteConnection) -> bool {
+        let mut handle = conn.lock_handle().await.expect("handle");
+        // SAFETY: the locked handle gives exclusive access; sqlite3_get_autocommit only reads.
+        (unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) }) == 0
+    }
+
+    #[tokio::test]
+    async fn a_reader_whose_transaction_count_is_off_is_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("read.db").display());
+        let db = sqlite_pool(&url, 1, Duration::from_secs(5), ReleaseCheck::ReadOnly, |o| o.create_if_missing(true))
+            .await
+            .expect("pool");
+        let pool = db.get_sqlite_connection_pool();
+        for _ in 0..5 {
+            let mut conn = pool.acquire().await.expect("acquire");
+            let mut tx = conn.begin().await.expect("begin");
+            tx.execute("SELECT 1").await.expect("read");
+            // SQLite ends the transaction behind sqlx's back (as after SQLITE_FULL), so the
+            // ROLLBACK queued when `tx` drops fails and sqlx's count stays at 1.
+            tx.execute("ROLLBACK").await.expect("rollback");
+            drop(tx);
+            drop(conn);
+            let mut next = pool.acquire().await.expect("acquire");
+            assert!(!next.is_in_transaction(), "sqlx counts no transaction: the connection was replaced");
+            assert!(!sqlite_in_transaction(&mut next).await, "SQLite has none open");
+            // An ordinary read transaction dropped open is rolled back and the connection kept.
+            let mut tx = next.begin().await.expect("begin");
+            tx.execute("SELECT 1").await.expect("read");
+            drop(tx);
+            drop(next);
+            let mut again = pool.acquire().await.expect("acquire");
+            assert!(!again.is_in_transaction());
+            assert!(!sqlite_in_transaction(&mut again).await);
         }
     }
 }
