@@ -2,7 +2,10 @@
 # seed projects to load. Source it after setting ROOT; it sets GHZ, GRPCURL and BIN when unset.
 #
 #   bench_start [server args...]   starts the server in WORK (a new temp dir), waits until SERVING;
-#                                  sets WORK, SERVER_PID and ADDR; bench_cleanup (the EXIT trap) stops it
+#                                  sets WORK, SERVER_PID, ADDR and DATABASE_URL; bench_cleanup (the EXIT
+#                                  trap) stops it. With BENCH_POSTGRES_URL (a PostgreSQL URL whose user may
+#                                  create databases) the server runs on a new database there, dropped after
+#   stored_orchestrations          how many orchestrations the database holds
 #   bench_seed PROJECTS            creates PROJECTS projects (3 scenes, 3 preferences each) and writes
 #                                  $WORK/get.json and $WORK/orchestrate.json (ghz -D data files)
 #   server_rss_kib                 the server's VmRSS in KiB
@@ -20,8 +23,10 @@ fi
 
 WORK=
 SERVER_PID=
+BENCH_DB=
 bench_cleanup() {
   if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [[ -n "$BENCH_DB" ]]; then psql -q "$BENCH_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB" >/dev/null || true; fi
   if [[ -z "$WORK" ]]; then return; fi
   if [[ -n "${KEEP_WORK:-}" ]]; then echo "kept $WORK (database, server log)" >&2; else rm -rf "$WORK"; fi
 }
@@ -29,9 +34,15 @@ trap bench_cleanup EXIT
 
 bench_start() {
   WORK=$(mktemp -d)
+  DATABASE_URL="sqlite://$WORK/brain.db"
+  if [[ -n "${BENCH_POSTGRES_URL:-}" ]]; then
+    BENCH_DB="brain_bench_$$"
+    psql -q "$BENCH_POSTGRES_URL" -c "CREATE DATABASE $BENCH_DB" >/dev/null
+    DATABASE_URL="${BENCH_POSTGRES_URL%/*}/$BENCH_DB"
+  fi
   # Per-tenant rate limits off: the benchmarks measure what one tenant (the implicit one) can get
   # from the server; arguments after these may turn them on again.
-  "$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "sqlite://$WORK/brain.db" \
+  "$BIN" --listen-addr 127.0.0.1:0 --ready-file "$WORK/ready.json" --database-url "$DATABASE_URL" \
     --set rate_limit_orchestrate_per_sec=0 --set rate_limit_unary_per_sec=0 --set rate_limit_images_per_minute=0 \
     --set rate_limit_open_streams=0 "$@" \
     >"$WORK/server.log" 2>&1 &
@@ -50,6 +61,14 @@ bench_start() {
 }
 
 call() { "$GRPCURL" -plaintext -d "$2" "$ADDR" "$1"; }
+
+stored_orchestrations() {
+  if [[ -n "$BENCH_DB" ]]; then
+    psql -qtA "$DATABASE_URL" -c 'select count(*) from orchestrations' 2>/dev/null || echo "n/a"
+  else
+    sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/null || echo "n/a"
+  fi
+}
 
 server_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"; }
 

@@ -15,7 +15,8 @@
 #        fresh request_id (its full response is then stored for replays); KEEP_WORK=1 keeps
 #        the database and server log for a look at the stored stage timings; PATTERN=burst sends
 #        BURST consecutive calls (default 8) to one project before moving to the next, PATTERN=hot
-#        sends every call to one project: the hot-project profiles of docs/PERFORMANCE.md)
+#        sends every call to one project: the hot-project profiles of docs/PERFORMANCE.md;
+#        BENCH_POSTGRES_URL=postgres://user:pass@host/db runs the server on a new database there)
 # Needs: ghz (go install github.com/bojand/ghz/cmd/ghz@latest), grpcurl, jq, bc.
 set -euo pipefail
 
@@ -97,12 +98,12 @@ summary() { # file label
 }
 CEIL=$(jq -r .rps "$OUT_DIR/ghz-getproject.json")
 ORCH=$(jq -r .rps "$OUT_DIR/ghz-orchestrate.json")
-STORED=$(sqlite3 "$WORK/brain.db" 'select count(*) from orchestrations' 2>/dev/null || echo "n/a")
+STORED=$(stored_orchestrations)
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "ghz: -c $CONCURRENCY --connections $CONNECTIONS -z $DURATION, $PROJECTS projects, ${#PROMPTS[@]} prompts, pattern $PATTERN$([[ $PATTERN == burst ]] && echo " of $BURST"); SQLite${REQUEST_IDS:+; a fresh request_id per call}"
+  echo "ghz: -c $CONCURRENCY --connections $CONNECTIONS -z $DURATION, $PROJECTS projects, ${#PROMPTS[@]} prompts, $([[ -n $BENCH_DB ]] && echo PostgreSQL || echo SQLite), pattern $PATTERN$([[ $PATTERN == burst ]] && echo " of $BURST")${REQUEST_IDS:+; a fresh request_id per call}"
   echo
   echo "| RPC | RPS | p50 ms | p95 ms | p99 ms | requests | errors |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
