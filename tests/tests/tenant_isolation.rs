@@ -270,7 +270,8 @@ fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]
 /// burst) are served and the rest are RESOURCE_EXHAUSTED / RATE_LIMITED with a RetryInfo delay
 /// under a second; tenant A's 8 calls, in the same second, all succeed, and so do B's
 /// Orchestrate calls (a bucket of their own). After the advertised delay B is served again.
-/// Images are counted per image, per minute; open streams are a quota (QUOTA_EXCEEDED).
+/// Images are counted per image, per minute, once they are valid; open streams are a quota
+/// (QUOTA_EXCEEDED).
 /// `/metrics` shows the limits and the refusals.
 async fn a_tenant_over_its_rate_limit_does_not_limit_another(db: Arc<TestDb>) {
     let key_a = create_key(&db, "acme");
@@ -345,6 +346,13 @@ async fn a_tenant_over_its_rate_limit_does_not_limit_another(db: Arc<TestDb>) {
     // Images: 8 a minute. B's 8 are accepted, a 9th is RATE_LIMITED until one image refills
     // (7.5 s at 8 a minute); A's image is accepted.
     let mut b_images = server.image_facts(Some(&key_b)).await;
+    // Requests refused for their images spend none of that budget: nine images (over the
+    // per-request cap: TOO_MANY_IMAGES, not a RATE_LIMITED no wait could cure) and a bad image id.
+    let nine = (0..9).map(|i| inline(png(), &format!("x{i}"))).collect();
+    let too_many = AnalyzeImagesRequest { project_id: project_b.clone(), images: nine };
+    assert_error(b_images.analyze_images(too_many).await, Code::ResourceExhausted, "TOO_MANY_IMAGES");
+    let bad_id = AnalyzeImagesRequest { project_id: project_b.clone(), images: vec![inline(png(), "not an id")] };
+    assert_error(b_images.analyze_images(bad_id).await, Code::InvalidArgument, "INVALID_ID");
     let eight = (0..8).map(|i| inline(png(), &format!("b{i}"))).collect();
     let analyze = AnalyzeImagesRequest { project_id: project_b.clone(), images: eight };
     b_images.analyze_images(analyze).await.expect("B's 8 images of the minute");

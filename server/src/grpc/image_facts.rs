@@ -4,7 +4,7 @@ use brain_proto::v1::{self as pb, image_facts_service_server::ImageFactsService}
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
-use super::{charge_images, note_project, stream, tenant};
+use super::{image_admission, note_project, stream, tenant};
 use crate::images::Images;
 
 /// The ImageFactsService implementation.
@@ -29,10 +29,10 @@ impl ImageFactsService for ImageFactsApi {
     ) -> Result<Response<pb::AnalyzeImagesResponse>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
-        charge_images(&request, &tenant, request.get_ref().images.len())?;
+        let admission = image_admission(&request, &tenant);
         let req = request.into_inner();
         let inputs = req.images.into_iter().map(Into::into).collect();
-        let analyses = self.images.analyze(&tenant, &req.project_id, inputs).await?;
+        let analyses = self.images.analyze(&tenant, &req.project_id, inputs, &admission).await?;
         Ok(Response::new(pb::AnalyzeImagesResponse { analyses: analyses.iter().map(Into::into).collect() }))
     }
 

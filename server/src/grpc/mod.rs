@@ -18,7 +18,7 @@ pub use layers::{RequestId, RpcContext};
 
 use tonic::{Request, Status};
 
-use crate::{error::Error, model::TenantId};
+use crate::{error::Error, images::ImageAdmission, model::TenantId};
 
 /// The tenant the authentication layer authenticated for this request.
 pub(crate) fn tenant<T>(request: &Request<T>) -> Result<TenantId, Status> {
@@ -29,14 +29,16 @@ pub(crate) fn tenant<T>(request: &Request<T>) -> Result<TenantId, Status> {
         .ok_or_else(|| Error::internal("request reached a handler without an authenticated tenant").into())
 }
 
-/// Charges `images` submitted images to `tenant`'s per-minute image limit
-/// (`rate_limit_images_per_minute`); over it the call is `RATE_LIMITED`. Handlers that accept
-/// images call it once the message is decoded, before any work. Outside the layers (unit tests)
-/// nothing is charged.
-pub(crate) fn charge_images<T>(request: &Request<T>, tenant: &TenantId, images: usize) -> Result<(), Status> {
+/// How the call's images are charged to `tenant`'s per-minute image limit
+/// (`rate_limit_images_per_minute`; over it the call is `RATE_LIMITED`): the service charges them
+/// once they are validated. Outside the layers (unit tests) nothing is charged.
+pub(crate) fn image_admission<T>(request: &Request<T>, tenant: &TenantId) -> ImageAdmission {
     match request.extensions().get::<layers::TenantLimits>() {
-        Some(limits) => limits.charge_images(tenant, images).map_err(Status::from),
-        None => Ok(()),
+        Some(limits) => {
+            let (limits, tenant) = (limits.clone(), tenant.clone());
+            ImageAdmission::new(move |images| limits.charge_images(&tenant, images))
+        }
+        None => ImageAdmission::unlimited(),
     }
 }
 

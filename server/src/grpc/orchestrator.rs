@@ -4,7 +4,7 @@ use brain_proto::v1::{self as pb, orchestrator_service_server::OrchestratorServi
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
-use super::{charge_images, note_project, stream, tenant};
+use super::{image_admission, note_project, stream, tenant};
 use crate::orchestrator::{OrchestrateRequest, Orchestrator, StreamRequest};
 
 /// The OrchestratorService implementation.
@@ -29,9 +29,9 @@ impl OrchestratorService for OrchestratorApi {
     ) -> Result<Response<pb::OrchestrateResponse>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
-        charge_images(&request, &tenant, request.get_ref().images.len())?;
+        let admission = image_admission(&request, &tenant);
         let input = OrchestrateRequest::from(request.into_inner());
-        let done = self.orchestrator.orchestrate(&tenant, input, None).await?;
+        let done = self.orchestrator.orchestrate(&tenant, input, &admission, None).await?;
         Ok(Response::new(done.into()))
     }
 
@@ -41,9 +41,9 @@ impl OrchestratorService for OrchestratorApi {
     ) -> Result<Response<BoxStream<pb::OrchestrateStreamResponse>>, Status> {
         let tenant = tenant(&request)?;
         note_project(&request, &request.get_ref().project_id);
-        charge_images(&request, &tenant, request.get_ref().images.len())?;
+        let admission = image_admission(&request, &tenant);
         let input = StreamRequest::try_from(request.into_inner())?;
-        let events = self.orchestrator.orchestrate_stream(tenant, input, self.shutdown.clone())?;
+        let events = self.orchestrator.orchestrate_stream(tenant, input, admission, self.shutdown.clone())?;
         Ok(stream::response(events, self.shutdown.clone()))
     }
 

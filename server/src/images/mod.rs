@@ -75,6 +75,33 @@ pub struct Accepted {
     pub events_after: u64,
 }
 
+/// Charges a request's images to its tenant's image rate limit
+/// (`rate_limit_images_per_minute`, kept by the gRPC layer). Services call it
+/// once the images are known to be valid, so a request refused for its images
+/// spends nothing.
+#[derive(Clone, Default)]
+pub struct ImageAdmission(Option<Arc<dyn Fn(usize) -> Result<()> + Send + Sync>>);
+
+impl ImageAdmission {
+    /// Admission through `charge`, which refuses with `RATE_LIMITED` when over the limit.
+    pub fn new(charge: impl Fn(usize) -> Result<()> + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(charge)))
+    }
+
+    /// Admits any number of images (no limit applies: unit tests, internal callers).
+    pub fn unlimited() -> Self {
+        Self(None)
+    }
+
+    /// Charges `images` validated images.
+    pub fn admit(&self, images: usize) -> Result<()> {
+        match &self.0 {
+            Some(charge) if images > 0 => charge(images),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Validates images without I/O: count, ids, sizes, types and URLs. All or
 /// nothing: the first bad image fails the whole request.
 pub fn prepare(inputs: Vec<ImageInput>, config: &Config) -> Result<Vec<PreparedImage>> {
@@ -262,9 +289,11 @@ impl Images {
         tenant: &TenantId,
         project_id: &str,
         inputs: Vec<ImageInput>,
+        admission: &ImageAdmission,
     ) -> Result<Vec<ImageAnalysis>> {
         let project_id = validate::id("project_id", project_id)?;
         let prepared = self.prepare(inputs)?;
+        admission.admit(prepared.len())?;
         let txn = self.inner.store.begin_write().await?;
         let accepted = self.accept_in(&txn, tenant, &project_id, None, prepared).await?;
         txn.commit().await?;

@@ -37,7 +37,7 @@ use crate::{
     },
     decide::{Decider, Decision, DecisionInput, Outcome, preferences},
     error::{Error, ErrorKind, Reason, Result},
-    images::{ImageInput, ImageSource, Images, PreparedImage},
+    images::{ImageAdmission, ImageInput, ImageSource, Images, PreparedImage},
     model::{ImageAnalysis, MemoryPut, MemorySource, MemoryType, Millis, TenantId, new_id, now_ms},
     perf::{CacheKind, OrchestrationSample, Perf, StageTimings},
     store::{Store, StoredRequest},
@@ -175,10 +175,11 @@ impl Orchestrator {
         &self,
         tenant: &TenantId,
         request: OrchestrateRequest,
+        admission: &ImageAdmission,
         context_built: Option<oneshot::Sender<ContextView>>,
     ) -> Result<Orchestrated> {
         let started = Instant::now();
-        let mut checked = self.check(&request)?;
+        let mut checked = self.check(&request, admission)?;
 
         if let Some(request_id) = &checked.request_id {
             match self.store.find_request(tenant, request_id).await {
@@ -400,7 +401,7 @@ impl Orchestrator {
         }
     }
 
-    fn check(&self, request: &OrchestrateRequest) -> Result<Checked> {
+    fn check(&self, request: &OrchestrateRequest, admission: &ImageAdmission) -> Result<Checked> {
         let project_id = validate::id("project_id", &request.project_id)?;
         self.check_prompt(&request.prompt)?;
         // Images are validated before any work, so a bad one costs nothing and writes nothing.
@@ -408,6 +409,8 @@ impl Orchestrator {
             if request.images.is_empty() { Vec::new() } else { self.images.prepare(request.images.clone())? };
         let request_id = validate::optional_id("request_id", &request.request_id)?;
         let budget = budget::resolve_budget(request.token_budget, self.config.token_budget)?;
+        // Last, so a request refused for any field spends none of the tenant's image budget.
+        admission.admit(images.len())?;
         let digests: Vec<String> = request.images.iter().map(image_digest).collect();
         let hash = request_hash(&project_id, &request.prompt, &digests, budget);
         Ok(Checked { project_id, prompt: request.prompt.clone(), request_id, budget, hash, images })

@@ -17,6 +17,7 @@ use super::{ContextView, OrchestrateRequest, Orchestrated, Orchestration, Orches
 use crate::{
     decide::Decision,
     error::{Error, Result},
+    images::ImageAdmission,
     model::{Event, TenantId},
     perf::StreamKind,
 };
@@ -72,6 +73,7 @@ impl Orchestrator {
         &self,
         tenant: TenantId,
         request: StreamRequest,
+        admission: ImageAdmission,
         shutdown: CancellationToken,
     ) -> Result<impl Stream<Item = Result<OrchestrationEvent>> + Send + 'static> {
         let image_wait = self.image_wait(request.image_wait)?;
@@ -80,7 +82,7 @@ impl Orchestrator {
         let orchestrator = self.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            let stream = Emitter { orchestrator, tenant, image_wait, shutdown, tx };
+            let stream = Emitter { orchestrator, tenant, admission, image_wait, shutdown, tx };
             stream.run(request.request).await;
         });
         Ok(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) }))
@@ -102,6 +104,7 @@ impl Orchestrator {
 struct Emitter {
     orchestrator: Orchestrator,
     tenant: TenantId,
+    admission: ImageAdmission,
     image_wait: Duration,
     shutdown: CancellationToken,
     tx: mpsc::Sender<Result<OrchestrationEvent>>,
@@ -111,7 +114,7 @@ impl Emitter {
     /// Orchestrates and sends the events; a send fails only when the consumer went away.
     async fn run(self, request: OrchestrateRequest) {
         let (context_tx, mut context_rx) = oneshot::channel::<ContextView>();
-        let work = self.orchestrator.orchestrate(&self.tenant, request, Some(context_tx));
+        let work = self.orchestrator.orchestrate(&self.tenant, request, &self.admission, Some(context_tx));
         tokio::pin!(work);
         let mut context_sent = false;
         let result = loop {
