@@ -231,6 +231,16 @@ func (c *Client) GetProject(ctx context.Context, projectID string) (*brainv1.Pro
 	return response.GetProject(), err
 }
 
+// UpdateProject changes a project's name or description (UpdateMask paths "name",
+// "description"; AIP-134) and returns it. Retried like a read: writing the same
+// values again changes nothing.
+func (c *Client) UpdateProject(ctx context.Context, req *brainv1.UpdateProjectRequest) (*brainv1.Project, error) {
+	response, err := unary(ctx, c, true, func(ctx context.Context) (*brainv1.UpdateProjectResponse, error) {
+		return c.projects.UpdateProject(ctx, req)
+	})
+	return response.GetProject(), err
+}
+
 // ListProjects returns one page of the caller's projects, oldest first.
 func (c *Client) ListProjects(ctx context.Context, req *brainv1.ListProjectsRequest) (*brainv1.ListProjectsResponse, error) {
 	return unary(ctx, c, true, func(ctx context.Context) (*brainv1.ListProjectsResponse, error) {

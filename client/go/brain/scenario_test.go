@@ -18,6 +18,7 @@ import (
 	brainv1 "example.invalid/brain/client/go/gen/brain/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
 var server *brainServer
@@ -106,7 +107,14 @@ func TestScenario(t *testing.T) {
 	if projectID == "" || project.GetName() != "Launch video" || project.GetCreateTime() == nil {
 		t.Fatalf("project %v", project)
 	}
-	if fetched := ok(client.GetProject(ctx, projectID)).get(t); fetched.GetDescription() != "Client scenario (Go)" {
+	renamed := ok(client.UpdateProject(ctx, &brainv1.UpdateProjectRequest{
+		Project:    &brainv1.Project{ProjectId: projectID, Name: "Launch video v2"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}},
+	})).get(t)
+	if renamed.GetName() != "Launch video v2" || renamed.GetDescription() != "Client scenario (Go)" {
+		t.Fatalf("renamed %v", renamed)
+	}
+	if fetched := ok(client.GetProject(ctx, projectID)).get(t); fetched.GetDescription() != "Client scenario (Go)" || fetched.GetName() != "Launch video v2" {
 		t.Fatalf("fetched %v", fetched)
 	}
 

@@ -28,6 +28,8 @@ async def _scenario(server: BrainServer) -> None:
         project = await client.create_project("Async launch video")
         project_id = project.project_id
         assert (await client.get_project(project_id)).name == "Async launch video"
+        updated = await client.update_project(project_id, description="edited")
+        assert (updated.name, updated.description) == ("Async launch video", "edited")
 
         for scene_id in ["intro", "demo", "outro"]:
             response = await client.upsert_scene(project_id, scene_id.title(), scene_id=scene_id, summary="A scene")

@@ -28,6 +28,9 @@ def project_id(client: BrainClient) -> str:
     assert project.HasField("create_time")
     fetched = client.get_project(project.project_id)
     assert fetched.description == "Client scenario (Python)"
+    renamed = client.update_project(project.project_id, name="Launch video v2")
+    assert (renamed.name, renamed.description) == ("Launch video v2", "Client scenario (Python)")
+    assert client.get_project(project.project_id).name == "Launch video v2"
     return project.project_id
 
 

@@ -37,6 +37,7 @@ import {
   type ListMemoriesRequestSchema,
   type ListMemoriesResponse,
   type ListProjectsRequestSchema,
+  type UpdateProjectRequestSchema,
   type ListProjectsResponse,
   type ListScenesRequestSchema,
   type ListScenesResponse,
@@ -200,6 +201,15 @@ export class BrainClient {
   /** Returns one project. */
   async getProject(projectId: string, options?: BrainCallOptions): Promise<Project> {
     const response = await this.unary(true, options, (o) => this.projects.getProject({ projectId }, o));
+    return required(response.project, "project");
+  }
+
+  /**
+   * Changes a project's name or description (`updateMask` paths "name", "description"; AIP-134)
+   * and returns it. Retried like a read: writing the same values again changes nothing.
+   */
+  async updateProject(request: Init<typeof UpdateProjectRequestSchema>, options?: BrainCallOptions): Promise<Project> {
+    const response = await this.unary(true, options, (o) => this.projects.updateProject(request, o));
     return required(response.project, "project");
   }
 

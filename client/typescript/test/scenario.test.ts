@@ -72,8 +72,12 @@ describe("brain client against a live server", () => {
     assert.equal(project.name, "Launch video");
     assert.ok(project.createTime);
     projectId = project.projectId;
+    const renamed = await client.updateProject({ project: { projectId, name: "Launch video v2" }, updateMask: { paths: ["name"] } });
+    assert.equal(renamed.name, "Launch video v2");
+    assert.equal(renamed.description, "Client scenario (TypeScript)");
     const fetched = await client.getProject(projectId);
     assert.equal(fetched.description, "Client scenario (TypeScript)");
+    assert.equal(fetched.name, "Launch video v2");
   });
 
   it("adds scenes and pages through them", async () => {

@@ -7,6 +7,7 @@ import time
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, TypeVar, Union
 
 import grpc
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from . import _common
@@ -153,6 +154,25 @@ class BrainClient:
         """Returns one project."""
         request = project_pb2.GetProjectRequest(project_id=project_id)
         return self._unary(self._projects.GetProject, request, idempotent=True, timeout=timeout).project
+
+    def update_project(
+        self,
+        project_id: str,
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        timeout: Timeout = UNSET,
+    ) -> project_pb2.Project:
+        """Changes the fields given (name, description; an empty description clears it) and
+        returns the project. Retried like a read: writing the same values again changes nothing."""
+        paths = [field for field, value in (("name", name), ("description", description)) if value is not None]
+        if not paths:
+            raise ValueError("update_project needs a name or a description")
+        request = project_pb2.UpdateProjectRequest(
+            project=project_pb2.Project(project_id=project_id, name=name or "", description=description or ""),
+            update_mask=field_mask_pb2.FieldMask(paths=paths),
+        )
+        return self._unary(self._projects.UpdateProject, request, idempotent=True, timeout=timeout).project
 
     def list_projects(
         self, *, page_size: int = 0, page_token: str = "", timeout: Timeout = UNSET
