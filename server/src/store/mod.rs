@@ -62,11 +62,11 @@ pub struct Store {
     writes: Arc<tx::WriteHealth>,
 }
 
-/// Key of the PostgreSQL advisory lock that serialises migrations across replicas.
 /// WAL frames (pages, 4 KiB each) past which the periodic checkpoint empties
 /// the file: about 8 MB of disk, a few milliseconds of copying.
 const WAL_TRUNCATE_FRAMES: i64 = 2_000;
 
+/// Key of the PostgreSQL advisory lock that serialises migrations across replicas.
 const MIGRATION_LOCK_KEY: i64 = 0x6272_6169_6e00; // "brain\0"
 
 impl Store {
