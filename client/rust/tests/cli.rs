@@ -105,6 +105,16 @@ async fn cli_scenario() {
     let human = cli.ok(&["orchestrate", &project_id, "Make the outro shorter"]).await;
     assert!(human.contains("Decision"), "{human}");
 
+    // A streamed orchestration's summary shows each image as the stream last reported it, not
+    // as it was accepted.
+    let streamed = cli
+        .ok(&["orchestrate", &project_id, "Use this mood board", "--image", image, "--stream", "--image-wait", "30s"])
+        .await;
+    assert!(streamed.contains("image_facts_processed"), "{streamed}");
+    let (_, summary) = streamed.split_once("completed").unwrap_or_else(|| panic!("no summary: {streamed}"));
+    let image_line = summary.lines().find(|l| l.starts_with("Image ")).unwrap_or_else(|| panic!("{streamed}"));
+    assert!(image_line.ends_with(" ready"), "{streamed}");
+
     // The image attached above (and the one of this analyze call) produce events.
     let grpc = server.client().await;
     grpc.analyze_images(brain_client::proto::AnalyzeImagesRequest {

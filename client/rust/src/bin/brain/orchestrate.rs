@@ -88,8 +88,24 @@ async fn stream(
             image_wait,
         })
         .await?;
+    // The stored orchestration lists its images as accepted (pending); the summary shows what
+    // the stream said of each since.
+    let mut seen: Vec<(String, proto::ImageAnalysisStatus)> = Vec::new();
     while let Some(message) = events.next().await {
         let message = message?;
+        if let Some(proto::orchestrate_stream_response::Event::ImageEvent(e)) = &message.event {
+            let status = match e.r#type() {
+                proto::EventType::ImageFactsReady | proto::EventType::ImageFactsProcessed => {
+                    Some(proto::ImageAnalysisStatus::Ready)
+                }
+                proto::EventType::ImageFactsFailed => Some(proto::ImageAnalysisStatus::Failed),
+                proto::EventType::Unspecified => None,
+            };
+            if let Some(status) = status {
+                seen.retain(|(id, _)| id != &e.image_id);
+                seen.push((e.image_id.clone(), status));
+            }
+        }
         printer.emit_line(&message, "brain.v1.OrchestrateStreamResponse", || {
             use proto::orchestrate_stream_response::Event;
             match &message.event {
@@ -107,7 +123,13 @@ async fn stream(
                 Some(Event::Completed(c)) => {
                     println!("completed");
                     if let Some(o) = &c.orchestration {
-                        print_orchestration(o, c.replayed, args.show_prompt);
+                        let mut o = o.clone();
+                        for image in &mut o.images {
+                            if let Some((_, status)) = seen.iter().find(|(id, _)| id == &image.image_id) {
+                                image.set_status(*status);
+                            }
+                        }
+                        print_orchestration(&o, c.replayed, args.show_prompt);
                     }
                     if !c.pending_image_ids.is_empty() {
                         println!("Still analysing {}", c.pending_image_ids.join(", "));
