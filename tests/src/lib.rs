@@ -24,9 +24,9 @@ use std::{
 };
 
 use brain_proto::v1::{
-    admin_service_client::AdminServiceClient, image_facts_service_client::ImageFactsServiceClient,
-    orchestrator_service_client::OrchestratorServiceClient, performance_service_client::PerformanceServiceClient,
-    project_service_client::ProjectServiceClient,
+    CreateProjectRequest, Project, admin_service_client::AdminServiceClient,
+    image_facts_service_client::ImageFactsServiceClient, orchestrator_service_client::OrchestratorServiceClient,
+    performance_service_client::PerformanceServiceClient, project_service_client::ProjectServiceClient,
 };
 use sea_orm::{ConnectionTrait, Database};
 use tonic::{
@@ -37,6 +37,20 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_types::StatusExt;
+
+/// The ProjectService client [`Server::projects`] returns.
+pub type Projects = ProjectServiceClient<InterceptedService<Channel, ApiKey>>;
+
+/// Creates a project named `name`, described "about {name}", through `client`; returns it.
+pub async fn create_project(client: &mut Projects, name: &str) -> Project {
+    client
+        .create_project(CreateProjectRequest { name: name.into(), description: format!("about {name}") })
+        .await
+        .expect("create project")
+        .into_inner()
+        .project
+        .expect("project")
+}
 
 /// Environment variable naming a PostgreSQL database the tests may use to create throwaway databases.
 pub const POSTGRES_ENV: &str = "BRAIN_TEST_POSTGRES_URL";
@@ -490,7 +504,7 @@ impl Server {
     }
 
     /// A ProjectService client sending `key` (or no key).
-    pub async fn projects(&self, key: Option<&str>) -> ProjectServiceClient<InterceptedService<Channel, ApiKey>> {
+    pub async fn projects(&self, key: Option<&str>) -> Projects {
         ProjectServiceClient::with_interceptor(self.channel().await, ApiKey::new(key))
     }
 

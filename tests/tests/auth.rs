@@ -4,28 +4,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{ApiKey, Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, run_cli};
+use brain_e2e::{
+    Projects, Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, create_project, run_cli,
+};
 use brain_proto::v1::{
-    CreateProjectRequest, DeleteMemoryRequest, DeleteSceneRequest, GetProjectRequest, ListMemoriesRequest,
-    ListProjectsRequest, ListScenesRequest, MemoryType, OrchestrateRequest, Project, PutMemoryRequest,
-    UpsertSceneRequest, delete_memory_request::Target, project_service_client::ProjectServiceClient,
+    DeleteMemoryRequest, DeleteSceneRequest, GetProjectRequest, ListMemoriesRequest, ListProjectsRequest,
+    ListScenesRequest, MemoryType, OrchestrateRequest, PutMemoryRequest, UpsertSceneRequest,
+    delete_memory_request::Target,
 };
 use sea_orm::{ConnectionTrait, Statement};
 use sha2::{Digest, Sha256};
-use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
-
-type Projects = ProjectServiceClient<InterceptedService<Channel, ApiKey>>;
-
-async fn create_project(client: &mut Projects, name: &str) -> Project {
-    client
-        .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
-        .await
-        .expect("create project")
-        .into_inner()
-        .project
-        .expect("project")
-}
 
 async fn project_ids(client: &mut Projects) -> Vec<String> {
     client

@@ -6,11 +6,14 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use brain_e2e::{Backend, Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, error_field};
+use brain_e2e::{
+    Backend, Projects, Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, create_project,
+    error_field,
+};
 use brain_proto::v1::{
-    self as pb, ContextSection, CreateProjectRequest, DropAction, GetContextPacketRequest, ImageInput,
-    ListMemoriesRequest, MemoryType, OrchestrateRequest, OrchestrateStreamRequest, PutMemoryRequest,
-    UpsertSceneRequest, orchestrate_stream_response::Event,
+    self as pb, ContextSection, DropAction, GetContextPacketRequest, ImageInput, ListMemoriesRequest, MemoryType,
+    OrchestrateRequest, OrchestrateStreamRequest, PutMemoryRequest, UpsertSceneRequest,
+    orchestrate_stream_response::Event,
 };
 use brain_server::context::tokens;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -19,19 +22,8 @@ use tonic::Code;
 type Orchestrator = pb::orchestrator_service_client::OrchestratorServiceClient<
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, brain_e2e::ApiKey>,
 >;
-type Projects = pb::project_service_client::ProjectServiceClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, brain_e2e::ApiKey>,
->;
-
 async fn new_project(projects: &mut Projects, name: &str) -> String {
-    projects
-        .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
-        .await
-        .expect("create project")
-        .into_inner()
-        .project
-        .expect("project")
-        .project_id
+    create_project(projects, name).await.project_id
 }
 
 async fn scene(projects: &mut Projects, project_id: &str, scene_id: &str, name: &str, summary: &str) -> pb::Scene {

@@ -4,28 +4,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{ApiKey, Server, TestDb, assert_error, backend_tests, create_key, error_field};
+use brain_e2e::{Projects, Server, TestDb, assert_error, backend_tests, create_key, create_project, error_field};
 use brain_proto::v1::{
     CreateProjectRequest, DeleteMemoryRequest, DeleteSceneRequest, GetProjectRequest, ListMemoriesRequest,
     ListProjectsRequest, ListScenesRequest, MemoryItem, MemoryKey, MemorySource, MemoryType, Project, PutMemoryRequest,
     Scene, SceneStatus, UpdateProjectRequest, UpsertSceneRequest, delete_memory_request::Target,
-    project_service_client::ProjectServiceClient,
 };
 use brain_server::context::{render, tokens};
 use futures::{StreamExt, TryStreamExt};
-use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
-
-type Projects = ProjectServiceClient<InterceptedService<Channel, ApiKey>>;
-
-async fn create_project(client: &mut Projects, name: &str) -> Project {
-    client
-        .create_project(CreateProjectRequest { name: name.into(), description: format!("about {name}") })
-        .await
-        .expect("create project")
-        .into_inner()
-        .project
-        .expect("project")
-}
+use tonic::Code;
 
 async fn upsert(client: &mut Projects, request: UpsertSceneRequest) -> (Scene, bool) {
     let response = client.upsert_scene(request).await.expect("upsert scene").into_inner();

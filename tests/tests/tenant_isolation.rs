@@ -14,10 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, http_get};
+use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, create_project, http_get};
 use brain_proto::v1::{
-    AnalyzeImagesRequest, CreateProjectRequest, EventType, GetImageFactsRequest, GetPerformanceReportRequest,
-    GetProjectRequest, ImageAnalysisStatus, ImageInput, OrchestrateRequest, ReportWindow, WatchImageFactsRequest,
+    AnalyzeImagesRequest, EventType, GetImageFactsRequest, GetPerformanceReportRequest, GetProjectRequest,
+    ImageAnalysisStatus, ImageInput, OrchestrateRequest, ReportWindow, WatchImageFactsRequest,
     watch_image_facts_response::Message,
 };
 use common::{by_url, encode, inline, png};
@@ -27,16 +27,8 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 /// Creates a project for the tenant of `key`; returns its id.
-async fn create_project(server: &Server, key: &str, name: &str) -> String {
-    let mut projects = server.projects(Some(key)).await;
-    projects
-        .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
-        .await
-        .expect("create project")
-        .into_inner()
-        .project
-        .expect("project")
-        .project_id
+async fn project_of(server: &Server, key: &str, name: &str) -> String {
+    create_project(&mut server.projects(Some(key)).await, name).await.project_id
 }
 
 /// GetProject calls `key`'s tenant made, in the last minute, on `project_id` ("" = all its projects).
@@ -82,7 +74,7 @@ async fn a_flood_of_series_leaves_other_tenants_reports_exact(db: Arc<TestDb>) {
     assert!(codes.iter().all(|c| *c == Code::NotFound), "{:?}", codes.iter().find(|c| **c != Code::NotFound));
     eprintln!("tenant B sent {flood} GetProject calls on random ids in {:?}", started.elapsed());
 
-    let project = create_project(&server, &key_a, "New launch").await;
+    let project = project_of(&server, &key_a, "New launch").await;
     let mut projects = server.projects(Some(&key_a)).await;
     for _ in 0..7 {
         projects.get_project(GetProjectRequest { project_id: project.clone() }).await.expect("get project");
@@ -169,8 +161,8 @@ async fn trickling_image_urls_do_not_hold_other_tenants_images(db: Arc<TestDb>) 
     let key_a = create_key(&db, "acme");
     let key_b = create_key(&db, "globex");
     let server = Server::start_with(&db, ServerOptions::new().set("allow_private_image_urls", true)).await;
-    let project_a = create_project(&server, &key_a, "Fast").await;
-    let project_b = create_project(&server, &key_b, "Trickle").await;
+    let project_a = project_of(&server, &key_a, "Fast").await;
+    let project_b = project_of(&server, &key_b, "Trickle").await;
     let host = TricklingHost::start().await;
 
     let slow: Vec<ImageInput> = (0..8).map(|i| by_url(&host.url(&format!("slow{i}")), &format!("slow{i}"))).collect();
@@ -278,8 +270,8 @@ async fn a_tenant_over_its_rate_limit_does_not_limit_another(db: Arc<TestDb>) {
     let key_b = create_key(&db, "globex");
     let server = Server::start_with(&db, low_limits()).await;
     // One call each of their 10-call burst.
-    let project_a = create_project(&server, &key_a, "Calm").await;
-    let project_b = create_project(&server, &key_b, "Busy").await;
+    let project_a = project_of(&server, &key_a, "Calm").await;
+    let project_b = project_of(&server, &key_b, "Busy").await;
 
     let started = Instant::now();
     let flooder = server.projects(Some(&key_b)).await;

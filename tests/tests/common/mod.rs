@@ -21,8 +21,8 @@ use axum::{
 };
 use brain_e2e::Server;
 use brain_proto::v1::{
-    AnalyzeImagesRequest, CreateProjectRequest, ImageAnalysis, ImageFactsEvent, ImageInput, WatchImageFactsRequest,
-    WatchImageFactsResponse, image_input::Source, watch_image_facts_response::Message,
+    AnalyzeImagesRequest, ImageAnalysis, ImageFactsEvent, ImageInput, WatchImageFactsRequest, WatchImageFactsResponse,
+    image_input::Source, watch_image_facts_response::Message,
 };
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use tokio::sync::{Notify, watch};
@@ -142,15 +142,7 @@ pub fn by_url(url: &str, image_id: &str) -> ImageInput {
 
 /// Creates a project; returns its id.
 pub async fn project(server: &Server, name: &str) -> String {
-    let mut projects = server.projects(None).await;
-    projects
-        .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
-        .await
-        .expect("create project")
-        .into_inner()
-        .project
-        .expect("project")
-        .project_id
+    brain_e2e::create_project(&mut server.projects(None).await, name).await.project_id
 }
 
 /// Sends images with AnalyzeImages; returns the accepted analyses.
