@@ -16,7 +16,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    /// Stored form.
+    /// The text its database column holds.
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::ImageFactsReady => "image_facts_ready",
@@ -44,9 +44,7 @@ impl EventType {
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    /// Kind.
     pub event_type: EventType,
-    /// The image.
     pub image_id: String,
     /// Orchestration that attached the image.
     pub orchestration_id: Option<String>,
@@ -63,7 +61,6 @@ pub struct NewEvent {
 pub struct Event {
     /// Position in the project's log.
     pub cursor: u64,
-    /// Project.
     pub project_id: String,
     /// Commit time.
     pub created_at: Millis,

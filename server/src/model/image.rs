@@ -117,9 +117,7 @@ pub struct NewImage {
 pub struct ImageAnalysis {
     /// Id within the project.
     pub image_id: String,
-    /// Project.
     pub project_id: String,
-    /// Owning tenant.
     pub tenant_id: TenantId,
     /// Orchestration that attached it.
     pub orchestration_id: Option<String>,

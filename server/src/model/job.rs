@@ -16,7 +16,7 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    /// Stored form.
+    /// The text its database column holds.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Queued => "queued",
@@ -30,7 +30,6 @@ impl JobStatus {
 /// A job to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
-    /// Owning tenant.
     pub tenant_id: TenantId,
     /// Project the work belongs to.
     pub project_id: String,
@@ -47,13 +46,9 @@ pub struct NewJob {
 /// A claimed job: the worker holds its lease.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    /// Id.
     pub id: String,
-    /// Owning tenant.
     pub tenant_id: TenantId,
-    /// Project.
     pub project_id: String,
-    /// Kind.
     pub kind: String,
     /// Subject (image id).
     pub subject_id: String,
@@ -65,7 +60,6 @@ pub struct Job {
     pub max_attempts: u32,
     /// When the job became due (enqueue time, or the retry time).
     pub due_at: Millis,
-    /// Creation time.
     pub created_at: Millis,
     /// Error of the previous attempt, if any.
     pub last_error: Option<String>,

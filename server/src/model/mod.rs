@@ -52,11 +52,9 @@ impl std::fmt::Display for TenantId {
 /// A tenant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
-    /// Id.
     pub id: TenantId,
     /// Unique name, as given to `keys create --tenant`.
     pub name: String,
-    /// Creation time.
     pub created_at: Millis,
 }
 
@@ -65,13 +63,11 @@ pub struct Tenant {
 pub struct ApiKeyInfo {
     /// Id of the key record.
     pub id: String,
-    /// Owning tenant.
     pub tenant_id: TenantId,
     /// Owning tenant's name.
     pub tenant_name: String,
     /// First characters of the key, to recognise it.
     pub prefix: String,
-    /// Creation time.
     pub created_at: Millis,
     /// Revocation time, if revoked.
     pub revoked_at: Option<Millis>,
@@ -80,15 +76,10 @@ pub struct ApiKeyInfo {
 /// A project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
-    /// Id.
     pub id: String,
-    /// Owning tenant.
     pub tenant_id: TenantId,
-    /// Name.
     pub name: String,
-    /// Description.
     pub description: String,
-    /// Creation time.
     pub created_at: Millis,
     /// Last change to the project or anything in it.
     pub updated_at: Millis,
@@ -104,7 +95,7 @@ pub enum SceneStatus {
 }
 
 impl SceneStatus {
-    /// Stored form.
+    /// The text its database column holds.
     pub fn as_str(self) -> &'static str {
         match self {
             SceneStatus::Ok => "ok",
@@ -125,11 +116,9 @@ impl SceneStatus {
 /// A scene of a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scene {
-    /// Project.
     pub project_id: String,
     /// Id within the project.
     pub scene_id: String,
-    /// Display name.
     pub name: String,
     /// 0-based position.
     pub position: u32,
@@ -141,9 +130,7 @@ pub struct Scene {
     pub duration_seconds: Option<f64>,
     /// Whether it renders.
     pub status: SceneStatus,
-    /// Creation time.
     pub created_at: Millis,
-    /// Last change.
     pub updated_at: Millis,
 }
 
@@ -163,7 +150,7 @@ impl MemoryType {
     pub const ALL: [MemoryType; 3] =
         [MemoryType::UserPreference, MemoryType::SceneRelationship, MemoryType::ConversationContext];
 
-    /// Stored form.
+    /// The text its database column holds.
     pub fn as_str(self) -> &'static str {
         match self {
             MemoryType::UserPreference => "user_preference",
@@ -197,7 +184,7 @@ pub enum MemorySource {
 }
 
 impl MemorySource {
-    /// Stored form.
+    /// The text its database column holds.
     pub fn as_str(self) -> &'static str {
         match self {
             MemorySource::Api => "api",
@@ -222,19 +209,14 @@ impl MemorySource {
 /// One remembered item of a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryItem {
-    /// Id.
     pub id: String,
-    /// Project.
     pub project_id: String,
-    /// Kind.
     pub memory_type: MemoryType,
     /// Key within the kind.
     pub key: String,
-    /// Value.
     pub value: String,
     /// Confidence from 0 to 1.
     pub confidence: f64,
-    /// Origin.
     pub source: MemorySource,
     /// Prompt it came from, if any.
     pub source_prompt: Option<String>,
@@ -244,18 +226,14 @@ pub struct MemoryItem {
     pub occurrences: u32,
     /// Expiry, if any.
     pub expires_at: Option<Millis>,
-    /// Creation time.
     pub created_at: Millis,
-    /// Last change.
     pub updated_at: Millis,
 }
 
 /// Input of CreateProject.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewProject {
-    /// Name.
     pub name: String,
-    /// Description.
     pub description: String,
 }
 
@@ -264,45 +242,34 @@ pub struct NewProject {
 pub struct ProjectUpdate {
     /// Project to change.
     pub project_id: String,
-    /// New name.
     pub name: Option<String>,
-    /// New description.
     pub description: Option<String>,
 }
 
 /// Input of UpsertScene.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SceneUpsert {
-    /// Project.
     pub project_id: String,
     /// Scene id; None lets the server assign one.
     pub scene_id: Option<String>,
-    /// Name.
     pub name: String,
     /// Target position; None appends a new scene or keeps an existing one in place.
     pub position: Option<u32>,
-    /// Summary.
     pub summary: String,
     /// Length in seconds.
     pub duration_seconds: Option<f64>,
-    /// Status.
     pub status: SceneStatus,
 }
 
 /// Input of PutMemory and of memory writes by the domain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryPut {
-    /// Project.
     pub project_id: String,
-    /// Kind.
     pub memory_type: MemoryType,
-    /// Key.
     pub key: String,
-    /// Value.
     pub value: String,
     /// Confidence from 0 to 1.
     pub confidence: f64,
-    /// Origin.
     pub source: MemorySource,
     /// Prompt it came from.
     pub source_prompt: Option<String>,
@@ -342,7 +309,7 @@ pub enum ImageStatus {
 }
 
 impl ImageStatus {
-    /// Stored form.
+    /// The text its database column holds.
     pub fn as_str(self) -> &'static str {
         match self {
             ImageStatus::Pending => "pending",
