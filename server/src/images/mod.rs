@@ -96,8 +96,8 @@ impl ImageAdmission {
     /// Charges `images` validated images.
     pub fn admit(&self, images: usize) -> Result<()> {
         match &self.0 {
-            Some(charge) if images > 0 => charge(images),
-            _ => Ok(()),
+            Some(charge) => charge(images),
+            None => Ok(()),
         }
     }
 }

@@ -161,8 +161,7 @@ impl Committer {
     /// was announced since: for a call that comes between the commit's
     /// announcement and its caller caching the refresh.
     pub(super) fn refreshed(&self, tenant: &TenantId, project_id: &str) -> Option<Arc<PreparedPacket>> {
-        let refresh = lock(&self.recent).get(project_id).filter(|r| &r.0.tenant == tenant)?.clone();
-        refresh.cache()
+        recent_refresh(&self.recent, tenant, project_id)?.cache()
     }
 
     fn start(&self) {
@@ -299,19 +298,14 @@ impl Writer {
 
     /// Each project's current packet and its generation, where there is one:
     /// the cached packet, else the previous batch's refresh of it if nothing
-    /// was announced since.
+    /// was announced since (cached on the way, as its caller would).
     fn bases(&self, projects: &[(TenantId, String)]) -> HashMap<String, (Arc<PreparedPacket>, u64)> {
-        let recent = lock(&self.recent);
         projects
             .iter()
             .filter_map(|(tenant, project_id)| {
                 let base = self.cache.current(tenant, project_id).or_else(|| {
-                    let refresh = recent.get(project_id).filter(|r| &r.0.tenant == tenant)?;
-                    let generation = refresh.0.generation;
-                    if self.cache.generation(project_id) != generation {
-                        return None;
-                    }
-                    refresh.packet().map(|packet| (packet, generation))
+                    let refresh = recent_refresh(&self.recent, tenant, project_id)?;
+                    refresh.cache().map(|packet| (packet, refresh.0.generation))
                 })?;
                 Some((project_id.clone(), base))
             })
@@ -520,6 +514,11 @@ impl Refresh {
             })
             .clone()
     }
+}
+
+/// The last batch's refresh of the tenant's project, if it wrote to it.
+fn recent_refresh(recent: &Mutex<Recent>, tenant: &TenantId, project_id: &str) -> Option<Refresh> {
+    lock(recent).get(project_id).filter(|r| &r.0.tenant == tenant).cloned()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
