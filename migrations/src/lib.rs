@@ -11,6 +11,7 @@ mod m20261123_000001_initial;
 mod m20261204_000001_store_probe;
 mod m20261204_000002_history_indexes;
 mod m20261207_000001_ready_images_index;
+mod m20261207_000002_project_deletion;
 
 /// Runs brain's migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_store_probe::Migration),
             Box::new(m20261204_000002_history_indexes::Migration),
             Box::new(m20261207_000001_ready_images_index::Migration),
+            Box::new(m20261207_000002_project_deletion::Migration),
         ]
     }
 }

@@ -71,6 +71,11 @@ impl App {
         let jobs = JobQueue::new(store.clone(), config.clone());
         let images =
             Images::new(store.clone(), config.clone(), changes.clone(), events.clone(), jobs.clone(), perf.clone())?;
+        let (bus, facts) = (events.clone(), images.clone());
+        changes.subscribe_deletions(move |project_id| {
+            bus.project_deleted(project_id);
+            facts.cache().forget_project(project_id);
+        });
         let orchestrator = Orchestrator::new(
             store.clone(),
             config.clone(),
@@ -99,8 +104,8 @@ impl App {
     }
 
     /// Starts background work once the store is migrated: job workers, the
-    /// PostgreSQL listener (other replicas' events and jobs), the image
-    /// facts cache sweep and scheduled retention.
+    /// PostgreSQL listener (other replicas' events and jobs), interrupted
+    /// project deletions, the image facts cache sweep and scheduled retention.
     pub async fn start(&self) {
         *self.scheduled_retention.lock().await = self.retention.spawn_scheduled(self.shutdown.clone());
         let replica = format!("{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -144,6 +149,23 @@ impl App {
                 }
             });
         }
+
+        let projects = self.projects.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            // Deletions a stopped server left halfway; retried while the store is unreachable.
+            let mut pause = Duration::from_secs(1);
+            loop {
+                match projects.finish_deletions().await {
+                    Ok(_) => return,
+                    Err(err) => tracing::warn!(error = %err, "cannot finish interrupted project deletions; retrying"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => pause = (pause * 2).min(Duration::from_secs(60)),
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        });
 
         let images = self.images.clone();
         let shutdown = self.shutdown.clone();

@@ -2,7 +2,9 @@
 //!
 //! Caches of per-project data (the context packet cache, for one) subscribe
 //! here; every committed write to a project announces itself here, after the
-//! commit, so no cache keeps serving what the store no longer holds.
+//! commit, so no cache keeps serving what the store no longer holds. A deleted
+//! project is announced to the change listeners and to the deletion listeners
+//! (live streams, caches keyed by project).
 
 use std::sync::{Arc, RwLock};
 
@@ -12,6 +14,7 @@ type Listener = Arc<dyn Fn(&str) + Send + Sync>;
 #[derive(Default)]
 pub struct ProjectChanges {
     listeners: RwLock<Vec<Listener>>,
+    deletion_listeners: RwLock<Vec<Listener>>,
 }
 
 impl ProjectChanges {
@@ -27,15 +30,33 @@ impl ProjectChanges {
         }
     }
 
+    /// Calls `listener` with the project id when a project is deleted.
+    pub fn subscribe_deletions(&self, listener: impl Fn(&str) + Send + Sync + 'static) {
+        if let Ok(mut listeners) = self.deletion_listeners.write() {
+            listeners.push(Arc::new(listener));
+        }
+    }
+
     /// Announces a committed write to `project_id`.
     pub fn changed(&self, project_id: &str) {
-        let listeners = match self.listeners.read() {
-            Ok(l) => l.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        for listener in listeners {
-            listener(project_id);
-        }
+        notify(&self.listeners, project_id);
+    }
+
+    /// Announces that `project_id` is deleted (its tombstone committed).
+    pub fn deleted(&self, project_id: &str) {
+        notify(&self.listeners, project_id);
+        notify(&self.deletion_listeners, project_id);
+    }
+}
+
+fn notify(listeners: &RwLock<Vec<Listener>>, project_id: &str) {
+    // Called outside the lock: a listener may take its own locks.
+    let listeners = match listeners.read() {
+        Ok(l) => l.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    for listener in listeners {
+        listener(project_id);
     }
 }
 
@@ -58,5 +79,22 @@ mod tests {
         }
         changes.changed("p1");
         assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_deletion_reaches_change_and_deletion_listeners() {
+        let changes = ProjectChanges::new();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let (a, b) = (heard.clone(), heard.clone());
+        changes.subscribe(move |_| {
+            a.fetch_add(1, Ordering::SeqCst);
+        });
+        changes.subscribe_deletions(move |_| {
+            b.fetch_add(10, Ordering::SeqCst);
+        });
+        changes.changed("p1");
+        assert_eq!(heard.load(Ordering::SeqCst), 1, "a write is not a deletion");
+        changes.deleted("p1");
+        assert_eq!(heard.load(Ordering::SeqCst), 12);
     }
 }

@@ -1,17 +1,18 @@
 //! Projects, scenes and memory items: validation, token counting at write
 //! time, and invalidation of whatever caches a project's context.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     changes::ProjectChanges,
     context::{render, tokens},
     error::{Error, Result},
     model::{
-        MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, ProjectUpdate, Scene, SceneUpsert, TenantId,
+        MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, ProjectDeletion, ProjectUpdate, Scene,
+        SceneUpsert, TenantId,
     },
     pagination::PageRequest,
-    store::Store,
+    store::{DELETE_CHUNK_ROWS, Store},
     validate,
 };
 
@@ -22,6 +23,9 @@ use crate::{
 const MAX_TTL_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
 /// Longest accepted scene duration, in seconds.
 const MAX_SCENE_SECONDS: f64 = 3_600.0;
+/// First and longest pause before removing a deleted project's rows again after the store failed.
+const DELETE_RETRY_FIRST: Duration = Duration::from_secs(1);
+const DELETE_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// The project domain service.
 #[derive(Clone)]
@@ -63,6 +67,69 @@ impl Projects {
             update.description = Some(validate::text("description", description, validate::MAX_DESCRIPTION_CHARS)?);
         }
         self.store.update_project(tenant, &update).await
+    }
+
+    /// Deletes a project and everything that belongs to it; returns what was removed.
+    ///
+    /// The project is NOT_FOUND to every call once its tombstone commits (and
+    /// its streams end, its caches are dropped, on every replica); its rows then
+    /// go in chunks of [`DELETE_CHUNK_ROWS`] so the writer is never held for long.
+    /// The removal runs in a task of its own: a caller that hangs up, or a store
+    /// that fails halfway, does not leave rows behind. The task keeps retrying
+    /// (the caller gets the first error), and a restarted server finishes any
+    /// deletion left over ([`Self::finish_deletions`]).
+    pub async fn delete(&self, tenant: &TenantId, project_id: &str) -> Result<ProjectDeletion> {
+        let project_id = validate::id("project_id", project_id)?;
+        self.store.mark_project_deleted(tenant, &project_id).await?;
+        self.changes.deleted(&project_id);
+        let (first_outcome, outcome) = tokio::sync::oneshot::channel();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut first_outcome = Some(first_outcome);
+            let mut pause = DELETE_RETRY_FIRST;
+            loop {
+                let result = this.remove_rows(&project_id).await;
+                let failed = result.as_ref().err().map(ToString::to_string);
+                if let Some(tx) = first_outcome.take() {
+                    let _ = tx.send(result);
+                }
+                let Some(error) = failed else { return };
+                tracing::warn!(project_id = %project_id, error = %error, retry_in_ms = pause.as_millis() as u64,
+                    "removing a deleted project's rows failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(DELETE_RETRY_MAX);
+            }
+        });
+        outcome.await.map_err(|_| Error::internal("the project deletion task ended without an outcome"))?
+    }
+
+    /// Removes the rows of projects whose deletion did not finish (the server
+    /// stopped halfway); returns how many projects it finished.
+    pub async fn finish_deletions(&self) -> Result<usize> {
+        let ids = self.store.unfinished_deletions().await?;
+        for project_id in &ids {
+            let removed = self.remove_rows(project_id).await?;
+            tracing::info!(project_id = %project_id, rows = removed.total(), "finished deleting a project");
+        }
+        Ok(ids.len())
+    }
+
+    /// A tombstoned project's rows, chunk by chunk, then its row.
+    async fn remove_rows(&self, project_id: &str) -> Result<ProjectDeletion> {
+        let mut removed = ProjectDeletion::default();
+        loop {
+            let chunk = self.store.delete_project_chunk(project_id, DELETE_CHUNK_ROWS).await?;
+            if chunk.total() == 0 {
+                break;
+            }
+            removed.add(&chunk);
+            // Writers queued behind this chunk take the store before the next one.
+            tokio::task::yield_now().await;
+        }
+        self.store.remove_deleted_project(project_id).await?;
+        // A stream that opened between the tombstone and now ends too.
+        self.changes.deleted(project_id);
+        Ok(removed)
     }
 
     /// A page of projects.

@@ -18,7 +18,7 @@ use std::{sync::Arc, time::Duration};
 
 use brain_e2e::{Backend, Server, ServerOptions, TestDb, backend_tests, seed::History};
 use brain_proto::v1::{
-    DeleteMemoryRequest, DeleteSceneRequest, GetContextPacketRequest, GetImageFactsRequest,
+    DeleteMemoryRequest, DeleteProjectRequest, DeleteSceneRequest, GetContextPacketRequest, GetImageFactsRequest,
     GetPerformanceReportRequest, GetProjectRequest, ListImageFactsRequest, ListMemoriesRequest, ListProjectsRequest,
     ListScenesRequest, MemoryKey, MemoryType, OrchestrateRequest, OrchestrateStreamRequest, Project, PutMemoryRequest,
     ReportWindow, RunRetentionRequest, UpdateProjectRequest, UpsertSceneRequest, WatchPerformanceReportRequest,
@@ -216,6 +216,10 @@ async fn drive_every_rpc(server: &Server, db: &TestDb) {
     let mut admin = server.admin(None).await;
     admin.run_retention(RunRetentionRequest { dry_run: true, project_id: project_id.clone() }).await.expect("dry run");
     admin.run_retention(RunRetentionRequest { dry_run: false, project_id: String::new() }).await.expect("retention");
+    // Last: DeleteProject's tombstone, chunks and final row on a project with a history.
+    let doomed = common::project(server, "doomed").await;
+    brain_e2e::seed::history(db, &doomed, History { turns: 600, memories: 600, analyses: 600, events: 600 }).await;
+    projects.delete_project(DeleteProjectRequest { project_id: doomed }).await.expect("delete project");
 }
 
 /// Statements worth a plan: reads and writes of the application's tables.

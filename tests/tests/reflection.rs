@@ -101,6 +101,7 @@ async fn describes_services_and_error_details() {
             "GetProject",
             "ListProjects",
             "UpdateProject",
+            "DeleteProject",
             "UpsertScene",
             "DeleteScene",
             "ListScenes",

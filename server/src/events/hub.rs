@@ -50,6 +50,8 @@ pub(super) struct Hub {
     cursor: AtomicU64,
     state: Mutex<HubState>,
     wake: Notify,
+    /// Set when the project was deleted: its subscribers' streams end with PROJECT_NOT_FOUND.
+    deleted: AtomicBool,
 }
 
 #[derive(Default)]
@@ -83,6 +85,11 @@ impl Registration {
     pub fn hub_cursor(&self) -> u64 {
         self.hub.cursor.load(Ordering::Acquire)
     }
+
+    /// Whether the hub let this subscriber go because the project was deleted.
+    pub fn project_deleted(&self) -> bool {
+        self.hub.deleted.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for Registration {
@@ -109,6 +116,21 @@ impl EventBus {
         if let Some(hub) = hub
             && (cursor == 0 || cursor > hub.cursor.load(Ordering::Acquire))
         {
+            hub.wake.notify_one();
+        }
+    }
+
+    /// The project was deleted: its hub lets every subscriber go (their watches
+    /// end with PROJECT_NOT_FOUND) and stops; a later subscriber starts a new hub.
+    pub fn project_deleted(&self, project_id: &str) {
+        let hub = lock(&self.inner.hubs).remove(project_id);
+        if let Some(hub) = hub {
+            let mut state = lock(&hub.state);
+            hub.deleted.store(true, Ordering::Release);
+            state.closed = true;
+            // Dropping the senders ends each subscriber's channel after what it already holds.
+            state.subscribers.clear();
+            drop(state);
             hub.wake.notify_one();
         }
     }
@@ -164,6 +186,7 @@ impl EventBus {
                     cursor: AtomicU64::new(cursor),
                     state: Mutex::default(),
                     wake: Notify::new(),
+                    deleted: AtomicBool::new(false),
                 });
                 hubs.insert(project_id.to_owned(), hub.clone());
                 // Read once at start: events committed since `cursor` was read.

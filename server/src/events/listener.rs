@@ -1,6 +1,6 @@
 //! PostgreSQL only: hear other replicas' commits. One dedicated `LISTEN`
 //! connection per process; "project_id:cursor" on the events channel wakes
-//! that project's hub, anything on the jobs channel wakes idle workers. After
+//! that project's hub, "project_id:deleted" ends its streams and drops its caches, anything on the jobs channel wakes idle workers. After
 //! the connection drops, it reconnects with backoff and then wakes every hub
 //! and worker, which catch up from the store: a notification lost while
 //! disconnected delays delivery, it never loses an event.
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::EventBus;
 use crate::{
     changes::ProjectChanges,
-    store::{EVENTS_CHANNEL, JOBS_CHANNEL, listen::Listener},
+    store::{DELETED_NOTICE, EVENTS_CHANNEL, JOBS_CHANNEL, listen::Listener},
 };
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -47,13 +47,15 @@ pub async fn run(
                     };
                     match received {
                         Ok(Some(n)) if n.channel == EVENTS_CHANNEL => match parse(&n.payload) {
-                            Some((project_id, cursor)) => {
+                            Some(Notice::Events(project_id, cursor)) => {
                                 // Events come with writes (facts, preferences) that another
                                 // replica made, or that this one made and has not announced
                                 // yet: forget cached context before a subscriber can react.
                                 changes.changed(project_id);
                                 bus.publish(project_id, cursor)
                             }
+                            // The deletion listeners end the project's streams on this replica.
+                            Some(Notice::Deleted(project_id)) => changes.deleted(project_id),
                             None => tracing::warn!(payload = %n.payload, "ignoring a malformed event notification"),
                         },
                         Ok(Some(_)) => wake_jobs(),
@@ -81,10 +83,21 @@ pub async fn run(
     }
 }
 
-/// "project_id:cursor" → (project_id, cursor).
-fn parse(payload: &str) -> Option<(&str, u64)> {
-    let (project_id, cursor) = payload.rsplit_once(':')?;
-    Some((project_id, cursor.parse().ok()?)).filter(|(p, _)| !p.is_empty())
+/// What a notification on the events channel says.
+#[derive(Debug, PartialEq)]
+enum Notice<'a> {
+    /// "project_id:cursor": events up to the cursor are committed.
+    Events(&'a str, u64),
+    /// "project_id:deleted": the project was deleted.
+    Deleted(&'a str),
+}
+
+fn parse(payload: &str) -> Option<Notice<'_>> {
+    let (project_id, rest) = payload.rsplit_once(':').filter(|(p, _)| !p.is_empty())?;
+    if rest == DELETED_NOTICE {
+        return Some(Notice::Deleted(project_id));
+    }
+    Some(Notice::Events(project_id, rest.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -93,7 +106,9 @@ mod tests {
 
     #[test]
     fn payloads_parse() {
-        assert_eq!(parse("0193-ab:42"), Some(("0193-ab", 42)));
+        assert_eq!(parse("0193-ab:42"), Some(Notice::Events("0193-ab", 42)));
+        assert_eq!(parse("0193-ab:deleted"), Some(Notice::Deleted("0193-ab")));
+        assert_eq!(parse(":deleted"), None);
         assert_eq!(parse(":42"), None);
         assert_eq!(parse("p:x"), None);
         assert_eq!(parse("p"), None);

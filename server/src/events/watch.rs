@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Event, EventBus, hub::Registration};
 use crate::{
-    error::{Error, Result},
+    error::{Error, Reason, Result},
     model::{Millis, now_ms},
 };
 
@@ -119,7 +119,7 @@ impl Watch {
     }
 
     /// The next event or heartbeat; `None` once the stream ended (shutdown).
-    /// After an error the stream is over.
+    /// After an error the stream is over; PROJECT_NOT_FOUND when the project was deleted.
     pub async fn next(&mut self) -> Option<Result<WatchItem>> {
         loop {
             if self.done {
@@ -175,6 +175,14 @@ impl Watch {
                                 return Some(Err(err));
                             }
                         }
+                    }
+                    None if self.registration.project_deleted() => {
+                        self.done = true;
+                        return Some(Err(Error::new(
+                            Reason::ProjectNotFound,
+                            format!("project {} was deleted", self.project_id),
+                        )
+                        .with_field("project_id")));
                     }
                     None => {
                         self.done = true;

@@ -72,6 +72,16 @@ impl ProjectService for ProjectApi {
         Ok(Response::new(pb::UpdateProjectResponse { project: Some(project.into()) }))
     }
 
+    async fn delete_project(
+        &self,
+        request: Request<pb::DeleteProjectRequest>,
+    ) -> Result<Response<pb::DeleteProjectResponse>, Status> {
+        let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
+        let deleted = self.projects.delete(&tenant, &request.get_ref().project_id).await?;
+        Ok(Response::new(pb::DeleteProjectResponse { deleted: Some(deleted.into()) }))
+    }
+
     async fn upsert_scene(
         &self,
         request: Request<pb::UpsertSceneRequest>,

@@ -49,6 +49,11 @@ impl FactsCache {
         self.entries.insert(key, Entry { analysis, expires: Instant::now() + self.ttl });
     }
 
+    /// Drops every analysis of a deleted project.
+    pub fn forget_project(&self, project_id: &str) {
+        self.entries.retain(|(project, _), _| project != project_id);
+    }
+
     /// Drops expired entries; returns how many remain.
     pub fn sweep(&self) -> usize {
         let now = Instant::now();

@@ -85,6 +85,44 @@ pub struct Project {
     pub updated_at: Millis,
 }
 
+/// What DeleteProject removed, by kind of row (the project row itself not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectDeletion {
+    pub scenes: u64,
+    pub memory_items: u64,
+    pub conversation_turns: u64,
+    /// Orchestrations, with their stored responses and idempotency keys.
+    pub orchestrations: u64,
+    pub image_analyses: u64,
+    /// Pending, running and finished jobs.
+    pub jobs: u64,
+    pub events: u64,
+}
+
+impl ProjectDeletion {
+    /// Rows of every kind together.
+    pub fn total(&self) -> u64 {
+        self.scenes
+            + self.memory_items
+            + self.conversation_turns
+            + self.orchestrations
+            + self.image_analyses
+            + self.jobs
+            + self.events
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &ProjectDeletion) {
+        self.scenes += other.scenes;
+        self.memory_items += other.memory_items;
+        self.conversation_turns += other.conversation_turns;
+        self.orchestrations += other.orchestrations;
+        self.image_analyses += other.image_analyses;
+        self.jobs += other.jobs;
+        self.events += other.events;
+    }
+}
+
 /// Whether a scene renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SceneStatus {

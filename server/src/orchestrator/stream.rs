@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ContextView, OrchestrateRequest, Orchestrated, Orchestration, Orchestrator};
 use crate::{
     decide::Decision,
-    error::{Error, Result},
+    error::{Error, Reason, Result},
     images::ImageAdmission,
     model::{Event, TenantId},
     perf::StreamKind,
@@ -146,8 +146,18 @@ impl Emitter {
         }
         self.send(OrchestrationEvent::DecisionMade { orchestration_id: o.id.clone(), decision: o.decision.clone() })
             .await;
-        let pending_image_ids =
-            if o.images.is_empty() { Vec::new() } else { self.follow_images(&o, events_after).await };
+        let pending_image_ids = if o.images.is_empty() {
+            Vec::new()
+        } else {
+            match self.follow_images(&o, events_after).await {
+                Ok(pending) => pending,
+                Err(deleted) => {
+                    // The project is gone: there is nothing to complete.
+                    let _ = self.tx.send(Err(deleted)).await;
+                    return;
+                }
+            }
+        };
         self.send(OrchestrationEvent::Completed { orchestration: Box::new(o), replayed, pending_image_ids }).await;
     }
 
@@ -158,8 +168,10 @@ impl Emitter {
 
     /// Sends the orchestration's image events until every image has its final
     /// one, the wait runs out, the consumer goes away or the server stops;
-    /// returns the images still without a final event.
-    async fn follow_images(&self, o: &Orchestration, events_after: u64) -> Vec<String> {
+    /// returns the images still without a final event. PROJECT_NOT_FOUND when
+    /// the project was deleted meanwhile (the stream ends with it); any other
+    /// failure to follow completes the stream with the images still pending.
+    async fn follow_images(&self, o: &Orchestration, events_after: u64) -> Result<Vec<String>> {
         let deadline = tokio::time::Instant::now() + self.image_wait;
         let ids: Vec<String> = o.images.iter().map(|a| a.image_id.clone()).collect();
         let images = &self.orchestrator.images;
@@ -167,9 +179,10 @@ impl Emitter {
             images.follow(&self.tenant, &o.project_id, &o.id, events_after, ids.clone(), self.shutdown.clone());
         let mut follow = match follow.await {
             Ok(follow) => follow,
+            Err(err) if err.reason() == Reason::ProjectNotFound => return Err(err),
             Err(err) => {
                 tracing::warn!(orchestration_id = %o.id, error = %err, "cannot follow the images' events");
-                return ids;
+                return Ok(ids);
             }
         };
         while let Some(item) = follow.next(deadline).await {
@@ -179,12 +192,13 @@ impl Emitter {
                         break;
                     }
                 }
+                Err(err) if err.reason() == Reason::ProjectNotFound => return Err(err),
                 Err(err) => {
                     tracing::warn!(orchestration_id = %o.id, error = %err, "lost the images' events; completing");
                     break;
                 }
             }
         }
-        follow.pending()
+        Ok(follow.pending())
     }
 }

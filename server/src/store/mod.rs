@@ -7,6 +7,7 @@
 //! one pool for reads and writes, plus the probe connection.
 
 mod context;
+mod deletion;
 pub mod entities;
 mod events;
 mod images;
@@ -24,6 +25,7 @@ pub use self::images::ImageReady;
 pub use self::tx::WriteTx;
 pub use self::{events::EVENTS_CHANNEL, jobs::JOBS_CHANNEL};
 pub use context::{ContextLimits, ContextRows};
+pub use deletion::{DELETE_CHUNK_ROWS, DELETED_NOTICE};
 pub use orchestrations::{Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
 pub use perf::QueueCounts;
 pub use retention::{RetentionPolicy, RetentionReport};

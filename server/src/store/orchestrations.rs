@@ -126,6 +126,7 @@ impl Store {
             .select_only()
             .columns([projects::Column::Id, projects::Column::TenantId])
             .filter(projects::Column::Id.is_in(ids))
+            .filter(projects::Column::DeletedAt.is_null())
             .order_by_asc(projects::Column::Id);
         if self.backend == Backend::Postgres {
             query = query.lock_exclusive();

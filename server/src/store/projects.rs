@@ -35,6 +35,7 @@ impl Store {
             event_cursor: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
+            deleted_at: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -67,6 +68,7 @@ impl Store {
     pub async fn list_projects(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Project>> {
         let mut query = projects::Entity::find()
             .filter(projects::Column::TenantId.eq(tenant.as_str()))
+            .filter(projects::Column::DeletedAt.is_null())
             .order_by_asc(projects::Column::Id)
             .limit(page.fetch_limit());
         if let Some(after) = &page.after {
@@ -256,7 +258,7 @@ impl Store {
     }
 }
 
-/// The project row if it belongs to the tenant; PROJECT_NOT_FOUND otherwise.
+/// The project row if it belongs to the tenant and is not being deleted; PROJECT_NOT_FOUND otherwise.
 pub(crate) async fn project_row(
     conn: &impl ConnectionTrait,
     tenant: &TenantId,
@@ -264,6 +266,7 @@ pub(crate) async fn project_row(
 ) -> Result<projects::Model> {
     projects::Entity::find_by_id(project_id.to_owned())
         .filter(projects::Column::TenantId.eq(tenant.as_str()))
+        .filter(projects::Column::DeletedAt.is_null())
         .one(conn)
         .await?
         .ok_or_else(|| project_not_found(project_id))
@@ -280,8 +283,9 @@ impl WriteTx {
     /// so concurrent writers to one project (scene reorders, event cursors) queue
     /// instead of interleaving. SQLite's write lock already serialises them.
     pub async fn lock_project(&self, tenant: &TenantId, project_id: &str) -> Result<projects::Model> {
-        let mut query =
-            projects::Entity::find_by_id(project_id.to_owned()).filter(projects::Column::TenantId.eq(tenant.as_str()));
+        let mut query = projects::Entity::find_by_id(project_id.to_owned())
+            .filter(projects::Column::TenantId.eq(tenant.as_str()))
+            .filter(projects::Column::DeletedAt.is_null());
         if self.backend() == Backend::Postgres {
             query = query.lock_exclusive();
         }

@@ -109,6 +109,7 @@ impl Store {
             None => {
                 projects::Entity::find()
                     .filter(projects::Column::TenantId.eq(tenant.as_str()))
+                    .filter(projects::Column::DeletedAt.is_null())
                     .select_only()
                     .column(projects::Column::Id)
                     .into_tuple()

@@ -169,6 +169,20 @@ impl From<model::Project> for pb::Project {
     }
 }
 
+impl From<model::ProjectDeletion> for pb::DeletedRows {
+    fn from(d: model::ProjectDeletion) -> Self {
+        Self {
+            scenes: d.scenes,
+            memory_items: d.memory_items,
+            conversation_turns: d.conversation_turns,
+            orchestrations: d.orchestrations,
+            image_analyses: d.image_analyses,
+            jobs: d.jobs,
+            events: d.events,
+        }
+    }
+}
+
 impl From<model::Scene> for pb::Scene {
     fn from(s: model::Scene) -> Self {
         pb::Scene {

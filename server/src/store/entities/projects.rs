@@ -1,4 +1,5 @@
-//! Projects. `event_cursor` is the last event cursor handed out for the project.
+//! Projects. `event_cursor` is the last event cursor handed out for the project;
+//! `deleted_at` marks a project DeleteProject is removing (NOT_FOUND to every call).
 
 use sea_orm::entity::prelude::*;
 
@@ -14,6 +15,7 @@ pub struct Model {
     pub event_cursor: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub deleted_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
