@@ -241,6 +241,16 @@ func (c *Client) UpdateProject(ctx context.Context, req *brainv1.UpdateProjectRe
 	return response.GetProject(), err
 }
 
+// DeleteProject deletes a project and everything in it and returns how many
+// rows of each kind were removed. Not retried: a replay would answer NOT_FOUND
+// (PROJECT_NOT_FOUND), so after a lost response NOT_FOUND means it is gone.
+func (c *Client) DeleteProject(ctx context.Context, projectID string) (*brainv1.DeletedRows, error) {
+	response, err := unary(ctx, c, false, func(ctx context.Context) (*brainv1.DeleteProjectResponse, error) {
+		return c.projects.DeleteProject(ctx, &brainv1.DeleteProjectRequest{ProjectId: projectID})
+	})
+	return response.GetDeleted(), err
+}
+
 // ListProjects returns one page of the caller's projects, oldest first.
 func (c *Client) ListProjects(ctx context.Context, req *brainv1.ListProjectsRequest) (*brainv1.ListProjectsResponse, error) {
 	return unary(ctx, c, true, func(ctx context.Context) (*brainv1.ListProjectsResponse, error) {

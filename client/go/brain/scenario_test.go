@@ -311,6 +311,32 @@ func TestScenario(t *testing.T) {
 			t.Fatalf("scoped report for %q", scoped.GetProjectId())
 		}
 	})
+
+	t.Run("delete the project and everything in it", func(t *testing.T) {
+		// The steps above wrote 3 scenes, 2 preferences, one orchestration (one turn) and 2 images.
+		deleted := ok(client.DeleteProject(ctx, projectID)).get(t)
+		switch {
+		case deleted.GetScenes() < 3 || deleted.GetMemoryItems() < 2:
+			t.Fatalf("scenes and memory items: %v", deleted)
+		case deleted.GetOrchestrations() < 1 || deleted.GetConversationTurns() < 1:
+			t.Fatalf("the orchestration and its turn: %v", deleted)
+		case deleted.GetImageAnalyses() < 2 || deleted.GetEvents() < 1:
+			t.Fatalf("the images and their events: %v", deleted)
+		}
+		_, err := client.GetProject(ctx, projectID)
+		if be := brainErr(t, err); be.Code != codes.NotFound || be.Reason != "PROJECT_NOT_FOUND" {
+			t.Fatalf("get after delete: %v", be)
+		}
+		_, err = client.ListScenes(ctx, &brainv1.ListScenesRequest{ProjectId: projectID})
+		if be := brainErr(t, err); be.Code != codes.NotFound || be.Reason != "PROJECT_NOT_FOUND" {
+			t.Fatalf("list scenes after delete: %v", be)
+		}
+		// Deleting it again is NOT_FOUND too (a replayed delete would answer the same, so it is not retried).
+		_, err = client.DeleteProject(ctx, projectID)
+		if be := brainErr(t, err); be.Code != codes.NotFound || be.Reason != "PROJECT_NOT_FOUND" {
+			t.Fatalf("second delete: %v", be)
+		}
+	})
 }
 
 func sceneIDs(scenes []*brainv1.Scene) []string {
@@ -403,7 +429,8 @@ func TestQuickstartRunsAsShownInTheReadme(t *testing.T) {
 	if err != nil {
 		t.Fatalf("quickstart: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "has 1 scene(s)") || !strings.Contains(string(out), "NOT_FOUND PROJECT_NOT_FOUND") {
+	if !strings.Contains(string(out), "has 1 scene(s)") || !strings.Contains(string(out), "deleted 1 scene(s), 0 memory item(s)") ||
+		!strings.Contains(string(out), "NOT_FOUND PROJECT_NOT_FOUND") {
 		t.Fatalf("quickstart printed:\n%s", out)
 	}
 	readme := string(ok(os.ReadFile(filepath.Join("..", "README.md"))).get(t))

@@ -8,7 +8,9 @@ with BrainClient(os.environ.get("BRAIN_ADDR", "127.0.0.1:50051"), api_key=os.env
     brain.put_memory(project.project_id, "style", "minimal")
     scenes = brain.list_scenes(project.project_id).scenes
     print(f"project {project.project_id} has {len(scenes)} scene(s)")
+    deleted = brain.delete_project(project.project_id)  # the project and everything in it
+    print(f"deleted {deleted.scenes} scene(s), {deleted.memory_items} memory item(s)")
     try:
-        brain.get_project("no-such-project")
+        brain.get_project(project.project_id)
     except BrainError as error:
         print(f"{error.code.name} {error.reason}")  # NOT_FOUND PROJECT_NOT_FOUND

@@ -63,6 +63,19 @@ async def _scenario(server: BrainServer) -> None:
         report = await client.get_performance_report(window=performance_pb2.REPORT_WINDOW_SINCE_START)
         assert report.requests.total > 0
 
+        # 3 scenes, 1 memory item left, one orchestration (one turn) and 2 images.
+        deleted = await client.delete_project(project_id)
+        assert deleted.scenes >= 3, deleted
+        assert deleted.memory_items >= 1, deleted
+        assert deleted.orchestrations >= 1 and deleted.conversation_turns >= 1, deleted
+        assert deleted.image_analyses >= 2 and deleted.events >= 1, deleted
+        with pytest.raises(BrainError) as caught:
+            await client.get_project(project_id)
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+        with pytest.raises(BrainError) as caught:
+            await client.delete_project(project_id)
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+
 
 async def _watch_with_cut(server: BrainServer, client: AsyncBrainClient, project_id: str) -> None:
     final_types = (image_facts_pb2.EVENT_TYPE_IMAGE_FACTS_PROCESSED, image_facts_pb2.EVENT_TYPE_IMAGE_FACTS_FAILED)

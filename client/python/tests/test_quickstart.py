@@ -22,6 +22,7 @@ def test_example_runs_and_is_in_the_readme(server: BrainServer, example: str) ->
     assert done.returncode == 0, done.stderr
     assert "has 1 scene(s)" in done.stdout, done.stdout
     if example == "quickstart.py":
+        assert "deleted 1 scene(s), 1 memory item(s)" in done.stdout, done.stdout
         assert "NOT_FOUND PROJECT_NOT_FOUND" in done.stdout, done.stdout
     readme = (PACKAGE / "README.md").read_text()
     assert path.read_text().strip() in readme, f"README.md shows examples/{example} verbatim"

@@ -188,6 +188,26 @@ def test_performance_report(client: BrainClient, project_id: str) -> None:
     assert scoped.project_id == project_id
 
 
+def test_delete_project_removes_everything_in_it(client: BrainClient, project_id: str) -> None:
+    # The scenario above wrote 3 scenes, 2 preferences, one orchestration (one turn) and 2 images.
+    deleted = client.delete_project(project_id)
+    assert deleted.scenes >= 3, deleted
+    assert deleted.memory_items >= 2, deleted
+    assert deleted.orchestrations >= 1 and deleted.conversation_turns >= 1, deleted
+    assert deleted.image_analyses >= 2 and deleted.events >= 1, deleted
+
+    with pytest.raises(BrainError) as caught:
+        client.get_project(project_id)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+    with pytest.raises(BrainError) as caught:
+        client.list_scenes(project_id)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+    # Deleting it again is NOT_FOUND too (a replayed delete would answer the same, so it is not retried).
+    with pytest.raises(BrainError) as caught:
+        client.delete_project(project_id)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+
+
 def test_retries_only_idempotent_calls_within_the_deadline(server: BrainServer) -> None:
     proxy = Proxy(server.addr)
     patient = RetryPolicy(max_attempts=50, initial_backoff=0.05, max_backoff=0.1, jitter=0.1)

@@ -1,4 +1,4 @@
-use brain_client::{BrainClient, proto};
+use brain_client::{BrainClient, code_name, proto};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,5 +18,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.upsert_scene(intro).await?;
     let scenes = client.list_scenes(proto::ListScenesRequest { project_id: id.clone(), ..Default::default() }).await?;
     println!("project {id} has {} scene(s)", scenes.scenes.len());
+
+    let deleted = client.delete_project(id.clone()).await?; // the project and everything in it
+    println!("deleted {} scene(s), {} memory item(s)", deleted.scenes, deleted.memory_items);
+    if let Err(err) = client.get_project(id).await {
+        println!("{} {}", code_name(err.code()), err.reason().unwrap_or("")); // NOT_FOUND PROJECT_NOT_FOUND
+    }
     Ok(())
 }

@@ -367,6 +367,17 @@ impl BrainClient {
         response.project.ok_or_else(|| missing("project"))
     }
 
+    /// Deletes a project and everything in it, returning how many rows of each kind were
+    /// removed (not retried: a replay would answer PROJECT_NOT_FOUND, so a NOT_FOUND after
+    /// a lost response means the project is gone).
+    pub async fn delete_project(&self, project_id: impl Into<String>) -> Result<pb::DeletedRows, BrainError> {
+        let request = pb::DeleteProjectRequest { project_id: project_id.into() };
+        let response = self
+            .unary(false, request, |ch, req| async move { Self::projects_stub(ch).delete_project(req).await })
+            .await?;
+        response.deleted.ok_or_else(|| missing("deleted"))
+    }
+
     /// Lists the caller's projects, one page at a time.
     pub async fn list_projects(
         &self,

@@ -28,7 +28,7 @@
 //! | --- | --- |
 //! | always | `get_project`, `list_projects`, `update_project` (the same values again), `list_scenes`, `list_memories`, `get_context_packet`, `get_image_facts`, `list_image_facts`, `get_performance_report`, `health`, `put_memory` (same type and key: last write wins; a replay may count one extra occurrence), `run_retention` |
 //! | when the request says which | `upsert_scene` with a `scene_id`; `orchestrate` with a `request_id` (the server replays the stored response) |
-//! | never | `create_project`, `delete_scene`, `delete_memory` (a replay would answer NOT_FOUND), `analyze_images`, `upsert_scene` without `scene_id`, `orchestrate` without `request_id`, `orchestrate_stream`, `watch_performance_report` |
+//! | never | `create_project`, `delete_project`, `delete_scene`, `delete_memory` (a replay would answer NOT_FOUND: after a lost response, NOT_FOUND means it is gone), `analyze_images`, `upsert_scene` without `scene_id`, `orchestrate` without `request_id`, `orchestrate_stream`, `watch_performance_report` |
 //!
 //! # Watching image facts
 //! [`BrainClient::watch_image_facts`] returns an [`ImageFactsWatch`] that

@@ -133,3 +133,46 @@ async fn cli_scenario() {
     assert!(report["requests"]["total"].as_str().is_some_and(|t| t != "0"), "{report}");
     assert!(cli.ok(&["report"]).await.contains("Requests"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_projects_delete() {
+    let server = BrainServer::start().await;
+    let cli = Cli { server: &server };
+
+    // Text: what was removed, kind by kind.
+    let created = cli.json(&["projects", "create", "Doomed"]).await;
+    let project_id = created["projectId"].as_str().expect("projectId").to_owned();
+    for id in ["intro", "outro"] {
+        cli.ok(&["scenes", "upsert", &project_id, "--scene-id", id, "--name", id]).await;
+    }
+    cli.ok(&["memory", "put", &project_id, "style", "minimal"]).await;
+    let out = cli.ok(&["projects", "delete", &project_id]).await;
+    assert!(out.starts_with(&format!("Deleted project {project_id}")), "{out}");
+    let count = |kind: &str| {
+        let line = out.lines().find(|l| l.starts_with(kind)).unwrap_or_else(|| panic!("no {kind} line: {out}"));
+        line[kind.len()..].trim().parse::<u64>().unwrap_or_else(|e| panic!("{kind}: {e}: {out}"))
+    };
+    assert_eq!((count("Scenes"), count("Memory items"), count("Events")), (2, 1, 0), "{out}");
+
+    // Afterwards the project is NOT_FOUND, to a second delete too.
+    let err = cli.error(&["projects", "get", &project_id]).await;
+    assert_eq!((err["code"].as_str(), err["reason"].as_str()), (Some("NOT_FOUND"), Some("PROJECT_NOT_FOUND")));
+    let err = cli.error(&["projects", "delete", &project_id]).await;
+    assert_eq!((err["code"].as_str(), err["reason"].as_str()), (Some("NOT_FOUND"), Some("PROJECT_NOT_FOUND")));
+    let err = cli.error(&["scenes", "list", &project_id]).await;
+    assert_eq!(err["reason"], "PROJECT_NOT_FOUND");
+
+    // JSON: a bare DeletedRows, 64-bit counts as strings (as grpcurl prints them), zeros included.
+    let created = cli.json(&["projects", "create", "Doomed too"]).await;
+    let project_id = created["projectId"].as_str().expect("projectId").to_owned();
+    cli.ok(&["scenes", "upsert", &project_id, "--name", "Intro"]).await;
+    let deleted = cli.json(&["projects", "delete", &project_id]).await;
+    assert_eq!(deleted["scenes"], "1", "{deleted}");
+    assert_eq!(deleted["memoryItems"], "0", "{deleted}");
+    for field in ["conversationTurns", "orchestrations", "imageAnalyses", "jobs", "events"] {
+        assert!(deleted[field].is_string(), "{field} in {deleted}");
+    }
+    assert!(deleted.get("deleted").is_none(), "not wrapped in a response: {deleted}");
+    let listed = cli.json(&["projects", "list", "--all"]).await;
+    assert_eq!(listed["projects"].as_array().map(Vec::len), Some(0), "{listed}");
+}

@@ -1,7 +1,7 @@
 //! The scenario every client runs against a live `brain-server`: projects,
 //! scenes with pagination, memory, errors with reasons, orchestration with an
-//! attached image, its late facts over a watch that is cut and resumed, and
-//! the performance report.
+//! attached image, its late facts over a watch that is cut and resumed, the
+//! performance report, and deleting the project.
 
 mod support;
 
@@ -25,6 +25,7 @@ async fn shared_scenario() {
     let image_id = orchestrate_with_image(&client, &project_id).await;
     watch_late_facts(&server, &client, &project_id, image_id).await;
     performance_report(&client, &project_id).await;
+    delete_project(&client, &project_id).await;
 }
 
 async fn auth_errors(server: &BrainServer) {
@@ -288,6 +289,30 @@ async fn performance_report(client: &BrainClient, project_id: &str) {
     assert_eq!(scoped.project_id, project_id);
 }
 
+/// Deletes the project: the counts cover what the scenario wrote, and the project is
+/// NOT_FOUND afterwards, to a second delete too.
+async fn delete_project(client: &BrainClient, project_id: &str) {
+    // The scenario wrote 3 scenes, 2 preferences, one orchestration (one turn) and 2 images.
+    let deleted = client.delete_project(project_id).await.expect("delete project");
+    assert!(deleted.scenes >= 3 && deleted.memory_items >= 2, "{deleted:?}");
+    assert!(deleted.orchestrations >= 1 && deleted.conversation_turns >= 1, "{deleted:?}");
+    assert!(deleted.image_analyses >= 2 && deleted.events >= 1, "{deleted:?}");
+
+    let err = client.get_project(project_id).await.expect_err("a deleted project is gone");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"), "{err}");
+    let err = client
+        .list_scenes(proto::ListScenesRequest { project_id: project_id.into(), ..Default::default() })
+        .await
+        .expect_err("a deleted project has no scenes");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"), "{err}");
+    // Deleting it again is NOT_FOUND too (a replayed delete would answer the same, so it is not retried).
+    let err = client.delete_project(project_id).await.expect_err("a second delete");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_only_idempotent_calls_within_the_deadline() {
     let server = BrainServer::start().await;
@@ -376,6 +401,8 @@ async fn quickstart_example_runs() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "quickstart failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("has 1 scene(s)"), "{stdout}");
+    assert!(stdout.contains("deleted 1 scene(s), 0 memory item(s)"), "{stdout}");
+    assert!(stdout.contains("NOT_FOUND PROJECT_NOT_FOUND"), "{stdout}");
 
     let readme = std::fs::read_to_string(support::repo_root().join("client/rust/README.md")).expect("README");
     let example_source =

@@ -6,8 +6,10 @@ await brain.upsertScene({ projectId: project.projectId, name: "Intro", summary: 
 await brain.putMemory({ projectId: project.projectId, type: MemoryType.USER_PREFERENCE, key: "style", value: "minimal" });
 const { scenes } = await brain.listScenes({ projectId: project.projectId });
 console.log(`project ${project.projectId} has ${scenes.length} scene(s)`);
+const deleted = await brain.deleteProject(project.projectId); // the project and everything in it
+console.log(`deleted ${deleted.scenes} scene(s), ${deleted.memoryItems} memory item(s)`);
 try {
-  await brain.getProject("no-such-project");
+  await brain.getProject(project.projectId);
 } catch (error) {
   if (error instanceof BrainError) console.log(`${error.codeName} ${error.reason}`); // NOT_FOUND PROJECT_NOT_FOUND
 }

@@ -33,6 +33,7 @@ import {
 } from "./gen/brain/v1/performance_pb.js";
 import {
   type CreateProjectRequestSchema,
+  type DeletedRows,
   type DeleteMemoryRequestSchema,
   type ListMemoriesRequestSchema,
   type ListMemoriesResponse,
@@ -211,6 +212,15 @@ export class BrainClient {
   async updateProject(request: Init<typeof UpdateProjectRequestSchema>, options?: BrainCallOptions): Promise<Project> {
     const response = await this.unary(true, options, (o) => this.projects.updateProject(request, o));
     return required(response.project, "project");
+  }
+
+  /**
+   * Deletes a project and everything in it; returns how many rows of each kind were removed.
+   * Not retried: a replay would answer PROJECT_NOT_FOUND (after a lost response, NOT_FOUND means it is gone).
+   */
+  async deleteProject(projectId: string, options?: BrainCallOptions): Promise<DeletedRows> {
+    const response = await this.unary(false, options, (o) => this.projects.deleteProject({ projectId }, o));
+    return required(response.deleted, "deleted");
   }
 
   /** One page of the caller's projects, oldest first. */

@@ -222,6 +222,26 @@ describe("brain client against a live server", () => {
     assert.equal(scoped.projectId, projectId);
   });
 
+  it("deletes the project and everything in it", async () => {
+    // The steps above wrote 3 scenes, 2 preferences, one orchestration (one turn) and 2 images.
+    const deleted = await client.deleteProject(projectId);
+    assert.ok(deleted.scenes >= 3n, `scenes: ${deleted.scenes}`);
+    assert.ok(deleted.memoryItems >= 2n, `memory items: ${deleted.memoryItems}`);
+    assert.ok(deleted.orchestrations >= 1n && deleted.conversationTurns >= 1n, "the orchestration and its turn");
+    assert.ok(deleted.imageAnalyses >= 2n && deleted.events >= 1n, "the images and their events");
+
+    let err = await rejection(client.getProject(projectId));
+    assert.equal(err.code, Code.NotFound);
+    assert.equal(err.reason, "PROJECT_NOT_FOUND");
+    err = await rejection(client.listScenes({ projectId }));
+    assert.equal(err.code, Code.NotFound);
+    assert.equal(err.reason, "PROJECT_NOT_FOUND");
+    // Deleting it again is NOT_FOUND too (a replayed delete would answer the same, so it is not retried).
+    err = await rejection(client.deleteProject(projectId));
+    assert.equal(err.code, Code.NotFound);
+    assert.equal(err.reason, "PROJECT_NOT_FOUND");
+  });
+
   it("retries only idempotent calls, within the deadline", async () => {
     const proxy = await Proxy.start(server.addr);
     const patient: RetryPolicy = { maxAttempts: 50, initialBackoffMs: 50, maxBackoffMs: 100, multiplier: 2, jitter: 0.1 };
@@ -276,6 +296,7 @@ describe("brain client against a live server", () => {
       timeout: 60_000,
     });
     assert.match(stdout, /has 1 scene\(s\)/);
+    assert.match(stdout, /deleted 1 scene\(s\), 1 memory item\(s\)/);
     assert.match(stdout, /NOT_FOUND PROJECT_NOT_FOUND/);
     const readme = readFileSync(path.join(PACKAGE_DIR, "README.md"), "utf8");
     const source = readFileSync(path.join(PACKAGE_DIR, "examples/quickstart.ts"), "utf8").trim();

@@ -1,4 +1,4 @@
-// Quickstart: create a project, add a scene, list the scenes, read an error's reason.
+// Quickstart: create a project, add a scene, list the scenes, delete the project, read an error's reason.
 package main
 
 import (
@@ -28,8 +28,11 @@ func main() {
 	check(err)
 	fmt.Printf("project %s has %d scene(s)\n", project.GetProjectId(), len(scenes.GetScenes()))
 
+	deleted, err := client.DeleteProject(ctx, project.GetProjectId()) // the project and everything in it
+	check(err)
+	fmt.Printf("deleted %d scene(s), %d memory item(s)\n", deleted.GetScenes(), deleted.GetMemoryItems())
 	var failure *brain.Error
-	if _, err := client.GetProject(ctx, "no-such-project"); errors.As(err, &failure) {
+	if _, err := client.GetProject(ctx, project.GetProjectId()); errors.As(err, &failure) {
 		fmt.Println(brain.CodeName(failure.Code), failure.Reason) // NOT_FOUND PROJECT_NOT_FOUND
 	}
 }

@@ -176,6 +176,13 @@ class AsyncBrainClient:
         )
         return (await self._unary(self._projects.UpdateProject, request, idempotent=True, timeout=timeout)).project
 
+    async def delete_project(self, project_id: str, *, timeout: Timeout = UNSET) -> project_pb2.DeletedRows:
+        """Deletes a project and everything in it; returns how many rows of each kind went.
+        Not retried: a replay would answer PROJECT_NOT_FOUND (after a lost response, NOT_FOUND
+        means the project is gone)."""
+        request = project_pb2.DeleteProjectRequest(project_id=project_id)
+        return (await self._unary(self._projects.DeleteProject, request, idempotent=False, timeout=timeout)).deleted
+
     async def list_projects(
         self, *, page_size: int = 0, page_token: str = "", timeout: Timeout = UNSET
     ) -> project_pb2.ListProjectsResponse:

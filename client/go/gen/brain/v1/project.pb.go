@@ -1025,6 +1025,198 @@ func (x *UpdateProjectResponse) GetProject() *Project {
 	return nil
 }
 
+// DeleteProjectRequest names the project to delete.
+type DeleteProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the project.
+	ProjectId     string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteProjectRequest) Reset() {
+	*x = DeleteProjectRequest{}
+	mi := &file_brain_v1_project_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteProjectRequest) ProtoMessage() {}
+
+func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brain_v1_project_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteProjectRequest.ProtoReflect.Descriptor instead.
+func (*DeleteProjectRequest) Descriptor() ([]byte, []int) {
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeleteProjectRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+// DeleteProjectResponse says what was removed.
+type DeleteProjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows removed, by kind.
+	Deleted       *DeletedRows `protobuf:"bytes,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteProjectResponse) Reset() {
+	*x = DeleteProjectResponse{}
+	mi := &file_brain_v1_project_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteProjectResponse) ProtoMessage() {}
+
+func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brain_v1_project_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteProjectResponse.ProtoReflect.Descriptor instead.
+func (*DeleteProjectResponse) Descriptor() ([]byte, []int) {
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DeleteProjectResponse) GetDeleted() *DeletedRows {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+// DeletedRows counts what a deletion removed, by kind.
+type DeletedRows struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Scenes.
+	Scenes uint64 `protobuf:"varint,1,opt,name=scenes,proto3" json:"scenes,omitempty"`
+	// Memory items of every type.
+	MemoryItems uint64 `protobuf:"varint,2,opt,name=memory_items,json=memoryItems,proto3" json:"memory_items,omitempty"`
+	// Conversation turns, archived ones included.
+	ConversationTurns uint64 `protobuf:"varint,3,opt,name=conversation_turns,json=conversationTurns,proto3" json:"conversation_turns,omitempty"`
+	// Orchestrations, with their stored responses and request ids.
+	Orchestrations uint64 `protobuf:"varint,4,opt,name=orchestrations,proto3" json:"orchestrations,omitempty"`
+	// Image analyses, in any status.
+	ImageAnalyses uint64 `protobuf:"varint,5,opt,name=image_analyses,json=imageAnalyses,proto3" json:"image_analyses,omitempty"`
+	// Background jobs: pending, running and finished.
+	Jobs uint64 `protobuf:"varint,6,opt,name=jobs,proto3" json:"jobs,omitempty"`
+	// Events (the WatchImageFacts log).
+	Events        uint64 `protobuf:"varint,7,opt,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletedRows) Reset() {
+	*x = DeletedRows{}
+	mi := &file_brain_v1_project_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletedRows) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletedRows) ProtoMessage() {}
+
+func (x *DeletedRows) ProtoReflect() protoreflect.Message {
+	mi := &file_brain_v1_project_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletedRows.ProtoReflect.Descriptor instead.
+func (*DeletedRows) Descriptor() ([]byte, []int) {
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeletedRows) GetScenes() uint64 {
+	if x != nil {
+		return x.Scenes
+	}
+	return 0
+}
+
+func (x *DeletedRows) GetMemoryItems() uint64 {
+	if x != nil {
+		return x.MemoryItems
+	}
+	return 0
+}
+
+func (x *DeletedRows) GetConversationTurns() uint64 {
+	if x != nil {
+		return x.ConversationTurns
+	}
+	return 0
+}
+
+func (x *DeletedRows) GetOrchestrations() uint64 {
+	if x != nil {
+		return x.Orchestrations
+	}
+	return 0
+}
+
+func (x *DeletedRows) GetImageAnalyses() uint64 {
+	if x != nil {
+		return x.ImageAnalyses
+	}
+	return 0
+}
+
+func (x *DeletedRows) GetJobs() uint64 {
+	if x != nil {
+		return x.Jobs
+	}
+	return 0
+}
+
+func (x *DeletedRows) GetEvents() uint64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
 // UpsertSceneRequest creates or replaces a scene.
 type UpsertSceneRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1049,7 +1241,7 @@ type UpsertSceneRequest struct {
 
 func (x *UpsertSceneRequest) Reset() {
 	*x = UpsertSceneRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[12]
+	mi := &file_brain_v1_project_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1253,7 @@ func (x *UpsertSceneRequest) String() string {
 func (*UpsertSceneRequest) ProtoMessage() {}
 
 func (x *UpsertSceneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[12]
+	mi := &file_brain_v1_project_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1266,7 @@ func (x *UpsertSceneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSceneRequest.ProtoReflect.Descriptor instead.
 func (*UpsertSceneRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{12}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpsertSceneRequest) GetProjectId() string {
@@ -1139,7 +1331,7 @@ type UpsertSceneResponse struct {
 
 func (x *UpsertSceneResponse) Reset() {
 	*x = UpsertSceneResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[13]
+	mi := &file_brain_v1_project_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1343,7 @@ func (x *UpsertSceneResponse) String() string {
 func (*UpsertSceneResponse) ProtoMessage() {}
 
 func (x *UpsertSceneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[13]
+	mi := &file_brain_v1_project_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1356,7 @@ func (x *UpsertSceneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertSceneResponse.ProtoReflect.Descriptor instead.
 func (*UpsertSceneResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{13}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpsertSceneResponse) GetScene() *Scene {
@@ -1194,7 +1386,7 @@ type DeleteSceneRequest struct {
 
 func (x *DeleteSceneRequest) Reset() {
 	*x = DeleteSceneRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[14]
+	mi := &file_brain_v1_project_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1398,7 @@ func (x *DeleteSceneRequest) String() string {
 func (*DeleteSceneRequest) ProtoMessage() {}
 
 func (x *DeleteSceneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[14]
+	mi := &file_brain_v1_project_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1411,7 @@ func (x *DeleteSceneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSceneRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSceneRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{14}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteSceneRequest) GetProjectId() string {
@@ -1245,7 +1437,7 @@ type DeleteSceneResponse struct {
 
 func (x *DeleteSceneResponse) Reset() {
 	*x = DeleteSceneResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[15]
+	mi := &file_brain_v1_project_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1449,7 @@ func (x *DeleteSceneResponse) String() string {
 func (*DeleteSceneResponse) ProtoMessage() {}
 
 func (x *DeleteSceneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[15]
+	mi := &file_brain_v1_project_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1462,7 @@ func (x *DeleteSceneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSceneResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSceneResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{15}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{18}
 }
 
 // ListScenesRequest pages through a project's scenes.
@@ -1288,7 +1480,7 @@ type ListScenesRequest struct {
 
 func (x *ListScenesRequest) Reset() {
 	*x = ListScenesRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[16]
+	mi := &file_brain_v1_project_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1492,7 @@ func (x *ListScenesRequest) String() string {
 func (*ListScenesRequest) ProtoMessage() {}
 
 func (x *ListScenesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[16]
+	mi := &file_brain_v1_project_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1505,7 @@ func (x *ListScenesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScenesRequest.ProtoReflect.Descriptor instead.
 func (*ListScenesRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{16}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListScenesRequest) GetProjectId() string {
@@ -1350,7 +1542,7 @@ type ListScenesResponse struct {
 
 func (x *ListScenesResponse) Reset() {
 	*x = ListScenesResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[17]
+	mi := &file_brain_v1_project_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1554,7 @@ func (x *ListScenesResponse) String() string {
 func (*ListScenesResponse) ProtoMessage() {}
 
 func (x *ListScenesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[17]
+	mi := &file_brain_v1_project_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1567,7 @@ func (x *ListScenesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScenesResponse.ProtoReflect.Descriptor instead.
 func (*ListScenesResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{17}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListScenesResponse) GetScenes() []*Scene {
@@ -1415,7 +1607,7 @@ type PutMemoryRequest struct {
 
 func (x *PutMemoryRequest) Reset() {
 	*x = PutMemoryRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[18]
+	mi := &file_brain_v1_project_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1619,7 @@ func (x *PutMemoryRequest) String() string {
 func (*PutMemoryRequest) ProtoMessage() {}
 
 func (x *PutMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[18]
+	mi := &file_brain_v1_project_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1632,7 @@ func (x *PutMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemoryRequest.ProtoReflect.Descriptor instead.
 func (*PutMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{18}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutMemoryRequest) GetProjectId() string {
@@ -1498,7 +1690,7 @@ type PutMemoryResponse struct {
 
 func (x *PutMemoryResponse) Reset() {
 	*x = PutMemoryResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[19]
+	mi := &file_brain_v1_project_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1702,7 @@ func (x *PutMemoryResponse) String() string {
 func (*PutMemoryResponse) ProtoMessage() {}
 
 func (x *PutMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[19]
+	mi := &file_brain_v1_project_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1715,7 @@ func (x *PutMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemoryResponse.ProtoReflect.Descriptor instead.
 func (*PutMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{19}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PutMemoryResponse) GetMemory() *MemoryItem {
@@ -1558,7 +1750,7 @@ type DeleteMemoryRequest struct {
 
 func (x *DeleteMemoryRequest) Reset() {
 	*x = DeleteMemoryRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[20]
+	mi := &file_brain_v1_project_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1762,7 @@ func (x *DeleteMemoryRequest) String() string {
 func (*DeleteMemoryRequest) ProtoMessage() {}
 
 func (x *DeleteMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[20]
+	mi := &file_brain_v1_project_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1775,7 @@ func (x *DeleteMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMemoryRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{20}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteMemoryRequest) GetProjectId() string {
@@ -1645,7 +1837,7 @@ type DeleteMemoryResponse struct {
 
 func (x *DeleteMemoryResponse) Reset() {
 	*x = DeleteMemoryResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[21]
+	mi := &file_brain_v1_project_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1849,7 @@ func (x *DeleteMemoryResponse) String() string {
 func (*DeleteMemoryResponse) ProtoMessage() {}
 
 func (x *DeleteMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[21]
+	mi := &file_brain_v1_project_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1862,7 @@ func (x *DeleteMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMemoryResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{21}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{24}
 }
 
 // ListMemoriesRequest pages through a project's memory items.
@@ -1690,7 +1882,7 @@ type ListMemoriesRequest struct {
 
 func (x *ListMemoriesRequest) Reset() {
 	*x = ListMemoriesRequest{}
-	mi := &file_brain_v1_project_proto_msgTypes[22]
+	mi := &file_brain_v1_project_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1894,7 @@ func (x *ListMemoriesRequest) String() string {
 func (*ListMemoriesRequest) ProtoMessage() {}
 
 func (x *ListMemoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[22]
+	mi := &file_brain_v1_project_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1907,7 @@ func (x *ListMemoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMemoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListMemoriesRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{22}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListMemoriesRequest) GetProjectId() string {
@@ -1759,7 +1951,7 @@ type ListMemoriesResponse struct {
 
 func (x *ListMemoriesResponse) Reset() {
 	*x = ListMemoriesResponse{}
-	mi := &file_brain_v1_project_proto_msgTypes[23]
+	mi := &file_brain_v1_project_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1963,7 @@ func (x *ListMemoriesResponse) String() string {
 func (*ListMemoriesResponse) ProtoMessage() {}
 
 func (x *ListMemoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_project_proto_msgTypes[23]
+	mi := &file_brain_v1_project_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1976,7 @@ func (x *ListMemoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMemoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListMemoriesResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_project_proto_rawDescGZIP(), []int{23}
+	return file_brain_v1_project_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListMemoriesResponse) GetMemories() []*MemoryItem {
@@ -1879,7 +2071,20 @@ const file_brain_v1_project_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"D\n" +
 	"\x15UpdateProjectResponse\x12+\n" +
-	"\aproject\x18\x01 \x01(\v2\x11.brain.v1.ProjectR\aproject\"\x9e\x02\n" +
+	"\aproject\x18\x01 \x01(\v2\x11.brain.v1.ProjectR\aproject\"5\n" +
+	"\x14DeleteProjectRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\"H\n" +
+	"\x15DeleteProjectResponse\x12/\n" +
+	"\adeleted\x18\x01 \x01(\v2\x15.brain.v1.DeletedRowsR\adeleted\"\xf2\x01\n" +
+	"\vDeletedRows\x12\x16\n" +
+	"\x06scenes\x18\x01 \x01(\x04R\x06scenes\x12!\n" +
+	"\fmemory_items\x18\x02 \x01(\x04R\vmemoryItems\x12-\n" +
+	"\x12conversation_turns\x18\x03 \x01(\x04R\x11conversationTurns\x12&\n" +
+	"\x0eorchestrations\x18\x04 \x01(\x04R\x0eorchestrations\x12%\n" +
+	"\x0eimage_analyses\x18\x05 \x01(\x04R\rimageAnalyses\x12\x12\n" +
+	"\x04jobs\x18\x06 \x01(\x04R\x04jobs\x12\x16\n" +
+	"\x06events\x18\a \x01(\x04R\x06events\"\x9e\x02\n" +
 	"\x12UpsertSceneRequest\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x19\n" +
@@ -1955,13 +2160,14 @@ const file_brain_v1_project_proto_rawDesc = "" +
 	"\x11MEMORY_SOURCE_API\x10\x01\x12\x18\n" +
 	"\x14MEMORY_SOURCE_PROMPT\x10\x02\x12\x17\n" +
 	"\x13MEMORY_SOURCE_IMAGE\x10\x03\x12\x1a\n" +
-	"\x16MEMORY_SOURCE_DECISION\x10\x042\x91\x06\n" +
+	"\x16MEMORY_SOURCE_DECISION\x10\x042\xe3\x06\n" +
 	"\x0eProjectService\x12P\n" +
 	"\rCreateProject\x12\x1e.brain.v1.CreateProjectRequest\x1a\x1f.brain.v1.CreateProjectResponse\x12G\n" +
 	"\n" +
 	"GetProject\x12\x1b.brain.v1.GetProjectRequest\x1a\x1c.brain.v1.GetProjectResponse\x12M\n" +
 	"\fListProjects\x12\x1d.brain.v1.ListProjectsRequest\x1a\x1e.brain.v1.ListProjectsResponse\x12P\n" +
-	"\rUpdateProject\x12\x1e.brain.v1.UpdateProjectRequest\x1a\x1f.brain.v1.UpdateProjectResponse\x12J\n" +
+	"\rUpdateProject\x12\x1e.brain.v1.UpdateProjectRequest\x1a\x1f.brain.v1.UpdateProjectResponse\x12P\n" +
+	"\rDeleteProject\x12\x1e.brain.v1.DeleteProjectRequest\x1a\x1f.brain.v1.DeleteProjectResponse\x12J\n" +
 	"\vUpsertScene\x12\x1c.brain.v1.UpsertSceneRequest\x1a\x1d.brain.v1.UpsertSceneResponse\x12J\n" +
 	"\vDeleteScene\x12\x1c.brain.v1.DeleteSceneRequest\x1a\x1d.brain.v1.DeleteSceneResponse\x12G\n" +
 	"\n" +
@@ -1983,7 +2189,7 @@ func file_brain_v1_project_proto_rawDescGZIP() []byte {
 }
 
 var file_brain_v1_project_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_brain_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_brain_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_brain_v1_project_proto_goTypes = []any{
 	(SceneStatus)(0),              // 0: brain.v1.SceneStatus
 	(MemoryType)(0),               // 1: brain.v1.MemoryType
@@ -2000,74 +2206,80 @@ var file_brain_v1_project_proto_goTypes = []any{
 	(*ListProjectsResponse)(nil),  // 12: brain.v1.ListProjectsResponse
 	(*UpdateProjectRequest)(nil),  // 13: brain.v1.UpdateProjectRequest
 	(*UpdateProjectResponse)(nil), // 14: brain.v1.UpdateProjectResponse
-	(*UpsertSceneRequest)(nil),    // 15: brain.v1.UpsertSceneRequest
-	(*UpsertSceneResponse)(nil),   // 16: brain.v1.UpsertSceneResponse
-	(*DeleteSceneRequest)(nil),    // 17: brain.v1.DeleteSceneRequest
-	(*DeleteSceneResponse)(nil),   // 18: brain.v1.DeleteSceneResponse
-	(*ListScenesRequest)(nil),     // 19: brain.v1.ListScenesRequest
-	(*ListScenesResponse)(nil),    // 20: brain.v1.ListScenesResponse
-	(*PutMemoryRequest)(nil),      // 21: brain.v1.PutMemoryRequest
-	(*PutMemoryResponse)(nil),     // 22: brain.v1.PutMemoryResponse
-	(*DeleteMemoryRequest)(nil),   // 23: brain.v1.DeleteMemoryRequest
-	(*DeleteMemoryResponse)(nil),  // 24: brain.v1.DeleteMemoryResponse
-	(*ListMemoriesRequest)(nil),   // 25: brain.v1.ListMemoriesRequest
-	(*ListMemoriesResponse)(nil),  // 26: brain.v1.ListMemoriesResponse
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(*DeleteProjectRequest)(nil),  // 15: brain.v1.DeleteProjectRequest
+	(*DeleteProjectResponse)(nil), // 16: brain.v1.DeleteProjectResponse
+	(*DeletedRows)(nil),           // 17: brain.v1.DeletedRows
+	(*UpsertSceneRequest)(nil),    // 18: brain.v1.UpsertSceneRequest
+	(*UpsertSceneResponse)(nil),   // 19: brain.v1.UpsertSceneResponse
+	(*DeleteSceneRequest)(nil),    // 20: brain.v1.DeleteSceneRequest
+	(*DeleteSceneResponse)(nil),   // 21: brain.v1.DeleteSceneResponse
+	(*ListScenesRequest)(nil),     // 22: brain.v1.ListScenesRequest
+	(*ListScenesResponse)(nil),    // 23: brain.v1.ListScenesResponse
+	(*PutMemoryRequest)(nil),      // 24: brain.v1.PutMemoryRequest
+	(*PutMemoryResponse)(nil),     // 25: brain.v1.PutMemoryResponse
+	(*DeleteMemoryRequest)(nil),   // 26: brain.v1.DeleteMemoryRequest
+	(*DeleteMemoryResponse)(nil),  // 27: brain.v1.DeleteMemoryResponse
+	(*ListMemoriesRequest)(nil),   // 28: brain.v1.ListMemoriesRequest
+	(*ListMemoriesResponse)(nil),  // 29: brain.v1.ListMemoriesResponse
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 31: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
 }
 var file_brain_v1_project_proto_depIdxs = []int32{
-	27, // 0: brain.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	27, // 1: brain.v1.Project.update_time:type_name -> google.protobuf.Timestamp
+	30, // 0: brain.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	30, // 1: brain.v1.Project.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: brain.v1.Scene.status:type_name -> brain.v1.SceneStatus
-	27, // 3: brain.v1.Scene.create_time:type_name -> google.protobuf.Timestamp
-	27, // 4: brain.v1.Scene.update_time:type_name -> google.protobuf.Timestamp
+	30, // 3: brain.v1.Scene.create_time:type_name -> google.protobuf.Timestamp
+	30, // 4: brain.v1.Scene.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: brain.v1.MemoryItem.type:type_name -> brain.v1.MemoryType
 	2,  // 6: brain.v1.MemoryItem.source:type_name -> brain.v1.MemorySource
-	27, // 7: brain.v1.MemoryItem.create_time:type_name -> google.protobuf.Timestamp
-	27, // 8: brain.v1.MemoryItem.update_time:type_name -> google.protobuf.Timestamp
-	27, // 9: brain.v1.MemoryItem.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 7: brain.v1.MemoryItem.create_time:type_name -> google.protobuf.Timestamp
+	30, // 8: brain.v1.MemoryItem.update_time:type_name -> google.protobuf.Timestamp
+	30, // 9: brain.v1.MemoryItem.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 10: brain.v1.MemoryKey.type:type_name -> brain.v1.MemoryType
 	3,  // 11: brain.v1.CreateProjectResponse.project:type_name -> brain.v1.Project
 	3,  // 12: brain.v1.GetProjectResponse.project:type_name -> brain.v1.Project
 	3,  // 13: brain.v1.ListProjectsResponse.projects:type_name -> brain.v1.Project
 	3,  // 14: brain.v1.UpdateProjectRequest.project:type_name -> brain.v1.Project
-	28, // 15: brain.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	31, // 15: brain.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 16: brain.v1.UpdateProjectResponse.project:type_name -> brain.v1.Project
-	0,  // 17: brain.v1.UpsertSceneRequest.status:type_name -> brain.v1.SceneStatus
-	4,  // 18: brain.v1.UpsertSceneResponse.scene:type_name -> brain.v1.Scene
-	4,  // 19: brain.v1.ListScenesResponse.scenes:type_name -> brain.v1.Scene
-	1,  // 20: brain.v1.PutMemoryRequest.type:type_name -> brain.v1.MemoryType
-	29, // 21: brain.v1.PutMemoryRequest.ttl:type_name -> google.protobuf.Duration
-	5,  // 22: brain.v1.PutMemoryResponse.memory:type_name -> brain.v1.MemoryItem
-	6,  // 23: brain.v1.DeleteMemoryRequest.memory_key:type_name -> brain.v1.MemoryKey
-	1,  // 24: brain.v1.ListMemoriesRequest.type:type_name -> brain.v1.MemoryType
-	5,  // 25: brain.v1.ListMemoriesResponse.memories:type_name -> brain.v1.MemoryItem
-	7,  // 26: brain.v1.ProjectService.CreateProject:input_type -> brain.v1.CreateProjectRequest
-	9,  // 27: brain.v1.ProjectService.GetProject:input_type -> brain.v1.GetProjectRequest
-	11, // 28: brain.v1.ProjectService.ListProjects:input_type -> brain.v1.ListProjectsRequest
-	13, // 29: brain.v1.ProjectService.UpdateProject:input_type -> brain.v1.UpdateProjectRequest
-	15, // 30: brain.v1.ProjectService.UpsertScene:input_type -> brain.v1.UpsertSceneRequest
-	17, // 31: brain.v1.ProjectService.DeleteScene:input_type -> brain.v1.DeleteSceneRequest
-	19, // 32: brain.v1.ProjectService.ListScenes:input_type -> brain.v1.ListScenesRequest
-	21, // 33: brain.v1.ProjectService.PutMemory:input_type -> brain.v1.PutMemoryRequest
-	23, // 34: brain.v1.ProjectService.DeleteMemory:input_type -> brain.v1.DeleteMemoryRequest
-	25, // 35: brain.v1.ProjectService.ListMemories:input_type -> brain.v1.ListMemoriesRequest
-	8,  // 36: brain.v1.ProjectService.CreateProject:output_type -> brain.v1.CreateProjectResponse
-	10, // 37: brain.v1.ProjectService.GetProject:output_type -> brain.v1.GetProjectResponse
-	12, // 38: brain.v1.ProjectService.ListProjects:output_type -> brain.v1.ListProjectsResponse
-	14, // 39: brain.v1.ProjectService.UpdateProject:output_type -> brain.v1.UpdateProjectResponse
-	16, // 40: brain.v1.ProjectService.UpsertScene:output_type -> brain.v1.UpsertSceneResponse
-	18, // 41: brain.v1.ProjectService.DeleteScene:output_type -> brain.v1.DeleteSceneResponse
-	20, // 42: brain.v1.ProjectService.ListScenes:output_type -> brain.v1.ListScenesResponse
-	22, // 43: brain.v1.ProjectService.PutMemory:output_type -> brain.v1.PutMemoryResponse
-	24, // 44: brain.v1.ProjectService.DeleteMemory:output_type -> brain.v1.DeleteMemoryResponse
-	26, // 45: brain.v1.ProjectService.ListMemories:output_type -> brain.v1.ListMemoriesResponse
-	36, // [36:46] is the sub-list for method output_type
-	26, // [26:36] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	17, // 17: brain.v1.DeleteProjectResponse.deleted:type_name -> brain.v1.DeletedRows
+	0,  // 18: brain.v1.UpsertSceneRequest.status:type_name -> brain.v1.SceneStatus
+	4,  // 19: brain.v1.UpsertSceneResponse.scene:type_name -> brain.v1.Scene
+	4,  // 20: brain.v1.ListScenesResponse.scenes:type_name -> brain.v1.Scene
+	1,  // 21: brain.v1.PutMemoryRequest.type:type_name -> brain.v1.MemoryType
+	32, // 22: brain.v1.PutMemoryRequest.ttl:type_name -> google.protobuf.Duration
+	5,  // 23: brain.v1.PutMemoryResponse.memory:type_name -> brain.v1.MemoryItem
+	6,  // 24: brain.v1.DeleteMemoryRequest.memory_key:type_name -> brain.v1.MemoryKey
+	1,  // 25: brain.v1.ListMemoriesRequest.type:type_name -> brain.v1.MemoryType
+	5,  // 26: brain.v1.ListMemoriesResponse.memories:type_name -> brain.v1.MemoryItem
+	7,  // 27: brain.v1.ProjectService.CreateProject:input_type -> brain.v1.CreateProjectRequest
+	9,  // 28: brain.v1.ProjectService.GetProject:input_type -> brain.v1.GetProjectRequest
+	11, // 29: brain.v1.ProjectService.ListProjects:input_type -> brain.v1.ListProjectsRequest
+	13, // 30: brain.v1.ProjectService.UpdateProject:input_type -> brain.v1.UpdateProjectRequest
+	15, // 31: brain.v1.ProjectService.DeleteProject:input_type -> brain.v1.DeleteProjectRequest
+	18, // 32: brain.v1.ProjectService.UpsertScene:input_type -> brain.v1.UpsertSceneRequest
+	20, // 33: brain.v1.ProjectService.DeleteScene:input_type -> brain.v1.DeleteSceneRequest
+	22, // 34: brain.v1.ProjectService.ListScenes:input_type -> brain.v1.ListScenesRequest
+	24, // 35: brain.v1.ProjectService.PutMemory:input_type -> brain.v1.PutMemoryRequest
+	26, // 36: brain.v1.ProjectService.DeleteMemory:input_type -> brain.v1.DeleteMemoryRequest
+	28, // 37: brain.v1.ProjectService.ListMemories:input_type -> brain.v1.ListMemoriesRequest
+	8,  // 38: brain.v1.ProjectService.CreateProject:output_type -> brain.v1.CreateProjectResponse
+	10, // 39: brain.v1.ProjectService.GetProject:output_type -> brain.v1.GetProjectResponse
+	12, // 40: brain.v1.ProjectService.ListProjects:output_type -> brain.v1.ListProjectsResponse
+	14, // 41: brain.v1.ProjectService.UpdateProject:output_type -> brain.v1.UpdateProjectResponse
+	16, // 42: brain.v1.ProjectService.DeleteProject:output_type -> brain.v1.DeleteProjectResponse
+	19, // 43: brain.v1.ProjectService.UpsertScene:output_type -> brain.v1.UpsertSceneResponse
+	21, // 44: brain.v1.ProjectService.DeleteScene:output_type -> brain.v1.DeleteSceneResponse
+	23, // 45: brain.v1.ProjectService.ListScenes:output_type -> brain.v1.ListScenesResponse
+	25, // 46: brain.v1.ProjectService.PutMemory:output_type -> brain.v1.PutMemoryResponse
+	27, // 47: brain.v1.ProjectService.DeleteMemory:output_type -> brain.v1.DeleteMemoryResponse
+	29, // 48: brain.v1.ProjectService.ListMemories:output_type -> brain.v1.ListMemoriesResponse
+	38, // [38:49] is the sub-list for method output_type
+	27, // [27:38] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_brain_v1_project_proto_init() }
@@ -2076,9 +2288,9 @@ func file_brain_v1_project_proto_init() {
 		return
 	}
 	file_brain_v1_project_proto_msgTypes[1].OneofWrappers = []any{}
-	file_brain_v1_project_proto_msgTypes[12].OneofWrappers = []any{}
-	file_brain_v1_project_proto_msgTypes[18].OneofWrappers = []any{}
-	file_brain_v1_project_proto_msgTypes[20].OneofWrappers = []any{
+	file_brain_v1_project_proto_msgTypes[15].OneofWrappers = []any{}
+	file_brain_v1_project_proto_msgTypes[21].OneofWrappers = []any{}
+	file_brain_v1_project_proto_msgTypes[23].OneofWrappers = []any{
 		(*DeleteMemoryRequest_MemoryId)(nil),
 		(*DeleteMemoryRequest_MemoryKey)(nil),
 	}
@@ -2088,7 +2300,7 @@ func file_brain_v1_project_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_brain_v1_project_proto_rawDesc), len(file_brain_v1_project_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

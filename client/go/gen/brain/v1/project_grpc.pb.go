@@ -23,6 +23,7 @@ const (
 	ProjectService_GetProject_FullMethodName    = "/brain.v1.ProjectService/GetProject"
 	ProjectService_ListProjects_FullMethodName  = "/brain.v1.ProjectService/ListProjects"
 	ProjectService_UpdateProject_FullMethodName = "/brain.v1.ProjectService/UpdateProject"
+	ProjectService_DeleteProject_FullMethodName = "/brain.v1.ProjectService/DeleteProject"
 	ProjectService_UpsertScene_FullMethodName   = "/brain.v1.ProjectService/UpsertScene"
 	ProjectService_DeleteScene_FullMethodName   = "/brain.v1.ProjectService/DeleteScene"
 	ProjectService_ListScenes_FullMethodName    = "/brain.v1.ProjectService/ListScenes"
@@ -51,6 +52,14 @@ type ProjectServiceClient interface {
 	ListProjects(ctx context.Context, in *ListProjectsRequest, opts ...grpc.CallOption) (*ListProjectsResponse, error)
 	// UpdateProject changes a project's name or description (AIP-134).
 	UpdateProject(ctx context.Context, in *UpdateProjectRequest, opts ...grpc.CallOption) (*UpdateProjectResponse, error)
+	// DeleteProject removes a project and everything in it: scenes, memory items,
+	// conversation turns, orchestrations (with their stored responses and request
+	// ids), image analyses, jobs and events. From the moment it starts the project
+	// is NOT_FOUND to every call, and its open WatchImageFacts and
+	// OrchestrateStream streams end with NOT_FOUND (PROJECT_NOT_FOUND) on every
+	// replica. Rows are removed in small transactions, so other projects' writes
+	// keep their latency. Deleting a deleted project is NOT_FOUND.
+	DeleteProject(ctx context.Context, in *DeleteProjectRequest, opts ...grpc.CallOption) (*DeleteProjectResponse, error)
 	// UpsertScene creates a scene or replaces an existing one. Backends call it
 	// after running the tool a decision chose: `Orchestrate` never changes scenes.
 	UpsertScene(ctx context.Context, in *UpsertSceneRequest, opts ...grpc.CallOption) (*UpsertSceneResponse, error)
@@ -108,6 +117,16 @@ func (c *projectServiceClient) UpdateProject(ctx context.Context, in *UpdateProj
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateProjectResponse)
 	err := c.cc.Invoke(ctx, ProjectService_UpdateProject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectServiceClient) DeleteProject(ctx context.Context, in *DeleteProjectRequest, opts ...grpc.CallOption) (*DeleteProjectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteProjectResponse)
+	err := c.cc.Invoke(ctx, ProjectService_DeleteProject_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +213,14 @@ type ProjectServiceServer interface {
 	ListProjects(context.Context, *ListProjectsRequest) (*ListProjectsResponse, error)
 	// UpdateProject changes a project's name or description (AIP-134).
 	UpdateProject(context.Context, *UpdateProjectRequest) (*UpdateProjectResponse, error)
+	// DeleteProject removes a project and everything in it: scenes, memory items,
+	// conversation turns, orchestrations (with their stored responses and request
+	// ids), image analyses, jobs and events. From the moment it starts the project
+	// is NOT_FOUND to every call, and its open WatchImageFacts and
+	// OrchestrateStream streams end with NOT_FOUND (PROJECT_NOT_FOUND) on every
+	// replica. Rows are removed in small transactions, so other projects' writes
+	// keep their latency. Deleting a deleted project is NOT_FOUND.
+	DeleteProject(context.Context, *DeleteProjectRequest) (*DeleteProjectResponse, error)
 	// UpsertScene creates a scene or replaces an existing one. Backends call it
 	// after running the tool a decision chose: `Orchestrate` never changes scenes.
 	UpsertScene(context.Context, *UpsertSceneRequest) (*UpsertSceneResponse, error)
@@ -228,6 +255,9 @@ func (UnimplementedProjectServiceServer) ListProjects(context.Context, *ListProj
 }
 func (UnimplementedProjectServiceServer) UpdateProject(context.Context, *UpdateProjectRequest) (*UpdateProjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateProject not implemented")
+}
+func (UnimplementedProjectServiceServer) DeleteProject(context.Context, *DeleteProjectRequest) (*DeleteProjectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteProject not implemented")
 }
 func (UnimplementedProjectServiceServer) UpsertScene(context.Context, *UpsertSceneRequest) (*UpsertSceneResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpsertScene not implemented")
@@ -336,6 +366,24 @@ func _ProjectService_UpdateProject_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ProjectServiceServer).UpdateProject(ctx, req.(*UpdateProjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectService_DeleteProject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteProjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectServiceServer).DeleteProject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectService_DeleteProject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectServiceServer).DeleteProject(ctx, req.(*DeleteProjectRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -470,6 +518,10 @@ var ProjectService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateProject",
 			Handler:    _ProjectService_UpdateProject_Handler,
+		},
+		{
+			MethodName: "DeleteProject",
+			Handler:    _ProjectService_DeleteProject_Handler,
 		},
 		{
 			MethodName: "UpsertScene",

@@ -177,6 +177,36 @@ class UpdateProjectResponse(_message.Message):
     project: Project
     def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ...) -> None: ...
 
+class DeleteProjectRequest(_message.Message):
+    __slots__ = ("project_id",)
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    def __init__(self, project_id: _Optional[str] = ...) -> None: ...
+
+class DeleteProjectResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: DeletedRows
+    def __init__(self, deleted: _Optional[_Union[DeletedRows, _Mapping]] = ...) -> None: ...
+
+class DeletedRows(_message.Message):
+    __slots__ = ("scenes", "memory_items", "conversation_turns", "orchestrations", "image_analyses", "jobs", "events")
+    SCENES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_TURNS_FIELD_NUMBER: _ClassVar[int]
+    ORCHESTRATIONS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ANALYSES_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    scenes: int
+    memory_items: int
+    conversation_turns: int
+    orchestrations: int
+    image_analyses: int
+    jobs: int
+    events: int
+    def __init__(self, scenes: _Optional[int] = ..., memory_items: _Optional[int] = ..., conversation_turns: _Optional[int] = ..., orchestrations: _Optional[int] = ..., image_analyses: _Optional[int] = ..., jobs: _Optional[int] = ..., events: _Optional[int] = ...) -> None: ...
+
 class UpsertSceneRequest(_message.Message):
     __slots__ = ("project_id", "scene_id", "name", "position", "summary", "duration_seconds", "status")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -61,6 +61,11 @@ class ProjectServiceStub(object):
                 request_serializer=brain_dot_v1_dot_project__pb2.UpdateProjectRequest.SerializeToString,
                 response_deserializer=brain_dot_v1_dot_project__pb2.UpdateProjectResponse.FromString,
                 _registered_method=True)
+        self.DeleteProject = channel.unary_unary(
+                '/brain.v1.ProjectService/DeleteProject',
+                request_serializer=brain_dot_v1_dot_project__pb2.DeleteProjectRequest.SerializeToString,
+                response_deserializer=brain_dot_v1_dot_project__pb2.DeleteProjectResponse.FromString,
+                _registered_method=True)
         self.UpsertScene = channel.unary_unary(
                 '/brain.v1.ProjectService/UpsertScene',
                 request_serializer=brain_dot_v1_dot_project__pb2.UpsertSceneRequest.SerializeToString,
@@ -131,6 +136,19 @@ class ProjectServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteProject(self, request, context):
+        """DeleteProject removes a project and everything in it: scenes, memory items,
+        conversation turns, orchestrations (with their stored responses and request
+        ids), image analyses, jobs and events. From the moment it starts the project
+        is NOT_FOUND to every call, and its open WatchImageFacts and
+        OrchestrateStream streams end with NOT_FOUND (PROJECT_NOT_FOUND) on every
+        replica. Rows are removed in small transactions, so other projects' writes
+        keep their latency. Deleting a deleted project is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpsertScene(self, request, context):
         """UpsertScene creates a scene or replaces an existing one. Backends call it
         after running the tool a decision chose: `Orchestrate` never changes scenes.
@@ -196,6 +214,11 @@ def add_ProjectServiceServicer_to_server(servicer, server):
                     servicer.UpdateProject,
                     request_deserializer=brain_dot_v1_dot_project__pb2.UpdateProjectRequest.FromString,
                     response_serializer=brain_dot_v1_dot_project__pb2.UpdateProjectResponse.SerializeToString,
+            ),
+            'DeleteProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteProject,
+                    request_deserializer=brain_dot_v1_dot_project__pb2.DeleteProjectRequest.FromString,
+                    response_serializer=brain_dot_v1_dot_project__pb2.DeleteProjectResponse.SerializeToString,
             ),
             'UpsertScene': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertScene,
@@ -343,6 +366,33 @@ class ProjectService(object):
             '/brain.v1.ProjectService/UpdateProject',
             brain_dot_v1_dot_project__pb2.UpdateProjectRequest.SerializeToString,
             brain_dot_v1_dot_project__pb2.UpdateProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brain.v1.ProjectService/DeleteProject',
+            brain_dot_v1_dot_project__pb2.DeleteProjectRequest.SerializeToString,
+            brain_dot_v1_dot_project__pb2.DeleteProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,7 +50,7 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create, show and list projects.
+    /// Create, show, update, delete and list projects.
     #[command(subcommand)]
     Projects(projects::Command),
     /// Add, replace, list and delete a project's scenes.

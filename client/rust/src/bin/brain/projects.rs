@@ -1,4 +1,4 @@
-//! `brain projects create|get|update|list`.
+//! `brain projects create|get|update|delete|list`.
 
 use brain_client::{BrainClient, proto};
 use clap::Subcommand;
@@ -30,6 +30,11 @@ pub enum Command {
         /// New description (an empty string clears it).
         #[arg(long)]
         description: Option<String>,
+    },
+    /// Delete a project and everything in it; print how many rows of each kind were removed.
+    Delete {
+        /// Project id.
+        project_id: String,
     },
     /// List projects, oldest first.
     List {
@@ -93,6 +98,23 @@ pub async fn run(client: &BrainClient, printer: &Printer, command: Command) -> a
             let project = client.update_project(request).await?;
             printer.emit(&project, "brain.v1.Project", || {
                 println!("Updated project {}  {}", project.project_id, project.name);
+            })
+        }
+        Command::Delete { project_id } => {
+            let deleted = client.delete_project(project_id.clone()).await?;
+            printer.emit(&deleted, "brain.v1.DeletedRows", || {
+                println!("Deleted project {project_id}");
+                for (kind, count) in [
+                    ("Scenes", deleted.scenes),
+                    ("Memory items", deleted.memory_items),
+                    ("Conversation turns", deleted.conversation_turns),
+                    ("Orchestrations", deleted.orchestrations),
+                    ("Image analyses", deleted.image_analyses),
+                    ("Jobs", deleted.jobs),
+                    ("Events", deleted.events),
+                ] {
+                    println!("{kind:<19} {count}");
+                }
             })
         }
         Command::List { page } => {

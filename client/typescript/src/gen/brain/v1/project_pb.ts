@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file brain/v1/project.proto.
  */
 export const file_brain_v1_project: GenFile = /*@__PURE__*/
-  fileDesc("ChZicmFpbi92MS9wcm9qZWN0LnByb3RvEghicmFpbi52MSKiAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKzAgoFU2NlbmUSEAoIc2NlbmVfaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHBvc2l0aW9uGAQgASgNEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgAiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzEhYKDnN1bW1hcnlfdG9rZW5zGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEwoRX2R1cmF0aW9uX3NlY29uZHMigwMKCk1lbW9yeUl0ZW0SEQoJbWVtb3J5X2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAQgASgJEg0KBXZhbHVlGAUgASgJEhIKCmNvbmZpZGVuY2UYBiABKAESJgoGc291cmNlGAcgASgOMhYuYnJhaW4udjEuTWVtb3J5U291cmNlEhUKDXNvdXJjZV9wcm9tcHQYCCABKAkSEwoLdG9rZW5fY291bnQYCSABKA0SEwoLb2NjdXJyZW5jZXMYCiABKA0SLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoJTWVtb3J5S2V5EiIKBHR5cGUYASABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgCIAEoCSI5ChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjsKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCInChFHZXRQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIjgKEkdldFByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiMKCHByb2plY3RzGAEgAygLMhEuYnJhaW4udjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiawoUVXBkYXRlUHJvamVjdFJlcXVlc3QSIgoHcHJvamVjdBgBIAEoCzIRLmJyYWluLnYxLlByb2plY3QSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjsKFVVwZGF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCLYAQoSVXBzZXJ0U2NlbmVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEAoIc2NlbmVfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIVCghwb3NpdGlvbhgEIAEoDUgAiAEBEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgBiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzQgsKCV9wb3NpdGlvbkITChFfZHVyYXRpb25fc2Vjb25kcyJGChNVcHNlcnRTY2VuZVJlc3BvbnNlEh4KBXNjZW5lGAEgASgLMg8uYnJhaW4udjEuU2NlbmUSDwoHY3JlYXRlZBgCIAEoCCI6ChJEZWxldGVTY2VuZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIQCghzY2VuZV9pZBgCIAEoCSIVChNEZWxldGVTY2VuZVJlc3BvbnNlIk4KEUxpc3RTY2VuZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTgoSTGlzdFNjZW5lc1Jlc3BvbnNlEh8KBnNjZW5lcxgBIAMoCzIPLmJyYWluLnYxLlNjZW5lEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK2AQoQUHV0TWVtb3J5UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEiIKBHR5cGUYAiABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgDIAEoCRINCgV2YWx1ZRgEIAEoCRIXCgpjb25maWRlbmNlGAUgASgBSACIAQESJgoDdHRsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19jb25maWRlbmNlIkoKEVB1dE1lbW9yeVJlc3BvbnNlEiQKBm1lbW9yeRgBIAEoCzIULmJyYWluLnYxLk1lbW9yeUl0ZW0SDwoHY3JlYXRlZBgCIAEoCCJzChNEZWxldGVNZW1vcnlSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEwoJbWVtb3J5X2lkGAIgASgJSAASKQoKbWVtb3J5X2tleRgDIAEoCzITLmJyYWluLnYxLk1lbW9yeUtleUgAQggKBnRhcmdldCIWChREZWxldGVNZW1vcnlSZXNwb25zZSJ0ChNMaXN0TWVtb3JpZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSIgoEdHlwZRgCIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiVwoUTGlzdE1lbW9yaWVzUmVzcG9uc2USJgoIbWVtb3JpZXMYASADKAsyFC5icmFpbi52MS5NZW1vcnlJdGVtEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSpZCgtTY2VuZVN0YXR1cxIcChhTQ0VORV9TVEFUVVNfVU5TUEVDSUZJRUQQABITCg9TQ0VORV9TVEFUVVNfT0sQARIXChNTQ0VORV9TVEFUVVNfQlJPS0VOEAIqlAEKCk1lbW9yeVR5cGUSGwoXTUVNT1JZX1RZUEVfVU5TUEVDSUZJRUQQABIfChtNRU1PUllfVFlQRV9VU0VSX1BSRUZFUkVOQ0UQARIiCh5NRU1PUllfVFlQRV9TQ0VORV9SRUxBVElPTlNISVAQAhIkCiBNRU1PUllfVFlQRV9DT05WRVJTQVRJT05fQ09OVEVYVBADKpMBCgxNZW1vcnlTb3VyY2USHQoZTUVNT1JZX1NPVVJDRV9VTlNQRUNJRklFRBAAEhUKEU1FTU9SWV9TT1VSQ0VfQVBJEAESGAoUTUVNT1JZX1NPVVJDRV9QUk9NUFQQAhIXChNNRU1PUllfU09VUkNFX0lNQUdFEAMSGgoWTUVNT1JZX1NPVVJDRV9ERUNJU0lPThAEMpEGCg5Qcm9qZWN0U2VydmljZRJQCg1DcmVhdGVQcm9qZWN0Eh4uYnJhaW4udjEuQ3JlYXRlUHJvamVjdFJlcXVlc3QaHy5icmFpbi52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USRwoKR2V0UHJvamVjdBIbLmJyYWluLnYxLkdldFByb2plY3RSZXF1ZXN0GhwuYnJhaW4udjEuR2V0UHJvamVjdFJlc3BvbnNlEk0KDExpc3RQcm9qZWN0cxIdLmJyYWluLnYxLkxpc3RQcm9qZWN0c1JlcXVlc3QaHi5icmFpbi52MS5MaXN0UHJvamVjdHNSZXNwb25zZRJQCg1VcGRhdGVQcm9qZWN0Eh4uYnJhaW4udjEuVXBkYXRlUHJvamVjdFJlcXVlc3QaHy5icmFpbi52MS5VcGRhdGVQcm9qZWN0UmVzcG9uc2USSgoLVXBzZXJ0U2NlbmUSHC5icmFpbi52MS5VcHNlcnRTY2VuZVJlcXVlc3QaHS5icmFpbi52MS5VcHNlcnRTY2VuZVJlc3BvbnNlEkoKC0RlbGV0ZVNjZW5lEhwuYnJhaW4udjEuRGVsZXRlU2NlbmVSZXF1ZXN0Gh0uYnJhaW4udjEuRGVsZXRlU2NlbmVSZXNwb25zZRJHCgpMaXN0U2NlbmVzEhsuYnJhaW4udjEuTGlzdFNjZW5lc1JlcXVlc3QaHC5icmFpbi52MS5MaXN0U2NlbmVzUmVzcG9uc2USRAoJUHV0TWVtb3J5EhouYnJhaW4udjEuUHV0TWVtb3J5UmVxdWVzdBobLmJyYWluLnYxLlB1dE1lbW9yeVJlc3BvbnNlEk0KDERlbGV0ZU1lbW9yeRIdLmJyYWluLnYxLkRlbGV0ZU1lbW9yeVJlcXVlc3QaHi5icmFpbi52MS5EZWxldGVNZW1vcnlSZXNwb25zZRJNCgxMaXN0TWVtb3JpZXMSHS5icmFpbi52MS5MaXN0TWVtb3JpZXNSZXF1ZXN0Gh4uYnJhaW4udjEuTGlzdE1lbW9yaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChZicmFpbi92MS9wcm9qZWN0LnByb3RvEghicmFpbi52MSKiAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKzAgoFU2NlbmUSEAoIc2NlbmVfaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHBvc2l0aW9uGAQgASgNEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgAiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzEhYKDnN1bW1hcnlfdG9rZW5zGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEwoRX2R1cmF0aW9uX3NlY29uZHMigwMKCk1lbW9yeUl0ZW0SEQoJbWVtb3J5X2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAQgASgJEg0KBXZhbHVlGAUgASgJEhIKCmNvbmZpZGVuY2UYBiABKAESJgoGc291cmNlGAcgASgOMhYuYnJhaW4udjEuTWVtb3J5U291cmNlEhUKDXNvdXJjZV9wcm9tcHQYCCABKAkSEwoLdG9rZW5fY291bnQYCSABKA0SEwoLb2NjdXJyZW5jZXMYCiABKA0SLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoJTWVtb3J5S2V5EiIKBHR5cGUYASABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgCIAEoCSI5ChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjsKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCInChFHZXRQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIjgKEkdldFByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiMKCHByb2plY3RzGAEgAygLMhEuYnJhaW4udjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiawoUVXBkYXRlUHJvamVjdFJlcXVlc3QSIgoHcHJvamVjdBgBIAEoCzIRLmJyYWluLnYxLlByb2plY3QSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjsKFVVwZGF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCIqChREZWxldGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIj8KFURlbGV0ZVByb2plY3RSZXNwb25zZRImCgdkZWxldGVkGAEgASgLMhUuYnJhaW4udjEuRGVsZXRlZFJvd3MinQEKC0RlbGV0ZWRSb3dzEg4KBnNjZW5lcxgBIAEoBBIUCgxtZW1vcnlfaXRlbXMYAiABKAQSGgoSY29udmVyc2F0aW9uX3R1cm5zGAMgASgEEhYKDm9yY2hlc3RyYXRpb25zGAQgASgEEhYKDmltYWdlX2FuYWx5c2VzGAUgASgEEgwKBGpvYnMYBiABKAQSDgoGZXZlbnRzGAcgASgEItgBChJVcHNlcnRTY2VuZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIQCghzY2VuZV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhUKCHBvc2l0aW9uGAQgASgNSACIAQESDwoHc3VtbWFyeRgFIAEoCRIdChBkdXJhdGlvbl9zZWNvbmRzGAYgASgBSAGIAQESJQoGc3RhdHVzGAcgASgOMhUuYnJhaW4udjEuU2NlbmVTdGF0dXNCCwoJX3Bvc2l0aW9uQhMKEV9kdXJhdGlvbl9zZWNvbmRzIkYKE1Vwc2VydFNjZW5lUmVzcG9uc2USHgoFc2NlbmUYASABKAsyDy5icmFpbi52MS5TY2VuZRIPCgdjcmVhdGVkGAIgASgIIjoKEkRlbGV0ZVNjZW5lUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhAKCHNjZW5lX2lkGAIgASgJIhUKE0RlbGV0ZVNjZW5lUmVzcG9uc2UiTgoRTGlzdFNjZW5lc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJOChJMaXN0U2NlbmVzUmVzcG9uc2USHwoGc2NlbmVzGAEgAygLMg8uYnJhaW4udjEuU2NlbmUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrYBChBQdXRNZW1vcnlSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSIgoEdHlwZRgCIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAMgASgJEg0KBXZhbHVlGAQgASgJEhcKCmNvbmZpZGVuY2UYBSABKAFIAIgBARImCgN0dGwYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDQoLX2NvbmZpZGVuY2UiSgoRUHV0TWVtb3J5UmVzcG9uc2USJAoGbWVtb3J5GAEgASgLMhQuYnJhaW4udjEuTWVtb3J5SXRlbRIPCgdjcmVhdGVkGAIgASgIInMKE0RlbGV0ZU1lbW9yeVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgltZW1vcnlfaWQYAiABKAlIABIpCgptZW1vcnlfa2V5GAMgASgLMhMuYnJhaW4udjEuTWVtb3J5S2V5SABCCAoGdGFyZ2V0IhYKFERlbGV0ZU1lbW9yeVJlc3BvbnNlInQKE0xpc3RNZW1vcmllc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIiCgR0eXBlGAIgASgOMhQuYnJhaW4udjEuTWVtb3J5VHlwZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJXChRMaXN0TWVtb3JpZXNSZXNwb25zZRImCghtZW1vcmllcxgBIAMoCzIULmJyYWluLnYxLk1lbW9yeUl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKlkKC1NjZW5lU3RhdHVzEhwKGFNDRU5FX1NUQVRVU19VTlNQRUNJRklFRBAAEhMKD1NDRU5FX1NUQVRVU19PSxABEhcKE1NDRU5FX1NUQVRVU19CUk9LRU4QAiqUAQoKTWVtb3J5VHlwZRIbChdNRU1PUllfVFlQRV9VTlNQRUNJRklFRBAAEh8KG01FTU9SWV9UWVBFX1VTRVJfUFJFRkVSRU5DRRABEiIKHk1FTU9SWV9UWVBFX1NDRU5FX1JFTEFUSU9OU0hJUBACEiQKIE1FTU9SWV9UWVBFX0NPTlZFUlNBVElPTl9DT05URVhUEAMqkwEKDE1lbW9yeVNvdXJjZRIdChlNRU1PUllfU09VUkNFX1VOU1BFQ0lGSUVEEAASFQoRTUVNT1JZX1NPVVJDRV9BUEkQARIYChRNRU1PUllfU09VUkNFX1BST01QVBACEhcKE01FTU9SWV9TT1VSQ0VfSU1BR0UQAxIaChZNRU1PUllfU09VUkNFX0RFQ0lTSU9OEAQy4wYKDlByb2plY3RTZXJ2aWNlElAKDUNyZWF0ZVByb2plY3QSHi5icmFpbi52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBofLmJyYWluLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZRJHCgpHZXRQcm9qZWN0EhsuYnJhaW4udjEuR2V0UHJvamVjdFJlcXVlc3QaHC5icmFpbi52MS5HZXRQcm9qZWN0UmVzcG9uc2USTQoMTGlzdFByb2plY3RzEh0uYnJhaW4udjEuTGlzdFByb2plY3RzUmVxdWVzdBoeLmJyYWluLnYxLkxpc3RQcm9qZWN0c1Jlc3BvbnNlElAKDVVwZGF0ZVByb2plY3QSHi5icmFpbi52MS5VcGRhdGVQcm9qZWN0UmVxdWVzdBofLmJyYWluLnYxLlVwZGF0ZVByb2plY3RSZXNwb25zZRJQCg1EZWxldGVQcm9qZWN0Eh4uYnJhaW4udjEuRGVsZXRlUHJvamVjdFJlcXVlc3QaHy5icmFpbi52MS5EZWxldGVQcm9qZWN0UmVzcG9uc2USSgoLVXBzZXJ0U2NlbmUSHC5icmFpbi52MS5VcHNlcnRTY2VuZVJlcXVlc3QaHS5icmFpbi52MS5VcHNlcnRTY2VuZVJlc3BvbnNlEkoKC0RlbGV0ZVNjZW5lEhwuYnJhaW4udjEuRGVsZXRlU2NlbmVSZXF1ZXN0Gh0uYnJhaW4udjEuRGVsZXRlU2NlbmVSZXNwb25zZRJHCgpMaXN0U2NlbmVzEhsuYnJhaW4udjEuTGlzdFNjZW5lc1JlcXVlc3QaHC5icmFpbi52MS5MaXN0U2NlbmVzUmVzcG9uc2USRAoJUHV0TWVtb3J5EhouYnJhaW4udjEuUHV0TWVtb3J5UmVxdWVzdBobLmJyYWluLnYxLlB1dE1lbW9yeVJlc3BvbnNlEk0KDERlbGV0ZU1lbW9yeRIdLmJyYWluLnYxLkRlbGV0ZU1lbW9yeVJlcXVlc3QaHi5icmFpbi52MS5EZWxldGVNZW1vcnlSZXNwb25zZRJNCgxMaXN0TWVtb3JpZXMSHS5icmFpbi52MS5MaXN0TWVtb3JpZXNSZXF1ZXN0Gh4uYnJhaW4udjEuTGlzdE1lbW9yaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Project is one user's workspace, for example one video being edited.
@@ -485,6 +485,111 @@ export const UpdateProjectResponseSchema: GenMessage<UpdateProjectResponse> = /*
   messageDesc(file_brain_v1_project, 11);
 
 /**
+ * DeleteProjectRequest names the project to delete.
+ *
+ * @generated from message brain.v1.DeleteProjectRequest
+ */
+export type DeleteProjectRequest = Message<"brain.v1.DeleteProjectRequest"> & {
+  /**
+   * Id of the project.
+   *
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+};
+
+/**
+ * Describes the message brain.v1.DeleteProjectRequest.
+ * Use `create(DeleteProjectRequestSchema)` to create a new message.
+ */
+export const DeleteProjectRequestSchema: GenMessage<DeleteProjectRequest> = /*@__PURE__*/
+  messageDesc(file_brain_v1_project, 12);
+
+/**
+ * DeleteProjectResponse says what was removed.
+ *
+ * @generated from message brain.v1.DeleteProjectResponse
+ */
+export type DeleteProjectResponse = Message<"brain.v1.DeleteProjectResponse"> & {
+  /**
+   * Rows removed, by kind.
+   *
+   * @generated from field: brain.v1.DeletedRows deleted = 1;
+   */
+  deleted?: DeletedRows | undefined;
+};
+
+/**
+ * Describes the message brain.v1.DeleteProjectResponse.
+ * Use `create(DeleteProjectResponseSchema)` to create a new message.
+ */
+export const DeleteProjectResponseSchema: GenMessage<DeleteProjectResponse> = /*@__PURE__*/
+  messageDesc(file_brain_v1_project, 13);
+
+/**
+ * DeletedRows counts what a deletion removed, by kind.
+ *
+ * @generated from message brain.v1.DeletedRows
+ */
+export type DeletedRows = Message<"brain.v1.DeletedRows"> & {
+  /**
+   * Scenes.
+   *
+   * @generated from field: uint64 scenes = 1;
+   */
+  scenes: bigint;
+
+  /**
+   * Memory items of every type.
+   *
+   * @generated from field: uint64 memory_items = 2;
+   */
+  memoryItems: bigint;
+
+  /**
+   * Conversation turns, archived ones included.
+   *
+   * @generated from field: uint64 conversation_turns = 3;
+   */
+  conversationTurns: bigint;
+
+  /**
+   * Orchestrations, with their stored responses and request ids.
+   *
+   * @generated from field: uint64 orchestrations = 4;
+   */
+  orchestrations: bigint;
+
+  /**
+   * Image analyses, in any status.
+   *
+   * @generated from field: uint64 image_analyses = 5;
+   */
+  imageAnalyses: bigint;
+
+  /**
+   * Background jobs: pending, running and finished.
+   *
+   * @generated from field: uint64 jobs = 6;
+   */
+  jobs: bigint;
+
+  /**
+   * Events (the WatchImageFacts log).
+   *
+   * @generated from field: uint64 events = 7;
+   */
+  events: bigint;
+};
+
+/**
+ * Describes the message brain.v1.DeletedRows.
+ * Use `create(DeletedRowsSchema)` to create a new message.
+ */
+export const DeletedRowsSchema: GenMessage<DeletedRows> = /*@__PURE__*/
+  messageDesc(file_brain_v1_project, 14);
+
+/**
  * UpsertSceneRequest creates or replaces a scene.
  *
  * @generated from message brain.v1.UpsertSceneRequest
@@ -546,7 +651,7 @@ export type UpsertSceneRequest = Message<"brain.v1.UpsertSceneRequest"> & {
  * Use `create(UpsertSceneRequestSchema)` to create a new message.
  */
 export const UpsertSceneRequestSchema: GenMessage<UpsertSceneRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 12);
+  messageDesc(file_brain_v1_project, 15);
 
 /**
  * UpsertSceneResponse returns the scene as stored.
@@ -574,7 +679,7 @@ export type UpsertSceneResponse = Message<"brain.v1.UpsertSceneResponse"> & {
  * Use `create(UpsertSceneResponseSchema)` to create a new message.
  */
 export const UpsertSceneResponseSchema: GenMessage<UpsertSceneResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 13);
+  messageDesc(file_brain_v1_project, 16);
 
 /**
  * DeleteSceneRequest names the scene to delete.
@@ -602,7 +707,7 @@ export type DeleteSceneRequest = Message<"brain.v1.DeleteSceneRequest"> & {
  * Use `create(DeleteSceneRequestSchema)` to create a new message.
  */
 export const DeleteSceneRequestSchema: GenMessage<DeleteSceneRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 14);
+  messageDesc(file_brain_v1_project, 17);
 
 /**
  * DeleteSceneResponse is empty on success.
@@ -617,7 +722,7 @@ export type DeleteSceneResponse = Message<"brain.v1.DeleteSceneResponse"> & {
  * Use `create(DeleteSceneResponseSchema)` to create a new message.
  */
 export const DeleteSceneResponseSchema: GenMessage<DeleteSceneResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 15);
+  messageDesc(file_brain_v1_project, 18);
 
 /**
  * ListScenesRequest pages through a project's scenes.
@@ -652,7 +757,7 @@ export type ListScenesRequest = Message<"brain.v1.ListScenesRequest"> & {
  * Use `create(ListScenesRequestSchema)` to create a new message.
  */
 export const ListScenesRequestSchema: GenMessage<ListScenesRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 16);
+  messageDesc(file_brain_v1_project, 19);
 
 /**
  * ListScenesResponse is one page of scenes.
@@ -680,7 +785,7 @@ export type ListScenesResponse = Message<"brain.v1.ListScenesResponse"> & {
  * Use `create(ListScenesResponseSchema)` to create a new message.
  */
 export const ListScenesResponseSchema: GenMessage<ListScenesResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 17);
+  messageDesc(file_brain_v1_project, 20);
 
 /**
  * PutMemoryRequest writes one memory item.
@@ -738,7 +843,7 @@ export type PutMemoryRequest = Message<"brain.v1.PutMemoryRequest"> & {
  * Use `create(PutMemoryRequestSchema)` to create a new message.
  */
 export const PutMemoryRequestSchema: GenMessage<PutMemoryRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 18);
+  messageDesc(file_brain_v1_project, 21);
 
 /**
  * PutMemoryResponse returns the item as stored.
@@ -766,7 +871,7 @@ export type PutMemoryResponse = Message<"brain.v1.PutMemoryResponse"> & {
  * Use `create(PutMemoryResponseSchema)` to create a new message.
  */
 export const PutMemoryResponseSchema: GenMessage<PutMemoryResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 19);
+  messageDesc(file_brain_v1_project, 22);
 
 /**
  * DeleteMemoryRequest names the item to delete.
@@ -810,7 +915,7 @@ export type DeleteMemoryRequest = Message<"brain.v1.DeleteMemoryRequest"> & {
  * Use `create(DeleteMemoryRequestSchema)` to create a new message.
  */
 export const DeleteMemoryRequestSchema: GenMessage<DeleteMemoryRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 20);
+  messageDesc(file_brain_v1_project, 23);
 
 /**
  * DeleteMemoryResponse is empty on success.
@@ -825,7 +930,7 @@ export type DeleteMemoryResponse = Message<"brain.v1.DeleteMemoryResponse"> & {
  * Use `create(DeleteMemoryResponseSchema)` to create a new message.
  */
 export const DeleteMemoryResponseSchema: GenMessage<DeleteMemoryResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 21);
+  messageDesc(file_brain_v1_project, 24);
 
 /**
  * ListMemoriesRequest pages through a project's memory items.
@@ -867,7 +972,7 @@ export type ListMemoriesRequest = Message<"brain.v1.ListMemoriesRequest"> & {
  * Use `create(ListMemoriesRequestSchema)` to create a new message.
  */
 export const ListMemoriesRequestSchema: GenMessage<ListMemoriesRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 22);
+  messageDesc(file_brain_v1_project, 25);
 
 /**
  * ListMemoriesResponse is one page of memory items.
@@ -895,7 +1000,7 @@ export type ListMemoriesResponse = Message<"brain.v1.ListMemoriesResponse"> & {
  * Use `create(ListMemoriesResponseSchema)` to create a new message.
  */
 export const ListMemoriesResponseSchema: GenMessage<ListMemoriesResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_project, 23);
+  messageDesc(file_brain_v1_project, 26);
 
 /**
  * SceneStatus says whether a scene renders.
@@ -1071,6 +1176,22 @@ export const ProjectService: GenService<{
     methodKind: "unary";
     input: typeof UpdateProjectRequestSchema;
     output: typeof UpdateProjectResponseSchema;
+  },
+  /**
+   * DeleteProject removes a project and everything in it: scenes, memory items,
+   * conversation turns, orchestrations (with their stored responses and request
+   * ids), image analyses, jobs and events. From the moment it starts the project
+   * is NOT_FOUND to every call, and its open WatchImageFacts and
+   * OrchestrateStream streams end with NOT_FOUND (PROJECT_NOT_FOUND) on every
+   * replica. Rows are removed in small transactions, so other projects' writes
+   * keep their latency. Deleting a deleted project is NOT_FOUND.
+   *
+   * @generated from rpc brain.v1.ProjectService.DeleteProject
+   */
+  deleteProject: {
+    methodKind: "unary";
+    input: typeof DeleteProjectRequestSchema;
+    output: typeof DeleteProjectResponseSchema;
   },
   /**
    * UpsertScene creates a scene or replaces an existing one. Backends call it
