@@ -466,7 +466,7 @@ impl Config {
         if problems.is_empty() { Ok(config) } else { Err(ConfigError(problems)) }
     }
 
-    /// Every setting's key.
+    /// Every setting's key, optional ones without a default included.
     pub fn keys() -> Vec<String> {
         match toml::Value::try_from(Config::default()) {
             Ok(toml::Value::Table(t)) => {
@@ -604,7 +604,6 @@ impl Config {
         self.database_url.starts_with("sqlite:")
     }
 
-    /// The configuration as TOML with secrets replaced, for `brain-server config` and startup logs.
     /// Registers every secret of the configuration with [`crate::redact`]: the database
     /// URL's password and secret parameters, the OpenAI key and any userinfo in its base
     /// URL, and the Sentry DSN (whole and its keys).
@@ -620,6 +619,7 @@ impl Config {
         }
     }
 
+    /// The configuration as TOML with secrets replaced, for `brain-server config` and startup logs.
     pub fn to_redacted_toml(&self) -> String {
         let mut value = match toml::Value::try_from(self) {
             Ok(toml::Value::Table(t)) => t,

@@ -228,7 +228,7 @@ impl BrainClient {
         self.with_retry(RetryPolicy::none())
     }
 
-    /// The default deadline of unary calls.
+    /// The default deadline of unary calls; None when they have none.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
@@ -350,7 +350,7 @@ impl BrainClient {
         response.project.ok_or_else(|| missing("project"))
     }
 
-    /// Returns one project.
+    /// One of the caller's projects; NOT_FOUND (`PROJECT_NOT_FOUND`) also for another tenant's.
     pub async fn get_project(&self, project_id: impl Into<String>) -> Result<pb::Project, BrainError> {
         let request = pb::GetProjectRequest { project_id: project_id.into() };
         let response =
@@ -469,7 +469,7 @@ impl BrainClient {
         self.unary(false, request, |ch, req| async move { Self::image_facts_stub(ch).analyze_images(req).await }).await
     }
 
-    /// One image's analysis.
+    /// One image's analysis, whatever its state: pending, ready with facts, or failed with a reason.
     pub async fn get_image_facts(
         &self,
         project_id: impl Into<String>,
@@ -509,7 +509,8 @@ impl BrainClient {
 
     // ---- PerformanceService -------------------------------------------------
 
-    /// One performance report.
+    /// One report over the request's window (the last 5 minutes by default), of the caller's
+    /// tenant only; process-wide figures (caches, streams, memory, pool) are everyone's.
     pub async fn get_performance_report(
         &self,
         request: pb::GetPerformanceReportRequest,

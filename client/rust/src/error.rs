@@ -45,7 +45,7 @@ impl BrainError {
         }))
     }
 
-    /// The gRPC status code.
+    /// The gRPC status code; DEADLINE_EXCEEDED also when the client's own deadline expired.
     pub fn code(&self) -> Code {
         self.0.code
     }
@@ -80,7 +80,7 @@ impl BrainError {
         self.0.metadata.get("limit").map(String::as_str)
     }
 
-    /// All `ErrorInfo` metadata.
+    /// All `ErrorInfo` metadata; empty for errors raised on the client side.
     pub fn metadata(&self) -> &HashMap<String, String> {
         &self.0.metadata
     }

@@ -75,7 +75,8 @@ impl ImageFactsWatch {
         self.progress.latest.load(Ordering::Relaxed)
     }
 
-    /// How many times the watch has reconnected.
+    /// Reconnect attempts so far: every retryable failure counts, whether or not the next
+    /// connection succeeds.
     pub fn reconnects(&self) -> u64 {
         self.progress.reconnects.load(Ordering::Relaxed)
     }

@@ -25,9 +25,7 @@ pub const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
 /// A finished orchestration whose blocking equivalent is now known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completed {
-    /// Tenant.
     pub tenant_id: String,
-    /// Project.
     pub project_id: String,
     /// brain's response time.
     pub actual_ms: f64,

@@ -132,7 +132,6 @@ impl Hist {
         self.buckets = merged;
     }
 
-    /// Number of samples.
     pub fn count(&self) -> u64 {
         self.count
     }

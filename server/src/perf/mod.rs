@@ -43,9 +43,9 @@ pub struct StageTimings {
     pub context_build_ms: f64,
     /// Rendering and fitting the enhanced prompt to the budget.
     pub token_budget_ms: f64,
-    /// Deciding.
+    /// The decider's call, a model's retries and any fallback to the rules included.
     pub decision_ms: f64,
-    /// The write transaction.
+    /// From queueing for the group commit to the batch's commit: the wait for the batch included.
     pub persistence_ms: f64,
     /// Validating and queueing images.
     pub image_enqueue_ms: f64,
@@ -63,13 +63,10 @@ impl StageTimings {
 /// One finished orchestration, as the report sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrchestrationSample {
-    /// Tenant.
     pub tenant_id: String,
-    /// Project.
     pub project_id: String,
     /// Orchestration id (to attach image analysis times later).
     pub orchestration_id: String,
-    /// Stage timings.
     pub timings: StageTimings,
     /// Images attached.
     pub image_count: u32,
@@ -88,7 +85,6 @@ pub struct OrchestrationSample {
 pub enum CacheKind {
     /// Context packets per project.
     ContextPacket,
-    /// Image facts.
     ImageFacts,
 }
 
@@ -112,7 +108,6 @@ impl CacheKind {
 /// How a job attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobOutcome {
-    /// Succeeded.
     Succeeded,
     /// Failed and will be retried.
     Retried,
@@ -134,9 +129,7 @@ impl JobOutcome {
 /// One finished job attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSample {
-    /// Tenant.
     pub tenant_id: String,
-    /// Project.
     pub project_id: String,
     /// Orchestration that attached the image, if any.
     pub orchestration_id: Option<String>,
@@ -146,18 +139,14 @@ pub struct JobSample {
     pub run: Duration,
     /// Analysis time of the image (decode and extraction), when it succeeded.
     pub analysis_ms: Option<f64>,
-    /// How it ended.
     pub outcome: JobOutcome,
 }
 
 /// Kinds of server streams counted in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamKind {
-    /// WatchImageFacts.
     WatchImageFacts,
-    /// OrchestrateStream.
     OrchestrateStream,
-    /// WatchPerformanceReport.
     WatchPerformanceReport,
 }
 
@@ -266,7 +255,6 @@ impl Perf {
         Self::with_config(PerfConfig::default())
     }
 
-    /// A recorder with `config`.
     pub fn with_config(config: PerfConfig) -> Self {
         if config.prometheus {
             prom::describe();
@@ -285,7 +273,6 @@ impl Perf {
         }
     }
 
-    /// The recorder's settings.
     pub fn config(&self) -> &PerfConfig {
         &self.inner.config
     }
@@ -313,7 +300,9 @@ impl Perf {
         }
     }
 
-    /// One finished orchestration.
+    /// One finished orchestration. One with images also waits in the async-win
+    /// tracker for its images' analyses; one built on degraded context is
+    /// reported to error tracking.
     pub fn record_orchestration(&self, sample: &OrchestrationSample) {
         let config = &self.inner.config;
         let stages = sample.timings.stages();
@@ -357,7 +346,6 @@ impl Perf {
         }
     }
 
-    /// One cache lookup.
     pub fn record_cache(&self, cache: CacheKind, hit: bool) {
         self.inner.windows.record_cache(cache.index(), hit);
         if self.inner.config.prometheus {
@@ -365,7 +353,9 @@ impl Perf {
         }
     }
 
-    /// One finished job attempt.
+    /// One finished job attempt. A success or a final failure also counts its
+    /// image as finished for the orchestration's measured async win (with its
+    /// run time when it has no analysis time).
     pub fn record_job(&self, sample: &JobSample) {
         self.inner.windows.record(&sample.tenant_id, &sample.project_id, |agg| {
             agg.job_wait.record_us(duration_us(sample.wait));

@@ -50,7 +50,7 @@ pub const JOB_QUEUE_DEPTH: &str = "brain_job_queue_depth";
 pub const JOBS_RUNNING: &str = "brain_jobs_running";
 /// Open server streams, by kind.
 pub const STREAMS_OPEN: &str = "brain_streams_open";
-/// Resident memory.
+/// Bytes, set on each scrape of `/metrics`.
 pub const RESIDENT_MEMORY: &str = "brain_process_resident_memory_bytes";
 /// Database connections, by state (in_use, idle, max).
 pub const DB_CONNECTIONS: &str = "brain_db_connections";
@@ -60,9 +60,9 @@ pub const ASYNC_ACTUAL: &str = "brain_async_win_actual_seconds";
 pub const ASYNC_BLOCKING: &str = "brain_async_win_blocking_seconds";
 /// 1 - actual / blocking over the last 5 minutes, by mode (measured, estimated).
 pub const ASYNC_IMPROVEMENT: &str = "brain_async_improvement_ratio";
-/// The improvement target.
+/// The configured `perf_improvement_target`, set on each scrape.
 pub const ASYNC_TARGET: &str = "brain_async_improvement_target_ratio";
-/// Process uptime.
+/// Seconds since the recorder started, set on each scrape.
 pub const UPTIME: &str = "brain_uptime_seconds";
 /// Orchestrations stored by one transaction of the group commit.
 pub const COMMIT_BATCH: &str = "brain_orchestration_commit_batch_size";

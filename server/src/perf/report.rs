@@ -19,15 +19,14 @@ use crate::{
     store::{QueueCounts, Store},
 };
 
-/// The span of time a report covers.
+/// The span of time a report covers, rounded out to whole 10-second slots:
+/// up to 10 s more than its name (see [`Report::covered_ms`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Window {
-    /// The last minute.
     Last1Minute,
-    /// The last 5 minutes (the default).
+    /// The default.
     Last5Minutes,
-    /// The last 15 minutes.
     Last15Minutes,
     /// Since the process started.
     SinceStart,
@@ -58,30 +57,26 @@ impl Window {
 /// What a report covers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportQuery {
-    /// The window.
     pub window: Window,
     /// Only this tenant's RPCs, orchestrations and jobs; None for every tenant (operator views).
     pub tenant: Option<TenantId>,
-    /// Only this project's.
+    /// Only this project's RPCs, orchestrations and jobs; None for every project.
     pub project_id: Option<String>,
 }
 
-/// Latency distribution of one RPC method or stage, in milliseconds.
+/// Latency distribution of one RPC method or stage, in milliseconds. Count, mean and
+/// max are exact (to the microsecond); percentiles come from a log-linear histogram
+/// (within about 3%, see [`Hist`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LatencySummary {
-    /// Method or stage name.
+    /// RPC method or stage name, or `unary` / `image_analysis` for those aggregates.
     pub name: String,
-    /// Samples.
+    /// Samples; every figure below is 0 when there are none.
     pub count: u64,
-    /// Mean.
     pub mean_ms: f64,
-    /// Median.
     pub p50_ms: f64,
-    /// 95th percentile.
     pub p95_ms: f64,
-    /// 99th percentile.
     pub p99_ms: f64,
-    /// Largest sample.
     pub max_ms: f64,
 }
 
@@ -102,16 +97,15 @@ impl LatencySummary {
 /// RPCs that ended with one status code.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CodeCount {
-    /// Status code name.
+    /// As the gRPC spec spells it, e.g. `NOT_FOUND`.
     pub code: String,
-    /// RPCs.
     pub count: u64,
 }
 
 /// RPC counts in the window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RequestStats {
-    /// RPCs finished.
+    /// RPCs finished, streams included (a stream counts when it ends).
     pub total: u64,
     /// RPCs not OK.
     pub errors: u64,
@@ -128,7 +122,8 @@ pub struct MeasuredAsyncWin {
     pub samples: u64,
     /// Mean response time brain took.
     pub mean_actual_ms: f64,
-    /// Mean blocking-equivalent response time.
+    /// Mean of response time plus every image's analysis time: what a client
+    /// of the old sequential flow would have waited.
     pub mean_blocking_ms: f64,
     /// 1 - actual / blocking; 0 without samples.
     pub improvement: f64,
@@ -139,13 +134,13 @@ pub struct MeasuredAsyncWin {
 pub struct EstimatedAsyncWin {
     /// Orchestrations in the window.
     pub samples: u64,
-    /// Configured old context stage.
+    /// `perf_old_context_ms`.
     pub old_context_ms: f64,
-    /// Configured old decision stage.
+    /// `perf_old_decision_ms`.
     pub old_decision_ms: f64,
-    /// Configured old image stage (when images are present).
+    /// `perf_old_image_ms`, counted only for orchestrations with images.
     pub old_image_ms: f64,
-    /// Mean estimated old response time.
+    /// Mean over orchestrations of the stages above summed (the image stage only where there were images).
     pub mean_old_ms: f64,
     /// Mean measured response time.
     pub mean_actual_ms: f64,
@@ -156,11 +151,9 @@ pub struct EstimatedAsyncWin {
 /// The win from not waiting for image analysis.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AsyncWin {
-    /// Measured.
     pub measured: MeasuredAsyncWin,
-    /// Estimated.
     pub estimated: EstimatedAsyncWin,
-    /// Target improvement.
+    /// `perf_improvement_target`, 0..=1.
     pub target: f64,
     /// Measured improvement (or the estimate, without measured samples) meets the target.
     pub target_met: bool,
@@ -169,24 +162,21 @@ pub struct AsyncWin {
 /// One cache's lookups.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CacheStats {
-    /// Hits.
     pub hits: u64,
-    /// Misses.
     pub misses: u64,
     /// hits / lookups; 0 without lookups.
     pub hit_rate: f64,
-    /// Entries now.
+    /// Entries now, whatever the window; 0 when the cache did not register its size.
     pub entries: u64,
 }
 
 /// Enhanced prompt sizes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TokenStats {
-    /// Prompts built.
+    /// Orchestrations in the window: each builds one enhanced prompt.
     pub prompts: u64,
-    /// Mean tokens.
+    /// In o200k_base tokens; 0 without prompts.
     pub mean_prompt_tokens: f64,
-    /// Largest prompt.
     pub max_prompt_tokens: u64,
     /// Prompts that dropped or cut context.
     pub truncations: u64,
@@ -197,7 +187,7 @@ pub struct TokenStats {
 /// The job queue.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct JobQueueStats {
-    /// Waiting now.
+    /// Waiting now, whatever the window: queued (new or waiting for a retry) or with an expired lease.
     pub depth: u64,
     /// Running now.
     pub running: u64,
@@ -216,22 +206,16 @@ pub struct JobQueueStats {
 /// Open server streams.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StreamStats {
-    /// WatchImageFacts.
     pub watch_image_facts: u64,
-    /// OrchestrateStream.
     pub orchestrate_stream: u64,
-    /// WatchPerformanceReport.
     pub watch_performance_report: u64,
 }
 
-/// Database pool occupancy.
+/// Database pool occupancy; on SQLite, the writer's connection and the read pool together.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PoolView {
-    /// In use.
     pub in_use: u32,
-    /// Idle.
     pub idle: u32,
-    /// Maximum.
     pub max: u32,
 }
 
@@ -246,7 +230,6 @@ pub struct Report {
     pub covered_ms: u64,
     /// The project filter.
     pub project_id: Option<String>,
-    /// RPC counts.
     pub requests: RequestStats,
     /// Per RPC method, busiest first.
     pub rpc_latencies: Vec<LatencySummary>,
@@ -254,15 +237,12 @@ pub struct Report {
     pub unary_latency: LatencySummary,
     /// Per orchestration stage, in pipeline order.
     pub stage_latencies: Vec<LatencySummary>,
-    /// The async win.
     pub async_win: AsyncWin,
     /// Context packet cache (process-wide).
     pub context_cache: CacheStats,
     /// Image facts cache (process-wide).
     pub image_facts_cache: CacheStats,
-    /// Prompt sizes.
     pub tokens: TokenStats,
-    /// Job queue.
     pub jobs: JobQueueStats,
     /// Open streams (process-wide).
     pub streams: StreamStats,
@@ -270,7 +250,7 @@ pub struct Report {
     pub resident_memory_bytes: u64,
     /// Database pools (process-wide).
     pub database_pool: PoolView,
-    /// Image analysis latency.
+    /// Analysis time (decode and extraction) of the image jobs that succeeded in the window.
     pub image_analysis: LatencySummary,
     /// Time since the process started, ms.
     pub uptime_ms: u64,
@@ -287,11 +267,10 @@ pub struct TimelinePoint {
     pub requests: u64,
     /// RPCs not OK.
     pub errors: u64,
-    /// Unary RPC latency percentiles (streams excluded: their duration is their lifetime).
+    /// Unary RPC latency percentiles (streams excluded: their duration is their lifetime);
+    /// None without unary RPCs in the slot.
     pub p50_ms: Option<f64>,
-    /// 95th percentile.
     pub p95_ms: Option<f64>,
-    /// 99th percentile.
     pub p99_ms: Option<f64>,
     /// Orchestrations finished.
     pub orchestrations: u64,
@@ -299,13 +278,14 @@ pub struct TimelinePoint {
     pub measured_improvement: Option<f64>,
     /// Estimated improvement of the slot's orchestrations.
     pub estimated_improvement: Option<f64>,
-    /// Context packet cache hit rate.
+    /// Process-wide; None without lookups in the slot.
     pub context_hit_rate: Option<f64>,
-    /// Image facts cache hit rate.
+    /// Process-wide; None without lookups in the slot.
     pub image_facts_hit_rate: Option<f64>,
-    /// Job queue depth sampled in the slot.
+    /// From the slot's last sample of the whole job queue (taken every 5 s; the project filter
+    /// does not apply); None when no sample fell in the slot.
     pub queue_depth: Option<u64>,
-    /// Jobs running, sampled in the slot.
+    /// From the same sample as `queue_depth`.
     pub jobs_running: Option<u64>,
 }
 
@@ -314,9 +294,8 @@ pub struct TimelinePoint {
 pub struct Extras {
     /// Job queue now.
     pub queue: QueueCounts,
-    /// Pool occupancy.
     pub pool: PoolView,
-    /// Resident memory.
+    /// 0 where /proc/self/status cannot be read.
     pub resident_memory_bytes: u64,
 }
 
@@ -513,12 +492,10 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// A reporter over `perf` and `store`.
     pub fn new(perf: Perf, store: Store) -> Self {
         Self { perf, store, global_queue: Mutex::new(None) }
     }
 
-    /// The recorder.
     pub fn perf(&self) -> &Perf {
         &self.perf
     }

@@ -68,7 +68,7 @@ pub fn code_index(name: &str) -> usize {
 /// One RPC method's outcomes.
 #[derive(Debug, Clone, Default)]
 pub struct RpcAgg {
-    /// Durations.
+    /// Durations; a stream's is its whole lifetime.
     pub hist: Hist,
     /// Count per status code, indexed like [`CODE_NAMES`].
     pub codes: [u64; 17],
@@ -177,7 +177,7 @@ struct Scopes {
 struct Caps {
     /// All tenants together (one shard's share of `max_series`).
     total: usize,
-    /// One tenant.
+    /// One tenant, in each shard (not split across shards, see `Windows::with_shards`).
     per_tenant: usize,
 }
 
@@ -298,9 +298,7 @@ fn add_caches(into: &mut CacheCounts, from: &CacheCounts) {
 /// Which scopes a report covers: a tenant (None = all, for operators) and a project.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Filter<'a> {
-    /// Only this tenant.
     pub tenant: Option<&'a str>,
-    /// Only this project.
     pub project: Option<&'a str>,
 }
 
@@ -316,7 +314,7 @@ pub enum Span {
 /// A merged view of a span.
 #[derive(Debug, Default)]
 pub struct Merged {
-    /// The scopes' figures.
+    /// The figures of the scopes the filter matched.
     pub agg: Agg,
     /// Cache lookups (process-wide).
     pub caches: CacheCounts,
@@ -329,9 +327,8 @@ pub struct Merged {
 pub struct SlotView {
     /// Slot start, ms since process start.
     pub start_ms: u64,
-    /// Figures of the slot.
     pub agg: Agg,
-    /// Cache lookups in the slot.
+    /// Cache lookups in the slot (process-wide: the filter does not apply).
     pub caches: CacheCounts,
 }
 

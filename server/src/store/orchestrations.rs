@@ -30,11 +30,10 @@ use crate::{
 /// An orchestration stored under a request id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRequest {
-    /// The orchestration.
     pub orchestration_id: String,
-    /// Project it ran on.
     pub project_id: String,
-    /// Fingerprint of the request that stored it.
+    /// Fingerprint of the request that stored it: a replay under the same
+    /// request id must match it, or the id was reused for another request.
     pub request_hash: String,
     /// The response, as JSON of the domain type.
     pub response: String,
@@ -43,21 +42,18 @@ pub struct StoredRequest {
 /// The orchestration row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrchestration {
-    /// Owning tenant.
     pub tenant_id: TenantId,
-    /// The project.
     pub project_id: String,
-    /// Id.
     pub id: String,
     /// Idempotency key, if any.
     pub request_id: Option<String>,
-    /// Fingerprint of the request.
+    /// SHA-256 over project, prompt, image digests and budget (see [`StoredRequest::request_hash`]).
     pub request_hash: String,
-    /// The response as JSON.
+    /// The response as JSON, kept only for replay: empty without a request id.
     pub response: String,
     /// Tool name ("workflow" or "clarification" for the other outcomes).
     pub tool: String,
-    /// Decider name.
+    /// The decider that decided: `rules` or `openai` (`rules` after a fallback).
     pub backend: String,
     /// Memory could not be read.
     pub degraded: bool,
@@ -67,16 +63,14 @@ pub struct NewOrchestration {
     pub response_ms: f64,
     /// Tokens of the enhanced prompt.
     pub prompt_tokens: u32,
-    /// When it was stored.
+    /// When it was stored, epoch ms.
     pub created_at: i64,
 }
 
 /// A conversation turn to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTurn {
-    /// Owning tenant.
     pub tenant_id: TenantId,
-    /// The project.
     pub project_id: String,
     /// The turn (its `orchestration_id` set).
     pub turn: ConversationTurn,
@@ -85,7 +79,6 @@ pub struct NewTurn {
 /// A memory item's state after the batch, as the domain computed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryState {
-    /// Owning tenant.
     pub tenant_id: TenantId,
     /// The item: an existing item keeps its id and creation time.
     pub item: MemoryItem,
@@ -94,7 +87,7 @@ pub struct MemoryState {
 /// Whether the orchestration rows went in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    /// Stored.
+    /// Every row went in (also when there were none).
     Yes,
     /// Another orchestration of the tenant holds one of the request ids
     /// (written by another replica meanwhile); the transaction is spoiled
@@ -310,7 +303,6 @@ impl OrchestrationTx {
         }
     }
 
-    /// Commits.
     pub async fn commit(self) -> Result<()> {
         self.txn.commit().await
     }
