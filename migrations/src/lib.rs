@@ -12,6 +12,7 @@ mod m20261204_000001_store_probe;
 mod m20261204_000002_history_indexes;
 mod m20261207_000001_ready_images_index;
 mod m20261207_000002_project_deletion;
+mod m20261207_000003_admin_keys;
 
 /// Runs brain's migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_history_indexes::Migration),
             Box::new(m20261207_000001_ready_images_index::Migration),
             Box::new(m20261207_000002_project_deletion::Migration),
+            Box::new(m20261207_000003_admin_keys::Migration),
         ]
     }
 }

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     error::{Error, Reason, Result},
-    model::TenantId,
+    model::{Caller, TenantId},
     store::Store,
 };
 
@@ -52,7 +52,7 @@ pub fn hash_key(key: &str) -> String {
 /// Resolves the `authorization` metadata of a request to a tenant.
 pub struct Authenticator {
     store: Store,
-    cache: Cache<String, (Option<TenantId>, Instant)>,
+    cache: Cache<String, (Option<Caller>, Instant)>,
     ttl: Duration,
     implicit_tenant: Option<TenantId>,
 }
@@ -68,16 +68,17 @@ impl Authenticator {
         self.implicit_tenant.is_some()
     }
 
-    /// The tenant for an `authorization` header value (`Bearer KEY`).
+    /// Who an `authorization` header value (`Bearer KEY`) acts as: a tenant, or an admin.
     ///
     /// A missing header is the implicit tenant in loopback mode and
     /// API_KEY_MISSING otherwise; a present but wrong key is always
     /// API_KEY_INVALID, so a client never silently lands in the wrong tenant.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<TenantId> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller> {
         let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
             return self
                 .implicit_tenant
                 .clone()
+                .map(Caller::Tenant)
                 .ok_or_else(|| Error::new(Reason::ApiKeyMissing, "send 'authorization: Bearer <API key>'"));
         };
         let invalid = || Error::new(Reason::ApiKeyInvalid, "the API key is unknown, revoked or malformed");
@@ -89,18 +90,24 @@ impl Authenticator {
             return Err(invalid());
         }
         let hash = hash_key(key);
-        if let Some((tenant, at)) = self.cache.get(&hash) {
-            let fresh = match tenant {
+        if let Some((caller, at)) = self.cache.get(&hash) {
+            let fresh = match caller {
                 Some(_) => at.elapsed() < self.ttl,
                 None => at.elapsed() < NEGATIVE_TTL.min(self.ttl),
             };
             if fresh {
-                return tenant.ok_or_else(invalid);
+                return caller.ok_or_else(invalid);
             }
         }
-        let tenant = self.store.tenant_for_key_hash(&hash).await?;
-        self.cache.insert(hash, (tenant.clone(), Instant::now()));
-        tenant.ok_or_else(invalid)
+        let caller = self.store.caller_for_key_hash(&hash).await?;
+        self.cache.insert(hash, (caller.clone(), Instant::now()));
+        caller.ok_or_else(invalid)
+    }
+
+    /// Forgets every cached key of `tenant` on this replica (after its keys were deleted);
+    /// other replicas stop accepting them within `auth_cache_ttl_ms`.
+    pub fn forget_tenant(&self, tenant: &TenantId) {
+        self.cache.retain(|_, (caller, _)| caller.as_ref() != Some(&Caller::Tenant(tenant.clone())));
     }
 }
 

@@ -58,17 +58,23 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
     /// Print the effective configuration (secrets redacted) and exit.
     Config,
 }
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Create a key for a tenant (created if new) and print it once.
+    /// Create a key for a tenant (created if new), or an admin key, and print it once.
     Create {
         /// Tenant name.
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        tenant: Option<String>,
+        /// An admin key: AdminService only (RunRetention, PurgeTenant), no tenant's data.
         #[arg(long)]
-        tenant: String,
+        admin: bool,
     },
     /// List keys (prefixes only; keys themselves are never stored).
     List,
@@ -76,6 +82,16 @@ enum KeysCommand {
     Revoke {
         /// Key id or prefix, as `keys list` shows.
         key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCommand {
+    /// Erase a tenant: its keys, every project with everything in it, and the tenant
+    /// (what AdminService.PurgeTenant does).
+    Purge {
+        /// Tenant name.
+        name: String,
     },
 }
 
@@ -166,23 +182,53 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
             outcome
         }
+        Command::Tenants(TenantsCommand::Purge { name }) => {
+            let store = Store::open(&config).await?;
+            store.initialize().await?;
+            let projects = crate::projects::Projects::new(store.clone(), Default::default());
+            let outcome = projects.purge_tenant(&name).await;
+            store.close().await;
+            let purge = outcome?;
+            let d = purge.deleted;
+            println!(
+                "purged tenant '{name}': {} projects, {} API keys; {} scenes, {} memory items, {} conversation turns, \
+                 {} orchestrations, {} image analyses, {} jobs, {} events",
+                purge.projects,
+                purge.api_keys,
+                d.scenes,
+                d.memory_items,
+                d.conversation_turns,
+                d.orchestrations,
+                d.image_analyses,
+                d.jobs,
+                d.events
+            );
+            Ok(())
+        }
     }
 }
 
 async fn run_keys(store: &Store, command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Create { tenant } => {
+        KeysCommand::Create { tenant: Some(tenant), admin: false } => {
             let tenant = crate::validate::name("tenant", &tenant, crate::validate::MAX_NAME_CHARS)?;
             let new = auth::generate_key();
             let info = store.create_api_key(&tenant, &new.hash, &new.prefix).await?;
             eprintln!("Created key {} for tenant '{}'. It is shown only this once:", info.id, info.tenant_name);
             println!("{}", new.key);
         }
+        KeysCommand::Create { .. } => {
+            let new = auth::generate_key();
+            let info = store.create_admin_key(&new.hash, &new.prefix).await?;
+            eprintln!("Created admin key {} (AdminService only). It is shown only this once:", info.id);
+            println!("{}", new.key);
+        }
         KeysCommand::List => {
             println!("{:<38} {:<14} {:<20} {:<8}", "ID", "PREFIX", "TENANT", "STATUS");
             for key in store.list_api_keys().await? {
                 let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{:<38} {:<14} {:<20} {:<8}", key.id, key.prefix, key.tenant_name, status);
+                let tenant = if key.admin { "(admin)" } else { key.tenant_name.as_str() };
+                println!("{:<38} {:<14} {:<20} {:<8}", key.id, key.prefix, tenant, status);
             }
         }
         KeysCommand::Revoke { key } => {

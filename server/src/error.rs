@@ -16,6 +16,9 @@ pub enum ErrorKind {
     NotFound,
     /// No valid credentials.
     Unauthenticated,
+    /// Valid credentials of the wrong kind for this call (a tenant key on AdminService, an
+    /// admin key on a tenant's data).
+    PermissionDenied,
     /// A size or rate limit was exceeded.
     ResourceExhausted,
     /// A dependency (the store) is down, or the server is draining; retrying may help.
@@ -32,7 +35,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidArgument | ErrorKind::ResourceExhausted => "validation",
             ErrorKind::NotFound => "not_found",
-            ErrorKind::Unauthenticated => "permission",
+            ErrorKind::Unauthenticated | ErrorKind::PermissionDenied => "permission",
             ErrorKind::DeadlineExceeded => "timeout",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
@@ -81,8 +84,11 @@ reasons! {
     SceneNotFound => "SCENE_NOT_FOUND", NotFound;
     MemoryNotFound => "MEMORY_NOT_FOUND", NotFound;
     ImageNotFound => "IMAGE_NOT_FOUND", NotFound;
+    TenantNotFound => "TENANT_NOT_FOUND", NotFound;
     ApiKeyMissing => "API_KEY_MISSING", Unauthenticated;
     ApiKeyInvalid => "API_KEY_INVALID", Unauthenticated;
+    AdminKeyRequired => "ADMIN_KEY_REQUIRED", PermissionDenied;
+    TenantKeyRequired => "TENANT_KEY_REQUIRED", PermissionDenied;
     MessageTooLarge => "MESSAGE_TOO_LARGE", ResourceExhausted;
     PromptTooLarge => "PROMPT_TOO_LARGE", ResourceExhausted;
     ImageTooLarge => "IMAGE_TOO_LARGE", ResourceExhausted;

@@ -6,10 +6,10 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     changes::ProjectChanges,
     context::{render, tokens},
-    error::{Error, Result},
+    error::{Error, Reason, Result},
     model::{
         MemoryItem, MemoryPut, MemorySelector, NewProject, Page, Project, ProjectDeletion, ProjectUpdate, Scene,
-        SceneUpsert, TenantId,
+        SceneUpsert, TenantId, TenantPurge,
     },
     pagination::PageRequest,
     store::{DELETE_CHUNK_ROWS, Store},
@@ -101,6 +101,35 @@ impl Projects {
             }
         });
         outcome.await.map_err(|_| Error::internal("the project deletion task ended without an outcome"))?
+    }
+
+    /// The tenant with this name; TENANT_NOT_FOUND if there is none.
+    pub async fn tenant_named(&self, name: &str) -> Result<TenantId> {
+        let name = validate::name("tenant", name, validate::MAX_NAME_CHARS)?;
+        self.store.tenant_named(&name).await
+    }
+
+    /// Erases a tenant: its API keys first (so it adds nothing meanwhile), then
+    /// each of its projects as [`Self::delete`] removes one, then the tenant
+    /// itself. A purge that stopped halfway can be run again: it carries on.
+    pub async fn purge_tenant(&self, name: &str) -> Result<TenantPurge> {
+        let tenant = self.tenant_named(name).await?;
+        let api_keys = self.store.delete_tenant_keys(&tenant).await?;
+        let project_ids = self.store.tenant_project_ids(&tenant).await?;
+        let mut deleted = ProjectDeletion::default();
+        for project_id in &project_ids {
+            match self.store.mark_project_deleted(&tenant, project_id).await {
+                Ok(()) => {}
+                // Already being deleted (by DeleteProject, or by an earlier purge).
+                Err(err) if err.reason() == Reason::ProjectNotFound => {}
+                Err(err) => return Err(err),
+            }
+            self.changes.deleted(project_id);
+            deleted.add(&self.remove_rows(project_id).await?);
+        }
+        self.store.remove_tenant(&tenant).await?;
+        tracing::info!(tenant_id = %tenant, projects = project_ids.len(), api_keys, rows = deleted.total(), "purged a tenant");
+        Ok(TenantPurge { tenant, projects: project_ids.len() as u64, api_keys, deleted })
     }
 
     /// Removes the rows of projects whose deletion did not finish (the server

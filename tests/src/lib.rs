@@ -630,6 +630,14 @@ pub fn create_key(db: &TestDb, tenant: &str) -> String {
     key
 }
 
+/// Creates an admin key (AdminService only) with `brain-server keys create --admin`.
+pub fn create_admin_key(db: &TestDb) -> String {
+    let out = run_cli(db, &["keys", "create", "--admin"]);
+    let key = out.trim().to_owned();
+    assert!(key.starts_with("brk_"), "unexpected key output: {out}");
+    key
+}
+
 /// Adds `authorization: Bearer KEY` to every call (nothing when None).
 #[derive(Clone)]
 pub struct ApiKey(Option<MetadataValue<tonic::metadata::Ascii>>);

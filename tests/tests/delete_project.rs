@@ -232,16 +232,18 @@ async fn a_delete_under_load_loses_no_other_projects_writes(db: Arc<TestDb>) {
                     Err(status) if status.code() == Code::NotFound => not_found += 1,
                     Err(status) => panic!("writer {w}: {status:?}"),
                 }
-                latencies.push(started.elapsed());
+                latencies.push((started, started.elapsed()));
                 i += 1;
             }
             (ok, not_found, latencies)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A second of load before the delete is the baseline for the calls during it.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     let started = Instant::now();
     let deleted = delete(&server, &doomed).await;
     let took = started.elapsed();
+    let ended = Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::Release);
     let mut results = Vec::new();
@@ -261,14 +263,24 @@ async fn a_delete_under_load_loses_no_other_projects_writes(db: Arc<TestDb>) {
     assert!(deleted.conversation_turns >= 20_000 + doomed_ok, "{deleted:?}");
     let left = rows_of(&db, &doomed).await;
     assert!(left.iter().all(|(_, n)| *n == 0), "rows left behind: {left:?}");
-    let mut latencies: Vec<Duration> = results[..2].iter().flat_map(|(_, _, l)| l.clone()).collect();
-    latencies.sort();
-    let p99 = latencies[latencies.len() * 99 / 100];
+    // Latencies of other projects' calls that started before the delete, and during it.
+    let p99 = |during: bool| {
+        let mut of: Vec<Duration> = results[..2]
+            .iter()
+            .flat_map(|(_, _, l)| l.iter())
+            .filter(|(at, _)| if during { *at >= started && *at < ended } else { *at < started })
+            .map(|(_, took)| *took)
+            .collect();
+        of.sort();
+        (of.len(), of.get(of.len() * 99 / 100).copied().unwrap_or_default())
+    };
+    let ((n_before, p99_before), (n_during, p99_during)) = (p99(false), p99(true));
+    // Timing is reported, not asserted (a benchmark's job: docs/PERFORMANCE.md "Deleting a project").
     println!(
-        "measured: DeleteProject of {} rows took {took:?} while {} Orchestrate calls ran on other projects (p99 {p99:?}); \
-         {doomed_ok} calls on the doomed project completed before its tombstone, {doomed_not_found} were NOT_FOUND",
+        "measured: DeleteProject of {} rows took {took:?}; other projects' Orchestrate p99 {p99_before:?} \
+         ({n_before} calls) before, {p99_during:?} ({n_during} calls) during; on the doomed project \
+         {doomed_ok} calls completed before its tombstone, {doomed_not_found} were NOT_FOUND",
         deleted.conversation_turns + deleted.memory_items + deleted.image_analyses + deleted.events,
-        latencies.len()
     );
 }
 

@@ -182,7 +182,7 @@ async fn resuming_across_deleted_events_is_refused(db: Arc<TestDb>) {
     assert_eq!(exec(&db, &format!("UPDATE events SET created_at = {two_hours_ago} WHERE cursor <= 2")).await, 2);
     let mut admin = server.admin(None).await;
     let report = admin
-        .run_retention(RunRetentionRequest { dry_run: false, project_id: project_id.clone() })
+        .run_retention(RunRetentionRequest { dry_run: false, project_id: project_id.clone(), tenant: String::new() })
         .await
         .expect("retention")
         .into_inner();

@@ -214,8 +214,14 @@ async fn drive_every_rpc(server: &Server, db: &TestDb) {
         .into_inner();
     watch_report.message().await.expect("a report").expect("one message");
     let mut admin = server.admin(None).await;
-    admin.run_retention(RunRetentionRequest { dry_run: true, project_id: project_id.clone() }).await.expect("dry run");
-    admin.run_retention(RunRetentionRequest { dry_run: false, project_id: String::new() }).await.expect("retention");
+    admin
+        .run_retention(RunRetentionRequest { dry_run: true, project_id: project_id.clone(), tenant: String::new() })
+        .await
+        .expect("dry run");
+    admin
+        .run_retention(RunRetentionRequest { dry_run: false, project_id: String::new(), tenant: String::new() })
+        .await
+        .expect("retention");
     // Last: DeleteProject's tombstone, chunks and final row on a project with a history.
     let doomed = common::project(server, "doomed").await;
     brain_e2e::seed::history(db, &doomed, History { turns: 600, memories: 600, analyses: 600, events: 600 }).await;

@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_key, http_get};
+use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_admin_key, create_key, http_get};
 use brain_proto::v1::{CreateProjectRequest, MemoryType, PutMemoryRequest, RunRetentionRequest};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tonic::Code;
@@ -71,6 +71,7 @@ async fn seed(db: &DatabaseConnection, tenant_id: &str, project_id: &str, tag: &
 async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
     let key_a = create_key(&db, "tenant-a");
     let key_b = create_key(&db, "tenant-b");
+    let admin_key = create_admin_key(&db);
     let server = Server::start_with(
         &db,
         ServerOptions::new()
@@ -117,9 +118,13 @@ async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
     seed(&sql, &tenant_a, &pa.project_id, "a").await;
     seed(&sql, &tenant_b, &pb.project_id, "b").await;
 
-    let mut admin_a = server.admin(Some(&key_a)).await;
+    // A tenant's key cannot call AdminService, not even for its own tenant.
+    let mut tenant_a = server.admin(Some(&key_a)).await;
+    let own = RunRetentionRequest { dry_run: true, project_id: String::new(), tenant: "tenant-a".into() };
+    assert_error(tenant_a.run_retention(own).await, Code::PermissionDenied, "ADMIN_KEY_REQUIRED");
+    let mut admin_a = server.admin(Some(&admin_key)).await;
     let dry = admin_a
-        .run_retention(RunRetentionRequest { dry_run: true, project_id: String::new() })
+        .run_retention(RunRetentionRequest { dry_run: true, project_id: String::new(), tenant: "tenant-a".into() })
         .await
         .expect("dry run")
         .into_inner();
@@ -131,7 +136,11 @@ async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
     assert_eq!(count(&sql, "SELECT COUNT(*) FROM conversation_turns WHERE archived = true").await, 0, "dry run wrote");
 
     let run = admin_a
-        .run_retention(RunRetentionRequest { dry_run: false, project_id: pa.project_id.clone() })
+        .run_retention(RunRetentionRequest {
+            dry_run: false,
+            project_id: pa.project_id.clone(),
+            tenant: "tenant-a".into(),
+        })
         .await
         .expect("run")
         .into_inner();
@@ -185,7 +194,7 @@ async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
 
     // A second run has nothing left to do.
     let again = admin_a
-        .run_retention(RunRetentionRequest { dry_run: false, project_id: String::new() })
+        .run_retention(RunRetentionRequest { dry_run: false, project_id: String::new(), tenant: "tenant-a".into() })
         .await
         .expect("run again")
         .into_inner();
@@ -193,12 +202,24 @@ async fn retention_applies_policy_per_tenant(db: Arc<TestDb>) {
 
     // Another tenant's project is not found; a malformed id is invalid.
     assert_error(
-        admin_a.run_retention(RunRetentionRequest { dry_run: true, project_id: pb.project_id.clone() }).await,
+        admin_a
+            .run_retention(RunRetentionRequest {
+                dry_run: true,
+                project_id: pb.project_id.clone(),
+                tenant: "tenant-a".into(),
+            })
+            .await,
         Code::NotFound,
         "PROJECT_NOT_FOUND",
     );
     assert_error(
-        admin_a.run_retention(RunRetentionRequest { dry_run: true, project_id: "bad id".into() }).await,
+        admin_a
+            .run_retention(RunRetentionRequest {
+                dry_run: true,
+                project_id: "bad id".into(),
+                tenant: "tenant-a".into(),
+            })
+            .await,
         Code::InvalidArgument,
         "INVALID_ID",
     );

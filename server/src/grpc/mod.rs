@@ -18,15 +18,33 @@ pub use layers::{RequestId, RpcContext};
 
 use tonic::{Request, Status};
 
-use crate::{error::Error, images::ImageAdmission, model::TenantId};
+use crate::{
+    error::{Error, Reason},
+    images::ImageAdmission,
+    model::TenantId,
+};
 
-/// The tenant the authentication layer authenticated for this request.
+/// The tenant the authentication layer authenticated for this request;
+/// TENANT_KEY_REQUIRED for an admin key (AdminService only).
 pub(crate) fn tenant<T>(request: &Request<T>) -> Result<TenantId, Status> {
-    request
-        .extensions()
-        .get::<TenantId>()
-        .cloned()
-        .ok_or_else(|| Error::internal("request reached a handler without an authenticated tenant").into())
+    if let Some(tenant) = request.extensions().get::<TenantId>() {
+        return Ok(tenant.clone());
+    }
+    if request.extensions().get::<layers::authentication::AdminAccess>().is_some() {
+        let message = "an admin key can only call AdminService; use the tenant's own key";
+        return Err(Error::new(Reason::TenantKeyRequired, message).into());
+    }
+    Err(Error::internal("request reached a handler without an authenticated tenant").into())
+}
+
+/// Checks the request may call AdminService (an admin key, or local mode);
+/// ADMIN_KEY_REQUIRED for a tenant's key.
+pub(crate) fn admin<T>(request: &Request<T>) -> Result<(), Status> {
+    if request.extensions().get::<layers::authentication::AdminAccess>().is_some() {
+        return Ok(());
+    }
+    let message = "AdminService needs an admin key (brain-server keys create --admin); a tenant's key cannot call it";
+    Err(Error::new(Reason::AdminKeyRequired, message).into())
 }
 
 /// How the call's images are charged to `tenant`'s per-minute image limit

@@ -70,10 +70,12 @@ pub fn router(
         .add_service(OrchestratorServiceServer::new(orchestrator_api).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(image_facts_api).max_decoding_message_size(max))
         .add_service(
-            PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, projects, shutdown))
+            PerformanceServiceServer::new(PerformanceApi::new(perf_reporter, projects.clone(), shutdown))
                 .max_decoding_message_size(max),
         )
-        .add_service(AdminServiceServer::new(AdminApi::new(retention)).max_decoding_message_size(max)))
+        .add_service(
+            AdminServiceServer::new(AdminApi::new(retention, projects.clone())).max_decoding_message_size(max),
+        ))
 }
 
 /// Serves `router` on `listener` until `stop` resolves, then stops accepting and waits for open

@@ -71,6 +71,17 @@ pub struct ApiKeyInfo {
     pub created_at: Millis,
     /// Revocation time, if revoked.
     pub revoked_at: Option<Millis>,
+    /// An admin key (AdminService only; `tenant_id` and `tenant_name` are empty).
+    pub admin: bool,
+}
+
+/// Who a request acts as, from its credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A tenant's key (or local mode's implicit tenant): brain's data RPCs, for that tenant.
+    Tenant(TenantId),
+    /// An admin key: AdminService only, for any tenant.
+    Admin,
 }
 
 /// A project.
@@ -121,6 +132,16 @@ impl ProjectDeletion {
         self.jobs += other.jobs;
         self.events += other.events;
     }
+}
+
+/// What PurgeTenant erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPurge {
+    pub tenant: TenantId,
+    pub projects: u64,
+    pub api_keys: u64,
+    /// Rows of the tenant's projects, summed over them.
+    pub deleted: ProjectDeletion,
 }
 
 /// Whether a scene renders.

@@ -1,16 +1,17 @@
 //! Tenants and API keys.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 
 use super::{
     Store,
-    entities::{api_keys, tenants},
+    entities::{admin_keys, api_keys, projects, tenants},
 };
 use crate::{
-    error::{Error, Result},
-    model::{ApiKeyInfo, Tenant, TenantId, new_id, now_ms},
+    error::{Error, Reason, Result},
+    model::{ApiKeyInfo, Caller, Tenant, TenantId, new_id, now_ms},
 };
 
 impl Store {
@@ -40,33 +41,99 @@ impl Store {
         Ok(key_info(row, &tenant.name))
     }
 
-    /// The tenant of an active (not revoked) key with this hash.
-    pub async fn tenant_for_key_hash(&self, key_hash: &str) -> Result<Option<TenantId>> {
+    /// Stores a new admin key's hash.
+    pub async fn create_admin_key(&self, key_hash: &str, key_prefix: &str) -> Result<ApiKeyInfo> {
+        let txn = self.begin_write().await?;
+        let row = admin_keys::ActiveModel {
+            id: Set(new_id()),
+            key_hash: Set(key_hash.to_owned()),
+            key_prefix: Set(key_prefix.to_owned()),
+            created_at: Set(now_ms()),
+            revoked_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(admin_key_info(row))
+    }
+
+    /// Who an active (not revoked) key with this hash acts as: a tenant, or an admin.
+    pub async fn caller_for_key_hash(&self, key_hash: &str) -> Result<Option<Caller>> {
         let row = api_keys::Entity::find()
             .filter(api_keys::Column::KeyHash.eq(key_hash))
             .filter(api_keys::Column::RevokedAt.is_null())
             .one(self.reader())
             .await?;
-        Ok(row.map(|k| TenantId(k.tenant_id)))
+        if let Some(key) = row {
+            return Ok(Some(Caller::Tenant(TenantId(key.tenant_id))));
+        }
+        let admin = admin_keys::Entity::find()
+            .filter(admin_keys::Column::KeyHash.eq(key_hash))
+            .filter(admin_keys::Column::RevokedAt.is_null())
+            .one(self.reader())
+            .await?;
+        Ok(admin.map(|_| Caller::Admin))
     }
 
-    /// Number of active keys; zero means the server runs in single-tenant loopback mode.
+    /// Number of active keys, tenant and admin; zero means the server runs in
+    /// single-tenant loopback mode.
     pub async fn active_key_count(&self) -> Result<u64> {
-        Ok(api_keys::Entity::find().filter(api_keys::Column::RevokedAt.is_null()).count(self.reader()).await?)
+        let tenant_keys = api_keys::Entity::find().filter(api_keys::Column::RevokedAt.is_null()).count(self.reader());
+        let admin_keys =
+            admin_keys::Entity::find().filter(admin_keys::Column::RevokedAt.is_null()).count(self.reader());
+        Ok(tenant_keys.await? + admin_keys.await?)
     }
 
-    /// Every key record, oldest first.
+    /// Every key record, tenant keys then admin keys, oldest first.
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
         let keys = api_keys::Entity::find().order_by_asc(api_keys::Column::CreatedAt).all(self.reader()).await?;
         let names: std::collections::HashMap<String, String> =
             tenants::Entity::find().all(self.reader()).await?.into_iter().map(|t| (t.id, t.name)).collect();
-        Ok(keys
+        let mut out: Vec<ApiKeyInfo> = keys
             .into_iter()
             .map(|k| {
                 let name = names.get(&k.tenant_id).cloned().unwrap_or_default();
                 key_info(k, &name)
             })
-            .collect())
+            .collect();
+        let admin = admin_keys::Entity::find().order_by_asc(admin_keys::Column::CreatedAt).all(self.reader()).await?;
+        out.extend(admin.into_iter().map(admin_key_info));
+        Ok(out)
+    }
+
+    /// The tenant with this name; TENANT_NOT_FOUND if there is none.
+    pub async fn tenant_named(&self, name: &str) -> Result<TenantId> {
+        let row = tenants::Entity::find().filter(tenants::Column::Name.eq(name)).one(self.reader()).await?;
+        row.map(|t| TenantId(t.id))
+            .ok_or_else(|| Error::new(Reason::TenantNotFound, format!("no tenant named {name}")).with_field("tenant"))
+    }
+
+    /// Every project of the tenant, deleted ones not yet removed included.
+    pub async fn tenant_project_ids(&self, tenant: &TenantId) -> Result<Vec<String>> {
+        let ids = projects::Entity::find()
+            .select_only()
+            .column(projects::Column::Id)
+            .filter(projects::Column::TenantId.eq(tenant.as_str()))
+            .into_tuple()
+            .all(self.reader())
+            .await?;
+        Ok(ids)
+    }
+
+    /// Deletes the tenant's API keys (revoked ones too); returns how many.
+    pub async fn delete_tenant_keys(&self, tenant: &TenantId) -> Result<u64> {
+        let txn = self.begin_write().await?;
+        let deleted =
+            api_keys::Entity::delete_many().filter(api_keys::Column::TenantId.eq(tenant.as_str())).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// Deletes the tenant row; its foreign keys cascade over anything of the tenant left.
+    pub async fn remove_tenant(&self, tenant: &TenantId) -> Result<()> {
+        let txn = self.begin_write().await?;
+        tenants::Entity::delete_many().filter(tenants::Column::Id.eq(tenant.as_str())).exec(&txn).await?;
+        txn.commit().await
     }
 
     /// Revokes the key with this id or prefix; false when none matched.
@@ -84,10 +151,29 @@ impl Store {
         if matches.len() > 1 {
             return Err(Error::invalid("key", format!("{id_or_prefix} matches several keys; use the key id")));
         }
-        let Some(key) = matches.into_iter().next() else {
+        if let Some(key) = matches.into_iter().next() {
+            let mut active: api_keys::ActiveModel = key.into();
+            active.revoked_at = Set(Some(now_ms()));
+            active.update(&txn).await?;
+            txn.commit().await?;
+            return Ok(true);
+        }
+        let admin = admin_keys::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(admin_keys::Column::Id.eq(id_or_prefix))
+                    .add(admin_keys::Column::KeyPrefix.eq(id_or_prefix)),
+            )
+            .filter(admin_keys::Column::RevokedAt.is_null())
+            .all(&txn)
+            .await?;
+        if admin.len() > 1 {
+            return Err(Error::invalid("key", format!("{id_or_prefix} matches several keys; use the key id")));
+        }
+        let Some(key) = admin.into_iter().next() else {
             return Ok(false);
         };
-        let mut active: api_keys::ActiveModel = key.into();
+        let mut active: admin_keys::ActiveModel = key.into();
         active.revoked_at = Set(Some(now_ms()));
         active.update(&txn).await?;
         txn.commit().await?;
@@ -117,5 +203,18 @@ fn key_info(row: api_keys::Model, tenant_name: &str) -> ApiKeyInfo {
         prefix: row.key_prefix,
         created_at: row.created_at,
         revoked_at: row.revoked_at,
+        admin: false,
+    }
+}
+
+fn admin_key_info(row: admin_keys::Model) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: row.id,
+        tenant_id: TenantId(String::new()),
+        tenant_name: String::new(),
+        prefix: row.key_prefix,
+        created_at: row.created_at,
+        revoked_at: row.revoked_at,
+        admin: true,
     }
 }

@@ -16,7 +16,11 @@ use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
 use super::{Gate, RpcContext, readiness::starting, take_ready};
-use crate::model::TenantId;
+use crate::model::Caller;
+
+/// Marks a request allowed to call AdminService: an admin key, or local mode's implicit caller.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAccess;
 
 /// Wraps services with [`Authentication`].
 #[derive(Clone)]
@@ -67,12 +71,24 @@ where
             // The readiness layer refuses calls before the gate opens; this is its second line.
             let Some(authenticator) = authenticator else { return Ok(Status::from(starting()).into_http()) };
             let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
-            let tenant: TenantId = match authenticator.authenticate(header).await {
-                Ok(tenant) => tenant,
+            let tenant = match authenticator.authenticate(header).await {
+                Ok(Caller::Tenant(tenant)) => tenant,
+                Ok(Caller::Admin) => {
+                    // No tenant: tenant handlers refuse (TENANT_KEY_REQUIRED), AdminService serves
+                    // (and tells the key cache when it purges a tenant).
+                    request.extensions_mut().insert(AdminAccess);
+                    request.extensions_mut().insert(authenticator);
+                    return inner.call(request).await;
+                }
                 Err(error) => return Ok(Status::from(error).into_http()),
             };
             if let Some(context) = request.extensions().get::<Arc<RpcContext>>() {
                 context.note_tenant(&tenant);
+            }
+            if authenticator.is_open() {
+                // Local mode has no keys at all: its one caller is also the operator.
+                request.extensions_mut().insert(AdminAccess);
+                request.extensions_mut().insert(authenticator);
             }
             request.extensions_mut().insert(tenant);
             inner.call(request).await
@@ -87,6 +103,7 @@ mod tests {
 
     use super::*;
     use crate::grpc::layers::testing::{authenticator, ok, outcome, request};
+    use crate::model::TenantId;
 
     /// The layer over a handler that answers OK when it sees the tenant `want`.
     fn expecting(gate: Gate, want: &'static str) -> BoxCloneService<Request<Body>, Response<Body>, Infallible> {

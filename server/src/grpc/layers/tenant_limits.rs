@@ -403,7 +403,8 @@ where
         let mut inner = take_ready(&mut self.inner);
         let admitted = match request.extensions().get::<TenantId>() {
             Some(tenant) => self.limits.admit(tenant, method_name(request.uri().path()), Instant::now()),
-            // Authentication runs first and always names a tenant; nothing to limit without one.
+            // Authentication runs first and names a tenant for every key but an admin key
+            // (AdminService only, not a tenant's traffic): nothing to limit without one.
             None => Ok(None),
         };
         let slot = match admitted {

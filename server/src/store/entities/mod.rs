@@ -1,6 +1,7 @@
 //! SeaORM entities, one per table created by `brain-migrations`.
 //! Only `store` uses them; the rest of the server sees `crate::model` types.
 
+pub mod admin_keys;
 pub mod api_keys;
 pub mod conversation_turns;
 pub mod events;
