@@ -375,9 +375,22 @@ func (c *Client) WatchPerformanceReport(ctx context.Context, req *brainv1.WatchP
 
 // ---- AdminService -----------------------------------------------------------
 
-// RunRetention applies the retention policy; retried (a second run finds nothing more).
+// RunRetention applies the retention policy to req.Tenant (the tenant's name;
+// required with an admin key, empty for the implicit tenant in local mode);
+// retried (a second run finds nothing more). It needs an admin key outside local
+// mode: a tenant's key gets PERMISSION_DENIED (ADMIN_KEY_REQUIRED).
 func (c *Client) RunRetention(ctx context.Context, req *brainv1.RunRetentionRequest) (*brainv1.RunRetentionResponse, error) {
 	return unary(ctx, c, true, func(ctx context.Context) (*brainv1.RunRetentionResponse, error) {
 		return c.admin.RunRetention(ctx, req)
+	})
+}
+
+// PurgeTenant erases a tenant: its API keys, every project with everything in
+// it, and the tenant itself, and returns what was erased. It needs an admin key
+// (or local mode). Not retried: a replay would answer NOT_FOUND
+// (TENANT_NOT_FOUND), so after a lost response NOT_FOUND means it is gone.
+func (c *Client) PurgeTenant(ctx context.Context, tenant string) (*brainv1.PurgeTenantResponse, error) {
+	return unary(ctx, c, false, func(ctx context.Context) (*brainv1.PurgeTenantResponse, error) {
+		return c.admin.PurgeTenant(ctx, &brainv1.PurgeTenantRequest{Tenant: tenant})
 	})
 }

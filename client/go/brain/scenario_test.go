@@ -339,6 +339,71 @@ func TestScenario(t *testing.T) {
 	})
 }
 
+// AdminService needs an admin key, and an admin key calls nothing else; retention
+// names its tenant; purging erases one tenant, and an unknown (or already purged)
+// one is TENANT_NOT_FOUND.
+func TestAdminService(t *testing.T) {
+	ctx := context.Background()
+	client := newClient(t, server.addr)
+	withKey := func(key string) *brain.Client {
+		c, err := brain.New(server.addr, brain.WithAPIKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	admin, doomed := withKey(server.adminKey), withKey(server.purgeKey)
+
+	_, err := client.RunRetention(ctx, &brainv1.RunRetentionRequest{Tenant: testTenant})
+	if be := brainErr(t, err); be.Code != codes.PermissionDenied || be.Reason != "ADMIN_KEY_REQUIRED" ||
+		be.ErrorReason() != brainv1.ErrorReason_ERROR_REASON_ADMIN_KEY_REQUIRED {
+		t.Fatalf("retention with a tenant's key: %v", be)
+	}
+	_, err = client.PurgeTenant(ctx, purgeTenant)
+	if be := brainErr(t, err); be.Code != codes.PermissionDenied || be.Reason != "ADMIN_KEY_REQUIRED" {
+		t.Fatalf("purge with a tenant's key: %v", be)
+	}
+	_, err = admin.ListProjects(ctx, &brainv1.ListProjectsRequest{})
+	if be := brainErr(t, err); be.Code != codes.PermissionDenied || be.Reason != "TENANT_KEY_REQUIRED" ||
+		be.ErrorReason() != brainv1.ErrorReason_ERROR_REASON_TENANT_KEY_REQUIRED {
+		t.Fatalf("list projects with an admin key: %v", be)
+	}
+
+	// Retention names its tenant (only local mode has an implicit one).
+	if run := ok(admin.RunRetention(ctx, &brainv1.RunRetentionRequest{Tenant: testTenant, DryRun: true})).get(t); !run.GetDryRun() {
+		t.Fatalf("retention %v", run)
+	}
+	_, err = admin.RunRetention(ctx, &brainv1.RunRetentionRequest{DryRun: true})
+	if be := brainErr(t, err); be.Code != codes.InvalidArgument || be.Reason != "MISSING_FIELD" || be.Field() != "tenant" {
+		t.Fatalf("retention without a tenant: %v", be)
+	}
+
+	_, err = admin.PurgeTenant(ctx, "no-such-tenant")
+	if be := brainErr(t, err); be.Code != codes.NotFound || be.Reason != "TENANT_NOT_FOUND" ||
+		be.ErrorReason() != brainv1.ErrorReason_ERROR_REASON_TENANT_NOT_FOUND {
+		t.Fatalf("purge an unknown tenant: %v", be)
+	}
+
+	// Purge a tenant holding one project with one scene.
+	project := ok(doomed.CreateProject(ctx, &brainv1.CreateProjectRequest{Name: "Doomed"})).get(t)
+	ok(doomed.UpsertScene(ctx, &brainv1.UpsertSceneRequest{ProjectId: project.GetProjectId(), Name: "Only scene"})).get(t)
+	purged := ok(admin.PurgeTenant(ctx, purgeTenant)).get(t)
+	if purged.GetProjects() != 1 || purged.GetApiKeys() != 1 || purged.GetDeleted().GetScenes() != 1 {
+		t.Fatalf("purged %v", purged)
+	}
+	// Its key stops working at once; purging it again (what a replay would do) is NOT_FOUND.
+	_, err = doomed.ListProjects(ctx, &brainv1.ListProjectsRequest{})
+	if be := brainErr(t, err); be.Code != codes.Unauthenticated || be.Reason != "API_KEY_INVALID" {
+		t.Fatalf("a purged tenant's key: %v", be)
+	}
+	_, err = admin.PurgeTenant(ctx, purgeTenant)
+	if be := brainErr(t, err); be.Code != codes.NotFound || be.Reason != "TENANT_NOT_FOUND" {
+		t.Fatalf("second purge: %v", be)
+	}
+	ok(client.ListProjects(ctx, &brainv1.ListProjectsRequest{})).get(t) // the other tenant is untouched
+}
+
 func sceneIDs(scenes []*brainv1.Scene) []string {
 	var ids []string
 	for _, s := range scenes {

@@ -72,13 +72,40 @@ func serverEnv() []string {
 	return env
 }
 
-// brainServer is a running brain-server with one API key.
+const (
+	// testTenant is the tenant of brainServer.apiKey.
+	testTenant = "client-tests"
+	// purgeTenant is the tenant of brainServer.purgeKey, there to be purged.
+	purgeTenant = "client-tests-purge"
+)
+
+// createKey runs `brain-server keys create <args>` and returns the key it prints.
+func createKey(binary, databaseURL string, args ...string) (string, error) {
+	keys := exec.Command(binary, append(append([]string{"keys", "create"}, args...), "--database-url", databaseURL)...)
+	keys.Env = serverEnv()
+	var stderr strings.Builder
+	keys.Stderr = &stderr
+	out, err := keys.Output()
+	if err != nil {
+		return "", fmt.Errorf("keys create: %w: %s", err, stderr.String())
+	}
+	key := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(key, "brk_") {
+		return "", fmt.Errorf("unexpected key %q", key)
+	}
+	return key, nil
+}
+
+// brainServer is a running brain-server with an API key of testTenant (apiKey),
+// an admin key (adminKey) and an API key of purgeTenant (purgeKey).
 type brainServer struct {
-	addr   string
-	apiKey string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	dir    string
+	addr     string
+	apiKey   string
+	adminKey string
+	purgeKey string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	dir      string
 }
 
 func startServer() (*brainServer, error) {
@@ -91,17 +118,17 @@ func startServer() (*brainServer, error) {
 		return nil, err
 	}
 	databaseURL := "sqlite://" + filepath.Join(dir, "brain.db")
-	keys := exec.Command(binary, "keys", "create", "--tenant", "client-tests", "--database-url", databaseURL)
-	keys.Env = serverEnv()
-	var stderr strings.Builder
-	keys.Stderr = &stderr
-	out, err := keys.Output()
+	apiKey, err := createKey(binary, databaseURL, "--tenant", testTenant)
 	if err != nil {
-		return nil, fmt.Errorf("keys create: %w: %s", err, stderr.String())
+		return nil, err
 	}
-	apiKey := strings.TrimSpace(string(out))
-	if !strings.HasPrefix(apiKey, "brk_") {
-		return nil, fmt.Errorf("unexpected key %q", apiKey)
+	adminKey, err := createKey(binary, databaseURL, "--admin")
+	if err != nil {
+		return nil, err
+	}
+	purgeKey, err := createKey(binary, databaseURL, "--tenant", purgeTenant)
+	if err != nil {
+		return nil, err
 	}
 	readyFile := filepath.Join(dir, "ready.json")
 	log, err := os.Create(filepath.Join(dir, "server.log"))
@@ -118,7 +145,7 @@ func startServer() (*brainServer, error) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	server := &brainServer{apiKey: apiKey, cmd: cmd, exited: exited, dir: dir}
+	server := &brainServer{apiKey: apiKey, adminKey: adminKey, purgeKey: purgeKey, cmd: cmd, exited: exited, dir: dir}
 	deadline := time.Now().Add(30 * time.Second)
 	for server.addr == "" {
 		var ready struct {

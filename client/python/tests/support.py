@@ -50,22 +50,37 @@ def server_binary() -> Path:
     return binary
 
 
+#: The tenant of ``BrainServer.api_key``.
+TENANT = "client-tests"
+#: The tenant of ``BrainServer.purge_key``, there to be purged.
+PURGE_TENANT = "client-tests-purge"
+
+
+def create_key(binary: Path, database_url: str, *args: str) -> str:
+    """Runs ``brain-server keys create <args>`` and returns the key it prints."""
+    created = subprocess.run(
+        [str(binary), "keys", "create", *args, "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        env=server_env(),
+    )
+    assert created.returncode == 0, f"keys create failed: {created.stderr}"
+    key = created.stdout.strip()
+    assert key.startswith("brk_"), key
+    return key
+
+
 class BrainServer:
-    """A running brain-server with one API key; ``stop()`` sends SIGTERM."""
+    """A running brain-server with an API key of ``TENANT`` (``api_key``), an admin key
+    (``admin_key``) and an API key of ``PURGE_TENANT`` (``purge_key``); ``stop()`` sends SIGTERM."""
 
     def __init__(self, binary: Path) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="brain-python-")
         directory = Path(self._dir.name)
         database_url = f"sqlite://{directory / 'brain.db'}"
-        created = subprocess.run(
-            [str(binary), "keys", "create", "--tenant", "client-tests", "--database-url", database_url],
-            capture_output=True,
-            text=True,
-            env=server_env(),
-        )
-        assert created.returncode == 0, f"keys create failed: {created.stderr}"
-        self.api_key = created.stdout.strip()
-        assert self.api_key.startswith("brk_"), self.api_key
+        self.api_key = create_key(binary, database_url, "--tenant", TENANT)
+        self.admin_key = create_key(binary, database_url, "--admin")
+        self.purge_key = create_key(binary, database_url, "--tenant", PURGE_TENANT)
         ready_file = directory / "ready.json"
         self._log_path = directory / "server.log"
         log = open(self._log_path, "wb")

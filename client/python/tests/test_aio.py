@@ -10,7 +10,7 @@ import pytest
 
 from brain_client import AsyncBrainClient, BrainError, RetryPolicy
 from brain_client.v1 import image_facts_pb2, performance_pb2, project_pb2
-from support import SUNSET_PNG, BrainServer, Proxy
+from support import SUNSET_PNG, TENANT, BrainServer, Proxy
 
 
 def test_async_scenario(server: BrainServer) -> None:
@@ -75,6 +75,20 @@ async def _scenario(server: BrainServer) -> None:
         with pytest.raises(BrainError) as caught:
             await client.delete_project(project_id)
         assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+
+        # AdminService needs an admin key.
+        with pytest.raises(BrainError) as caught:
+            await client.purge_tenant("no-such-tenant")
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ADMIN_KEY_REQUIRED")
+
+    async with AsyncBrainClient(server.addr, api_key=server.admin_key) as admin:
+        assert (await admin.run_retention(tenant=TENANT, dry_run=True)).dry_run
+        with pytest.raises(BrainError) as caught:
+            await admin.purge_tenant("no-such-tenant")
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "TENANT_NOT_FOUND")
+        with pytest.raises(BrainError) as caught:
+            await admin.get_project("anything")
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.PERMISSION_DENIED, "TENANT_KEY_REQUIRED")
 
 
 async def _watch_with_cut(server: BrainServer, client: AsyncBrainClient, project_id: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from brain_client import BrainClient, BrainError, RetryPolicy
 from brain_client.v1 import errors_pb2, image_facts_pb2, performance_pb2, project_pb2
-from support import SUNSET_PNG, BrainServer, Proxy
+from support import PURGE_TENANT, SUNSET_PNG, TENANT, BrainServer, Proxy
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +206,52 @@ def test_delete_project_removes_everything_in_it(client: BrainClient, project_id
     with pytest.raises(BrainError) as caught:
         client.delete_project(project_id)
     assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+
+
+def test_admin_service_needs_an_admin_key(server: BrainServer, client: BrainClient) -> None:
+    # A tenant's key cannot call AdminService; an admin key can call nothing else.
+    with pytest.raises(BrainError) as caught:
+        client.run_retention(tenant=TENANT)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ADMIN_KEY_REQUIRED")
+    assert caught.value.error_reason == errors_pb2.ERROR_REASON_ADMIN_KEY_REQUIRED
+    with pytest.raises(BrainError) as caught:
+        client.purge_tenant(PURGE_TENANT)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ADMIN_KEY_REQUIRED")
+    with BrainClient(server.addr, api_key=server.admin_key) as admin:
+        with pytest.raises(BrainError) as caught:
+            admin.list_projects()
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.PERMISSION_DENIED, "TENANT_KEY_REQUIRED")
+        assert caught.value.error_reason == errors_pb2.ERROR_REASON_TENANT_KEY_REQUIRED
+
+        # Retention names its tenant (only local mode has an implicit one).
+        assert admin.run_retention(tenant=TENANT, dry_run=True).dry_run
+        with pytest.raises(BrainError) as caught:
+            admin.run_retention(dry_run=True)
+        assert (caught.value.code, caught.value.reason, caught.value.field) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "MISSING_FIELD",
+            "tenant",
+        )
+
+        with pytest.raises(BrainError) as caught:
+            admin.purge_tenant("no-such-tenant")
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "TENANT_NOT_FOUND")
+        assert caught.value.error_reason == errors_pb2.ERROR_REASON_TENANT_NOT_FOUND
+
+        # Purge a tenant holding one project with one scene.
+        with BrainClient(server.addr, api_key=server.purge_key) as doomed:
+            project = doomed.create_project("Doomed")
+            doomed.upsert_scene(project.project_id, "Only scene")
+            purged = admin.purge_tenant(PURGE_TENANT)
+            assert (purged.projects, purged.api_keys, purged.deleted.scenes) == (1, 1, 1), purged
+            # Its key stops working at once; purging it again (what a replay would do) is NOT_FOUND.
+            with pytest.raises(BrainError) as caught:
+                doomed.list_projects()
+            assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
+        with pytest.raises(BrainError) as caught:
+            admin.purge_tenant(PURGE_TENANT)
+        assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.NOT_FOUND, "TENANT_NOT_FOUND")
+    client.list_projects()  # the other tenant is untouched
 
 
 def test_retries_only_idempotent_calls_within_the_deadline(server: BrainServer) -> None:

@@ -535,12 +535,24 @@ impl BrainClient {
 
     // ---- AdminService -------------------------------------------------------
 
-    /// Applies the retention policy; retried (a second run finds nothing more to do).
+    /// Applies the retention policy to one tenant (`tenant`: its name; required with an admin
+    /// key, empty for the implicit tenant in local mode); retried (a second run finds nothing
+    /// more to do). Needs an admin key outside local mode: a tenant's key gets
+    /// PERMISSION_DENIED (`ADMIN_KEY_REQUIRED`).
     pub async fn run_retention(
         &self,
         request: pb::RunRetentionRequest,
     ) -> Result<pb::RunRetentionResponse, BrainError> {
         self.unary(true, request, |ch, req| async move { Self::admin_stub(ch).run_retention(req).await }).await
+    }
+
+    /// Erases a tenant: its API keys, every project with everything in it, and the tenant
+    /// itself; returns what was erased. Needs an admin key (or local mode). Not retried: a
+    /// replay would answer NOT_FOUND (`TENANT_NOT_FOUND`), so after a lost response
+    /// TENANT_NOT_FOUND means the tenant is gone.
+    pub async fn purge_tenant(&self, tenant: impl Into<String>) -> Result<pb::PurgeTenantResponse, BrainError> {
+        let request = pb::PurgeTenantRequest { tenant: tenant.into() };
+        self.unary(false, request, |ch, req| async move { Self::admin_stub(ch).purge_tenant(req).await }).await
     }
 }
 

@@ -26,9 +26,16 @@
 //!
 //! | Retried | Calls |
 //! | --- | --- |
-//! | always | `get_project`, `list_projects`, `update_project` (the same values again), `list_scenes`, `list_memories`, `get_context_packet`, `get_image_facts`, `list_image_facts`, `get_performance_report`, `health`, `put_memory` (same type and key: last write wins; a replay may count one extra occurrence), `run_retention` |
+//! | always | `get_project`, `list_projects`, `update_project` (the same values again), `list_scenes`, `list_memories`, `get_context_packet`, `get_image_facts`, `list_image_facts`, `get_performance_report`, `health`, `put_memory` (same type and key: last write wins; a replay may count one extra occurrence), `run_retention` (an admin key's call, for one tenant) |
 //! | when the request says which | `upsert_scene` with a `scene_id`; `orchestrate` with a `request_id` (the server replays the stored response) |
-//! | never | `create_project`, `delete_project`, `delete_scene`, `delete_memory` (a replay would answer NOT_FOUND: after a lost response, NOT_FOUND means it is gone), `analyze_images`, `upsert_scene` without `scene_id`, `orchestrate` without `request_id`, `orchestrate_stream`, `watch_performance_report` |
+//! | never | `create_project`, `delete_project`, `delete_scene`, `delete_memory`, `purge_tenant` (a replay would answer NOT_FOUND: after a lost response, NOT_FOUND means it is gone), `analyze_images`, `upsert_scene` without `scene_id`, `orchestrate` without `request_id`, `orchestrate_stream`, `watch_performance_report` |
+//!
+//! # Admin
+//! AdminService ([`BrainClient::run_retention`], [`BrainClient::purge_tenant`]) needs an admin
+//! key (`brain-server keys create --admin`), which in turn can call nothing else: a tenant's
+//! key gets PERMISSION_DENIED `ADMIN_KEY_REQUIRED` from AdminService, an admin key gets
+//! PERMISSION_DENIED `TENANT_KEY_REQUIRED` from every other service. In local mode (a
+//! loopback server without any keys) the one caller may call both.
 //!
 //! # Watching image facts
 //! [`BrainClient::watch_image_facts`] returns an [`ImageFactsWatch`] that

@@ -1,7 +1,7 @@
 //! The scenario every client runs against a live `brain-server`: projects,
 //! scenes with pagination, memory, errors with reasons, orchestration with an
 //! attached image, its late facts over a watch that is cut and resumed, the
-//! performance report, and deleting the project.
+//! performance report, deleting the project, and AdminService with an admin key.
 
 mod support;
 
@@ -26,6 +26,7 @@ async fn shared_scenario() {
     watch_late_facts(&server, &client, &project_id, image_id).await;
     performance_report(&client, &project_id).await;
     delete_project(&client, &project_id).await;
+    admin(&server, &client).await;
 }
 
 async fn auth_errors(server: &BrainServer) {
@@ -311,6 +312,56 @@ async fn delete_project(client: &BrainClient, project_id: &str) {
     let err = client.delete_project(project_id).await.expect_err("a second delete");
     assert_eq!(err.code(), Code::NotFound, "{err}");
     assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"), "{err}");
+}
+
+/// AdminService needs an admin key, and an admin key calls nothing else; retention names its
+/// tenant; purging erases one tenant, and an unknown (or already purged) one is TENANT_NOT_FOUND.
+async fn admin(server: &BrainServer, client: &BrainClient) {
+    let err = client.run_retention(Default::default()).await.expect_err("a tenant's key runs no retention");
+    assert_eq!((err.code(), err.reason()), (Code::PermissionDenied, Some("ADMIN_KEY_REQUIRED")), "{err}");
+    assert_eq!(err.error_reason(), Some(proto::ErrorReason::AdminKeyRequired));
+    let err = client.purge_tenant(support::PURGE_TENANT).await.expect_err("a tenant's key purges nothing");
+    assert_eq!((err.code(), err.reason()), (Code::PermissionDenied, Some("ADMIN_KEY_REQUIRED")), "{err}");
+
+    let admin = server.client_with(&server.admin_key).await;
+    let err = admin.list_projects(Default::default()).await.expect_err("an admin key reads no tenant's data");
+    assert_eq!((err.code(), err.reason()), (Code::PermissionDenied, Some("TENANT_KEY_REQUIRED")), "{err}");
+    assert_eq!(err.error_reason(), Some(proto::ErrorReason::TenantKeyRequired));
+
+    let retention = proto::RunRetentionRequest { dry_run: true, tenant: support::TENANT.into(), ..Default::default() };
+    let run = admin.run_retention(retention).await.expect("retention for the test tenant");
+    assert!(run.dry_run, "{run:?}");
+    let err = admin
+        .run_retention(proto::RunRetentionRequest { dry_run: true, ..Default::default() })
+        .await
+        .expect_err("an admin key names the tenant");
+    assert_eq!((err.code(), err.reason(), err.field()), (Code::InvalidArgument, Some("MISSING_FIELD"), Some("tenant")));
+
+    let err = admin.purge_tenant("no-such-tenant").await.expect_err("an unknown tenant");
+    assert_eq!((err.code(), err.reason()), (Code::NotFound, Some("TENANT_NOT_FOUND")), "{err}");
+    assert_eq!(err.error_reason(), Some(proto::ErrorReason::TenantNotFound));
+
+    // The purged tenant holds one project with one scene.
+    let doomed = server.client_with(&server.purge_key).await;
+    let project = doomed
+        .create_project(proto::CreateProjectRequest { name: "Doomed".into(), ..Default::default() })
+        .await
+        .expect("create a project to purge");
+    let scene = proto::UpsertSceneRequest {
+        project_id: project.project_id.clone(),
+        name: "Only scene".into(),
+        ..Default::default()
+    };
+    doomed.upsert_scene(scene).await.expect("add a scene");
+    let purged = admin.purge_tenant(support::PURGE_TENANT).await.expect("purge");
+    assert_eq!((purged.projects, purged.api_keys), (1, 1), "{purged:?}");
+    assert_eq!(purged.deleted.expect("deleted rows").scenes, 1);
+    // Its key stops working at once; purging it again (what a replay would do) is NOT_FOUND.
+    let err = doomed.list_projects(Default::default()).await.expect_err("a purged tenant's key");
+    assert_eq!((err.code(), err.reason()), (Code::Unauthenticated, Some("API_KEY_INVALID")), "{err}");
+    let err = admin.purge_tenant(support::PURGE_TENANT).await.expect_err("a second purge");
+    assert_eq!((err.code(), err.reason()), (Code::NotFound, Some("TENANT_NOT_FOUND")), "{err}");
+    client.list_projects(Default::default()).await.expect("the other tenant is untouched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

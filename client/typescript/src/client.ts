@@ -3,6 +3,7 @@ import { type CallOptions, type Client, Code, createClient, type Interceptor, ty
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   AdminService,
+  type PurgeTenantResponse,
   type RunRetentionRequestSchema,
   type RunRetentionResponse,
 } from "./gen/brain/v1/admin_pb.js";
@@ -339,9 +340,22 @@ export class BrainClient {
 
   // ---- AdminService ---------------------------------------------------------
 
-  /** Applies the retention policy; retried (a second run finds nothing more). */
+  /**
+   * Applies the retention policy to `tenant` (its name; required with an admin key, empty for the
+   * implicit tenant in local mode); retried (a second run finds nothing more). Needs an admin key
+   * outside local mode (a tenant's key gets PERMISSION_DENIED, ADMIN_KEY_REQUIRED).
+   */
   runRetention(request: Init<typeof RunRetentionRequestSchema> = {}, options?: BrainCallOptions): Promise<RunRetentionResponse> {
     return this.unary(true, options, (o) => this.admin.runRetention(request, o));
+  }
+
+  /**
+   * Erases a tenant: its API keys, every project with everything in it, and the tenant; returns
+   * what was erased. Needs an admin key (or local mode). Not retried: a replay would answer
+   * NOT_FOUND, TENANT_NOT_FOUND (after a lost response, it means the tenant is gone).
+   */
+  purgeTenant(tenant: string, options?: BrainCallOptions): Promise<PurgeTenantResponse> {
+    return this.unary(false, options, (o) => this.admin.purgeTenant({ tenant }, o));
   }
 }
 

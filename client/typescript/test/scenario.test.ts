@@ -18,7 +18,7 @@ import {
   ReportWindow,
   type RetryPolicy,
 } from "../src/index.js";
-import { BrainServer, PACKAGE_DIR, Proxy, SUNSET_PNG } from "./support.js";
+import { BrainServer, PACKAGE_DIR, Proxy, PURGE_TENANT, SUNSET_PNG, TENANT } from "./support.js";
 
 const run = promisify(execFile);
 
@@ -240,6 +240,56 @@ describe("brain client against a live server", () => {
     err = await rejection(client.deleteProject(projectId));
     assert.equal(err.code, Code.NotFound);
     assert.equal(err.reason, "PROJECT_NOT_FOUND");
+  });
+
+  it("calls AdminService with an admin key only", async () => {
+    // A tenant's key cannot call AdminService; an admin key can call nothing else.
+    let err = await rejection(client.runRetention({ tenant: TENANT }));
+    assert.equal(err.code, Code.PermissionDenied);
+    assert.equal(err.reason, "ADMIN_KEY_REQUIRED");
+    assert.equal(err.errorReason, ErrorReason.ADMIN_KEY_REQUIRED);
+    err = await rejection(client.purgeTenant(PURGE_TENANT));
+    assert.equal(err.code, Code.PermissionDenied);
+    assert.equal(err.reason, "ADMIN_KEY_REQUIRED");
+    const admin = new BrainClient(server.addr, { apiKey: server.adminKey });
+    const doomed = new BrainClient(server.addr, { apiKey: server.purgeKey });
+    try {
+      err = await rejection(admin.listProjects());
+      assert.equal(err.code, Code.PermissionDenied);
+      assert.equal(err.reason, "TENANT_KEY_REQUIRED");
+      assert.equal(err.errorReason, ErrorReason.TENANT_KEY_REQUIRED);
+
+      // Retention names its tenant (only local mode has an implicit one).
+      assert.equal((await admin.runRetention({ tenant: TENANT, dryRun: true })).dryRun, true);
+      err = await rejection(admin.runRetention({ dryRun: true }));
+      assert.equal(err.code, Code.InvalidArgument);
+      assert.equal(err.reason, "MISSING_FIELD");
+      assert.equal(err.field, "tenant");
+
+      err = await rejection(admin.purgeTenant("no-such-tenant"));
+      assert.equal(err.code, Code.NotFound);
+      assert.equal(err.reason, "TENANT_NOT_FOUND");
+      assert.equal(err.errorReason, ErrorReason.TENANT_NOT_FOUND);
+
+      // Purge a tenant holding one project with one scene.
+      const project = await doomed.createProject({ name: "Doomed" });
+      await doomed.upsertScene({ projectId: project.projectId, name: "Only scene" });
+      const purged = await admin.purgeTenant(PURGE_TENANT);
+      assert.equal(purged.projects, 1n);
+      assert.equal(purged.apiKeys, 1n);
+      assert.equal(purged.deleted?.scenes, 1n);
+      // Its key stops working at once; purging it again (what a replay would do) is NOT_FOUND.
+      err = await rejection(doomed.listProjects());
+      assert.equal(err.code, Code.Unauthenticated);
+      assert.equal(err.reason, "API_KEY_INVALID");
+      err = await rejection(admin.purgeTenant(PURGE_TENANT));
+      assert.equal(err.code, Code.NotFound);
+      assert.equal(err.reason, "TENANT_NOT_FOUND");
+      await client.listProjects(); // the other tenant is untouched
+    } finally {
+      admin.close();
+      doomed.close();
+    }
   });
 
   it("retries only idempotent calls, within the deadline", async () => {

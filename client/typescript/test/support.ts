@@ -42,11 +42,32 @@ function serverEnv(): NodeJS.ProcessEnv {
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A running brain-server with one API key; `stop()` sends SIGTERM. */
+/** The tenant of `BrainServer.apiKey`. */
+export const TENANT = "client-tests";
+/** The tenant of `BrainServer.purgeKey`, there to be purged. */
+export const PURGE_TENANT = "client-tests-purge";
+
+/** Runs `brain-server keys create <args>` and returns the key it prints. */
+function createKey(binary: string, databaseUrl: string, ...args: string[]): string {
+  const key = execFileSync(binary, ["keys", "create", ...args, "--database-url", databaseUrl], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: serverEnv(),
+  }).trim();
+  if (!key.startsWith("brk_")) throw new Error(`unexpected key ${key}`);
+  return key;
+}
+
+/**
+ * A running brain-server with an API key of TENANT (`apiKey`), an admin key (`adminKey`) and an
+ * API key of PURGE_TENANT (`purgeKey`); `stop()` sends SIGTERM.
+ */
 export class BrainServer {
   private constructor(
     readonly addr: string,
     readonly apiKey: string,
+    readonly adminKey: string,
+    readonly purgeKey: string,
     private readonly child: ChildProcess,
     private readonly dir: string,
   ) {}
@@ -55,12 +76,9 @@ export class BrainServer {
     const binary = serverBinary();
     const dir = mkdtempSync(path.join(tmpdir(), "brain-ts-"));
     const databaseUrl = `sqlite://${path.join(dir, "brain.db")}`;
-    const apiKey = execFileSync(binary, ["keys", "create", "--tenant", "client-tests", "--database-url", databaseUrl], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-      env: serverEnv(),
-    }).trim();
-    if (!apiKey.startsWith("brk_")) throw new Error(`unexpected key ${apiKey}`);
+    const apiKey = createKey(binary, databaseUrl, "--tenant", TENANT);
+    const adminKey = createKey(binary, databaseUrl, "--admin");
+    const purgeKey = createKey(binary, databaseUrl, "--tenant", PURGE_TENANT);
     const readyFile = path.join(dir, "ready.json");
     const log = openSync(path.join(dir, "server.log"), "w");
     const child = spawn(
@@ -93,7 +111,7 @@ export class BrainServer {
     } finally {
       probe.close();
     }
-    return new BrainServer(addr, apiKey, child, dir);
+    return new BrainServer(addr, apiKey, adminKey, purgeKey, child, dir);
   }
 
   client(options: ConstructorParameters<typeof BrainClient>[1] = {}): BrainClient {

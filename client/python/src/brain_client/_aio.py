@@ -375,11 +375,21 @@ class AsyncBrainClient:
     # ---- AdminService -------------------------------------------------------
 
     async def run_retention(
-        self, *, dry_run: bool = False, project_id: str = "", timeout: Timeout = UNSET
+        self, *, dry_run: bool = False, project_id: str = "", tenant: str = "", timeout: Timeout = UNSET
     ) -> admin_pb2.RunRetentionResponse:
-        """Applies the retention policy; retried (a second run finds nothing more)."""
-        request = admin_pb2.RunRetentionRequest(dry_run=dry_run, project_id=project_id)
+        """Applies the retention policy to ``tenant`` (its name; required with an admin key,
+        empty for the implicit tenant in local mode); retried (a second run finds nothing more).
+        Needs an admin key outside local mode (a tenant's key gets PERMISSION_DENIED,
+        ADMIN_KEY_REQUIRED)."""
+        request = admin_pb2.RunRetentionRequest(dry_run=dry_run, project_id=project_id, tenant=tenant)
         return await self._unary(self._admin.RunRetention, request, idempotent=True, timeout=timeout)
+
+    async def purge_tenant(self, tenant: str, *, timeout: Timeout = UNSET) -> admin_pb2.PurgeTenantResponse:
+        """Erases a tenant: its API keys, every project with everything in it, and the tenant;
+        returns what was erased. Needs an admin key (or local mode). Not retried: a replay would
+        answer NOT_FOUND, TENANT_NOT_FOUND (after a lost response, it means the tenant is gone)."""
+        request = admin_pb2.PurgeTenantRequest(tenant=tenant)
+        return await self._unary(self._admin.PurgeTenant, request, idempotent=False, timeout=timeout)
 
     # ---- internal, for ImageFactsWatch -------------------------------------
 

@@ -81,31 +81,47 @@ fn server_binary() -> PathBuf {
         .clone()
 }
 
-/// A running `brain-server` with one API key; stopped with SIGTERM on drop.
+/// The tenant of [`BrainServer::api_key`].
+pub const TENANT: &str = "client-tests";
+/// The tenant of [`BrainServer::purge_key`], there to be purged.
+pub const PURGE_TENANT: &str = "client-tests-purge";
+
+/// Runs `brain-server keys create <args>` and returns the key it prints.
+fn create_key(binary: &Path, database_url: &str, args: &[&str]) -> String {
+    let output = server_command(binary)
+        .args(["keys", "create"])
+        .args(args)
+        .args(["--database-url", database_url])
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", binary.display()));
+    assert!(output.status.success(), "brain-server keys create failed: {}", String::from_utf8_lossy(&output.stderr));
+    let key = String::from_utf8(output.stdout).expect("utf-8 key").trim().to_owned();
+    assert!(key.starts_with("brk_"), "unexpected key {key:?}");
+    key
+}
+
+/// A running `brain-server` with an API key of [`TENANT`], an admin key and an API key of
+/// [`PURGE_TENANT`]; stopped with SIGTERM on drop.
 pub struct BrainServer {
     child: Child,
     pub addr: String,
     pub api_key: String,
+    /// An admin key (`keys create --admin`): AdminService only.
+    pub admin_key: String,
+    /// A key of [`PURGE_TENANT`], a tenant a test may purge.
+    pub purge_key: String,
     pub dir: tempfile::TempDir,
 }
 
 impl BrainServer {
-    /// Creates a key, serves on a free loopback port and waits until health says SERVING.
+    /// Creates the keys, serves on a free loopback port and waits until health says SERVING.
     pub async fn start() -> Self {
         let binary = server_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("brain.db").display());
-        let output = server_command(&binary)
-            .args(["keys", "create", "--tenant", "client-tests", "--database-url", &database_url])
-            .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", binary.display()));
-        assert!(
-            output.status.success(),
-            "brain-server keys create failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let api_key = String::from_utf8(output.stdout).expect("utf-8 key").trim().to_owned();
-        assert!(api_key.starts_with("brk_"), "unexpected key {api_key:?}");
+        let api_key = create_key(&binary, &database_url, &["--tenant", TENANT]);
+        let admin_key = create_key(&binary, &database_url, &["--admin"]);
+        let purge_key = create_key(&binary, &database_url, &["--tenant", PURGE_TENANT]);
 
         let ready_file = dir.path().join("ready.json");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
@@ -117,7 +133,7 @@ impl BrainServer {
             .stderr(log)
             .spawn()
             .expect("spawn brain-server");
-        let mut server = Self { child, addr: String::new(), api_key, dir };
+        let mut server = Self { child, addr: String::new(), api_key, admin_key, purge_key, dir };
         server.addr = server.wait_ready(&ready_file).await;
         server
     }
@@ -158,7 +174,12 @@ impl BrainServer {
 
     /// A client with the server's key.
     pub async fn client(&self) -> BrainClient {
-        BrainClient::connect(self.addr.clone(), Some(&self.api_key)).await.expect("connect")
+        self.client_with(&self.api_key).await
+    }
+
+    /// A client with another of the server's keys.
+    pub async fn client_with(&self, key: &str) -> BrainClient {
+        BrainClient::connect(self.addr.clone(), Some(key)).await.expect("connect")
     }
 }
 

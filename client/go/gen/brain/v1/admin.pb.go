@@ -21,20 +21,133 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PurgeTenantRequest names the tenant to erase.
+type PurgeTenantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant's name, as given to `brain-server keys create --tenant`.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeTenantRequest) Reset() {
+	*x = PurgeTenantRequest{}
+	mi := &file_brain_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeTenantRequest) ProtoMessage() {}
+
+func (x *PurgeTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brain_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeTenantRequest.ProtoReflect.Descriptor instead.
+func (*PurgeTenantRequest) Descriptor() ([]byte, []int) {
+	return file_brain_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PurgeTenantRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// PurgeTenantResponse says what was erased.
+type PurgeTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Projects deleted.
+	Projects uint64 `protobuf:"varint,1,opt,name=projects,proto3" json:"projects,omitempty"`
+	// API keys deleted.
+	ApiKeys uint64 `protobuf:"varint,2,opt,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	// Rows of those projects, by kind, summed over them.
+	Deleted       *DeletedRows `protobuf:"bytes,3,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeTenantResponse) Reset() {
+	*x = PurgeTenantResponse{}
+	mi := &file_brain_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeTenantResponse) ProtoMessage() {}
+
+func (x *PurgeTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brain_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeTenantResponse.ProtoReflect.Descriptor instead.
+func (*PurgeTenantResponse) Descriptor() ([]byte, []int) {
+	return file_brain_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PurgeTenantResponse) GetProjects() uint64 {
+	if x != nil {
+		return x.Projects
+	}
+	return 0
+}
+
+func (x *PurgeTenantResponse) GetApiKeys() uint64 {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return 0
+}
+
+func (x *PurgeTenantResponse) GetDeleted() *DeletedRows {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
 // RunRetentionRequest scopes a retention run.
 type RunRetentionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Count what would be changed without changing anything.
 	DryRun bool `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	// Only this project; empty for every project of the caller's tenant.
-	ProjectId     string `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Only this project of the tenant; empty for every project of the tenant.
+	ProjectId string `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// The tenant's name. Required with an admin key; in local mode empty means
+	// the implicit tenant.
+	Tenant        string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunRetentionRequest) Reset() {
 	*x = RunRetentionRequest{}
-	mi := &file_brain_v1_admin_proto_msgTypes[0]
+	mi := &file_brain_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +159,7 @@ func (x *RunRetentionRequest) String() string {
 func (*RunRetentionRequest) ProtoMessage() {}
 
 func (x *RunRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_admin_proto_msgTypes[0]
+	mi := &file_brain_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +172,7 @@ func (x *RunRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRetentionRequest.ProtoReflect.Descriptor instead.
 func (*RunRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_brain_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_brain_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RunRetentionRequest) GetDryRun() bool {
@@ -72,6 +185,13 @@ func (x *RunRetentionRequest) GetDryRun() bool {
 func (x *RunRetentionRequest) GetProjectId() string {
 	if x != nil {
 		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *RunRetentionRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -97,7 +217,7 @@ type RunRetentionResponse struct {
 
 func (x *RunRetentionResponse) Reset() {
 	*x = RunRetentionResponse{}
-	mi := &file_brain_v1_admin_proto_msgTypes[1]
+	mi := &file_brain_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +229,7 @@ func (x *RunRetentionResponse) String() string {
 func (*RunRetentionResponse) ProtoMessage() {}
 
 func (x *RunRetentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brain_v1_admin_proto_msgTypes[1]
+	mi := &file_brain_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +242,7 @@ func (x *RunRetentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRetentionResponse.ProtoReflect.Descriptor instead.
 func (*RunRetentionResponse) Descriptor() ([]byte, []int) {
-	return file_brain_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_brain_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RunRetentionResponse) GetDryRun() bool {
@@ -171,20 +291,28 @@ var File_brain_v1_admin_proto protoreflect.FileDescriptor
 
 const file_brain_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14brain/v1/admin.proto\x12\bbrain.v1\"M\n" +
+	"\x14brain/v1/admin.proto\x12\bbrain.v1\x1a\x16brain/v1/project.proto\",\n" +
+	"\x12PurgeTenantRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"}\n" +
+	"\x13PurgeTenantResponse\x12\x1a\n" +
+	"\bprojects\x18\x01 \x01(\x04R\bprojects\x12\x19\n" +
+	"\bapi_keys\x18\x02 \x01(\x04R\aapiKeys\x12/\n" +
+	"\adeleted\x18\x03 \x01(\v2\x15.brain.v1.DeletedRowsR\adeleted\"e\n" +
 	"\x13RunRetentionRequest\x12\x17\n" +
 	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12\x1d\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tR\tprojectId\"\xfb\x01\n" +
+	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\"\xfb\x01\n" +
 	"\x14RunRetentionResponse\x12\x17\n" +
 	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12%\n" +
 	"\x0earchived_turns\x18\x02 \x01(\x04R\rarchivedTurns\x12)\n" +
 	"\x10deleted_memories\x18\x03 \x01(\x04R\x0fdeletedMemories\x12%\n" +
 	"\x0edeleted_events\x18\x04 \x01(\x04R\rdeletedEvents\x12!\n" +
 	"\fdeleted_jobs\x18\x05 \x01(\x04R\vdeletedJobs\x12.\n" +
-	"\x13expired_request_ids\x18\x06 \x01(\x04R\x11expiredRequestIds2]\n" +
+	"\x13expired_request_ids\x18\x06 \x01(\x04R\x11expiredRequestIds2\xa9\x01\n" +
 	"\fAdminService\x12M\n" +
-	"\fRunRetention\x12\x1d.brain.v1.RunRetentionRequest\x1a\x1e.brain.v1.RunRetentionResponseb\x06proto3"
+	"\fRunRetention\x12\x1d.brain.v1.RunRetentionRequest\x1a\x1e.brain.v1.RunRetentionResponse\x12J\n" +
+	"\vPurgeTenant\x12\x1c.brain.v1.PurgeTenantRequest\x1a\x1d.brain.v1.PurgeTenantResponseb\x06proto3"
 
 var (
 	file_brain_v1_admin_proto_rawDescOnce sync.Once
@@ -198,19 +326,25 @@ func file_brain_v1_admin_proto_rawDescGZIP() []byte {
 	return file_brain_v1_admin_proto_rawDescData
 }
 
-var file_brain_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_brain_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_brain_v1_admin_proto_goTypes = []any{
-	(*RunRetentionRequest)(nil),  // 0: brain.v1.RunRetentionRequest
-	(*RunRetentionResponse)(nil), // 1: brain.v1.RunRetentionResponse
+	(*PurgeTenantRequest)(nil),   // 0: brain.v1.PurgeTenantRequest
+	(*PurgeTenantResponse)(nil),  // 1: brain.v1.PurgeTenantResponse
+	(*RunRetentionRequest)(nil),  // 2: brain.v1.RunRetentionRequest
+	(*RunRetentionResponse)(nil), // 3: brain.v1.RunRetentionResponse
+	(*DeletedRows)(nil),          // 4: brain.v1.DeletedRows
 }
 var file_brain_v1_admin_proto_depIdxs = []int32{
-	0, // 0: brain.v1.AdminService.RunRetention:input_type -> brain.v1.RunRetentionRequest
-	1, // 1: brain.v1.AdminService.RunRetention:output_type -> brain.v1.RunRetentionResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	4, // 0: brain.v1.PurgeTenantResponse.deleted:type_name -> brain.v1.DeletedRows
+	2, // 1: brain.v1.AdminService.RunRetention:input_type -> brain.v1.RunRetentionRequest
+	0, // 2: brain.v1.AdminService.PurgeTenant:input_type -> brain.v1.PurgeTenantRequest
+	3, // 3: brain.v1.AdminService.RunRetention:output_type -> brain.v1.RunRetentionResponse
+	1, // 4: brain.v1.AdminService.PurgeTenant:output_type -> brain.v1.PurgeTenantResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_brain_v1_admin_proto_init() }
@@ -218,13 +352,14 @@ func file_brain_v1_admin_proto_init() {
 	if File_brain_v1_admin_proto != nil {
 		return
 	}
+	file_brain_v1_project_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_brain_v1_admin_proto_rawDesc), len(file_brain_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

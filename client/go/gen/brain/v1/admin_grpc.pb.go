@@ -20,13 +20,16 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	AdminService_RunRetention_FullMethodName = "/brain.v1.AdminService/RunRetention"
+	AdminService_PurgeTenant_FullMethodName  = "/brain.v1.AdminService/PurgeTenant"
 )
 
 // AdminServiceClient is the client API for AdminService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AdminService runs maintenance for the caller's tenant.
+// AdminService runs maintenance. It needs an admin key (`brain-server keys
+// create --admin`); a tenant's key gets PERMISSION_DENIED (ADMIN_KEY_REQUIRED).
+// In local mode (a loopback server without any keys) the local caller may call it.
 type AdminServiceClient interface {
 	// RunRetention applies the retention policy: archives conversation turns
 	// beyond the kept window, deletes expired memory items, and deletes old
@@ -34,6 +37,11 @@ type AdminServiceClient interface {
 	// applies it to every tenant every `retention_interval_ms` by itself; this
 	// call is for on-demand runs and dry runs.
 	RunRetention(ctx context.Context, in *RunRetentionRequest, opts ...grpc.CallOption) (*RunRetentionResponse, error)
+	// PurgeTenant erases a tenant: its API keys, every project with everything in
+	// it (as DeleteProject does), and the tenant itself. Keys of the tenant stop
+	// working at once on this replica and within `auth_cache_ttl_ms` on others.
+	// Purging a tenant that does not exist is NOT_FOUND (TENANT_NOT_FOUND).
+	PurgeTenant(ctx context.Context, in *PurgeTenantRequest, opts ...grpc.CallOption) (*PurgeTenantResponse, error)
 }
 
 type adminServiceClient struct {
@@ -54,11 +62,23 @@ func (c *adminServiceClient) RunRetention(ctx context.Context, in *RunRetentionR
 	return out, nil
 }
 
+func (c *adminServiceClient) PurgeTenant(ctx context.Context, in *PurgeTenantRequest, opts ...grpc.CallOption) (*PurgeTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeTenantResponse)
+	err := c.cc.Invoke(ctx, AdminService_PurgeTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
 //
-// AdminService runs maintenance for the caller's tenant.
+// AdminService runs maintenance. It needs an admin key (`brain-server keys
+// create --admin`); a tenant's key gets PERMISSION_DENIED (ADMIN_KEY_REQUIRED).
+// In local mode (a loopback server without any keys) the local caller may call it.
 type AdminServiceServer interface {
 	// RunRetention applies the retention policy: archives conversation turns
 	// beyond the kept window, deletes expired memory items, and deletes old
@@ -66,6 +86,11 @@ type AdminServiceServer interface {
 	// applies it to every tenant every `retention_interval_ms` by itself; this
 	// call is for on-demand runs and dry runs.
 	RunRetention(context.Context, *RunRetentionRequest) (*RunRetentionResponse, error)
+	// PurgeTenant erases a tenant: its API keys, every project with everything in
+	// it (as DeleteProject does), and the tenant itself. Keys of the tenant stop
+	// working at once on this replica and within `auth_cache_ttl_ms` on others.
+	// Purging a tenant that does not exist is NOT_FOUND (TENANT_NOT_FOUND).
+	PurgeTenant(context.Context, *PurgeTenantRequest) (*PurgeTenantResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -78,6 +103,9 @@ type UnimplementedAdminServiceServer struct{}
 
 func (UnimplementedAdminServiceServer) RunRetention(context.Context, *RunRetentionRequest) (*RunRetentionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RunRetention not implemented")
+}
+func (UnimplementedAdminServiceServer) PurgeTenant(context.Context, *PurgeTenantRequest) (*PurgeTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PurgeTenant not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -118,6 +146,24 @@ func _AdminService_RunRetention_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PurgeTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PurgeTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PurgeTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PurgeTenant(ctx, req.(*PurgeTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -128,6 +174,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RunRetention",
 			Handler:    _AdminService_RunRetention_Handler,
+		},
+		{
+			MethodName: "PurgeTenant",
+			Handler:    _AdminService_PurgeTenant_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

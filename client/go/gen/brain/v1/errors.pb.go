@@ -68,10 +68,18 @@ const (
 	ErrorReason_ERROR_REASON_MEMORY_NOT_FOUND ErrorReason = 22
 	// NOT_FOUND: no such image in the project.
 	ErrorReason_ERROR_REASON_IMAGE_NOT_FOUND ErrorReason = 23
+	// NOT_FOUND: no tenant with this name (AdminService).
+	ErrorReason_ERROR_REASON_TENANT_NOT_FOUND ErrorReason = 24
 	// UNAUTHENTICATED: the `authorization` metadata is missing.
 	ErrorReason_ERROR_REASON_API_KEY_MISSING ErrorReason = 30
 	// UNAUTHENTICATED: the API key is unknown, revoked or malformed.
 	ErrorReason_ERROR_REASON_API_KEY_INVALID ErrorReason = 31
+	// PERMISSION_DENIED: AdminService needs an admin key (`brain-server keys create --admin`);
+	// a tenant's key cannot call it.
+	ErrorReason_ERROR_REASON_ADMIN_KEY_REQUIRED ErrorReason = 32
+	// PERMISSION_DENIED: an admin key can only call AdminService; a tenant's data needs that
+	// tenant's key.
+	ErrorReason_ERROR_REASON_TENANT_KEY_REQUIRED ErrorReason = 33
 	// RESOURCE_EXHAUSTED: the request message is larger than the server accepts.
 	ErrorReason_ERROR_REASON_MESSAGE_TOO_LARGE ErrorReason = 40
 	// RESOURCE_EXHAUSTED: the prompt is longer than the configured maximum.
@@ -121,8 +129,11 @@ var (
 		21: "ERROR_REASON_SCENE_NOT_FOUND",
 		22: "ERROR_REASON_MEMORY_NOT_FOUND",
 		23: "ERROR_REASON_IMAGE_NOT_FOUND",
+		24: "ERROR_REASON_TENANT_NOT_FOUND",
 		30: "ERROR_REASON_API_KEY_MISSING",
 		31: "ERROR_REASON_API_KEY_INVALID",
+		32: "ERROR_REASON_ADMIN_KEY_REQUIRED",
+		33: "ERROR_REASON_TENANT_KEY_REQUIRED",
 		40: "ERROR_REASON_MESSAGE_TOO_LARGE",
 		41: "ERROR_REASON_PROMPT_TOO_LARGE",
 		42: "ERROR_REASON_IMAGE_TOO_LARGE",
@@ -155,8 +166,11 @@ var (
 		"ERROR_REASON_SCENE_NOT_FOUND":           21,
 		"ERROR_REASON_MEMORY_NOT_FOUND":          22,
 		"ERROR_REASON_IMAGE_NOT_FOUND":           23,
+		"ERROR_REASON_TENANT_NOT_FOUND":          24,
 		"ERROR_REASON_API_KEY_MISSING":           30,
 		"ERROR_REASON_API_KEY_INVALID":           31,
+		"ERROR_REASON_ADMIN_KEY_REQUIRED":        32,
+		"ERROR_REASON_TENANT_KEY_REQUIRED":       33,
 		"ERROR_REASON_MESSAGE_TOO_LARGE":         40,
 		"ERROR_REASON_PROMPT_TOO_LARGE":          41,
 		"ERROR_REASON_IMAGE_TOO_LARGE":           42,
@@ -203,7 +217,7 @@ var File_brain_v1_errors_proto protoreflect.FileDescriptor
 
 const file_brain_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x15brain/v1/errors.proto\x12\bbrain.v1*\xd5\b\n" +
+	"\x15brain/v1/errors.proto\x12\bbrain.v1*\xc3\t\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aERROR_REASON_MISSING_FIELD\x10\x01\x12\x1e\n" +
@@ -223,9 +237,12 @@ const file_brain_v1_errors_proto_rawDesc = "" +
 	"\x1eERROR_REASON_PROJECT_NOT_FOUND\x10\x14\x12 \n" +
 	"\x1cERROR_REASON_SCENE_NOT_FOUND\x10\x15\x12!\n" +
 	"\x1dERROR_REASON_MEMORY_NOT_FOUND\x10\x16\x12 \n" +
-	"\x1cERROR_REASON_IMAGE_NOT_FOUND\x10\x17\x12 \n" +
+	"\x1cERROR_REASON_IMAGE_NOT_FOUND\x10\x17\x12!\n" +
+	"\x1dERROR_REASON_TENANT_NOT_FOUND\x10\x18\x12 \n" +
 	"\x1cERROR_REASON_API_KEY_MISSING\x10\x1e\x12 \n" +
-	"\x1cERROR_REASON_API_KEY_INVALID\x10\x1f\x12\"\n" +
+	"\x1cERROR_REASON_API_KEY_INVALID\x10\x1f\x12#\n" +
+	"\x1fERROR_REASON_ADMIN_KEY_REQUIRED\x10 \x12$\n" +
+	" ERROR_REASON_TENANT_KEY_REQUIRED\x10!\x12\"\n" +
 	"\x1eERROR_REASON_MESSAGE_TOO_LARGE\x10(\x12!\n" +
 	"\x1dERROR_REASON_PROMPT_TOO_LARGE\x10)\x12 \n" +
 	"\x1cERROR_REASON_IMAGE_TOO_LARGE\x10*\x12 \n" +

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class AdminServiceStub(object):
-    """AdminService runs maintenance for the caller's tenant.
+    """AdminService runs maintenance. It needs an admin key (`brain-server keys
+    create --admin`); a tenant's key gets PERMISSION_DENIED (ADMIN_KEY_REQUIRED).
+    In local mode (a loopback server without any keys) the local caller may call it.
     """
 
     def __init__(self, channel):
@@ -40,10 +42,17 @@ class AdminServiceStub(object):
                 request_serializer=brain_dot_v1_dot_admin__pb2.RunRetentionRequest.SerializeToString,
                 response_deserializer=brain_dot_v1_dot_admin__pb2.RunRetentionResponse.FromString,
                 _registered_method=True)
+        self.PurgeTenant = channel.unary_unary(
+                '/brain.v1.AdminService/PurgeTenant',
+                request_serializer=brain_dot_v1_dot_admin__pb2.PurgeTenantRequest.SerializeToString,
+                response_deserializer=brain_dot_v1_dot_admin__pb2.PurgeTenantResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
-    """AdminService runs maintenance for the caller's tenant.
+    """AdminService runs maintenance. It needs an admin key (`brain-server keys
+    create --admin`); a tenant's key gets PERMISSION_DENIED (ADMIN_KEY_REQUIRED).
+    In local mode (a loopback server without any keys) the local caller may call it.
     """
 
     def RunRetention(self, request, context):
@@ -57,6 +66,16 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeTenant(self, request, context):
+        """PurgeTenant erases a tenant: its API keys, every project with everything in
+        it (as DeleteProject does), and the tenant itself. Keys of the tenant stop
+        working at once on this replica and within `auth_cache_ttl_ms` on others.
+        Purging a tenant that does not exist is NOT_FOUND (TENANT_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +83,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RunRetention,
                     request_deserializer=brain_dot_v1_dot_admin__pb2.RunRetentionRequest.FromString,
                     response_serializer=brain_dot_v1_dot_admin__pb2.RunRetentionResponse.SerializeToString,
+            ),
+            'PurgeTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeTenant,
+                    request_deserializer=brain_dot_v1_dot_admin__pb2.PurgeTenantRequest.FromString,
+                    response_serializer=brain_dot_v1_dot_admin__pb2.PurgeTenantResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -74,7 +98,9 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService(object):
-    """AdminService runs maintenance for the caller's tenant.
+    """AdminService runs maintenance. It needs an admin key (`brain-server keys
+    create --admin`); a tenant's key gets PERMISSION_DENIED (ADMIN_KEY_REQUIRED).
+    In local mode (a loopback server without any keys) the local caller may call it.
     """
 
     @staticmethod
@@ -94,6 +120,33 @@ class AdminService(object):
             '/brain.v1.AdminService/RunRetention',
             brain_dot_v1_dot_admin__pb2.RunRetentionRequest.SerializeToString,
             brain_dot_v1_dot_admin__pb2.RunRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brain.v1.AdminService/PurgeTenant',
+            brain_dot_v1_dot_admin__pb2.PurgeTenantRequest.SerializeToString,
+            brain_dot_v1_dot_admin__pb2.PurgeTenantResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,13 +4,71 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { DeletedRows } from "./project_pb.js";
+import { file_brain_v1_project } from "./project_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file brain/v1/admin.proto.
  */
 export const file_brain_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChRicmFpbi92MS9hZG1pbi5wcm90bxIIYnJhaW4udjEiOgoTUnVuUmV0ZW50aW9uUmVxdWVzdBIPCgdkcnlfcnVuGAEgASgIEhIKCnByb2plY3RfaWQYAiABKAkipAEKFFJ1blJldGVudGlvblJlc3BvbnNlEg8KB2RyeV9ydW4YASABKAgSFgoOYXJjaGl2ZWRfdHVybnMYAiABKAQSGAoQZGVsZXRlZF9tZW1vcmllcxgDIAEoBBIWCg5kZWxldGVkX2V2ZW50cxgEIAEoBBIUCgxkZWxldGVkX2pvYnMYBSABKAQSGwoTZXhwaXJlZF9yZXF1ZXN0X2lkcxgGIAEoBDJdCgxBZG1pblNlcnZpY2USTQoMUnVuUmV0ZW50aW9uEh0uYnJhaW4udjEuUnVuUmV0ZW50aW9uUmVxdWVzdBoeLmJyYWluLnYxLlJ1blJldGVudGlvblJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChRicmFpbi92MS9hZG1pbi5wcm90bxIIYnJhaW4udjEiJAoSUHVyZ2VUZW5hbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSJhChNQdXJnZVRlbmFudFJlc3BvbnNlEhAKCHByb2plY3RzGAEgASgEEhAKCGFwaV9rZXlzGAIgASgEEiYKB2RlbGV0ZWQYAyABKAsyFS5icmFpbi52MS5EZWxldGVkUm93cyJKChNSdW5SZXRlbnRpb25SZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSEgoKcHJvamVjdF9pZBgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkipAEKFFJ1blJldGVudGlvblJlc3BvbnNlEg8KB2RyeV9ydW4YASABKAgSFgoOYXJjaGl2ZWRfdHVybnMYAiABKAQSGAoQZGVsZXRlZF9tZW1vcmllcxgDIAEoBBIWCg5kZWxldGVkX2V2ZW50cxgEIAEoBBIUCgxkZWxldGVkX2pvYnMYBSABKAQSGwoTZXhwaXJlZF9yZXF1ZXN0X2lkcxgGIAEoBDKpAQoMQWRtaW5TZXJ2aWNlEk0KDFJ1blJldGVudGlvbhIdLmJyYWluLnYxLlJ1blJldGVudGlvblJlcXVlc3QaHi5icmFpbi52MS5SdW5SZXRlbnRpb25SZXNwb25zZRJKCgtQdXJnZVRlbmFudBIcLmJyYWluLnYxLlB1cmdlVGVuYW50UmVxdWVzdBodLmJyYWluLnYxLlB1cmdlVGVuYW50UmVzcG9uc2ViBnByb3RvMw", [file_brain_v1_project]);
+
+/**
+ * PurgeTenantRequest names the tenant to erase.
+ *
+ * @generated from message brain.v1.PurgeTenantRequest
+ */
+export type PurgeTenantRequest = Message<"brain.v1.PurgeTenantRequest"> & {
+  /**
+   * The tenant's name, as given to `brain-server keys create --tenant`.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message brain.v1.PurgeTenantRequest.
+ * Use `create(PurgeTenantRequestSchema)` to create a new message.
+ */
+export const PurgeTenantRequestSchema: GenMessage<PurgeTenantRequest> = /*@__PURE__*/
+  messageDesc(file_brain_v1_admin, 0);
+
+/**
+ * PurgeTenantResponse says what was erased.
+ *
+ * @generated from message brain.v1.PurgeTenantResponse
+ */
+export type PurgeTenantResponse = Message<"brain.v1.PurgeTenantResponse"> & {
+  /**
+   * Projects deleted.
+   *
+   * @generated from field: uint64 projects = 1;
+   */
+  projects: bigint;
+
+  /**
+   * API keys deleted.
+   *
+   * @generated from field: uint64 api_keys = 2;
+   */
+  apiKeys: bigint;
+
+  /**
+   * Rows of those projects, by kind, summed over them.
+   *
+   * @generated from field: brain.v1.DeletedRows deleted = 3;
+   */
+  deleted?: DeletedRows | undefined;
+};
+
+/**
+ * Describes the message brain.v1.PurgeTenantResponse.
+ * Use `create(PurgeTenantResponseSchema)` to create a new message.
+ */
+export const PurgeTenantResponseSchema: GenMessage<PurgeTenantResponse> = /*@__PURE__*/
+  messageDesc(file_brain_v1_admin, 1);
 
 /**
  * RunRetentionRequest scopes a retention run.
@@ -26,11 +84,19 @@ export type RunRetentionRequest = Message<"brain.v1.RunRetentionRequest"> & {
   dryRun: boolean;
 
   /**
-   * Only this project; empty for every project of the caller's tenant.
+   * Only this project of the tenant; empty for every project of the tenant.
    *
    * @generated from field: string project_id = 2;
    */
   projectId: string;
+
+  /**
+   * The tenant's name. Required with an admin key; in local mode empty means
+   * the implicit tenant.
+   *
+   * @generated from field: string tenant = 3;
+   */
+  tenant: string;
 };
 
 /**
@@ -38,7 +104,7 @@ export type RunRetentionRequest = Message<"brain.v1.RunRetentionRequest"> & {
  * Use `create(RunRetentionRequestSchema)` to create a new message.
  */
 export const RunRetentionRequestSchema: GenMessage<RunRetentionRequest> = /*@__PURE__*/
-  messageDesc(file_brain_v1_admin, 0);
+  messageDesc(file_brain_v1_admin, 2);
 
 /**
  * RunRetentionResponse says what the run changed (or would change, for a dry run).
@@ -94,10 +160,12 @@ export type RunRetentionResponse = Message<"brain.v1.RunRetentionResponse"> & {
  * Use `create(RunRetentionResponseSchema)` to create a new message.
  */
 export const RunRetentionResponseSchema: GenMessage<RunRetentionResponse> = /*@__PURE__*/
-  messageDesc(file_brain_v1_admin, 1);
+  messageDesc(file_brain_v1_admin, 3);
 
 /**
- * AdminService runs maintenance for the caller's tenant.
+ * AdminService runs maintenance. It needs an admin key (`brain-server keys
+ * create --admin`); a tenant's key gets PERMISSION_DENIED (ADMIN_KEY_REQUIRED).
+ * In local mode (a loopback server without any keys) the local caller may call it.
  *
  * @generated from service brain.v1.AdminService
  */
@@ -115,6 +183,19 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RunRetentionRequestSchema;
     output: typeof RunRetentionResponseSchema;
+  },
+  /**
+   * PurgeTenant erases a tenant: its API keys, every project with everything in
+   * it (as DeleteProject does), and the tenant itself. Keys of the tenant stop
+   * working at once on this replica and within `auth_cache_ttl_ms` on others.
+   * Purging a tenant that does not exist is NOT_FOUND (TENANT_NOT_FOUND).
+   *
+   * @generated from rpc brain.v1.AdminService.PurgeTenant
+   */
+  purgeTenant: {
+    methodKind: "unary";
+    input: typeof PurgeTenantRequestSchema;
+    output: typeof PurgeTenantResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_brain_v1_admin, 0);
