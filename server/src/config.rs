@@ -244,6 +244,18 @@ pub struct Config {
     pub retention_job_hours: u64,
     /// Idempotency keys older than this many hours are forgotten.
     pub idempotency_window_hours: u64,
+    /// Finished image analyses older than this many days are deleted, unless their project was
+    /// active within `retention_active_project_days`.
+    pub retention_image_days: u64,
+    /// A project changed within this many days keeps its old image analyses.
+    pub retention_active_project_days: u64,
+    /// Conversation turns older than this many days are archived, however few the project has.
+    pub retention_archive_turn_days: u64,
+    /// In a project unchanged for this many days, memory items below `retention_min_confidence`
+    /// are deleted.
+    pub retention_inactive_project_days: u64,
+    /// See `retention_inactive_project_days`; 0 to 1.
+    pub retention_min_confidence: f64,
     /// How often the server applies retention to every tenant by itself, in ms; 0 turns it off
     /// (RunRetention still works). One replica at a time runs it.
     pub retention_interval_ms: u64,
@@ -336,6 +348,11 @@ impl Default for Config {
             retention_job_hours: 24,
             idempotency_window_hours: 24,
             retention_interval_ms: 3_600_000,
+            retention_image_days: 30,
+            retention_active_project_days: 7,
+            retention_archive_turn_days: 90,
+            retention_inactive_project_days: 180,
+            retention_min_confidence: 0.3,
         }
     }
 }
@@ -592,6 +609,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.perf_improvement_target) {
             p.push("perf_improvement_target: must be between 0 and 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.retention_min_confidence) {
+            p.push("retention_min_confidence: must be between 0 and 1".into());
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             p.push(format!("log_level: '{}' is not a valid filter", self.log_level));

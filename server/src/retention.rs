@@ -24,6 +24,11 @@ pub struct Retention {
     event_hours: u64,
     job_hours: u64,
     idempotency_hours: u64,
+    image_days: u64,
+    active_project_days: u64,
+    archive_turn_days: u64,
+    inactive_project_days: u64,
+    min_confidence: f64,
     interval: Duration,
 }
 
@@ -36,6 +41,11 @@ impl Retention {
             event_hours: config.retention_event_hours,
             job_hours: config.retention_job_hours,
             idempotency_hours: config.idempotency_window_hours,
+            image_days: config.retention_image_days,
+            active_project_days: config.retention_active_project_days,
+            archive_turn_days: config.retention_archive_turn_days,
+            inactive_project_days: config.retention_inactive_project_days,
+            min_confidence: config.retention_min_confidence,
             interval: Duration::from_millis(config.retention_interval_ms),
         }
     }
@@ -51,6 +61,8 @@ impl Retention {
             deleted_events = report.deleted_events,
             deleted_jobs = report.deleted_jobs,
             expired_request_ids = report.expired_request_ids,
+            deleted_image_analyses = report.deleted_image_analyses,
+            deleted_low_confidence_memories = report.deleted_low_confidence_memories,
             "retention run"
         );
         Ok(report)
@@ -107,13 +119,7 @@ impl Retention {
                 break;
             }
             match self.store.run_retention(tenant, None, &policy, false).await {
-                Ok(report) => {
-                    total.archived_turns += report.archived_turns;
-                    total.deleted_memories += report.deleted_memories;
-                    total.deleted_events += report.deleted_events;
-                    total.deleted_jobs += report.deleted_jobs;
-                    total.expired_request_ids += report.expired_request_ids;
-                }
+                Ok(report) => total.add(&report),
                 Err(err) => {
                     failed += 1;
                     tracing::warn!(error = %err, tenant = %tenant, "scheduled retention failed for a tenant");
@@ -127,6 +133,8 @@ impl Retention {
             ("events", total.deleted_events),
             ("jobs", total.deleted_jobs),
             ("request_ids", total.expired_request_ids),
+            ("image_analyses", total.deleted_image_analyses),
+            ("low_confidence_memories", total.deleted_low_confidence_memories),
         ]);
         tracing::info!(
             tenants = tenants.len(),
@@ -136,6 +144,8 @@ impl Retention {
             deleted_events = total.deleted_events,
             deleted_jobs = total.deleted_jobs,
             expired_request_ids = total.expired_request_ids,
+            deleted_image_analyses = total.deleted_image_analyses,
+            deleted_low_confidence_memories = total.deleted_low_confidence_memories,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "scheduled retention run"
         );
@@ -152,6 +162,11 @@ impl Retention {
             jobs_finished_before: hours_ago(self.job_hours),
             request_ids_before: hours_ago(self.idempotency_hours),
             now,
+            images_before: hours_ago(self.image_days.saturating_mul(24)),
+            active_since: hours_ago(self.active_project_days.saturating_mul(24)),
+            turns_before: hours_ago(self.archive_turn_days.saturating_mul(24)),
+            inactive_before: hours_ago(self.inactive_project_days.saturating_mul(24)),
+            min_confidence: self.min_confidence,
         }
     }
 }

@@ -299,7 +299,7 @@ async fn retention_runs_by_itself(db: Arc<TestDb>) {
     }
 }
 
-backend_tests!(retention_applies_policy_per_tenant, retention_runs_by_itself);
+backend_tests!(retention_applies_policy_per_tenant, retention_runs_by_itself, retention_by_age_and_activity);
 
 /// Two PostgreSQL replicas share the advisory lock: while something else holds it, neither runs
 /// retention (old rows stay through many intervals); once it is free, one of them does.
@@ -351,4 +351,98 @@ async fn postgres_replicas_run_retention_under_one_lock() {
     }
     assert_eq!(count(&sql, "SELECT COUNT(*) FROM events").await, 1, "a replica ran once the lock was free");
     assert_eq!(count(&sql, "SELECT COUNT(*) FROM conversation_turns WHERE archived = false").await, 2);
+}
+
+/// The age and activity policies: finished image analyses older than `retention_image_days` go
+/// unless the project was active within `retention_active_project_days`; turns older than
+/// `retention_archive_turn_days` are archived in every project; in a project inactive for
+/// `retention_inactive_project_days`, memory below `retention_min_confidence` goes.
+async fn retention_by_age_and_activity(db: Arc<TestDb>) {
+    let server = Server::start_with(
+        &db,
+        ServerOptions::new().set("retention_interval_ms", 200).set("metrics_addr", "127.0.0.1:0"),
+    )
+    .await;
+    let mut projects = server.projects(None).await;
+    let mut ids = Vec::new();
+    for name in ["idle", "busy"] {
+        let project = projects
+            .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
+            .await
+            .expect("create")
+            .into_inner()
+            .project
+            .expect("project");
+        ids.push(project.project_id);
+    }
+    let (idle, busy) = (&ids[0], &ids[1]);
+    let sql = Database::connect(&db.url).await.expect("connect");
+    let now = now_ms();
+    let day = 24 * HOUR;
+    for project_id in [idle, busy] {
+        let tenant = tenant_of(&sql, project_id).await;
+        for (image, status, age) in [
+            ("old-ready", "ready", 40),
+            ("old-failed", "failed", 40),
+            ("old-pending", "pending", 40),
+            ("new-ready", "ready", 1),
+        ] {
+            let at = now - age * day;
+            exec(&sql, &format!(
+                "INSERT INTO image_analyses (project_id, image_id, tenant_id, status, attempts, created_at, completed_at) \
+                 VALUES ('{project_id}', '{image}', '{tenant}', '{status}', 1, {at}, {at})"
+            )).await;
+        }
+        for (turn, age) in [("ancient", 100), ("recent", 1)] {
+            exec(&sql, &format!(
+                "INSERT INTO conversation_turns (id, tenant_id, project_id, prompt, decision_summary, token_count, archived, created_at) \
+                 VALUES ('{project_id}-{turn}', '{tenant}', '{project_id}', 'p', 'd', 3, false, {})", now - age * day
+            )).await;
+        }
+        for (key, confidence) in [("unsure", 0.1), ("sure", 0.9)] {
+            exec(&sql, &format!(
+                "INSERT INTO memories (id, tenant_id, project_id, memory_type, key, value, confidence, source, token_count, occurrences, created_at, updated_at) \
+                 VALUES ('{project_id}-{key}', '{tenant}', '{project_id}', 'user_preference', '{key}', 'v', {confidence}, 'api', 4, 1, {now}, {now})"
+            )).await;
+        }
+    }
+    // The idle project last changed 200 days ago; the busy one just now.
+    exec(&sql, &format!("UPDATE projects SET updated_at = {} WHERE id = '{idle}'", now - 200 * day)).await;
+
+    let state = |project_id: String| {
+        let sql = &sql;
+        async move {
+            let of = |table: &str, extra: &str| {
+                format!("SELECT COUNT(*) FROM {table} WHERE project_id = '{project_id}'{extra}")
+            };
+            (
+                count(sql, &of("image_analyses", "")).await,
+                count(sql, &of("conversation_turns", " AND archived = false")).await,
+                count(sql, &of("memories", "")).await,
+            )
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while state(idle.clone()).await != (2, 1, 1) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state(idle.clone()).await, (2, 1, 1), "idle: (analyses: pending and new, live turns, memories)");
+    assert_eq!(state(busy.clone()).await, (4, 1, 2), "busy: analyses and memory kept, the old turn archived");
+    let kept = count(&sql, &format!("SELECT COUNT(*) FROM image_analyses WHERE project_id = '{idle}' AND image_id IN ('old-pending', 'new-ready')")).await;
+    assert_eq!(kept, 2, "a pending analysis is never removed, however old");
+
+    // The run that removed the rows counts them just after its commit.
+    let metrics_addr = server.metrics_addr().expect("metrics address");
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = http_get(metrics_addr, "/metrics").await.1;
+        if metric(&text, "brain_retention_deleted_total{kind=\"low_confidence_memories\"}").unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (kind, rows) in [("image_analyses", 2.0), ("low_confidence_memories", 1.0)] {
+        let series = format!("brain_retention_deleted_total{{kind=\"{kind}\"}}");
+        assert_eq!(metric(&text, &series), Some(rows), "{series} in {text}");
+    }
 }

@@ -1,5 +1,7 @@
-//! Retention: archive old conversation turns, delete expired memory items,
-//! old events and finished jobs, and forget old idempotency keys.
+//! Retention: archive old conversation turns (beyond the kept window, or
+//! older than the archive age), delete expired memory items, old events and
+//! finished jobs, old image analyses of inactive projects and low-confidence
+//! memory of long-inactive projects, and forget old idempotency keys.
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -8,7 +10,7 @@ use sea_orm::{
 
 use super::{
     Backend, Store, WriteTx,
-    entities::{conversation_turns, events, jobs, memories, orchestrations, projects, tenants},
+    entities::{conversation_turns, events, image_analyses, jobs, memories, orchestrations, projects, tenants},
     projects::project_row,
 };
 use crate::{error::Result, model::TenantId};
@@ -46,6 +48,16 @@ pub struct RetentionPolicy {
     pub request_ids_before: i64,
     /// Memory items that expired at or before this time (ms) are deleted.
     pub now: i64,
+    /// Finished image analyses created before this time (ms) are deleted...
+    pub images_before: i64,
+    /// ...unless their project changed at or after this time (ms).
+    pub active_since: i64,
+    /// Conversation turns created before this time (ms) are archived.
+    pub turns_before: i64,
+    /// In projects unchanged since this time (ms)...
+    pub inactive_before: i64,
+    /// ...memory items with a confidence below this are deleted.
+    pub min_confidence: f64,
 }
 
 /// What a retention run changed (or would change).
@@ -61,6 +73,23 @@ pub struct RetentionReport {
     pub deleted_jobs: u64,
     /// Idempotency keys forgotten.
     pub expired_request_ids: u64,
+    /// Old finished image analyses of inactive projects deleted.
+    pub deleted_image_analyses: u64,
+    /// Low-confidence memory items of long-inactive projects deleted.
+    pub deleted_low_confidence_memories: u64,
+}
+
+impl RetentionReport {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &RetentionReport) {
+        self.archived_turns += other.archived_turns;
+        self.deleted_memories += other.deleted_memories;
+        self.deleted_events += other.deleted_events;
+        self.deleted_jobs += other.deleted_jobs;
+        self.expired_request_ids += other.expired_request_ids;
+        self.deleted_image_analyses += other.deleted_image_analyses;
+        self.deleted_low_confidence_memories += other.deleted_low_confidence_memories;
+    }
 }
 
 impl Store {
@@ -104,22 +133,56 @@ impl Store {
         dry_run: bool,
     ) -> Result<RetentionReport> {
         let txn = self.begin_write().await?;
-        let project_ids: Vec<String> = match project_id {
-            Some(id) => vec![project_row(&txn, tenant, id).await?.id],
+        // (id, last change) of each project in scope.
+        let project_rows: Vec<(String, i64)> = match project_id {
+            Some(id) => {
+                let row = project_row(&txn, tenant, id).await?;
+                vec![(row.id, row.updated_at)]
+            }
             None => {
                 projects::Entity::find()
                     .filter(projects::Column::TenantId.eq(tenant.as_str()))
                     .filter(projects::Column::DeletedAt.is_null())
                     .select_only()
-                    .column(projects::Column::Id)
+                    .columns([projects::Column::Id, projects::Column::UpdatedAt])
                     .into_tuple()
                     .all(&txn)
                     .await?
             }
         };
         let mut report = RetentionReport::default();
-        for project in &project_ids {
+        for (project, updated_at) in &project_rows {
             report.archived_turns += archive_turns_in(&txn, project, policy.keep_turns, dry_run).await?;
+            report.archived_turns += archive_old_turns_in(&txn, project, policy.turns_before, dry_run).await?;
+            if *updated_at < policy.active_since {
+                let old_finished = || {
+                    Condition::all()
+                        .add(image_analyses::Column::ProjectId.eq(project.as_str()))
+                        .add(image_analyses::Column::Status.is_in(["ready", "failed"]))
+                        .add(image_analyses::Column::CreatedAt.lt(policy.images_before))
+                };
+                report.deleted_image_analyses += apply(
+                    &txn,
+                    dry_run,
+                    image_analyses::Entity::find().filter(old_finished()),
+                    image_analyses::Entity::delete_many().filter(old_finished()),
+                )
+                .await?;
+            }
+            if *updated_at < policy.inactive_before {
+                let unsure = || {
+                    Condition::all()
+                        .add(memories::Column::ProjectId.eq(project.as_str()))
+                        .add(memories::Column::Confidence.lt(policy.min_confidence))
+                };
+                report.deleted_low_confidence_memories += apply(
+                    &txn,
+                    dry_run,
+                    memories::Entity::find().filter(unsure()),
+                    memories::Entity::delete_many().filter(unsure()),
+                )
+                .await?;
+            }
             report.deleted_memories += apply(
                 &txn,
                 dry_run,
@@ -194,6 +257,25 @@ where
     E::Model: Sync,
 {
     if dry_run { Ok(select.count(txn).await?) } else { Ok(delete.exec(txn).await?.rows_affected) }
+}
+
+/// Archives a project's unarchived turns created before `before` (ms).
+async fn archive_old_turns_in(txn: &impl ConnectionTrait, project_id: &str, before: i64, dry_run: bool) -> Result<u64> {
+    let old = || {
+        Condition::all()
+            .add(conversation_turns::Column::ProjectId.eq(project_id))
+            .add(conversation_turns::Column::Archived.eq(false))
+            .add(conversation_turns::Column::CreatedAt.lt(before))
+    };
+    if dry_run {
+        return Ok(conversation_turns::Entity::find().filter(old()).count(txn).await?);
+    }
+    let result = conversation_turns::Entity::update_many()
+        .col_expr(conversation_turns::Column::Archived, Expr::value(true))
+        .filter(old())
+        .exec(txn)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// Archives a project's unarchived turns older than the newest `keep` (all of them when `keep` is 0).

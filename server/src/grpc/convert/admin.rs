@@ -14,6 +14,8 @@ impl From<RetentionReport> for pb::RunRetentionResponse {
             deleted_events: r.deleted_events,
             deleted_jobs: r.deleted_jobs,
             expired_request_ids: r.expired_request_ids,
+            deleted_image_analyses: r.deleted_image_analyses,
+            deleted_low_confidence_memories: r.deleted_low_confidence_memories,
         }
     }
 }

@@ -211,8 +211,14 @@ type RunRetentionResponse struct {
 	DeletedJobs uint64 `protobuf:"varint,5,opt,name=deleted_jobs,json=deletedJobs,proto3" json:"deleted_jobs,omitempty"`
 	// Idempotency keys forgotten because they are older than the idempotency window.
 	ExpiredRequestIds uint64 `protobuf:"varint,6,opt,name=expired_request_ids,json=expiredRequestIds,proto3" json:"expired_request_ids,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Finished image analyses deleted because they are older than `retention_image_days`
+	// in a project not active within `retention_active_project_days`.
+	DeletedImageAnalyses uint64 `protobuf:"varint,7,opt,name=deleted_image_analyses,json=deletedImageAnalyses,proto3" json:"deleted_image_analyses,omitempty"`
+	// Memory items below `retention_min_confidence` deleted from projects unchanged for
+	// `retention_inactive_project_days`.
+	DeletedLowConfidenceMemories uint64 `protobuf:"varint,8,opt,name=deleted_low_confidence_memories,json=deletedLowConfidenceMemories,proto3" json:"deleted_low_confidence_memories,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
 }
 
 func (x *RunRetentionResponse) Reset() {
@@ -287,6 +293,20 @@ func (x *RunRetentionResponse) GetExpiredRequestIds() uint64 {
 	return 0
 }
 
+func (x *RunRetentionResponse) GetDeletedImageAnalyses() uint64 {
+	if x != nil {
+		return x.DeletedImageAnalyses
+	}
+	return 0
+}
+
+func (x *RunRetentionResponse) GetDeletedLowConfidenceMemories() uint64 {
+	if x != nil {
+		return x.DeletedLowConfidenceMemories
+	}
+	return 0
+}
+
 var File_brain_v1_admin_proto protoreflect.FileDescriptor
 
 const file_brain_v1_admin_proto_rawDesc = "" +
@@ -302,14 +322,16 @@ const file_brain_v1_admin_proto_rawDesc = "" +
 	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x16\n" +
-	"\x06tenant\x18\x03 \x01(\tR\x06tenant\"\xfb\x01\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\"\xf8\x02\n" +
 	"\x14RunRetentionResponse\x12\x17\n" +
 	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12%\n" +
 	"\x0earchived_turns\x18\x02 \x01(\x04R\rarchivedTurns\x12)\n" +
 	"\x10deleted_memories\x18\x03 \x01(\x04R\x0fdeletedMemories\x12%\n" +
 	"\x0edeleted_events\x18\x04 \x01(\x04R\rdeletedEvents\x12!\n" +
 	"\fdeleted_jobs\x18\x05 \x01(\x04R\vdeletedJobs\x12.\n" +
-	"\x13expired_request_ids\x18\x06 \x01(\x04R\x11expiredRequestIds2\xa9\x01\n" +
+	"\x13expired_request_ids\x18\x06 \x01(\x04R\x11expiredRequestIds\x124\n" +
+	"\x16deleted_image_analyses\x18\a \x01(\x04R\x14deletedImageAnalyses\x12E\n" +
+	"\x1fdeleted_low_confidence_memories\x18\b \x01(\x04R\x1cdeletedLowConfidenceMemories2\xa9\x01\n" +
 	"\fAdminService\x12M\n" +
 	"\fRunRetention\x12\x1d.brain.v1.RunRetentionRequest\x1a\x1e.brain.v1.RunRetentionResponse\x12J\n" +
 	"\vPurgeTenant\x12\x1c.brain.v1.PurgeTenantRequest\x1a\x1d.brain.v1.PurgeTenantResponseb\x06proto3"

@@ -32,10 +32,12 @@ const (
 // In local mode (a loopback server without any keys) the local caller may call it.
 type AdminServiceClient interface {
 	// RunRetention applies the retention policy: archives conversation turns
-	// beyond the kept window, deletes expired memory items, and deletes old
-	// events, finished jobs and expired idempotency records. The server also
-	// applies it to every tenant every `retention_interval_ms` by itself; this
-	// call is for on-demand runs and dry runs.
+	// beyond the kept window or older than the archive age, deletes expired
+	// memory items, old events, finished jobs and expired idempotency records,
+	// old image analyses of inactive projects and low-confidence memory of
+	// long-inactive projects. The server also applies it to every tenant every
+	// `retention_interval_ms` by itself; this call is for on-demand runs and dry
+	// runs.
 	RunRetention(ctx context.Context, in *RunRetentionRequest, opts ...grpc.CallOption) (*RunRetentionResponse, error)
 	// PurgeTenant erases a tenant: its API keys, every project with everything in
 	// it (as DeleteProject does), and the tenant itself. Keys of the tenant stop
@@ -81,10 +83,12 @@ func (c *adminServiceClient) PurgeTenant(ctx context.Context, in *PurgeTenantReq
 // In local mode (a loopback server without any keys) the local caller may call it.
 type AdminServiceServer interface {
 	// RunRetention applies the retention policy: archives conversation turns
-	// beyond the kept window, deletes expired memory items, and deletes old
-	// events, finished jobs and expired idempotency records. The server also
-	// applies it to every tenant every `retention_interval_ms` by itself; this
-	// call is for on-demand runs and dry runs.
+	// beyond the kept window or older than the archive age, deletes expired
+	// memory items, old events, finished jobs and expired idempotency records,
+	// old image analyses of inactive projects and low-confidence memory of
+	// long-inactive projects. The server also applies it to every tenant every
+	// `retention_interval_ms` by itself; this call is for on-demand runs and dry
+	// runs.
 	RunRetention(context.Context, *RunRetentionRequest) (*RunRetentionResponse, error)
 	// PurgeTenant erases a tenant: its API keys, every project with everything in
 	// it (as DeleteProject does), and the tenant itself. Keys of the tenant stop

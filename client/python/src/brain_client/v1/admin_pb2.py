@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import project_pb2 as brain_dot_v1_dot_project__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62rain/v1/admin.proto\x12\x08\x62rain.v1\x1a\x16\x62rain/v1/project.proto\"$\n\x12PurgeTenantRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"a\n\x13PurgeTenantResponse\x12\x10\n\x08projects\x18\x01 \x01(\x04\x12\x10\n\x08\x61pi_keys\x18\x02 \x01(\x04\x12&\n\x07\x64\x65leted\x18\x03 \x01(\x0b\x32\x15.brain.v1.DeletedRows\"J\n\x13RunRetentionRequest\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\"\xa4\x01\n\x14RunRetentionResponse\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\x12\x16\n\x0e\x61rchived_turns\x18\x02 \x01(\x04\x12\x18\n\x10\x64\x65leted_memories\x18\x03 \x01(\x04\x12\x16\n\x0e\x64\x65leted_events\x18\x04 \x01(\x04\x12\x14\n\x0c\x64\x65leted_jobs\x18\x05 \x01(\x04\x12\x1b\n\x13\x65xpired_request_ids\x18\x06 \x01(\x04\x32\xa9\x01\n\x0c\x41\x64minService\x12M\n\x0cRunRetention\x12\x1d.brain.v1.RunRetentionRequest\x1a\x1e.brain.v1.RunRetentionResponse\x12J\n\x0bPurgeTenant\x12\x1c.brain.v1.PurgeTenantRequest\x1a\x1d.brain.v1.PurgeTenantResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62rain/v1/admin.proto\x12\x08\x62rain.v1\x1a\x16\x62rain/v1/project.proto\"$\n\x12PurgeTenantRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"a\n\x13PurgeTenantResponse\x12\x10\n\x08projects\x18\x01 \x01(\x04\x12\x10\n\x08\x61pi_keys\x18\x02 \x01(\x04\x12&\n\x07\x64\x65leted\x18\x03 \x01(\x0b\x32\x15.brain.v1.DeletedRows\"J\n\x13RunRetentionRequest\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\"\xed\x01\n\x14RunRetentionResponse\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\x12\x16\n\x0e\x61rchived_turns\x18\x02 \x01(\x04\x12\x18\n\x10\x64\x65leted_memories\x18\x03 \x01(\x04\x12\x16\n\x0e\x64\x65leted_events\x18\x04 \x01(\x04\x12\x14\n\x0c\x64\x65leted_jobs\x18\x05 \x01(\x04\x12\x1b\n\x13\x65xpired_request_ids\x18\x06 \x01(\x04\x12\x1e\n\x16\x64\x65leted_image_analyses\x18\x07 \x01(\x04\x12\'\n\x1f\x64\x65leted_low_confidence_memories\x18\x08 \x01(\x04\x32\xa9\x01\n\x0c\x41\x64minService\x12M\n\x0cRunRetention\x12\x1d.brain.v1.RunRetentionRequest\x1a\x1e.brain.v1.RunRetentionResponse\x12J\n\x0bPurgeTenant\x12\x1c.brain.v1.PurgeTenantRequest\x1a\x1d.brain.v1.PurgeTenantResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,7 +39,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNRETENTIONREQUEST']._serialized_start=195
   _globals['_RUNRETENTIONREQUEST']._serialized_end=269
   _globals['_RUNRETENTIONRESPONSE']._serialized_start=272
-  _globals['_RUNRETENTIONRESPONSE']._serialized_end=436
-  _globals['_ADMINSERVICE']._serialized_start=439
-  _globals['_ADMINSERVICE']._serialized_end=608
+  _globals['_RUNRETENTIONRESPONSE']._serialized_end=509
+  _globals['_ADMINSERVICE']._serialized_start=512
+  _globals['_ADMINSERVICE']._serialized_end=681
 # @@protoc_insertion_point(module_scope)

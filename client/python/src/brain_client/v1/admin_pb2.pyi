@@ -33,17 +33,21 @@ class RunRetentionRequest(_message.Message):
     def __init__(self, dry_run: bool = ..., project_id: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class RunRetentionResponse(_message.Message):
-    __slots__ = ("dry_run", "archived_turns", "deleted_memories", "deleted_events", "deleted_jobs", "expired_request_ids")
+    __slots__ = ("dry_run", "archived_turns", "deleted_memories", "deleted_events", "deleted_jobs", "expired_request_ids", "deleted_image_analyses", "deleted_low_confidence_memories")
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     ARCHIVED_TURNS_FIELD_NUMBER: _ClassVar[int]
     DELETED_MEMORIES_FIELD_NUMBER: _ClassVar[int]
     DELETED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     DELETED_JOBS_FIELD_NUMBER: _ClassVar[int]
     EXPIRED_REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_IMAGE_ANALYSES_FIELD_NUMBER: _ClassVar[int]
+    DELETED_LOW_CONFIDENCE_MEMORIES_FIELD_NUMBER: _ClassVar[int]
     dry_run: bool
     archived_turns: int
     deleted_memories: int
     deleted_events: int
     deleted_jobs: int
     expired_request_ids: int
-    def __init__(self, dry_run: bool = ..., archived_turns: _Optional[int] = ..., deleted_memories: _Optional[int] = ..., deleted_events: _Optional[int] = ..., deleted_jobs: _Optional[int] = ..., expired_request_ids: _Optional[int] = ...) -> None: ...
+    deleted_image_analyses: int
+    deleted_low_confidence_memories: int
+    def __init__(self, dry_run: bool = ..., archived_turns: _Optional[int] = ..., deleted_memories: _Optional[int] = ..., deleted_events: _Optional[int] = ..., deleted_jobs: _Optional[int] = ..., expired_request_ids: _Optional[int] = ..., deleted_image_analyses: _Optional[int] = ..., deleted_low_confidence_memories: _Optional[int] = ...) -> None: ...

@@ -57,10 +57,12 @@ class AdminServiceServicer(object):
 
     def RunRetention(self, request, context):
         """RunRetention applies the retention policy: archives conversation turns
-        beyond the kept window, deletes expired memory items, and deletes old
-        events, finished jobs and expired idempotency records. The server also
-        applies it to every tenant every `retention_interval_ms` by itself; this
-        call is for on-demand runs and dry runs.
+        beyond the kept window or older than the archive age, deletes expired
+        memory items, old events, finished jobs and expired idempotency records,
+        old image analyses of inactive projects and low-confidence memory of
+        long-inactive projects. The server also applies it to every tenant every
+        `retention_interval_ms` by itself; this call is for on-demand runs and dry
+        runs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file brain/v1/admin.proto.
  */
 export const file_brain_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChRicmFpbi92MS9hZG1pbi5wcm90bxIIYnJhaW4udjEiJAoSUHVyZ2VUZW5hbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSJhChNQdXJnZVRlbmFudFJlc3BvbnNlEhAKCHByb2plY3RzGAEgASgEEhAKCGFwaV9rZXlzGAIgASgEEiYKB2RlbGV0ZWQYAyABKAsyFS5icmFpbi52MS5EZWxldGVkUm93cyJKChNSdW5SZXRlbnRpb25SZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSEgoKcHJvamVjdF9pZBgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkipAEKFFJ1blJldGVudGlvblJlc3BvbnNlEg8KB2RyeV9ydW4YASABKAgSFgoOYXJjaGl2ZWRfdHVybnMYAiABKAQSGAoQZGVsZXRlZF9tZW1vcmllcxgDIAEoBBIWCg5kZWxldGVkX2V2ZW50cxgEIAEoBBIUCgxkZWxldGVkX2pvYnMYBSABKAQSGwoTZXhwaXJlZF9yZXF1ZXN0X2lkcxgGIAEoBDKpAQoMQWRtaW5TZXJ2aWNlEk0KDFJ1blJldGVudGlvbhIdLmJyYWluLnYxLlJ1blJldGVudGlvblJlcXVlc3QaHi5icmFpbi52MS5SdW5SZXRlbnRpb25SZXNwb25zZRJKCgtQdXJnZVRlbmFudBIcLmJyYWluLnYxLlB1cmdlVGVuYW50UmVxdWVzdBodLmJyYWluLnYxLlB1cmdlVGVuYW50UmVzcG9uc2ViBnByb3RvMw", [file_brain_v1_project]);
+  fileDesc("ChRicmFpbi92MS9hZG1pbi5wcm90bxIIYnJhaW4udjEiJAoSUHVyZ2VUZW5hbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSJhChNQdXJnZVRlbmFudFJlc3BvbnNlEhAKCHByb2plY3RzGAEgASgEEhAKCGFwaV9rZXlzGAIgASgEEiYKB2RlbGV0ZWQYAyABKAsyFS5icmFpbi52MS5EZWxldGVkUm93cyJKChNSdW5SZXRlbnRpb25SZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSEgoKcHJvamVjdF9pZBgCIAEoCRIOCgZ0ZW5hbnQYAyABKAki7QEKFFJ1blJldGVudGlvblJlc3BvbnNlEg8KB2RyeV9ydW4YASABKAgSFgoOYXJjaGl2ZWRfdHVybnMYAiABKAQSGAoQZGVsZXRlZF9tZW1vcmllcxgDIAEoBBIWCg5kZWxldGVkX2V2ZW50cxgEIAEoBBIUCgxkZWxldGVkX2pvYnMYBSABKAQSGwoTZXhwaXJlZF9yZXF1ZXN0X2lkcxgGIAEoBBIeChZkZWxldGVkX2ltYWdlX2FuYWx5c2VzGAcgASgEEicKH2RlbGV0ZWRfbG93X2NvbmZpZGVuY2VfbWVtb3JpZXMYCCABKAQyqQEKDEFkbWluU2VydmljZRJNCgxSdW5SZXRlbnRpb24SHS5icmFpbi52MS5SdW5SZXRlbnRpb25SZXF1ZXN0Gh4uYnJhaW4udjEuUnVuUmV0ZW50aW9uUmVzcG9uc2USSgoLUHVyZ2VUZW5hbnQSHC5icmFpbi52MS5QdXJnZVRlbmFudFJlcXVlc3QaHS5icmFpbi52MS5QdXJnZVRlbmFudFJlc3BvbnNlYgZwcm90bzM", [file_brain_v1_project]);
 
 /**
  * PurgeTenantRequest names the tenant to erase.
@@ -153,6 +153,22 @@ export type RunRetentionResponse = Message<"brain.v1.RunRetentionResponse"> & {
    * @generated from field: uint64 expired_request_ids = 6;
    */
   expiredRequestIds: bigint;
+
+  /**
+   * Finished image analyses deleted because they are older than `retention_image_days`
+   * in a project not active within `retention_active_project_days`.
+   *
+   * @generated from field: uint64 deleted_image_analyses = 7;
+   */
+  deletedImageAnalyses: bigint;
+
+  /**
+   * Memory items below `retention_min_confidence` deleted from projects unchanged for
+   * `retention_inactive_project_days`.
+   *
+   * @generated from field: uint64 deleted_low_confidence_memories = 8;
+   */
+  deletedLowConfidenceMemories: bigint;
 };
 
 /**
@@ -172,10 +188,12 @@ export const RunRetentionResponseSchema: GenMessage<RunRetentionResponse> = /*@_
 export const AdminService: GenService<{
   /**
    * RunRetention applies the retention policy: archives conversation turns
-   * beyond the kept window, deletes expired memory items, and deletes old
-   * events, finished jobs and expired idempotency records. The server also
-   * applies it to every tenant every `retention_interval_ms` by itself; this
-   * call is for on-demand runs and dry runs.
+   * beyond the kept window or older than the archive age, deletes expired
+   * memory items, old events, finished jobs and expired idempotency records,
+   * old image analyses of inactive projects and low-confidence memory of
+   * long-inactive projects. The server also applies it to every tenant every
+   * `retention_interval_ms` by itself; this call is for on-demand runs and dry
+   * runs.
    *
    * @generated from rpc brain.v1.AdminService.RunRetention
    */
