@@ -10,7 +10,7 @@
 //! project row goes last; its foreign keys cascade over anything left.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QuerySelect,
     sea_query::{Expr, Query},
 };
 
@@ -141,8 +141,8 @@ impl Store {
 }
 
 /// Up to `left` rows (and counts them off `left`):
-/// `DELETE FROM t WHERE project_id = $1 AND key IN (SELECT key FROM t WHERE project_id = $1 LIMIT n)`:
-/// both backends, on the index every per-project table leads with `project_id`.
+/// `DELETE FROM t WHERE key IN (SELECT key FROM t WHERE project_id = $1 LIMIT n)`: both backends,
+/// the inner select on the index every per-project table leads with `project_id`, the delete by key.
 async fn delete_chunk<E: EntityTrait>(
     txn: &WriteTx,
     project: E::Column,
@@ -155,7 +155,15 @@ async fn delete_chunk<E: EntityTrait>(
     }
     let limit = *left;
     let keys = Query::select().column(key).from(E::default()).and_where(project.eq(project_id)).limit(limit).to_owned();
-    let result = E::delete_many().filter(project.eq(project_id)).filter(key.in_subquery(keys)).exec(txn).await?;
+    let mut delete = E::delete_many().filter(key.in_subquery(keys));
+    if E::PrimaryKey::iter().count() > 1 {
+        // (project_id, key) is the primary key: both columns make each lookup a key lookup.
+        delete = delete.filter(project.eq(project_id));
+    }
+    // With a one-column key, the outer filter stays off: SQLite would otherwise walk every
+    // remaining row of the project on the project_id index, testing each against the list
+    // (about 9 ms per chunk at 100,000 turns, whatever the chunk size).
+    let result = delete.exec(txn).await?;
     *left = left.saturating_sub(result.rows_affected);
     Ok(result.rows_affected)
 }
