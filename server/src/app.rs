@@ -61,7 +61,7 @@ impl App {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
         let perf = Perf::with_config(PerfConfig::from_config(&config));
-        let retention = Retention::new(store.clone(), &config);
+        let retention = Retention::new(store.clone(), &config, perf.clone());
         let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
         let invalidate = context_cache.clone();
         changes.subscribe(move |project_id| invalidate.invalidate(project_id));

@@ -9,7 +9,7 @@ use crate::{
     config::Config,
     error::Result,
     model::{TenantId, now_ms},
-    perf::prom,
+    perf::{Perf, RetentionRun, prom},
     store::{RetentionPolicy, RetentionReport, Store},
     validate,
 };
@@ -20,6 +20,7 @@ const HOUR_MS: i64 = 3_600_000;
 #[derive(Clone)]
 pub struct Retention {
     store: Store,
+    perf: Perf,
     keep_turns: u32,
     event_hours: u64,
     job_hours: u64,
@@ -33,10 +34,11 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// Retention as configured.
-    pub fn new(store: Store, config: &Config) -> Self {
+    /// Retention as configured; scheduled runs are reported to `perf` (the dashboard).
+    pub fn new(store: Store, config: &Config, perf: Perf) -> Self {
         Self {
             store,
+            perf,
             keep_turns: config.retention_keep_turns,
             event_hours: config.retention_event_hours,
             job_hours: config.retention_job_hours,
@@ -66,6 +68,11 @@ impl Retention {
             "retention run"
         );
         Ok(report)
+    }
+
+    /// How often scheduled runs happen; zero when they are off.
+    pub fn interval(&self) -> Duration {
+        self.interval
     }
 
     /// Runs retention for every tenant every `retention_interval_ms` until `shutdown`; `None` when
@@ -127,7 +134,7 @@ impl Retention {
             }
         }
         lock.release().await;
-        prom::retention_run(&[
+        let removed = [
             ("turns", total.archived_turns),
             ("memories", total.deleted_memories),
             ("events", total.deleted_events),
@@ -135,7 +142,15 @@ impl Retention {
             ("request_ids", total.expired_request_ids),
             ("image_analyses", total.deleted_image_analyses),
             ("low_confidence_memories", total.deleted_low_confidence_memories),
-        ]);
+        ];
+        self.perf.record_retention_run(RetentionRun {
+            finished_at_ms: now_ms(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            tenants: tenants.len() as u64,
+            failed_tenants: failed as u64,
+            removed: removed.iter().map(|(kind, n)| ((*kind).to_owned(), *n)).collect(),
+        });
+        prom::retention_run(&removed);
         tracing::info!(
             tenants = tenants.len(),
             failed_tenants = failed,

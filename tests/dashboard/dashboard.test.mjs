@@ -71,6 +71,8 @@ test("dashboard shows live charts for a server under load", { timeout: 240_000 }
   const server = spawn(serverBin, [
     "--listen-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--ready-file", ready,
     "--database-url", `sqlite://${join(dir, "brain.db")}`, "--log-format", "json",
+    // Scheduled retention every 5 s, so the page shows a last run.
+    "--set", "retention_interval_ms=5000",
   ], { cwd: dir, stdio: ["ignore", log, log], env: serverEnv() });
   let exited = false;
   server.on("exit", () => { exited = true; });
@@ -157,6 +159,8 @@ test("dashboard shows live charts for a server under load", { timeout: 240_000 }
   if (orchestrated) {
     await waitFor("async win points", async () => (await points("async")) > 0, 30_000);
   }
+  await waitFor("the last retention run", async () => /^Retention: last run /.test(await text("#retention")), 20_000);
+  assert.match(await text("#retention"), /^Retention: last run .+ \(every 5 s\), 1 tenants in [0-9,]+ ms, (removed|nothing to remove)/);
   assert.deepEqual(consoleErrors, [], "no script errors");
   assert.ok(requests.every((u) => u.startsWith(http)), `the page loads nothing from elsewhere: ${requests.filter((u) => !u.startsWith(http))}`);
 

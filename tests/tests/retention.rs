@@ -297,6 +297,15 @@ async fn retention_runs_by_itself(db: Arc<TestDb>) {
         let series = format!("brain_retention_deleted_total{{kind=\"{kind}\"}}");
         assert_eq!(metric(&text, &series), Some(rows), "{series} in {text}");
     }
+    // The dashboard's retention line reads the last run from /api/retention.
+    let (status, body) = http_get(metrics_addr, "/api/retention").await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["interval_ms"], 200);
+    let run = &json["last_run"];
+    assert_eq!(run["tenants"], 2, "{body}");
+    assert!(run["finished_at_ms"].as_i64().unwrap_or(0) > 0, "{body}");
+    assert!(run["removed"].as_array().is_some_and(|kinds| kinds.len() == 7), "{body}");
 }
 
 backend_tests!(retention_applies_policy_per_tenant, retention_runs_by_itself, retention_by_age_and_activity);

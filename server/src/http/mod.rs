@@ -1,6 +1,6 @@
 //! The operator HTTP port (`metrics_addr`): Prometheus `/metrics`, the live
 //! `/dashboard`, and the JSON the dashboard polls (`/api/report`,
-//! `/api/timeline`).
+//! `/api/timeline`, `/api/retention`).
 //!
 //! These endpoints show every tenant and need no key: bind them to loopback
 //! or a private network (the default is 127.0.0.1:9464) and never expose
@@ -50,6 +50,7 @@ pub async fn serve(listener: TcpListener, reporter: Arc<Reporter>, shutdown: Can
         .route("/dashboard", get(|| async { no_store(Html(DASHBOARD).into_response()) }))
         .route("/api/report", get(api_report))
         .route("/api/timeline", get(api_timeline))
+        .route("/api/retention", get(api_retention))
         .with_state(reporter);
     if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await {
         tracing::error!(error = %err, "the metrics and dashboard server failed");
@@ -102,6 +103,17 @@ async fn api_timeline(State(reporter): State<Arc<Reporter>>, Query(params): Quer
     };
     let points = report::timeline(reporter.perf(), project_id.as_deref(), TIMELINE_SLOTS);
     no_store(Json(serde_json::json!({ "slot_ms": crate::perf::window::SLOT_MS, "points": points })).into_response())
+}
+
+/// Scheduled retention on this replica: how often it runs (0: off) and its last run (null before
+/// the first).
+async fn api_retention(State(reporter): State<Arc<Reporter>>) -> Response {
+    let perf = reporter.perf();
+    let body = serde_json::json!({
+        "interval_ms": perf.config().retention_interval_ms,
+        "last_run": perf.last_retention_run(),
+    });
+    no_store(Json(body).into_response())
 }
 
 /// Prometheus text exposition; process gauges are refreshed on each scrape.

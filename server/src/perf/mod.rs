@@ -190,6 +190,8 @@ pub struct PerfConfig {
     pub max_series_per_tenant: usize,
     /// Feed the Prometheus recorder too.
     pub prometheus: bool,
+    /// How often scheduled retention runs (0: off), for the dashboard's retention line.
+    pub retention_interval_ms: u64,
 }
 
 impl PerfConfig {
@@ -205,6 +207,7 @@ impl PerfConfig {
             max_series: config.perf_max_series as usize,
             max_series_per_tenant: config.perf_max_series_per_tenant as usize,
             prometheus: config.metrics_addr.is_some(),
+            retention_interval_ms: config.retention_interval_ms,
         }
     }
 
@@ -235,6 +238,21 @@ struct Inner {
     /// Queue depth samples for the dashboard timeline: (uptime ms, depth, running).
     queue_samples: Mutex<std::collections::VecDeque<(u64, u64, u64)>>,
     started_at_ms: i64,
+    /// The last scheduled retention run on this replica, for the dashboard.
+    last_retention_run: Mutex<Option<RetentionRun>>,
+}
+
+/// One scheduled retention run, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RetentionRun {
+    /// When it finished (ms since the epoch).
+    pub finished_at_ms: i64,
+    pub elapsed_ms: u64,
+    pub tenants: u64,
+    /// Tenants whose run failed (logged); the others still ran.
+    pub failed_tenants: u64,
+    /// Rows archived or deleted, by kind (the `kind` label of `brain_retention_deleted_total`).
+    pub removed: Vec<(String, u64)>,
 }
 
 /// Records performance samples. Cheap to clone and share.
@@ -269,6 +287,7 @@ impl Perf {
                 anomalies: Mutex::default(),
                 queue_samples: Mutex::default(),
                 started_at_ms: crate::model::now_ms(),
+                last_retention_run: Mutex::default(),
             }),
         }
     }
@@ -393,6 +412,16 @@ impl Perf {
             prom::stream_delta(kind, 1.0);
         }
         StreamGuard { perf: self.clone(), kind }
+    }
+
+    /// Keeps `run` as the last scheduled retention run.
+    pub fn record_retention_run(&self, run: RetentionRun) {
+        *self.inner.last_retention_run.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(run);
+    }
+
+    /// The last scheduled retention run on this replica, if any ran yet.
+    pub fn last_retention_run(&self) -> Option<RetentionRun> {
+        self.inner.last_retention_run.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Lets a cache report its current entry count (called when the report is built).
