@@ -46,11 +46,6 @@ async fn rows_of(db: &TestDb, project_id: &str) -> Vec<(&'static str, u64)> {
     counts
 }
 
-async fn count(db: &TestDb, sql: &str) -> u64 {
-    let row = query_row(db, sql).await.and_then(|r| r.into_iter().next().flatten());
-    row.and_then(|n| n.parse().ok()).expect("a count")
-}
-
 fn orchestrate(project_id: &str, request_id: &str) -> OrchestrateRequest {
     OrchestrateRequest {
         project_id: project_id.into(),

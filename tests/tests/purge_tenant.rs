@@ -15,7 +15,7 @@ use brain_proto::v1::{
     GetProjectRequest, ListProjectsRequest, MemoryType, OrchestrateRequest, PurgeTenantRequest, PutMemoryRequest,
     RunRetentionRequest, UpsertSceneRequest,
 };
-use common::query_row;
+use common::{count, query_row};
 use tonic::Code;
 
 /// Every table with a `tenant_id` column, and `tenants` by its id.
@@ -30,11 +30,6 @@ const TENANT_TABLES: &[&str] = &[
     "jobs",
     "events",
 ];
-
-async fn count(db: &TestDb, sql: &str) -> u64 {
-    let row = query_row(db, sql).await.and_then(|r| r.into_iter().next().flatten());
-    row.and_then(|n| n.parse().ok()).expect("a count")
-}
 
 /// Rows naming `tenant_id`, per table.
 async fn rows_of(db: &TestDb, tenant_id: &str) -> Vec<(&'static str, u64)> {

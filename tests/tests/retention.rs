@@ -230,6 +230,20 @@ fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// `/metrics` once `series` reaches `at_least` (or after 2.5 s, for the caller's assertions to
+/// say what is missing).
+async fn metrics_once(addr: std::net::SocketAddr, series: &str, at_least: f64) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = http_get(addr, "/metrics").await.1;
+        if metric(&text, series).unwrap_or(0.0) >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    text
+}
+
 /// Backdated rows of two tenants disappear with no RunRetention call, and /metrics counts the runs
 /// and what they removed.
 async fn retention_runs_by_itself(db: Arc<TestDb>) {
@@ -284,14 +298,7 @@ async fn retention_runs_by_itself(db: Arc<TestDb>) {
 
     // The counters include the run that removed the rows (later runs add zeros).
     let metrics_addr = server.metrics_addr().expect("metrics address");
-    let mut text = String::new();
-    for _ in 0..50 {
-        text = http_get(metrics_addr, "/metrics").await.1;
-        if metric(&text, "brain_retention_deleted_total{kind=\"events\"}").unwrap_or(0.0) >= 2.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let text = metrics_once(metrics_addr, "brain_retention_deleted_total{kind=\"events\"}", 2.0).await;
     assert!(metric(&text, "brain_retention_runs_total").unwrap_or(0.0) >= 1.0, "{text}");
     for (kind, rows) in [("events", 2.0), ("jobs", 2.0), ("turns", 6.0), ("request_ids", 2.0)] {
         let series = format!("brain_retention_deleted_total{{kind=\"{kind}\"}}");
@@ -442,14 +449,8 @@ async fn retention_by_age_and_activity(db: Arc<TestDb>) {
 
     // The run that removed the rows counts them just after its commit.
     let metrics_addr = server.metrics_addr().expect("metrics address");
-    let mut text = String::new();
-    for _ in 0..50 {
-        text = http_get(metrics_addr, "/metrics").await.1;
-        if metric(&text, "brain_retention_deleted_total{kind=\"low_confidence_memories\"}").unwrap_or(0.0) >= 1.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let series = "brain_retention_deleted_total{kind=\"low_confidence_memories\"}";
+    let text = metrics_once(metrics_addr, series, 1.0).await;
     for (kind, rows) in [("image_analyses", 2.0), ("low_confidence_memories", 1.0)] {
         let series = format!("brain_retention_deleted_total{{kind=\"{kind}\"}}");
         assert_eq!(metric(&text, &series), Some(rows), "{series} in {text}");

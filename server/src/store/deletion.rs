@@ -10,12 +10,12 @@
 //! project row goes last; its foreign keys cascade over anything left.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QuerySelect,
+    ColumnTrait, EntityTrait, Iterable, QueryFilter, QuerySelect,
     sea_query::{Expr, Query},
 };
 
 use super::{
-    Backend, EVENTS_CHANNEL, Store, WriteTx,
+    Store, WriteTx,
     entities::{conversation_turns, events, image_analyses, jobs, memories, orchestrations, projects, scenes},
 };
 use crate::{
@@ -44,14 +44,7 @@ impl Store {
             .filter(projects::Column::Id.eq(project_id))
             .exec(&txn)
             .await?;
-        if txn.backend() == Backend::Postgres {
-            let stmt = sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [EVENTS_CHANNEL.into(), format!("{project_id}:{DELETED_NOTICE}").into()],
-            );
-            txn.execute_raw(stmt).await?;
-        }
+        txn.notify_events(&format!("{project_id}:{DELETED_NOTICE}")).await?;
         txn.commit().await
     }
 

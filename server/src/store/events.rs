@@ -74,16 +74,22 @@ impl WriteTx {
             });
         }
         events::Entity::insert_many(rows).exec_without_returning(self).await?;
+        self.notify_events(&format!("{project_id}:{last}")).await?;
+        Ok(out)
+    }
+
+    /// PostgreSQL: sends `payload` on the events channel, delivered to every listening replica
+    /// when this transaction commits (ids only; the store holds the data). Nothing on SQLite.
+    pub(super) async fn notify_events(&self, payload: &str) -> Result<()> {
         if self.backend() == Backend::Postgres {
-            // Delivered to every listening replica at commit; carries ids only, the store holds the data.
             let stmt = sea_orm::Statement::from_sql_and_values(
                 sea_orm::DbBackend::Postgres,
                 "SELECT pg_notify($1, $2)",
-                [EVENTS_CHANNEL.into(), format!("{project_id}:{last}").into()],
+                [EVENTS_CHANNEL.into(), payload.into()],
             );
             self.execute_raw(stmt).await?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 

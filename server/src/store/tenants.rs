@@ -1,12 +1,12 @@
 //! Tenants and API keys.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
 };
 
 use super::{
-    Store,
+    Store, WriteTx,
     entities::{admin_keys, api_keys, projects, tenants},
 };
 use crate::{
@@ -136,48 +136,47 @@ impl Store {
         txn.commit().await
     }
 
-    /// Revokes the key with this id or prefix; false when none matched.
+    /// Revokes the key (tenant or admin) with this id or prefix; false when none matched.
     pub async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<bool> {
         let txn = self.begin_write().await?;
-        let matches = api_keys::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(api_keys::Column::Id.eq(id_or_prefix))
-                    .add(api_keys::Column::KeyPrefix.eq(id_or_prefix)),
+        use {admin_keys as admin, api_keys as tenant};
+        let revoked = revoke_matching::<tenant::Entity>(
+            &txn,
+            [tenant::Column::Id, tenant::Column::KeyPrefix, tenant::Column::RevokedAt],
+            id_or_prefix,
+        )
+        .await?
+            || revoke_matching::<admin::Entity>(
+                &txn,
+                [admin::Column::Id, admin::Column::KeyPrefix, admin::Column::RevokedAt],
+                id_or_prefix,
             )
-            .filter(api_keys::Column::RevokedAt.is_null())
-            .all(&txn)
             .await?;
-        if matches.len() > 1 {
-            return Err(Error::invalid("key", format!("{id_or_prefix} matches several keys; use the key id")));
-        }
-        if let Some(key) = matches.into_iter().next() {
-            let mut active: api_keys::ActiveModel = key.into();
-            active.revoked_at = Set(Some(now_ms()));
-            active.update(&txn).await?;
+        if revoked {
             txn.commit().await?;
-            return Ok(true);
         }
-        let admin = admin_keys::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(admin_keys::Column::Id.eq(id_or_prefix))
-                    .add(admin_keys::Column::KeyPrefix.eq(id_or_prefix)),
-            )
-            .filter(admin_keys::Column::RevokedAt.is_null())
-            .all(&txn)
-            .await?;
-        if admin.len() > 1 {
-            return Err(Error::invalid("key", format!("{id_or_prefix} matches several keys; use the key id")));
+        Ok(revoked)
+    }
+}
+
+/// Revokes the one active key of `E` whose id or prefix is `key` (columns: id, prefix,
+/// revoked_at); false when none is, INVALID_FIELD when several are.
+async fn revoke_matching<E: EntityTrait>(
+    txn: &WriteTx,
+    [id, prefix, revoked]: [E::Column; 3],
+    key: &str,
+) -> Result<bool>
+where
+    E::Model: Sync,
+{
+    let matching = || Condition::all().add(Condition::any().add(id.eq(key)).add(prefix.eq(key))).add(revoked.is_null());
+    match E::find().filter(matching()).count(txn).await? {
+        0 => Ok(false),
+        1 => {
+            E::update_many().col_expr(revoked, Expr::value(now_ms())).filter(matching()).exec(txn).await?;
+            Ok(true)
         }
-        let Some(key) = admin.into_iter().next() else {
-            return Ok(false);
-        };
-        let mut active: admin_keys::ActiveModel = key.into();
-        active.revoked_at = Set(Some(now_ms()));
-        active.update(&txn).await?;
-        txn.commit().await?;
-        Ok(true)
+        _ => Err(Error::invalid("key", format!("{key} matches several keys; use the key id"))),
     }
 }
 

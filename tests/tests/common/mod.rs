@@ -169,6 +169,12 @@ pub async fn query_row(db: &brain_e2e::TestDb, sql: &str) -> Option<Vec<Option<S
     out
 }
 
+/// `sql`'s first column of its first row as a number: a `SELECT CAST(COUNT(*) AS TEXT) ...`.
+pub async fn count(db: &brain_e2e::TestDb, sql: &str) -> u64 {
+    let row = query_row(db, sql).await.and_then(|r| r.into_iter().next().flatten());
+    row.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no count from {sql}"))
+}
+
 /// Runs one SQL statement against the test database (for setting up states
 /// the API cannot produce, like events older than the retention window).
 pub async fn exec(db: &brain_e2e::TestDb, sql: &str) -> u64 {
