@@ -8,7 +8,7 @@
 # plus the stress report. Exits 1 when the stress run had errors or the peak RSS
 # exceeded MAX_RSS_MB. Samples are kept in OUT_DIR/rss.csv (seconds, KiB).
 #
-# Usage: bench/soak.sh   (env: MINUTES=30 RPS=200 CONCURRENCY=16 WARMUP_MINUTES=5
+# Usage: bench/soak.sh   (env: MINUTES=32 RPS=200 CONCURRENCY=16 WARMUP_MINUTES=16
 #        SAMPLE_SECONDS=10 MAX_RSS_MB=1024 DATABASE_URL=sqlite://<tmp>/brain.db
 #        BRAIN_SERVER_BIN=target/release/brain-server BRAIN_CLI_BIN=target/release/brain
 #        OUT_DIR=target/bench-soak)
@@ -17,10 +17,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MINUTES=${MINUTES:-30}
+MINUTES=${MINUTES:-32}
 RPS=${RPS:-200}
 CONCURRENCY=${CONCURRENCY:-16}
-WARMUP_MINUTES=${WARMUP_MINUTES:-5}
+# The warm-up outlasts the performance recorder's 15-minute ring of slots, whose histograms are
+# allocated as each slot is first used (docs/PERFORMANCE.md, "Soak").
+WARMUP_MINUTES=${WARMUP_MINUTES:-16}
 SAMPLE_SECONDS=${SAMPLE_SECONDS:-10}
 MAX_RSS_MB=${MAX_RSS_MB:-1024}
 OUT_DIR=${OUT_DIR:-$ROOT/target/bench-soak}
