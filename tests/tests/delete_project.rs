@@ -309,3 +309,30 @@ backend_tests!(
     a_delete_under_load_loses_no_other_projects_writes,
     a_deletion_interrupted_by_a_stop_finishes_at_the_next_start,
 );
+
+/// PostgreSQL replicas: a delete on replica A ends the project's stream on replica B (the
+/// `project_id:deleted` notification) and B's cached packet goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(brain_postgres), ignore = "BRAIN_TEST_POSTGRES_URL was not set when the tests were built")]
+async fn a_delete_on_one_replica_ends_streams_on_another() {
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("skipped: {} is not set", brain_e2e::POSTGRES_ENV);
+        return;
+    };
+    let a = Server::start(&db).await;
+    let b = Server::start(&db).await;
+    let doomed = project(&a, "Doomed on two replicas").await;
+    use_project(&a, &doomed).await;
+    // B caches the packet and holds a watch stream.
+    let mut on_b = b.orchestrator(None).await;
+    let packet =
+        || GetContextPacketRequest { project_id: doomed.clone(), prompt: "anything".into(), ..Default::default() };
+    on_b.get_context_packet(packet()).await.expect("packet on B");
+    let cached = on_b.get_context_packet(packet()).await.expect("packet on B").into_inner();
+    assert!(cached.cache_hit, "B serves the packet from its cache");
+    let mut watch_b = watch(&b, &doomed, 0).await;
+
+    delete(&a, &doomed).await;
+    assert_error::<()>(Err(stream_error(&mut watch_b).await), Code::NotFound, "PROJECT_NOT_FOUND");
+    assert_error(on_b.get_context_packet(packet()).await, Code::NotFound, "PROJECT_NOT_FOUND");
+}
