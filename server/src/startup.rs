@@ -45,13 +45,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let serving = ServingRuntime::start()?;
     priority::lower_all_but(SERVING_THREAD_NAME);
     let listen_addr = config.listen_addr;
+    let store = Store::open(&config).await.context("cannot open the store")?;
+    refuse_without_keys_before_binding(&store, &config).await?;
     let listener = serving
         .spawn(TcpListener::bind(listen_addr))
         .await?
         .with_context(|| format!("cannot listen on {listen_addr}"))?;
     let grpc_addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let store = Store::open(&config).await.context("cannot open the store")?;
     // Build the tokenizer off the async threads while the store initialises.
     tokio::task::spawn_blocking(tokens::warm_up);
 
@@ -192,6 +193,24 @@ fn auth_mode(key_count: u64, addr: SocketAddr, insecure: bool) -> Result<AuthMod
         ));
     }
     Ok(AuthMode::Implicit)
+}
+
+/// A non-loopback address without `insecure` needs keys: when the store already answers within
+/// `db_acquire_timeout_ms` and has none, refuse before binding anything. A store that does not
+/// answer yet is decided after binding ([`initialize`]), so health can say NOT_SERVING meanwhile.
+async fn refuse_without_keys_before_binding(store: &Store, config: &Config) -> anyhow::Result<()> {
+    if config.listen_addr.ip().is_loopback() || config.insecure {
+        return Ok(());
+    }
+    let count = async {
+        store.initialize().await?;
+        store.active_key_count().await
+    };
+    let wait = Duration::from_millis(config.db_acquire_timeout_ms);
+    match tokio::time::timeout(wait, count).await {
+        Ok(Ok(keys)) => auth_mode(keys, config.listen_addr, config.insecure).map(drop).map_err(anyhow::Error::msg),
+        _ => Ok(()),
+    }
 }
 
 /// Connects and migrates the store (retrying until it answers), settles the
