@@ -13,7 +13,7 @@ use super::{
     entities::{events, projects},
 };
 use crate::{
-    error::{Error, Result},
+    error::{Error, Reason, Result},
     model::{Event, EventPayload, EventType, NewEvent, TenantId, now_ms},
 };
 
@@ -94,7 +94,8 @@ impl WriteTx {
 }
 
 impl Store {
-    /// The project's latest committed event cursor (0 when it has none).
+    /// The project's latest committed event cursor (0 when it has none); PROJECT_NOT_FOUND once
+    /// its row is gone (a subscriber rejoining after DeleteProject finished).
     pub async fn latest_event_cursor(&self, project_id: &str) -> Result<u64> {
         let cursor: Option<i64> = projects::Entity::find_by_id(project_id.to_owned())
             .select_only()
@@ -102,7 +103,10 @@ impl Store {
             .into_tuple()
             .one(self.reader())
             .await?;
-        Ok(cursor.unwrap_or(0).max(0) as u64)
+        let cursor = cursor.ok_or_else(|| {
+            Error::new(Reason::ProjectNotFound, format!("project {project_id} was deleted")).with_field("project_id")
+        })?;
+        Ok(cursor.max(0) as u64)
     }
 
     /// The smallest stored event cursor of the project above `after`, if any
