@@ -75,9 +75,9 @@ impl Projects {
     /// its streams end, its caches are dropped, on every replica); its rows then
     /// go in chunks of [`DELETE_CHUNK_ROWS`] so the writer is never held for long.
     /// The removal runs in a task of its own: a caller that hangs up, or a store
-    /// that fails halfway, does not leave rows behind. The task keeps retrying
-    /// (the caller gets the first error), and a restarted server finishes any
-    /// deletion left over ([`Self::finish_deletions`]).
+    /// that fails halfway, does not leave rows behind. While the store is
+    /// unavailable the task keeps retrying (the caller gets the first error);
+    /// a restarted server finishes any deletion left over ([`Self::finish_deletions`]).
     pub async fn delete(&self, tenant: &TenantId, project_id: &str) -> Result<ProjectDeletion> {
         let project_id = validate::id("project_id", project_id)?;
         self.store.mark_project_deleted(tenant, &project_id).await?;
@@ -89,13 +89,24 @@ impl Projects {
             let mut pause = DELETE_RETRY_FIRST;
             loop {
                 let result = this.remove_rows(&project_id).await;
-                let failed = result.as_ref().err().map(ToString::to_string);
+                let failed = result.as_ref().err().map(|e| (e.reason(), e.to_string()));
                 if let Some(tx) = first_outcome.take() {
                     let _ = tx.send(result);
                 }
-                let Some(error) = failed else { return };
-                tracing::warn!(project_id = %project_id, error = %error, retry_in_ms = pause.as_millis() as u64,
-                    "removing a deleted project's rows failed; retrying");
+                match failed {
+                    None => return,
+                    Some((Reason::StoreUnavailable, error)) => {
+                        tracing::warn!(project_id = %project_id, error = %error, retry_in_ms = pause.as_millis() as u64,
+                            "removing a deleted project's rows failed; retrying");
+                    }
+                    Some((_, error)) => {
+                        // Not the store being away: retrying would fail the same way. The
+                        // tombstone stays, and the next start tries again.
+                        tracing::error!(project_id = %project_id, error = %error,
+                            "removing a deleted project's rows failed; the next start retries");
+                        return;
+                    }
+                }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(DELETE_RETRY_MAX);
             }
