@@ -5,7 +5,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use brain_e2e::{Server, ServerOptions, TestDb, assert_error, backend_tests, create_admin_key, create_key, http_get};
+use brain_e2e::{
+    Server, ServerOptions, TestDb, assert_error, backend_tests, create_admin_key, create_key, create_project, http_get,
+};
 use brain_proto::v1::{CreateProjectRequest, MemoryType, PutMemoryRequest, RunRetentionRequest};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tonic::Code;
@@ -263,14 +265,7 @@ async fn retention_runs_by_itself(db: Arc<TestDb>) {
     let mut project_ids = Vec::new();
     for (key, name) in [(&key_a, "A"), (&key_b, "B")] {
         let mut projects = server.projects(Some(key)).await;
-        let project = projects
-            .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
-            .await
-            .expect("create")
-            .into_inner()
-            .project
-            .expect("project");
-        project_ids.push(project.project_id);
+        project_ids.push(create_project(&mut projects, name).await.project_id);
     }
     let sql = Database::connect(&db.url).await.expect("connect");
     for (tag, project_id) in ["a", "b"].into_iter().zip(&project_ids) {
@@ -380,18 +375,8 @@ async fn retention_by_age_and_activity(db: Arc<TestDb>) {
     )
     .await;
     let mut projects = server.projects(None).await;
-    let mut ids = Vec::new();
-    for name in ["idle", "busy"] {
-        let project = projects
-            .create_project(CreateProjectRequest { name: name.into(), description: String::new() })
-            .await
-            .expect("create")
-            .into_inner()
-            .project
-            .expect("project");
-        ids.push(project.project_id);
-    }
-    let (idle, busy) = (&ids[0], &ids[1]);
+    let idle = &create_project(&mut projects, "idle").await.project_id;
+    let busy = &create_project(&mut projects, "busy").await.project_id;
     let sql = Database::connect(&db.url).await.expect("connect");
     let now = now_ms();
     let day = 24 * HOUR;
