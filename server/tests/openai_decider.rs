@@ -145,23 +145,12 @@ fn decider(settings: OpenAiDeciderSettings) -> OpenAiDecider {
     OpenAiDecider::new(settings, Arc::new(RulesDecider)).unwrap()
 }
 
-fn scene(id: &str, name: &str, k: usize) -> Scene {
-    Scene {
-        project_id: "p".into(),
-        scene_id: id.into(),
-        name: name.into(),
-        position: k as u32,
-        summary: String::new(),
-        summary_tokens: 0,
-        duration_seconds: None,
-        status: SceneStatus::Ok,
-        created_at: 0,
-        updated_at: 0,
-    }
-}
-
 fn scenes() -> Vec<Scene> {
-    vec![scene("s1", "Intro", 0), scene("s2", "Product Demo", 1), scene("s3", "Outro", 2)]
+    vec![
+        Scene::named("p", "s1", "Intro", 0),
+        Scene::named("p", "s2", "Product Demo", 1),
+        Scene::named("p", "s3", "Outro", 2),
+    ]
 }
 
 const PROMPT: &str = "make the intro background dark blue";
@@ -315,7 +304,8 @@ mod openai {
                     .iter()
                     .enumerate()
                     .map(|(k, v)| {
-                        let mut sc = scene(v["id"].as_str().unwrap(), v["name"].as_str().unwrap(), k);
+                        let mut sc =
+                            Scene::named("p", v["id"].as_str().unwrap(), v["name"].as_str().unwrap(), k as u32);
                         sc.duration_seconds = v.get("duration").and_then(Value::as_f64);
                         if v.get("status").and_then(Value::as_str) == Some("broken") {
                             sc.status = SceneStatus::Broken;

@@ -42,19 +42,17 @@ fn load(file: &'static str) -> Vec<Case> {
                 .iter()
                 .enumerate()
                 .map(|(k, s)| Scene {
-                    project_id: "p".into(),
-                    scene_id: s["id"].as_str().expect("scene id").to_string(),
-                    name: s["name"].as_str().expect("scene name").to_string(),
-                    position: k as u32,
-                    summary: String::new(),
-                    summary_tokens: 0,
                     duration_seconds: s.get("duration").and_then(Value::as_f64),
                     status: match s.get("status").and_then(Value::as_str) {
                         Some("broken") => SceneStatus::Broken,
                         _ => SceneStatus::Ok,
                     },
-                    created_at: 0,
-                    updated_at: 0,
+                    ..Scene::named(
+                        "p",
+                        s["id"].as_str().expect("scene id"),
+                        s["name"].as_str().expect("scene name"),
+                        k as u32,
+                    )
                 })
                 .collect();
             let n = v["images"].as_u64().unwrap_or(0) as usize;

@@ -193,6 +193,26 @@ pub struct Scene {
     pub updated_at: Millis,
 }
 
+impl Scene {
+    /// A scene with just a name and a place: no summary, no length, rendering fine, never
+    /// stored (zero timestamps). For deciders and tests that reason about scenes without a store;
+    /// set other fields with struct update syntax.
+    pub fn named(project_id: &str, scene_id: &str, name: &str, position: u32) -> Self {
+        Self {
+            project_id: project_id.into(),
+            scene_id: scene_id.into(),
+            name: name.into(),
+            position,
+            summary: String::new(),
+            summary_tokens: 0,
+            duration_seconds: None,
+            status: SceneStatus::Ok,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
 /// Kind of a memory item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum MemoryType {
