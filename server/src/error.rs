@@ -134,6 +134,12 @@ impl Error {
         }
     }
 
+    /// No such project for the caller's tenant (or one being deleted): PROJECT_NOT_FOUND on
+    /// `project_id`, the same answer whether it never existed, is another tenant's, or is gone.
+    pub fn project_not_found(project_id: &str) -> Self {
+        Self::new(Reason::ProjectNotFound, format!("project {project_id} not found")).with_field("project_id")
+    }
+
     /// A required field is empty.
     pub fn missing(field: &str) -> Self {
         Self::new(Reason::MissingField, format!("{field} is required")).with_field(field)

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Event, EventBus, hub::Registration};
 use crate::{
-    error::{Error, Reason, Result},
+    error::{Error, Result},
     model::{Millis, now_ms},
 };
 
@@ -178,11 +178,7 @@ impl Watch {
                     }
                     None if self.registration.project_deleted() => {
                         self.done = true;
-                        return Some(Err(Error::new(
-                            Reason::ProjectNotFound,
-                            format!("project {} was deleted", self.project_id),
-                        )
-                        .with_field("project_id")));
+                        return Some(Err(Error::project_not_found(&self.project_id)));
                     }
                     None => {
                         self.done = true;

@@ -37,7 +37,7 @@ use crate::{
     changes::ProjectChanges,
     context::{build::PacketLimits, cache::ContextCache, packet::PreparedPacket},
     decide::preferences::{self, ExtractedPreference},
-    error::{Error, ErrorKind, Reason, Result},
+    error::{Error, ErrorKind, Result},
     images::{Images, PreparedImage},
     model::{
         ConversationTurn, ImageAnalysis, MemoryItem, MemoryPut, MemorySource, MemoryType, TenantId, new_id, now_ms,
@@ -607,10 +607,7 @@ fn missing_projects(tx: &OrchestrationTx, batch: &[Pending]) -> Vec<Option<Resul
         .iter()
         .map(|p| {
             let project_id = &p.orchestration.project_id;
-            (!tx.holds(&p.tenant, project_id)).then(|| {
-                Err(Error::new(Reason::ProjectNotFound, format!("project {project_id} not found"))
-                    .with_field("project_id"))
-            })
+            (!tx.holds(&p.tenant, project_id)).then(|| Err(Error::project_not_found(project_id)))
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use super::{
     entities::{events, projects},
 };
 use crate::{
-    error::{Error, Reason, Result},
+    error::{Error, Result},
     model::{Event, EventPayload, EventType, NewEvent, TenantId, now_ms},
 };
 
@@ -103,9 +103,7 @@ impl Store {
             .into_tuple()
             .one(self.reader())
             .await?;
-        let cursor = cursor.ok_or_else(|| {
-            Error::new(Reason::ProjectNotFound, format!("project {project_id} was deleted")).with_field("project_id")
-        })?;
+        let cursor = cursor.ok_or_else(|| Error::project_not_found(project_id))?;
         Ok(cursor.max(0) as u64)
     }
 

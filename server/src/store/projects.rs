@@ -269,7 +269,7 @@ pub(crate) async fn project_row(
         .filter(projects::Column::DeletedAt.is_null())
         .one(conn)
         .await?
-        .ok_or_else(|| project_not_found(project_id))
+        .ok_or_else(|| Error::project_not_found(project_id))
 }
 
 impl WriteTx {
@@ -289,7 +289,7 @@ impl WriteTx {
         if self.backend() == Backend::Postgres {
             query = query.lock_exclusive();
         }
-        query.one(self).await?.ok_or_else(|| project_not_found(project_id))
+        query.one(self).await?.ok_or_else(|| Error::project_not_found(project_id))
     }
 
     /// Marks the project as changed.
@@ -431,10 +431,6 @@ pub(crate) fn memory(row: memories::Model) -> Result<MemoryItem> {
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
-}
-
-fn project_not_found(project_id: &str) -> Error {
-    Error::new(Reason::ProjectNotFound, format!("project {project_id} not found")).with_field("project_id")
 }
 
 fn scene_not_found(scene_id: &str) -> Error {
