@@ -1,8 +1,9 @@
 //! PostgreSQL only: hear other replicas' commits. One dedicated `LISTEN`
 //! connection per process; "project_id:cursor" on the events channel wakes
-//! that project's hub, "project_id:deleted" ends its streams and drops its caches, anything on the jobs channel wakes idle workers. After
-//! the connection drops, it reconnects with backoff and then wakes every hub
-//! and worker, which catch up from the store: a notification lost while
+//! that project's hub, "project_id:deleted" ends its streams and drops its
+//! caches, anything on the jobs channel wakes idle workers. After the
+//! connection drops, it reconnects with backoff and then wakes every hub and
+//! worker, which catch up from the store: a notification lost while
 //! disconnected delays delivery, it never loses an event.
 
 use std::{sync::Arc, time::Duration};

@@ -71,26 +71,24 @@ where
             // The readiness layer refuses calls before the gate opens; this is its second line.
             let Some(authenticator) = authenticator else { return Ok(Status::from(starting()).into_http()) };
             let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
-            let tenant = match authenticator.authenticate(header).await {
-                Ok(Caller::Tenant(tenant)) => tenant,
-                Ok(Caller::Admin) => {
-                    // No tenant: tenant handlers refuse (TENANT_KEY_REQUIRED), AdminService serves
-                    // (and tells the key cache when it purges a tenant).
-                    request.extensions_mut().insert(AdminAccess);
-                    request.extensions_mut().insert(authenticator);
-                    return inner.call(request).await;
-                }
+            let (tenant, admin) = match authenticator.authenticate(header).await {
+                // Local mode has no keys at all: its one caller is also the operator.
+                Ok(Caller::Tenant(tenant)) => (Some(tenant), authenticator.is_open()),
+                // No tenant: tenant handlers refuse (TENANT_KEY_REQUIRED), AdminService serves.
+                Ok(Caller::Admin) => (None, true),
                 Err(error) => return Ok(Status::from(error).into_http()),
             };
-            if let Some(context) = request.extensions().get::<Arc<RpcContext>>() {
-                context.note_tenant(&tenant);
-            }
-            if authenticator.is_open() {
-                // Local mode has no keys at all: its one caller is also the operator.
+            if admin {
                 request.extensions_mut().insert(AdminAccess);
+                // AdminService tells the key cache when it purges a tenant.
                 request.extensions_mut().insert(authenticator);
             }
-            request.extensions_mut().insert(tenant);
+            if let Some(tenant) = tenant {
+                if let Some(context) = request.extensions().get::<Arc<RpcContext>>() {
+                    context.note_tenant(&tenant);
+                }
+                request.extensions_mut().insert(tenant);
+            }
             inner.call(request).await
         })
     }
