@@ -70,11 +70,6 @@ impl Retention {
         Ok(report)
     }
 
-    /// How often scheduled runs happen; zero when they are off.
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
     /// Runs retention for every tenant every `retention_interval_ms` until `shutdown`; `None` when
     /// the interval is 0 (scheduled runs off). The first run waits one interval, so that a fleet
     /// restarting together does not start with a burst of deletes.

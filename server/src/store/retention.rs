@@ -152,8 +152,8 @@ impl Store {
         };
         let mut report = RetentionReport::default();
         for (project, updated_at) in &project_rows {
-            report.archived_turns += archive_turns_in(&txn, project, policy.keep_turns, dry_run).await?;
-            report.archived_turns += archive_old_turns_in(&txn, project, policy.turns_before, dry_run).await?;
+            report.archived_turns +=
+                archive_turns_in(&txn, project, policy.keep_turns, policy.turns_before, dry_run).await?;
             if *updated_at < policy.active_since {
                 let old_finished = || {
                     Condition::all()
@@ -259,30 +259,20 @@ where
     if dry_run { Ok(select.count(txn).await?) } else { Ok(delete.exec(txn).await?.rows_affected) }
 }
 
-/// Archives a project's unarchived turns created before `before` (ms).
-async fn archive_old_turns_in(txn: &impl ConnectionTrait, project_id: &str, before: i64, dry_run: bool) -> Result<u64> {
-    let old = || {
-        Condition::all()
-            .add(conversation_turns::Column::ProjectId.eq(project_id))
-            .add(conversation_turns::Column::Archived.eq(false))
-            .add(conversation_turns::Column::CreatedAt.lt(before))
-    };
-    if dry_run {
-        return Ok(conversation_turns::Entity::find().filter(old()).count(txn).await?);
-    }
-    let result = conversation_turns::Entity::update_many()
-        .col_expr(conversation_turns::Column::Archived, Expr::value(true))
-        .filter(old())
-        .exec(txn)
-        .await?;
-    Ok(result.rows_affected)
-}
-
-/// Archives a project's unarchived turns older than the newest `keep` (all of them when `keep` is 0).
-async fn archive_turns_in(txn: &impl ConnectionTrait, project_id: &str, keep: u32, dry_run: bool) -> Result<u64> {
-    let mut live = Condition::all()
+/// Archives a project's unarchived turns older than the newest `keep` (all of them when `keep` is
+/// 0) or created before `before` (ms), in one statement, so a turn both old and beyond the
+/// window counts once (a dry run too).
+async fn archive_turns_in(
+    txn: &impl ConnectionTrait,
+    project_id: &str,
+    keep: u32,
+    before: i64,
+    dry_run: bool,
+) -> Result<u64> {
+    let live = Condition::all()
         .add(conversation_turns::Column::ProjectId.eq(project_id))
         .add(conversation_turns::Column::Archived.eq(false));
+    let mut archive = live.clone();
     if keep > 0 {
         // Turn ids are UUIDv7, so id order is creation order.
         let oldest_kept: Option<String> = conversation_turns::Entity::find()
@@ -294,15 +284,18 @@ async fn archive_turns_in(txn: &impl ConnectionTrait, project_id: &str, keep: u3
             .into_tuple()
             .one(txn)
             .await?;
-        let Some(oldest_kept) = oldest_kept else { return Ok(0) };
-        live = live.add(conversation_turns::Column::Id.lt(oldest_kept));
+        let mut old = Condition::any().add(conversation_turns::Column::CreatedAt.lt(before));
+        if let Some(oldest_kept) = oldest_kept {
+            old = old.add(conversation_turns::Column::Id.lt(oldest_kept));
+        }
+        archive = archive.add(old);
     }
     if dry_run {
-        return Ok(conversation_turns::Entity::find().filter(live).count(txn).await?);
+        return Ok(conversation_turns::Entity::find().filter(archive).count(txn).await?);
     }
     let result = conversation_turns::Entity::update_many()
         .col_expr(conversation_turns::Column::Archived, Expr::value(true))
-        .filter(live)
+        .filter(archive)
         .exec(txn)
         .await?;
     Ok(result.rows_affected)
