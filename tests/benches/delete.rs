@@ -23,14 +23,10 @@ use std::{
 };
 
 use brain_e2e::{
-    Backend, Server, TestDb, create_project,
+    Backend, Server, TestDb, create_project, env_usize,
     seed::{self, History},
 };
 use brain_proto::v1::{DeleteProjectRequest, OrchestrateRequest};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

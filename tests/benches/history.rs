@@ -22,7 +22,7 @@
 use std::time::{Duration, Instant};
 
 use brain_e2e::{
-    ApiKey, Backend, Server, ServerOptions, TestDb,
+    ApiKey, Backend, Server, ServerOptions, TestDb, env_usize,
     seed::{self, History},
 };
 use brain_proto::v1::project_service_client::ProjectServiceClient;
@@ -32,10 +32,6 @@ use brain_proto::v1::{
 };
 use tokio_stream::StreamExt;
 use tonic::{codegen::InterceptedService, transport::Channel};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

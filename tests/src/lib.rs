@@ -52,6 +52,11 @@ pub async fn create_project(client: &mut Projects, name: &str) -> Project {
         .expect("project")
 }
 
+/// A benchmark's numeric setting from the environment, or `default` when unset or not a number.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// Environment variable naming a PostgreSQL database the tests may use to create throwaway databases.
 pub const POSTGRES_ENV: &str = "BRAIN_TEST_POSTGRES_URL";
 /// When set, PostgreSQL variants fail instead of skipping if `BRAIN_TEST_POSTGRES_URL` is missing.

@@ -36,14 +36,7 @@ fn options() -> ServerOptions {
 
 /// Rows naming `project_id`, per table (the `projects` row last).
 async fn rows_of(db: &TestDb, project_id: &str) -> Vec<(&'static str, u64)> {
-    let mut counts = Vec::new();
-    for table in PROJECT_TABLES {
-        let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table} WHERE project_id = '{project_id}'");
-        counts.push((*table, count(db, &sql).await));
-    }
-    let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM projects WHERE id = '{project_id}'");
-    counts.push(("projects", count(db, &sql).await));
-    counts
+    rows_naming(db, PROJECT_TABLES, "project_id", "projects", project_id).await
 }
 
 fn orchestrate(project_id: &str, request_id: &str) -> OrchestrateRequest {

@@ -15,7 +15,7 @@ use brain_proto::v1::{
     GetProjectRequest, ListProjectsRequest, MemoryType, OrchestrateRequest, PurgeTenantRequest, PutMemoryRequest,
     RunRetentionRequest, UpsertSceneRequest,
 };
-use common::{count, query_row};
+use common::{query_row, rows_naming};
 use tonic::Code;
 
 /// Every table with a `tenant_id` column, and `tenants` by its id.
@@ -33,14 +33,7 @@ const TENANT_TABLES: &[&str] = &[
 
 /// Rows naming `tenant_id`, per table.
 async fn rows_of(db: &TestDb, tenant_id: &str) -> Vec<(&'static str, u64)> {
-    let mut counts = Vec::new();
-    for table in TENANT_TABLES {
-        let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table} WHERE tenant_id = '{tenant_id}'");
-        counts.push((*table, count(db, &sql).await));
-    }
-    let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM tenants WHERE id = '{tenant_id}'");
-    counts.push(("tenants", count(db, &sql).await));
-    counts
+    rows_naming(db, TENANT_TABLES, "tenant_id", "tenants", tenant_id).await
 }
 
 async fn tenant_id(db: &TestDb, name: &str) -> String {

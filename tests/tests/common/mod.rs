@@ -175,6 +175,25 @@ pub async fn count(db: &brain_e2e::TestDb, sql: &str) -> u64 {
     row.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no count from {sql}"))
 }
 
+/// How many rows of each table name `owner_id`: tables' `column` equal to it, then the owner's
+/// own row (`owner_table` by `id`). For checks that a deletion left nothing behind.
+pub async fn rows_naming(
+    db: &brain_e2e::TestDb,
+    tables: &[&'static str],
+    column: &str,
+    owner_table: &'static str,
+    owner_id: &str,
+) -> Vec<(&'static str, u64)> {
+    let mut counts = Vec::new();
+    for table in tables {
+        let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table} WHERE {column} = '{owner_id}'");
+        counts.push((*table, count(db, &sql).await));
+    }
+    let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM {owner_table} WHERE id = '{owner_id}'");
+    counts.push((owner_table, count(db, &sql).await));
+    counts
+}
+
 /// Runs one SQL statement against the test database (for setting up states
 /// the API cannot produce, like events older than the retention window).
 pub async fn exec(db: &brain_e2e::TestDb, sql: &str) -> u64 {
