@@ -13,6 +13,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/brain/v1/orchestrator.proto",
     "proto/brain/v1/performance.proto",
     "proto/brain/v1/project.proto",
+    "proto/brain/v1/project_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -173,6 +173,26 @@ impl Error {
         self
     }
 
+    /// Places bad input in the `index`th record of a stream (ImportProject): the field becomes
+    /// `records[N].<field>` (or `records[N]`) and the message starts with "record N: ". A value
+    /// over its limit is an invalid record here (INVALID_FIELD, the limit kept): the export is
+    /// what is wrong, not a quota. Other errors (the store failing) stay as they are.
+    pub fn in_record(mut self, index: u64) -> Self {
+        match self.reason {
+            Reason::ValueTooLarge | Reason::MessageTooLarge | Reason::PromptTooLarge => {
+                self.reason = Reason::InvalidField;
+            }
+            _ if self.kind() == ErrorKind::InvalidArgument => {}
+            _ => return self,
+        }
+        self.field = Some(match self.field.take() {
+            Some(field) => format!("records[{index}].{field}"),
+            None => format!("records[{index}]"),
+        });
+        self.message = format!("record {index}: {}", self.message);
+        self
+    }
+
     /// Names the limit that was exceeded.
     pub fn with_limit(mut self, limit: impl fmt::Display) -> Self {
         self.limit = Some(limit.to_string());

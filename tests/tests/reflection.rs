@@ -91,8 +91,10 @@ async fn describes_services_and_error_details() {
     let server = Server::start(&db).await;
 
     let files = files_for_symbol(&server, "brain.v1.ProjectService").await;
+    let service_file =
+        files.iter().find(|f| f.name() == "brain/v1/project_service.proto").expect("project_service.proto");
     let project = files.iter().find(|f| f.name() == "brain/v1/project.proto").expect("project.proto");
-    let service = project.service.iter().find(|s| s.name() == "ProjectService").expect("ProjectService");
+    let service = service_file.service.iter().find(|s| s.name() == "ProjectService").expect("ProjectService");
     let methods: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
     assert_eq!(
         methods,
@@ -102,6 +104,8 @@ async fn describes_services_and_error_details() {
             "ListProjects",
             "UpdateProject",
             "DeleteProject",
+            "ExportProject",
+            "ImportProject",
             "UpsertScene",
             "DeleteScene",
             "ListScenes",
@@ -112,7 +116,7 @@ async fn describes_services_and_error_details() {
     );
     // Its imports (timestamps, durations) resolve by file name, as tools ask for them.
     assert!(project.dependency.iter().any(|d| d == "google/protobuf/timestamp.proto"), "{:?}", project.dependency);
-    for dependency in &project.dependency {
+    for dependency in project.dependency.iter().chain(&service_file.dependency) {
         let request = v1::server_reflection_request::MessageRequest::FileByFilename(dependency.clone());
         match reflect_v1(&server, request).await {
             v1::server_reflection_response::MessageResponse::FileDescriptorResponse(found) => {

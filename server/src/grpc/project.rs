@@ -1,10 +1,13 @@
 //! `brain.v1.ProjectService`: maps requests to [`Projects`] and back.
 
 use brain_proto::v1::{self as pb, project_service_server::ProjectService};
-use tonic::{Request, Response, Status};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
 
-use super::{convert, note_project, rpc_context, tenant};
+use super::{convert, note_project, rpc_context, stream, tenant};
 use crate::{
+    error::Error,
     model::{MemoryPut, MemorySelector, ProjectUpdate, SceneUpsert},
     projects::Projects,
 };
@@ -12,12 +15,14 @@ use crate::{
 /// The ProjectService implementation.
 pub struct ProjectApi {
     projects: Projects,
+    /// Ends exports when the server stops.
+    shutdown: CancellationToken,
 }
 
 impl ProjectApi {
-    /// Serves `projects`.
-    pub fn new(projects: Projects) -> Self {
-        Self { projects }
+    /// Serves `projects`; exports end on `shutdown`.
+    pub fn new(projects: Projects, shutdown: CancellationToken) -> Self {
+        Self { projects, shutdown }
     }
 }
 
@@ -80,6 +85,37 @@ impl ProjectService for ProjectApi {
         note_project(&request, &request.get_ref().project_id);
         let deleted = self.projects.delete(&tenant, &request.get_ref().project_id).await?;
         Ok(Response::new(pb::DeleteProjectResponse { deleted: Some(deleted.into()) }))
+    }
+
+    async fn export_project(
+        &self,
+        request: Request<pb::ExportProjectRequest>,
+    ) -> Result<Response<BoxStream<pb::ExportProjectResponse>>, Status> {
+        let tenant = tenant(&request)?;
+        note_project(&request, &request.get_ref().project_id);
+        let records = self.projects.export(&tenant, &request.get_ref().project_id).await?;
+        Ok(stream::response(records, self.shutdown.clone()))
+    }
+
+    async fn import_project(
+        &self,
+        request: Request<Streaming<pb::ImportProjectRequest>>,
+    ) -> Result<Response<pb::ImportProjectResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let context = rpc_context(&request);
+        let records = request.into_inner().zip(futures::stream::iter(0u64..)).map(|(item, index)| {
+            let record = match item {
+                Ok(message) => convert::project_record(message.record),
+                // The client's stream broke or a message could not be decoded (too large, malformed).
+                Err(status) => Err(Error::invalid("record", format!("could not be read: {}", status.message()))),
+            };
+            record.map_err(|err| err.in_record(index))
+        });
+        let (project, imported) = self.projects.import(&tenant, Box::pin(records)).await?;
+        if let Some(context) = context {
+            context.note_project(&project.id);
+        }
+        Ok(Response::new(pb::ImportProjectResponse { project: Some(project.into()), imported: Some(imported.into()) }))
     }
 
     async fn upsert_scene(

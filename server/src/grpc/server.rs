@@ -66,7 +66,10 @@ pub fn router(
         .add_service(super::health::service(health, shutdown.clone()))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ProjectServiceServer::new(ProjectApi::new(projects.clone())).max_decoding_message_size(max))
+        .add_service(
+            ProjectServiceServer::new(ProjectApi::new(projects.clone(), shutdown.clone()))
+                .max_decoding_message_size(max),
+        )
         .add_service(OrchestratorServiceServer::new(orchestrator_api).max_decoding_message_size(max))
         .add_service(ImageFactsServiceServer::new(image_facts_api).max_decoding_message_size(max))
         .add_service(

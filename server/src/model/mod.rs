@@ -10,6 +10,7 @@ mod image;
 mod job;
 #[cfg(test)]
 pub(crate) mod testing;
+mod transfer;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,7 @@ pub use self::{
     event::{Event, EventPayload, EventType, NewEvent},
     image::{ImageAnalysis, ImageFacts, Layout, NewImage, Orientation, PaletteColor, Typography, TypographyStatus},
     job::{ClaimTurn, Job, JobStatus, NewJob},
+    transfer::{EXPORT_FORMAT_VERSION, ExportHeader, ExportedTurn, ProjectRecord, RecordCounts},
 };
 
 /// Milliseconds since the Unix epoch.

@@ -248,7 +248,7 @@ fn image_not_found(image_id: &str) -> Error {
     Error::new(Reason::ImageNotFound, format!("image {image_id} not found in this project")).with_field("image_id")
 }
 
-fn analysis(row: image_analyses::Model) -> Result<ImageAnalysis> {
+pub(crate) fn analysis(row: image_analyses::Model) -> Result<ImageAnalysis> {
     let status = ImageStatus::parse(&row.status)
         .ok_or_else(|| Error::internal(format!("image {} has unknown status {}", row.image_id, row.status)))?;
     let facts = match &row.facts {

@@ -19,6 +19,7 @@ mod projects;
 mod retention;
 mod statement_log;
 mod tenants;
+mod transfer;
 mod tx;
 
 pub use self::images::ImageReady;
@@ -29,6 +30,7 @@ pub use deletion::{DELETE_CHUNK_ROWS, DELETED_NOTICE};
 pub use orchestrations::{Inserted, MemoryState, NewOrchestration, NewTurn, OrchestrationTx, StoredRequest};
 pub use perf::QueueCounts;
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use transfer::{ExportSnapshot, GlobalId, ImportRows};
 
 use std::{path::Path, sync::Arc, time::Duration};
 

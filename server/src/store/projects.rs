@@ -386,7 +386,7 @@ async fn renumber_in(txn: &WriteTx, order: &[scenes::Model], skip: &str) -> Resu
     Ok(())
 }
 
-fn project(row: projects::Model) -> Project {
+pub(crate) fn project(row: projects::Model) -> Project {
     Project {
         id: row.id,
         tenant_id: TenantId(row.tenant_id),

@@ -7,10 +7,12 @@ mod image_facts;
 mod orchestrator;
 mod performance;
 mod project;
+mod transfer;
 
 pub use performance::{interval_of, window_of};
 pub use project::{memory_type, required_memory_type, scene_status};
 use prost_types::Timestamp;
+pub use transfer::project_record;
 
 use crate::{
     error::{Error, Reason, Result},

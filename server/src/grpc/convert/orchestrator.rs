@@ -297,6 +297,7 @@ impl From<ConversationTurn> for pb::ConversationTurn {
             decision_summary: t.decision_summary,
             token_count: t.token_count,
             create_time: Some(timestamp(t.created_at)),
+            archived: false,
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Bounds a handler's run time by `request_timeout_ms` (tower's timeout); past it the call ends
 //! with DEADLINE_EXCEEDED / `DEADLINE_EXCEEDED` and the handler is dropped. A shorter client
 //! deadline (`grpc-timeout`) is enforced by tonic around the whole stack.
+//!
+//! ImportProject is exempt: its handler reads the client's whole stream, which takes as long as
+//! the project is big. The client's own deadline and the tenant's open-stream bound
+//! (`rate_limit_open_streams`) bound it instead.
 
 use std::{
     convert::Infallible,
@@ -16,8 +20,11 @@ use tower::{
     timeout::{Timeout, error::Elapsed},
 };
 
-use super::refusal;
+use super::{method_name, refusal};
 use crate::error::{Error, Reason};
+
+/// The client-streaming method the timeout does not apply to (see the module docs).
+const UNBOUNDED_METHOD: &str = "ImportProject";
 
 /// Wraps services with [`Deadline`].
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +70,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        if method_name(request.uri().path()) == UNBOUNDED_METHOD {
+            let response = self.inner.get_mut().call(request);
+            return Box::pin(async move { Ok(response.await.unwrap_or_else(|_| no_response())) });
+        }
         let response = self.inner.call(request);
         let timeout = self.timeout;
         Box::pin(async move {
@@ -72,11 +83,15 @@ where
                     Reason::DeadlineExceeded,
                     format!("the server gave up after {} ms", timeout.as_millis()),
                 )),
-                // The inner service's error type is tonic's Infallible in practice.
-                Err(_) => refusal(Error::internal("the service failed to produce a response")),
+                Err(_) => no_response(),
             })
         })
     }
+}
+
+/// The answer when the inner service fails (its error type is tonic's Infallible in practice).
+fn no_response() -> Response<Body> {
+    refusal(Error::internal("the service failed to produce a response"))
 }
 
 #[cfg(test)]
@@ -98,6 +113,16 @@ mod tests {
 
         let quick = DeadlineLayer::new(Duration::from_millis(500)).layer(service_fn(|_| async { ok() }));
         let response = quick.oneshot(request("Orchestrate", &[])).await.expect("infallible");
+        assert_eq!(outcome(&response), None);
+    }
+
+    #[tokio::test]
+    async fn an_import_runs_as_long_as_its_stream() {
+        let long_import = DeadlineLayer::new(Duration::from_millis(20)).layer(service_fn(|_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ok()
+        }));
+        let response = long_import.oneshot(request("ImportProject", &[])).await.expect("infallible");
         assert_eq!(outcome(&response), None);
     }
 }

@@ -40,8 +40,11 @@ use crate::{
     perf::prom,
 };
 
-/// The methods that open a server stream (checked against the proto by a unit test).
-const STREAMING_METHODS: [&str; 3] = ["OrchestrateStream", "WatchImageFacts", "WatchPerformanceReport"];
+/// The methods that stream (checked against the proto by a unit test): each holds one of the
+/// tenant's open-stream slots while it runs, which also bounds a tenant's concurrent exports and
+/// imports.
+const STREAMING_METHODS: [&str; 5] =
+    ["ExportProject", "ImportProject", "OrchestrateStream", "WatchImageFacts", "WatchPerformanceReport"];
 
 /// The methods that draw on the Orchestrate bucket instead of the one for other calls.
 const ORCHESTRATE_METHODS: [&str; 2] = ["Orchestrate", "OrchestrateStream"];

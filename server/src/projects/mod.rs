@@ -1,6 +1,8 @@
 //! Projects, scenes and memory items: validation, token counting at write
 //! time, and invalidation of whatever caches a project's context.
 
+mod transfer;
+
 use std::{sync::Arc, time::Duration};
 
 use crate::{
@@ -82,6 +84,15 @@ impl Projects {
         let project_id = validate::id("project_id", project_id)?;
         self.store.mark_project_deleted(tenant, &project_id).await?;
         self.changes.deleted(&project_id);
+        self.spawn_removal(project_id)
+            .await
+            .map_err(|_| Error::internal("the project deletion task ended without an outcome"))?
+    }
+
+    /// Removes a tombstoned project's rows in a task of its own, so a caller that
+    /// hangs up does not stop it; retries while the store is unavailable. The
+    /// receiver gets the first attempt's outcome.
+    pub(crate) fn spawn_removal(&self, project_id: String) -> tokio::sync::oneshot::Receiver<Result<ProjectDeletion>> {
         let (first_outcome, outcome) = tokio::sync::oneshot::channel();
         let this = self.clone();
         tokio::spawn(async move {
@@ -111,7 +122,7 @@ impl Projects {
                 pause = (pause * 2).min(DELETE_RETRY_MAX);
             }
         });
-        outcome.await.map_err(|_| Error::internal("the project deletion task ended without an outcome"))?
+        outcome
     }
 
     /// The tenant with this name; TENANT_NOT_FOUND if there is none.
@@ -189,14 +200,7 @@ impl Projects {
         };
         up.name = validate::name("name", &up.name, validate::MAX_NAME_CHARS)?;
         up.summary = validate::text("summary", &up.summary, validate::MAX_TEXT_CHARS)?;
-        if let Some(d) = up.duration_seconds
-            && !(d.is_finite() && d > 0.0 && d <= MAX_SCENE_SECONDS)
-        {
-            return Err(Error::invalid(
-                "duration_seconds",
-                format!("duration_seconds must be greater than 0 and at most {MAX_SCENE_SECONDS}"),
-            ));
-        }
+        check_scene_duration("duration_seconds", up.duration_seconds)?;
         let summary_tokens = tokens::count(&render::scene_summary_line(&up.summary));
         let result = self.store.upsert_scene(tenant, &up, summary_tokens).await?;
         self.changes.changed(&up.project_id);
@@ -233,9 +237,7 @@ impl Projects {
         if put.value.trim().is_empty() {
             return Err(Error::missing("value"));
         }
-        if !(put.confidence.is_finite() && (0.0..=1.0).contains(&put.confidence)) {
-            return Err(Error::invalid("confidence", "confidence must be between 0 and 1"));
-        }
+        check_confidence("confidence", put.confidence)?;
         if let Some(ttl) = put.ttl_ms
             && !(1..=MAX_TTL_MS).contains(&ttl)
         {
@@ -278,5 +280,24 @@ impl Projects {
         let scope = format!("memories:{project_id}:{}", memory_type.map_or("all", |t| t.as_str()));
         let page = PageRequest::parse(page_size, page_token, &scope)?;
         self.store.list_memories(tenant, &project_id, memory_type, &page).await
+    }
+}
+
+/// A scene's length, if known: more than 0 and at most [`MAX_SCENE_SECONDS`].
+fn check_scene_duration(field: &str, seconds: Option<f64>) -> Result<()> {
+    match seconds {
+        Some(d) if !(d.is_finite() && d > 0.0 && d <= MAX_SCENE_SECONDS) => {
+            Err(Error::invalid(field, format!("{field} must be greater than 0 and at most {MAX_SCENE_SECONDS}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A memory item's confidence: from 0 to 1.
+fn check_confidence(field: &str, confidence: f64) -> Result<()> {
+    if confidence.is_finite() && (0.0..=1.0).contains(&confidence) {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("{field} must be between 0 and 1")))
     }
 }
