@@ -16,6 +16,9 @@ package brain
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
+	"iter"
 	"strings"
 	"time"
 
@@ -249,6 +252,84 @@ func (c *Client) DeleteProject(ctx context.Context, projectID string) (*brainv1.
 		return c.projects.DeleteProject(ctx, &brainv1.DeleteProjectRequest{ProjectId: projectID})
 	})
 	return response.GetDeleted(), err
+}
+
+// ExportProject streams everything a project holds, as records in the order
+// ImportProject takes them: the header first (GetHeader: the project and the
+// counts that follow), then scenes, memory items, conversation turns and image
+// analyses. Like every stream it has no default deadline: it runs under ctx's
+// deadline, if any; cancel ctx, or leave the loop, to stop it. Not retried. The
+// error that ends it (an *Error: a missing project is NOT_FOUND,
+// PROJECT_NOT_FOUND) is yielded last.
+//
+//	for record, err := range client.ExportProject(ctx, projectID) { ... }
+func (c *Client) ExportProject(ctx context.Context, projectID string) iter.Seq2[*brainv1.ProjectRecord, error] {
+	return func(yield func(*brainv1.ProjectRecord, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.projects.ExportProject(ctx, &brainv1.ExportProjectRequest{ProjectId: projectID})
+		if err != nil {
+			yield(nil, AsError(err))
+			return
+		}
+		for {
+			response, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(nil, AsError(err))
+				return
+			}
+			if !yield(response.GetRecord(), nil) {
+				return
+			}
+		}
+	}
+}
+
+// ImportProject creates a new project from the records of an export (in export
+// order: ExportProject's, as in ImportProject(ctx, client.ExportProject(ctx, id)),
+// or Records(saved...)) and returns it (GetProject, with a new id) with the
+// records stored by kind (GetImported). Records are sent as they are iterated.
+// Like every stream it has no default deadline: it runs under ctx's deadline,
+// if any. Not retried: a retry would create a second copy. When records yields
+// an error, the call is cancelled (the server keeps nothing of it) and that
+// error is returned as is.
+func (c *Client) ImportProject(ctx context.Context, records iter.Seq2[*brainv1.ProjectRecord, error]) (*brainv1.ImportProjectResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.projects.ImportProject(ctx)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	for record, err := range records {
+		if err != nil {
+			return nil, err // the deferred cancel cancels the call
+		}
+		if err := stream.Send(&brainv1.ImportProjectRequest{Record: record}); err != nil {
+			if errors.Is(err, io.EOF) {
+				break // the server ended the call: CloseAndRecv returns its status
+			}
+			return nil, AsError(err)
+		}
+	}
+	response, err := stream.CloseAndRecv()
+	if err != nil {
+		return nil, AsError(err)
+	}
+	return response, nil
+}
+
+// Records iterates over records already in memory, for ImportProject.
+func Records(records ...*brainv1.ProjectRecord) iter.Seq2[*brainv1.ProjectRecord, error] {
+	return func(yield func(*brainv1.ProjectRecord, error) bool) {
+		for _, record := range records {
+			if !yield(record, nil) {
+				return
+			}
+		}
+	}
 }
 
 // ListProjects returns one page of the caller's projects, oldest first.

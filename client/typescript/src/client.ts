@@ -44,12 +44,18 @@ import {
   type ListScenesRequestSchema,
   type ListScenesResponse,
   type Project,
-  ProjectService,
   type PutMemoryRequestSchema,
   type PutMemoryResponse,
   type UpsertSceneRequestSchema,
   type UpsertSceneResponse,
 } from "./gen/brain/v1/project_pb.js";
+import {
+  type ImportProjectRequestSchema,
+  type ImportProjectResponse,
+  type ProjectRecord,
+  type ProjectRecordSchema,
+  ProjectService,
+} from "./gen/brain/v1/project_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health_pb.js";
 import { BrainError } from "./errors.js";
 import { backoffMs, DEFAULT_RETRY, type RetryPolicy, sleep, WATCH_BACKOFF } from "./retry.js";
@@ -73,6 +79,14 @@ export interface BrainClientOptions {
   watchBackoff?: RetryPolicy;
   /** HTTP/2 keep-alive ping interval in ms (30 s), so a dead connection under a long watch is noticed. */
   pingIntervalMs?: number;
+}
+
+/** Options of one stream: no deadline unless `timeoutMs` is given. */
+export interface BrainStreamOptions {
+  /** Deadline of the whole stream in ms; none by default (a stream lasts as long as its data). */
+  timeoutMs?: number;
+  /** Cancels the stream. */
+  signal?: AbortSignal;
 }
 
 /** Options of one call. */
@@ -176,9 +190,13 @@ export class BrainClient {
   }
 
   /** Opens a server stream (no default deadline, never retried). */
-  private async *stream<T>(open: (callOptions: CallOptions) => AsyncIterable<T>, signal?: AbortSignal): AsyncGenerator<T> {
+  private async *stream<T>(
+    open: (callOptions: CallOptions) => AsyncIterable<T>,
+    signal?: AbortSignal,
+    timeoutMs?: number,
+  ): AsyncGenerator<T> {
     try {
-      for await (const message of open({ signal })) yield message;
+      for await (const message of open({ signal, timeoutMs })) yield message;
     } catch (error) {
       throw BrainError.from(error);
     }
@@ -222,6 +240,60 @@ export class BrainClient {
   async deleteProject(projectId: string, options?: BrainCallOptions): Promise<DeletedRows> {
     const response = await this.unary(false, options, (o) => this.projects.deleteProject({ projectId }, o));
     return required(response.deleted, "deleted");
+  }
+
+  /**
+   * Yields everything a project holds, as `ProjectRecord`s in the order `importProject` takes
+   * them: the header first (`record.case === "header"`: the project and the counts that follow),
+   * then scenes, memory items, conversation turns and image analyses. Like every stream it has no
+   * deadline unless `timeoutMs` is given; `signal` (or leaving the loop) cancels it. Not retried;
+   * a missing project rejects with NOT_FOUND (PROJECT_NOT_FOUND) when iterated.
+   */
+  async *exportProject(projectId: string, options: BrainStreamOptions = {}): AsyncGenerator<ProjectRecord> {
+    const responses = this.stream((o) => this.projects.exportProject({ projectId }, o), options.signal, options.timeoutMs);
+    for await (const response of responses) yield required(response.record, "record");
+  }
+
+  /**
+   * Creates a new project from the records of an export (`exportProject`'s, in that order, for
+   * example `importProject(brain.exportProject(id))`, or an array read back from a file); returns
+   * it (`project`, with a new id) and the records stored by kind (`imported`). The records are
+   * streamed as they are iterated. Like every stream it has no deadline unless `timeoutMs` is
+   * given. Not retried: a retry would create a second copy. If `records` throws, the call is
+   * cancelled (the server keeps nothing of it) and that error is rethrown.
+   */
+  async importProject(
+    records: AsyncIterable<ProjectRecord | Init<typeof ProjectRecordSchema>> | Iterable<ProjectRecord | Init<typeof ProjectRecordSchema>>,
+    options: BrainStreamOptions = {},
+  ): Promise<ImportProjectResponse> {
+    const failed: { error?: unknown } = {};
+    const abort = new AbortController();
+    const outer = options.signal;
+    const cancel = (): void => abort.abort(outer?.reason);
+    if (outer?.aborted) cancel();
+    outer?.addEventListener("abort", cancel, { once: true });
+    async function* requests(): AsyncGenerator<Init<typeof ImportProjectRequestSchema>> {
+      try {
+        for await (const record of records) yield { record };
+      } catch (error) {
+        failed.error = error;
+        // Node's HTTP/2 client ends a request body (END_STREAM) before it resets the stream,
+        // so a cancel alone could reach the server as a complete import. An empty record
+        // first makes the server refuse it: a malformed record is INVALID_ARGUMENT, and
+        // nothing of a refused import stays.
+        yield { record: {} };
+        abort.abort();
+        throw error;
+      }
+    }
+    try {
+      return await this.projects.importProject(requests(), { signal: abort.signal, timeoutMs: options.timeoutMs });
+    } catch (error) {
+      if ("error" in failed) throw failed.error;
+      throw BrainError.from(error);
+    } finally {
+      outer?.removeEventListener("abort", cancel);
+    }
   }
 
   /** One page of the caller's projects, oldest first. */

@@ -9,7 +9,7 @@ apply a default deadline to unary calls, retry idempotent calls with backoff
 on transient failures, raise ``BrainError`` (with the server's ErrorInfo
 ``reason`` and ``field``), and offer ``watch_image_facts``, which resumes from
 its last cursor across disconnects. The generated messages and stubs are in
-``brain_client.v1`` (``from brain_client.v1 import project_pb2``).
+``brain_client.v1`` (``from brain_client.v1 import project_pb2, project_service_pb2``).
 """
 
 from ._aio import AsyncBrainClient, AsyncImageFactsWatch

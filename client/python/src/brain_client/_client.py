@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -24,7 +24,8 @@ from .v1 import (
     performance_pb2,
     performance_pb2_grpc,
     project_pb2,
-    project_pb2_grpc,
+    project_service_pb2,
+    project_service_pb2_grpc,
 )
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ class BrainClient:
         self.timeout = timeout
         self.retry = retry
         self.watch_backoff = watch_backoff
-        self._projects = project_pb2_grpc.ProjectServiceStub(channel)
+        self._projects = project_service_pb2_grpc.ProjectServiceStub(channel)
         self._orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
         self._image_facts = image_facts_pb2_grpc.ImageFactsServiceStub(channel)
         self._performance = performance_pb2_grpc.PerformanceServiceStub(channel)
@@ -124,8 +125,8 @@ class BrainClient:
             time.sleep(wait)
             attempt += 1
 
-    def _stream(self, method: Callable[..., Any], request: Any) -> Iterator[Any]:
-        call = method(request, metadata=self._metadata)
+    def _stream(self, method: Callable[..., Any], request: Any, timeout: Optional[float] = None) -> Iterator[Any]:
+        call = method(request, timeout=timeout, metadata=self._metadata)
         try:
             for message in call:
                 yield message
@@ -180,6 +181,46 @@ class BrainClient:
         means the project is gone)."""
         request = project_pb2.DeleteProjectRequest(project_id=project_id)
         return self._unary(self._projects.DeleteProject, request, idempotent=False, timeout=timeout).deleted
+
+    def export_project(
+        self, project_id: str, *, timeout: Optional[float] = None
+    ) -> Iterator[project_service_pb2.ProjectRecord]:
+        """Yields everything a project holds, as ``ProjectRecord``s in the order ``import_project``
+        takes them: the header first (``record.header``: the project and the counts that follow),
+        then scenes, memory items, conversation turns and image analyses. Like every stream it has
+        no deadline unless ``timeout`` (seconds, for the whole export) is given; closing the
+        iterator cancels it. Not retried (an export of a missing project is NOT_FOUND,
+        PROJECT_NOT_FOUND, when iterated)."""
+        request = project_service_pb2.ExportProjectRequest(project_id=project_id)
+        for response in self._stream(self._projects.ExportProject, request, timeout):
+            yield response.record
+
+    def import_project(
+        self, records: Iterable[project_service_pb2.ProjectRecord], *, timeout: Optional[float] = None
+    ) -> project_service_pb2.ImportProjectResponse:
+        """Creates a new project from the records of an export (``export_project``'s, in that
+        order, for example ``import_project(export_project(id))``, or a list read back from a
+        file); returns it (``.project``, with a new id) and the records stored by kind
+        (``.imported``). The records are streamed as they are iterated. Like every stream it has
+        no deadline unless ``timeout`` (seconds, for the whole import) is given. Not retried: a
+        retry would create a second copy. If ``records`` raises, the call is cancelled (the server
+        keeps nothing of it) and that exception is raised."""
+        failed: List[BaseException] = []
+
+        def requests() -> Iterator[project_service_pb2.ImportProjectRequest]:
+            try:
+                for record in records:
+                    yield project_service_pb2.ImportProjectRequest(record=record)
+            except Exception as error:
+                failed.append(error)
+                raise  # gRPC cancels the call
+
+        try:
+            return self._projects.ImportProject(requests(), timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            if failed:
+                raise failed[0] from None
+            raise BrainError.from_rpc_error(error) from None
 
     def list_projects(
         self, *, page_size: int = 0, page_token: str = "", timeout: Timeout = UNSET

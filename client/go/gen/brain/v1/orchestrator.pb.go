@@ -1079,7 +1079,10 @@ type ConversationTurn struct {
 	// o200k_base tokens of the turn's lines in the enhanced prompt, counted once at write time.
 	TokenCount uint32 `protobuf:"varint,5,opt,name=token_count,json=tokenCount,proto3" json:"token_count,omitempty"`
 	// When the turn happened.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// True when retention archived the turn: it is kept but no longer in context
+	// packets. Only an export carries archived turns.
+	Archived      bool `protobuf:"varint,7,opt,name=archived,proto3" json:"archived,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1154,6 +1157,13 @@ func (x *ConversationTurn) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *ConversationTurn) GetArchived() bool {
+	if x != nil {
+		return x.Archived
+	}
+	return false
 }
 
 // ImageFactsSummary is one analysed image as the context packet carries it.
@@ -2286,7 +2296,7 @@ const file_brain_v1_orchestrator_proto_rawDesc = "" +
 	"\bencoding\x18\t \x01(\tR\bencoding\"q\n" +
 	"\fSceneContext\x12%\n" +
 	"\x05scene\x18\x01 \x01(\v2\x0f.brain.v1.SceneR\x05scene\x12:\n" +
-	"\rrelationships\x18\x02 \x03(\v2\x14.brain.v1.MemoryItemR\rrelationships\"\xf7\x01\n" +
+	"\rrelationships\x18\x02 \x03(\v2\x14.brain.v1.MemoryItemR\rrelationships\"\x93\x02\n" +
 	"\x10ConversationTurn\x12\x17\n" +
 	"\aturn_id\x18\x01 \x01(\tR\x06turnId\x12)\n" +
 	"\x10orchestration_id\x18\x02 \x01(\tR\x0forchestrationId\x12\x16\n" +
@@ -2295,7 +2305,8 @@ const file_brain_v1_orchestrator_proto_rawDesc = "" +
 	"\vtoken_count\x18\x05 \x01(\rR\n" +
 	"tokenCount\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"Z\n" +
+	"createTime\x12\x1a\n" +
+	"\barchived\x18\a \x01(\bR\barchived\"Z\n" +
 	"\x11ImageFactsSummary\x12\x19\n" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12*\n" +
 	"\x05facts\x18\x02 \x01(\v2\x14.brain.v1.ImageFactsR\x05facts\"\xfa\x02\n" +

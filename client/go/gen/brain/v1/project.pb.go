@@ -2160,21 +2160,7 @@ const file_brain_v1_project_proto_rawDesc = "" +
 	"\x11MEMORY_SOURCE_API\x10\x01\x12\x18\n" +
 	"\x14MEMORY_SOURCE_PROMPT\x10\x02\x12\x17\n" +
 	"\x13MEMORY_SOURCE_IMAGE\x10\x03\x12\x1a\n" +
-	"\x16MEMORY_SOURCE_DECISION\x10\x042\xe3\x06\n" +
-	"\x0eProjectService\x12P\n" +
-	"\rCreateProject\x12\x1e.brain.v1.CreateProjectRequest\x1a\x1f.brain.v1.CreateProjectResponse\x12G\n" +
-	"\n" +
-	"GetProject\x12\x1b.brain.v1.GetProjectRequest\x1a\x1c.brain.v1.GetProjectResponse\x12M\n" +
-	"\fListProjects\x12\x1d.brain.v1.ListProjectsRequest\x1a\x1e.brain.v1.ListProjectsResponse\x12P\n" +
-	"\rUpdateProject\x12\x1e.brain.v1.UpdateProjectRequest\x1a\x1f.brain.v1.UpdateProjectResponse\x12P\n" +
-	"\rDeleteProject\x12\x1e.brain.v1.DeleteProjectRequest\x1a\x1f.brain.v1.DeleteProjectResponse\x12J\n" +
-	"\vUpsertScene\x12\x1c.brain.v1.UpsertSceneRequest\x1a\x1d.brain.v1.UpsertSceneResponse\x12J\n" +
-	"\vDeleteScene\x12\x1c.brain.v1.DeleteSceneRequest\x1a\x1d.brain.v1.DeleteSceneResponse\x12G\n" +
-	"\n" +
-	"ListScenes\x12\x1b.brain.v1.ListScenesRequest\x1a\x1c.brain.v1.ListScenesResponse\x12D\n" +
-	"\tPutMemory\x12\x1a.brain.v1.PutMemoryRequest\x1a\x1b.brain.v1.PutMemoryResponse\x12M\n" +
-	"\fDeleteMemory\x12\x1d.brain.v1.DeleteMemoryRequest\x1a\x1e.brain.v1.DeleteMemoryResponse\x12M\n" +
-	"\fListMemories\x12\x1d.brain.v1.ListMemoriesRequest\x1a\x1e.brain.v1.ListMemoriesResponseb\x06proto3"
+	"\x16MEMORY_SOURCE_DECISION\x10\x04b\x06proto3"
 
 var (
 	file_brain_v1_project_proto_rawDescOnce sync.Once
@@ -2253,30 +2239,8 @@ var file_brain_v1_project_proto_depIdxs = []int32{
 	6,  // 24: brain.v1.DeleteMemoryRequest.memory_key:type_name -> brain.v1.MemoryKey
 	1,  // 25: brain.v1.ListMemoriesRequest.type:type_name -> brain.v1.MemoryType
 	5,  // 26: brain.v1.ListMemoriesResponse.memories:type_name -> brain.v1.MemoryItem
-	7,  // 27: brain.v1.ProjectService.CreateProject:input_type -> brain.v1.CreateProjectRequest
-	9,  // 28: brain.v1.ProjectService.GetProject:input_type -> brain.v1.GetProjectRequest
-	11, // 29: brain.v1.ProjectService.ListProjects:input_type -> brain.v1.ListProjectsRequest
-	13, // 30: brain.v1.ProjectService.UpdateProject:input_type -> brain.v1.UpdateProjectRequest
-	15, // 31: brain.v1.ProjectService.DeleteProject:input_type -> brain.v1.DeleteProjectRequest
-	18, // 32: brain.v1.ProjectService.UpsertScene:input_type -> brain.v1.UpsertSceneRequest
-	20, // 33: brain.v1.ProjectService.DeleteScene:input_type -> brain.v1.DeleteSceneRequest
-	22, // 34: brain.v1.ProjectService.ListScenes:input_type -> brain.v1.ListScenesRequest
-	24, // 35: brain.v1.ProjectService.PutMemory:input_type -> brain.v1.PutMemoryRequest
-	26, // 36: brain.v1.ProjectService.DeleteMemory:input_type -> brain.v1.DeleteMemoryRequest
-	28, // 37: brain.v1.ProjectService.ListMemories:input_type -> brain.v1.ListMemoriesRequest
-	8,  // 38: brain.v1.ProjectService.CreateProject:output_type -> brain.v1.CreateProjectResponse
-	10, // 39: brain.v1.ProjectService.GetProject:output_type -> brain.v1.GetProjectResponse
-	12, // 40: brain.v1.ProjectService.ListProjects:output_type -> brain.v1.ListProjectsResponse
-	14, // 41: brain.v1.ProjectService.UpdateProject:output_type -> brain.v1.UpdateProjectResponse
-	16, // 42: brain.v1.ProjectService.DeleteProject:output_type -> brain.v1.DeleteProjectResponse
-	19, // 43: brain.v1.ProjectService.UpsertScene:output_type -> brain.v1.UpsertSceneResponse
-	21, // 44: brain.v1.ProjectService.DeleteScene:output_type -> brain.v1.DeleteSceneResponse
-	23, // 45: brain.v1.ProjectService.ListScenes:output_type -> brain.v1.ListScenesResponse
-	25, // 46: brain.v1.ProjectService.PutMemory:output_type -> brain.v1.PutMemoryResponse
-	27, // 47: brain.v1.ProjectService.DeleteMemory:output_type -> brain.v1.DeleteMemoryResponse
-	29, // 48: brain.v1.ProjectService.ListMemories:output_type -> brain.v1.ListMemoriesResponse
-	38, // [38:49] is the sub-list for method output_type
-	27, // [27:38] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
 	27, // [27:27] is the sub-list for extension type_name
 	27, // [27:27] is the sub-list for extension extendee
 	0,  // [0:27] is the sub-list for field type_name
@@ -2302,7 +2266,7 @@ func file_brain_v1_project_proto_init() {
 			NumEnums:      3,
 			NumMessages:   27,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
 		GoTypes:           file_brain_v1_project_proto_goTypes,
 		DependencyIndexes: file_brain_v1_project_proto_depIdxs,

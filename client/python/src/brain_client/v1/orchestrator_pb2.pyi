@@ -206,20 +206,22 @@ class SceneContext(_message.Message):
     def __init__(self, scene: _Optional[_Union[_project_pb2.Scene, _Mapping]] = ..., relationships: _Optional[_Iterable[_Union[_project_pb2.MemoryItem, _Mapping]]] = ...) -> None: ...
 
 class ConversationTurn(_message.Message):
-    __slots__ = ("turn_id", "orchestration_id", "prompt", "decision_summary", "token_count", "create_time")
+    __slots__ = ("turn_id", "orchestration_id", "prompt", "decision_summary", "token_count", "create_time", "archived")
     TURN_ID_FIELD_NUMBER: _ClassVar[int]
     ORCHESTRATION_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     DECISION_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     TOKEN_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_FIELD_NUMBER: _ClassVar[int]
     turn_id: str
     orchestration_id: str
     prompt: str
     decision_summary: str
     token_count: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, turn_id: _Optional[str] = ..., orchestration_id: _Optional[str] = ..., prompt: _Optional[str] = ..., decision_summary: _Optional[str] = ..., token_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    archived: bool
+    def __init__(self, turn_id: _Optional[str] = ..., orchestration_id: _Optional[str] = ..., prompt: _Optional[str] = ..., decision_summary: _Optional[str] = ..., token_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., archived: bool = ...) -> None: ...
 
 class ImageFactsSummary(_message.Message):
     __slots__ = ("image_id", "facts")

@@ -2,8 +2,8 @@
 // @generated from file brain/v1/project.proto (package brain.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file brain/v1/project.proto.
  */
 export const file_brain_v1_project: GenFile = /*@__PURE__*/
-  fileDesc("ChZicmFpbi92MS9wcm9qZWN0LnByb3RvEghicmFpbi52MSKiAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKzAgoFU2NlbmUSEAoIc2NlbmVfaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHBvc2l0aW9uGAQgASgNEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgAiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzEhYKDnN1bW1hcnlfdG9rZW5zGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEwoRX2R1cmF0aW9uX3NlY29uZHMigwMKCk1lbW9yeUl0ZW0SEQoJbWVtb3J5X2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAQgASgJEg0KBXZhbHVlGAUgASgJEhIKCmNvbmZpZGVuY2UYBiABKAESJgoGc291cmNlGAcgASgOMhYuYnJhaW4udjEuTWVtb3J5U291cmNlEhUKDXNvdXJjZV9wcm9tcHQYCCABKAkSEwoLdG9rZW5fY291bnQYCSABKA0SEwoLb2NjdXJyZW5jZXMYCiABKA0SLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoJTWVtb3J5S2V5EiIKBHR5cGUYASABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgCIAEoCSI5ChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjsKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCInChFHZXRQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIjgKEkdldFByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiMKCHByb2plY3RzGAEgAygLMhEuYnJhaW4udjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiawoUVXBkYXRlUHJvamVjdFJlcXVlc3QSIgoHcHJvamVjdBgBIAEoCzIRLmJyYWluLnYxLlByb2plY3QSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjsKFVVwZGF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCIqChREZWxldGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIj8KFURlbGV0ZVByb2plY3RSZXNwb25zZRImCgdkZWxldGVkGAEgASgLMhUuYnJhaW4udjEuRGVsZXRlZFJvd3MinQEKC0RlbGV0ZWRSb3dzEg4KBnNjZW5lcxgBIAEoBBIUCgxtZW1vcnlfaXRlbXMYAiABKAQSGgoSY29udmVyc2F0aW9uX3R1cm5zGAMgASgEEhYKDm9yY2hlc3RyYXRpb25zGAQgASgEEhYKDmltYWdlX2FuYWx5c2VzGAUgASgEEgwKBGpvYnMYBiABKAQSDgoGZXZlbnRzGAcgASgEItgBChJVcHNlcnRTY2VuZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIQCghzY2VuZV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhUKCHBvc2l0aW9uGAQgASgNSACIAQESDwoHc3VtbWFyeRgFIAEoCRIdChBkdXJhdGlvbl9zZWNvbmRzGAYgASgBSAGIAQESJQoGc3RhdHVzGAcgASgOMhUuYnJhaW4udjEuU2NlbmVTdGF0dXNCCwoJX3Bvc2l0aW9uQhMKEV9kdXJhdGlvbl9zZWNvbmRzIkYKE1Vwc2VydFNjZW5lUmVzcG9uc2USHgoFc2NlbmUYASABKAsyDy5icmFpbi52MS5TY2VuZRIPCgdjcmVhdGVkGAIgASgIIjoKEkRlbGV0ZVNjZW5lUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhAKCHNjZW5lX2lkGAIgASgJIhUKE0RlbGV0ZVNjZW5lUmVzcG9uc2UiTgoRTGlzdFNjZW5lc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJOChJMaXN0U2NlbmVzUmVzcG9uc2USHwoGc2NlbmVzGAEgAygLMg8uYnJhaW4udjEuU2NlbmUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrYBChBQdXRNZW1vcnlSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSIgoEdHlwZRgCIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAMgASgJEg0KBXZhbHVlGAQgASgJEhcKCmNvbmZpZGVuY2UYBSABKAFIAIgBARImCgN0dGwYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDQoLX2NvbmZpZGVuY2UiSgoRUHV0TWVtb3J5UmVzcG9uc2USJAoGbWVtb3J5GAEgASgLMhQuYnJhaW4udjEuTWVtb3J5SXRlbRIPCgdjcmVhdGVkGAIgASgIInMKE0RlbGV0ZU1lbW9yeVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgltZW1vcnlfaWQYAiABKAlIABIpCgptZW1vcnlfa2V5GAMgASgLMhMuYnJhaW4udjEuTWVtb3J5S2V5SABCCAoGdGFyZ2V0IhYKFERlbGV0ZU1lbW9yeVJlc3BvbnNlInQKE0xpc3RNZW1vcmllc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIiCgR0eXBlGAIgASgOMhQuYnJhaW4udjEuTWVtb3J5VHlwZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJXChRMaXN0TWVtb3JpZXNSZXNwb25zZRImCghtZW1vcmllcxgBIAMoCzIULmJyYWluLnYxLk1lbW9yeUl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKlkKC1NjZW5lU3RhdHVzEhwKGFNDRU5FX1NUQVRVU19VTlNQRUNJRklFRBAAEhMKD1NDRU5FX1NUQVRVU19PSxABEhcKE1NDRU5FX1NUQVRVU19CUk9LRU4QAiqUAQoKTWVtb3J5VHlwZRIbChdNRU1PUllfVFlQRV9VTlNQRUNJRklFRBAAEh8KG01FTU9SWV9UWVBFX1VTRVJfUFJFRkVSRU5DRRABEiIKHk1FTU9SWV9UWVBFX1NDRU5FX1JFTEFUSU9OU0hJUBACEiQKIE1FTU9SWV9UWVBFX0NPTlZFUlNBVElPTl9DT05URVhUEAMqkwEKDE1lbW9yeVNvdXJjZRIdChlNRU1PUllfU09VUkNFX1VOU1BFQ0lGSUVEEAASFQoRTUVNT1JZX1NPVVJDRV9BUEkQARIYChRNRU1PUllfU09VUkNFX1BST01QVBACEhcKE01FTU9SWV9TT1VSQ0VfSU1BR0UQAxIaChZNRU1PUllfU09VUkNFX0RFQ0lTSU9OEAQy4wYKDlByb2plY3RTZXJ2aWNlElAKDUNyZWF0ZVByb2plY3QSHi5icmFpbi52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBofLmJyYWluLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZRJHCgpHZXRQcm9qZWN0EhsuYnJhaW4udjEuR2V0UHJvamVjdFJlcXVlc3QaHC5icmFpbi52MS5HZXRQcm9qZWN0UmVzcG9uc2USTQoMTGlzdFByb2plY3RzEh0uYnJhaW4udjEuTGlzdFByb2plY3RzUmVxdWVzdBoeLmJyYWluLnYxLkxpc3RQcm9qZWN0c1Jlc3BvbnNlElAKDVVwZGF0ZVByb2plY3QSHi5icmFpbi52MS5VcGRhdGVQcm9qZWN0UmVxdWVzdBofLmJyYWluLnYxLlVwZGF0ZVByb2plY3RSZXNwb25zZRJQCg1EZWxldGVQcm9qZWN0Eh4uYnJhaW4udjEuRGVsZXRlUHJvamVjdFJlcXVlc3QaHy5icmFpbi52MS5EZWxldGVQcm9qZWN0UmVzcG9uc2USSgoLVXBzZXJ0U2NlbmUSHC5icmFpbi52MS5VcHNlcnRTY2VuZVJlcXVlc3QaHS5icmFpbi52MS5VcHNlcnRTY2VuZVJlc3BvbnNlEkoKC0RlbGV0ZVNjZW5lEhwuYnJhaW4udjEuRGVsZXRlU2NlbmVSZXF1ZXN0Gh0uYnJhaW4udjEuRGVsZXRlU2NlbmVSZXNwb25zZRJHCgpMaXN0U2NlbmVzEhsuYnJhaW4udjEuTGlzdFNjZW5lc1JlcXVlc3QaHC5icmFpbi52MS5MaXN0U2NlbmVzUmVzcG9uc2USRAoJUHV0TWVtb3J5EhouYnJhaW4udjEuUHV0TWVtb3J5UmVxdWVzdBobLmJyYWluLnYxLlB1dE1lbW9yeVJlc3BvbnNlEk0KDERlbGV0ZU1lbW9yeRIdLmJyYWluLnYxLkRlbGV0ZU1lbW9yeVJlcXVlc3QaHi5icmFpbi52MS5EZWxldGVNZW1vcnlSZXNwb25zZRJNCgxMaXN0TWVtb3JpZXMSHS5icmFpbi52MS5MaXN0TWVtb3JpZXNSZXF1ZXN0Gh4uYnJhaW4udjEuTGlzdE1lbW9yaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChZicmFpbi92MS9wcm9qZWN0LnByb3RvEghicmFpbi52MSKiAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKzAgoFU2NlbmUSEAoIc2NlbmVfaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHBvc2l0aW9uGAQgASgNEg8KB3N1bW1hcnkYBSABKAkSHQoQZHVyYXRpb25fc2Vjb25kcxgGIAEoAUgAiAEBEiUKBnN0YXR1cxgHIAEoDjIVLmJyYWluLnYxLlNjZW5lU3RhdHVzEhYKDnN1bW1hcnlfdG9rZW5zGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEwoRX2R1cmF0aW9uX3NlY29uZHMigwMKCk1lbW9yeUl0ZW0SEQoJbWVtb3J5X2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAQgASgJEg0KBXZhbHVlGAUgASgJEhIKCmNvbmZpZGVuY2UYBiABKAESJgoGc291cmNlGAcgASgOMhYuYnJhaW4udjEuTWVtb3J5U291cmNlEhUKDXNvdXJjZV9wcm9tcHQYCCABKAkSEwoLdG9rZW5fY291bnQYCSABKA0SEwoLb2NjdXJyZW5jZXMYCiABKA0SLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoJTWVtb3J5S2V5EiIKBHR5cGUYASABKA4yFC5icmFpbi52MS5NZW1vcnlUeXBlEgsKA2tleRgCIAEoCSI5ChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjsKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCInChFHZXRQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIjgKEkdldFByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCI8ChNMaXN0UHJvamVjdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlQKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiMKCHByb2plY3RzGAEgAygLMhEuYnJhaW4udjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiawoUVXBkYXRlUHJvamVjdFJlcXVlc3QSIgoHcHJvamVjdBgBIAEoCzIRLmJyYWluLnYxLlByb2plY3QSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjsKFVVwZGF0ZVByb2plY3RSZXNwb25zZRIiCgdwcm9qZWN0GAEgASgLMhEuYnJhaW4udjEuUHJvamVjdCIqChREZWxldGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIj8KFURlbGV0ZVByb2plY3RSZXNwb25zZRImCgdkZWxldGVkGAEgASgLMhUuYnJhaW4udjEuRGVsZXRlZFJvd3MinQEKC0RlbGV0ZWRSb3dzEg4KBnNjZW5lcxgBIAEoBBIUCgxtZW1vcnlfaXRlbXMYAiABKAQSGgoSY29udmVyc2F0aW9uX3R1cm5zGAMgASgEEhYKDm9yY2hlc3RyYXRpb25zGAQgASgEEhYKDmltYWdlX2FuYWx5c2VzGAUgASgEEgwKBGpvYnMYBiABKAQSDgoGZXZlbnRzGAcgASgEItgBChJVcHNlcnRTY2VuZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIQCghzY2VuZV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhUKCHBvc2l0aW9uGAQgASgNSACIAQESDwoHc3VtbWFyeRgFIAEoCRIdChBkdXJhdGlvbl9zZWNvbmRzGAYgASgBSAGIAQESJQoGc3RhdHVzGAcgASgOMhUuYnJhaW4udjEuU2NlbmVTdGF0dXNCCwoJX3Bvc2l0aW9uQhMKEV9kdXJhdGlvbl9zZWNvbmRzIkYKE1Vwc2VydFNjZW5lUmVzcG9uc2USHgoFc2NlbmUYASABKAsyDy5icmFpbi52MS5TY2VuZRIPCgdjcmVhdGVkGAIgASgIIjoKEkRlbGV0ZVNjZW5lUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhAKCHNjZW5lX2lkGAIgASgJIhUKE0RlbGV0ZVNjZW5lUmVzcG9uc2UiTgoRTGlzdFNjZW5lc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJOChJMaXN0U2NlbmVzUmVzcG9uc2USHwoGc2NlbmVzGAEgAygLMg8uYnJhaW4udjEuU2NlbmUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrYBChBQdXRNZW1vcnlSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSIgoEdHlwZRgCIAEoDjIULmJyYWluLnYxLk1lbW9yeVR5cGUSCwoDa2V5GAMgASgJEg0KBXZhbHVlGAQgASgJEhcKCmNvbmZpZGVuY2UYBSABKAFIAIgBARImCgN0dGwYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDQoLX2NvbmZpZGVuY2UiSgoRUHV0TWVtb3J5UmVzcG9uc2USJAoGbWVtb3J5GAEgASgLMhQuYnJhaW4udjEuTWVtb3J5SXRlbRIPCgdjcmVhdGVkGAIgASgIInMKE0RlbGV0ZU1lbW9yeVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgltZW1vcnlfaWQYAiABKAlIABIpCgptZW1vcnlfa2V5GAMgASgLMhMuYnJhaW4udjEuTWVtb3J5S2V5SABCCAoGdGFyZ2V0IhYKFERlbGV0ZU1lbW9yeVJlc3BvbnNlInQKE0xpc3RNZW1vcmllc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIiCgR0eXBlGAIgASgOMhQuYnJhaW4udjEuTWVtb3J5VHlwZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJXChRMaXN0TWVtb3JpZXNSZXNwb25zZRImCghtZW1vcmllcxgBIAMoCzIULmJyYWluLnYxLk1lbW9yeUl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKlkKC1NjZW5lU3RhdHVzEhwKGFNDRU5FX1NUQVRVU19VTlNQRUNJRklFRBAAEhMKD1NDRU5FX1NUQVRVU19PSxABEhcKE1NDRU5FX1NUQVRVU19CUk9LRU4QAiqUAQoKTWVtb3J5VHlwZRIbChdNRU1PUllfVFlQRV9VTlNQRUNJRklFRBAAEh8KG01FTU9SWV9UWVBFX1VTRVJfUFJFRkVSRU5DRRABEiIKHk1FTU9SWV9UWVBFX1NDRU5FX1JFTEFUSU9OU0hJUBACEiQKIE1FTU9SWV9UWVBFX0NPTlZFUlNBVElPTl9DT05URVhUEAMqkwEKDE1lbW9yeVNvdXJjZRIdChlNRU1PUllfU09VUkNFX1VOU1BFQ0lGSUVEEAASFQoRTUVNT1JZX1NPVVJDRV9BUEkQARIYChRNRU1PUllfU09VUkNFX1BST01QVBACEhcKE01FTU9SWV9TT1VSQ0VfSU1BR0UQAxIaChZNRU1PUllfU09VUkNFX0RFQ0lTSU9OEARiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Project is one user's workspace, for example one video being edited.
@@ -1124,136 +1124,4 @@ export enum MemorySource {
  */
 export const MemorySourceSchema: GenEnum<MemorySource> = /*@__PURE__*/
   enumDesc(file_brain_v1_project, 2);
-
-/**
- * ProjectService manages projects and what brain remembers about each one:
- * its scenes (the current state of the user's video) and its memory items
- * (preferences, scene relationships, conversation context).
- *
- * Every call is scoped to the caller's tenant: a project of another tenant is
- * NOT_FOUND. Lists are ordered, paginated with `page_size`/`page_token`, and a
- * token is only valid for the list call (and filters) that issued it.
- *
- * @generated from service brain.v1.ProjectService
- */
-export const ProjectService: GenService<{
-  /**
-   * CreateProject creates a project owned by the caller's tenant.
-   *
-   * @generated from rpc brain.v1.ProjectService.CreateProject
-   */
-  createProject: {
-    methodKind: "unary";
-    input: typeof CreateProjectRequestSchema;
-    output: typeof CreateProjectResponseSchema;
-  },
-  /**
-   * GetProject returns one project.
-   *
-   * @generated from rpc brain.v1.ProjectService.GetProject
-   */
-  getProject: {
-    methodKind: "unary";
-    input: typeof GetProjectRequestSchema;
-    output: typeof GetProjectResponseSchema;
-  },
-  /**
-   * ListProjects lists the caller's projects, oldest first.
-   *
-   * @generated from rpc brain.v1.ProjectService.ListProjects
-   */
-  listProjects: {
-    methodKind: "unary";
-    input: typeof ListProjectsRequestSchema;
-    output: typeof ListProjectsResponseSchema;
-  },
-  /**
-   * UpdateProject changes a project's name or description (AIP-134).
-   *
-   * @generated from rpc brain.v1.ProjectService.UpdateProject
-   */
-  updateProject: {
-    methodKind: "unary";
-    input: typeof UpdateProjectRequestSchema;
-    output: typeof UpdateProjectResponseSchema;
-  },
-  /**
-   * DeleteProject removes a project and everything in it: scenes, memory items,
-   * conversation turns, orchestrations (with their stored responses and request
-   * ids), image analyses, jobs and events. From the moment it starts the project
-   * is NOT_FOUND to every call, and its open WatchImageFacts and
-   * OrchestrateStream streams end with NOT_FOUND (PROJECT_NOT_FOUND) on every
-   * replica. Rows are removed in small transactions, so other projects' writes
-   * keep their latency. Deleting a deleted project is NOT_FOUND.
-   *
-   * @generated from rpc brain.v1.ProjectService.DeleteProject
-   */
-  deleteProject: {
-    methodKind: "unary";
-    input: typeof DeleteProjectRequestSchema;
-    output: typeof DeleteProjectResponseSchema;
-  },
-  /**
-   * UpsertScene creates a scene or replaces an existing one. Backends call it
-   * after running the tool a decision chose: `Orchestrate` never changes scenes.
-   *
-   * @generated from rpc brain.v1.ProjectService.UpsertScene
-   */
-  upsertScene: {
-    methodKind: "unary";
-    input: typeof UpsertSceneRequestSchema;
-    output: typeof UpsertSceneResponseSchema;
-  },
-  /**
-   * DeleteScene removes a scene and closes the gap in positions.
-   *
-   * @generated from rpc brain.v1.ProjectService.DeleteScene
-   */
-  deleteScene: {
-    methodKind: "unary";
-    input: typeof DeleteSceneRequestSchema;
-    output: typeof DeleteSceneResponseSchema;
-  },
-  /**
-   * ListScenes lists a project's scenes in position order.
-   *
-   * @generated from rpc brain.v1.ProjectService.ListScenes
-   */
-  listScenes: {
-    methodKind: "unary";
-    input: typeof ListScenesRequestSchema;
-    output: typeof ListScenesResponseSchema;
-  },
-  /**
-   * PutMemory creates or replaces the memory item with the same type and key.
-   *
-   * @generated from rpc brain.v1.ProjectService.PutMemory
-   */
-  putMemory: {
-    methodKind: "unary";
-    input: typeof PutMemoryRequestSchema;
-    output: typeof PutMemoryResponseSchema;
-  },
-  /**
-   * DeleteMemory removes one memory item, by id or by type and key.
-   *
-   * @generated from rpc brain.v1.ProjectService.DeleteMemory
-   */
-  deleteMemory: {
-    methodKind: "unary";
-    input: typeof DeleteMemoryRequestSchema;
-    output: typeof DeleteMemoryResponseSchema;
-  },
-  /**
-   * ListMemories lists a project's memory items, oldest first, optionally of one type.
-   *
-   * @generated from rpc brain.v1.ProjectService.ListMemories
-   */
-  listMemories: {
-    methodKind: "unary";
-    input: typeof ListMemoriesRequestSchema;
-    output: typeof ListMemoriesResponseSchema;
-  },
-}> = /*@__PURE__*/
-  serviceDesc(file_brain_v1_project, 0);
 

@@ -2,7 +2,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.1
 // - protoc             v7.36.2
-// source: brain/v1/project.proto
+// source: brain/v1/project_service.proto
 
 package brainv1
 
@@ -24,6 +24,8 @@ const (
 	ProjectService_ListProjects_FullMethodName  = "/brain.v1.ProjectService/ListProjects"
 	ProjectService_UpdateProject_FullMethodName = "/brain.v1.ProjectService/UpdateProject"
 	ProjectService_DeleteProject_FullMethodName = "/brain.v1.ProjectService/DeleteProject"
+	ProjectService_ExportProject_FullMethodName = "/brain.v1.ProjectService/ExportProject"
+	ProjectService_ImportProject_FullMethodName = "/brain.v1.ProjectService/ImportProject"
 	ProjectService_UpsertScene_FullMethodName   = "/brain.v1.ProjectService/UpsertScene"
 	ProjectService_DeleteScene_FullMethodName   = "/brain.v1.ProjectService/DeleteScene"
 	ProjectService_ListScenes_FullMethodName    = "/brain.v1.ProjectService/ListScenes"
@@ -60,6 +62,33 @@ type ProjectServiceClient interface {
 	// replica. Rows are removed in small transactions, so other projects' writes
 	// keep their latency. Deleting a deleted project is NOT_FOUND.
 	DeleteProject(ctx context.Context, in *DeleteProjectRequest, opts ...grpc.CallOption) (*DeleteProjectResponse, error)
+	// ExportProject streams everything a project holds, as records in the order
+	// ImportProject takes them: a header (the project, and how many records of
+	// each kind follow), then scenes in position order, memory items in id
+	// order, conversation turns (the archived ones, then the others, each oldest
+	// first) and image analyses in image id order. The records come from one consistent snapshot:
+	// writes that commit during the export are not in it. Orchestrations (their
+	// stored responses and request ids), jobs and the event log are not exported:
+	// they are this server's history of the project, not its memory.
+	ExportProject(ctx context.Context, in *ExportProjectRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportProjectResponse], error)
+	// ImportProject creates a new project for the caller's tenant from the
+	// records of an export, sent in export order, one per message (client
+	// streaming, so a project of any size fits; at most 1,000,000 records, each
+	// within the limits of the RPC that writes its kind). The project gets a new
+	// id; scene ids, image ids, names, values, confidences, timestamps and order
+	// are kept, so the new project's context packet and enhanced prompt are the
+	// exported project's. Memory item and turn ids are kept too, unless this
+	// server already holds one of them (the same export imported twice): then the
+	// import assigns new ones, in the same order. Token counts are recounted, not
+	// trusted. An analysis still pending or running at export time is imported
+	// FAILED: its image bytes are not in the export, so send the image again.
+	//
+	// A malformed, out-of-order, duplicate, truncated or oversized record is
+	// INVALID_ARGUMENT naming it (ErrorInfo field "records[N]" or
+	// "records[N].<field>", N counting from 0), and nothing of the import stays:
+	// the project is invisible until its last record is stored, and an import
+	// that fails or is cut off is removed as DeleteProject removes a project.
+	ImportProject(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportProjectRequest, ImportProjectResponse], error)
 	// UpsertScene creates a scene or replaces an existing one. Backends call it
 	// after running the tool a decision chose: `Orchestrate` never changes scenes.
 	UpsertScene(ctx context.Context, in *UpsertSceneRequest, opts ...grpc.CallOption) (*UpsertSceneResponse, error)
@@ -132,6 +161,38 @@ func (c *projectServiceClient) DeleteProject(ctx context.Context, in *DeleteProj
 	}
 	return out, nil
 }
+
+func (c *projectServiceClient) ExportProject(ctx context.Context, in *ExportProjectRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportProjectResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProjectService_ServiceDesc.Streams[0], ProjectService_ExportProject_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportProjectRequest, ExportProjectResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_ExportProjectClient = grpc.ServerStreamingClient[ExportProjectResponse]
+
+func (c *projectServiceClient) ImportProject(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportProjectRequest, ImportProjectResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProjectService_ServiceDesc.Streams[1], ProjectService_ImportProject_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportProjectRequest, ImportProjectResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_ImportProjectClient = grpc.ClientStreamingClient[ImportProjectRequest, ImportProjectResponse]
 
 func (c *projectServiceClient) UpsertScene(ctx context.Context, in *UpsertSceneRequest, opts ...grpc.CallOption) (*UpsertSceneResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -221,6 +282,33 @@ type ProjectServiceServer interface {
 	// replica. Rows are removed in small transactions, so other projects' writes
 	// keep their latency. Deleting a deleted project is NOT_FOUND.
 	DeleteProject(context.Context, *DeleteProjectRequest) (*DeleteProjectResponse, error)
+	// ExportProject streams everything a project holds, as records in the order
+	// ImportProject takes them: a header (the project, and how many records of
+	// each kind follow), then scenes in position order, memory items in id
+	// order, conversation turns (the archived ones, then the others, each oldest
+	// first) and image analyses in image id order. The records come from one consistent snapshot:
+	// writes that commit during the export are not in it. Orchestrations (their
+	// stored responses and request ids), jobs and the event log are not exported:
+	// they are this server's history of the project, not its memory.
+	ExportProject(*ExportProjectRequest, grpc.ServerStreamingServer[ExportProjectResponse]) error
+	// ImportProject creates a new project for the caller's tenant from the
+	// records of an export, sent in export order, one per message (client
+	// streaming, so a project of any size fits; at most 1,000,000 records, each
+	// within the limits of the RPC that writes its kind). The project gets a new
+	// id; scene ids, image ids, names, values, confidences, timestamps and order
+	// are kept, so the new project's context packet and enhanced prompt are the
+	// exported project's. Memory item and turn ids are kept too, unless this
+	// server already holds one of them (the same export imported twice): then the
+	// import assigns new ones, in the same order. Token counts are recounted, not
+	// trusted. An analysis still pending or running at export time is imported
+	// FAILED: its image bytes are not in the export, so send the image again.
+	//
+	// A malformed, out-of-order, duplicate, truncated or oversized record is
+	// INVALID_ARGUMENT naming it (ErrorInfo field "records[N]" or
+	// "records[N].<field>", N counting from 0), and nothing of the import stays:
+	// the project is invisible until its last record is stored, and an import
+	// that fails or is cut off is removed as DeleteProject removes a project.
+	ImportProject(grpc.ClientStreamingServer[ImportProjectRequest, ImportProjectResponse]) error
 	// UpsertScene creates a scene or replaces an existing one. Backends call it
 	// after running the tool a decision chose: `Orchestrate` never changes scenes.
 	UpsertScene(context.Context, *UpsertSceneRequest) (*UpsertSceneResponse, error)
@@ -258,6 +346,12 @@ func (UnimplementedProjectServiceServer) UpdateProject(context.Context, *UpdateP
 }
 func (UnimplementedProjectServiceServer) DeleteProject(context.Context, *DeleteProjectRequest) (*DeleteProjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteProject not implemented")
+}
+func (UnimplementedProjectServiceServer) ExportProject(*ExportProjectRequest, grpc.ServerStreamingServer[ExportProjectResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportProject not implemented")
+}
+func (UnimplementedProjectServiceServer) ImportProject(grpc.ClientStreamingServer[ImportProjectRequest, ImportProjectResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportProject not implemented")
 }
 func (UnimplementedProjectServiceServer) UpsertScene(context.Context, *UpsertSceneRequest) (*UpsertSceneResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpsertScene not implemented")
@@ -387,6 +481,24 @@ func _ProjectService_DeleteProject_Handler(srv interface{}, ctx context.Context,
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ProjectService_ExportProject_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportProjectRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProjectServiceServer).ExportProject(m, &grpc.GenericServerStream[ExportProjectRequest, ExportProjectResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_ExportProjectServer = grpc.ServerStreamingServer[ExportProjectResponse]
+
+func _ProjectService_ImportProject_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ProjectServiceServer).ImportProject(&grpc.GenericServerStream[ImportProjectRequest, ImportProjectResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_ImportProjectServer = grpc.ClientStreamingServer[ImportProjectRequest, ImportProjectResponse]
 
 func _ProjectService_UpsertScene_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpsertSceneRequest)
@@ -548,6 +660,17 @@ var ProjectService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ProjectService_ListMemories_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
-	Metadata: "brain/v1/project.proto",
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportProject",
+			Handler:       _ProjectService_ExportProject_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImportProject",
+			Handler:       _ProjectService_ImportProject_Handler,
+			ClientStreams: true,
+		},
+	},
+	Metadata: "brain/v1/project_service.proto",
 }
