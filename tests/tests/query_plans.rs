@@ -18,11 +18,11 @@ use std::{sync::Arc, time::Duration};
 
 use brain_e2e::{Backend, Server, ServerOptions, TestDb, backend_tests, seed::History};
 use brain_proto::v1::{
-    DeleteMemoryRequest, DeleteProjectRequest, DeleteSceneRequest, GetContextPacketRequest, GetImageFactsRequest,
-    GetPerformanceReportRequest, GetProjectRequest, ListImageFactsRequest, ListMemoriesRequest, ListProjectsRequest,
-    ListScenesRequest, MemoryKey, MemoryType, OrchestrateRequest, OrchestrateStreamRequest, Project, PutMemoryRequest,
-    ReportWindow, RunRetentionRequest, UpdateProjectRequest, UpsertSceneRequest, WatchPerformanceReportRequest,
-    delete_memory_request::Target,
+    DeleteMemoryRequest, DeleteProjectRequest, DeleteSceneRequest, ExportProjectRequest, GetContextPacketRequest,
+    GetImageFactsRequest, GetPerformanceReportRequest, GetProjectRequest, ImportProjectRequest, ListImageFactsRequest,
+    ListMemoriesRequest, ListProjectsRequest, ListScenesRequest, MemoryKey, MemoryType, OrchestrateRequest,
+    OrchestrateStreamRequest, Project, PutMemoryRequest, ReportWindow, RunRetentionRequest, UpdateProjectRequest,
+    UpsertSceneRequest, WatchPerformanceReportRequest, delete_memory_request::Target,
 };
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 
@@ -222,6 +222,20 @@ async fn drive_every_rpc(server: &Server, db: &TestDb) {
         .run_retention(RunRetentionRequest { dry_run: false, project_id: String::new(), tenant: String::new() })
         .await
         .expect("retention");
+    // ExportProject's pages and ImportProject's batches, on the project with a history (more
+    // than one page of each kind), imported twice so the second import renumbers.
+    let mut records = Vec::new();
+    let mut export = projects
+        .export_project(ExportProjectRequest { project_id: project_id.clone() })
+        .await
+        .expect("export")
+        .into_inner();
+    while let Some(message) = export.message().await.expect("an export record") {
+        records.push(ImportProjectRequest { record: message.record });
+    }
+    for _ in 0..2 {
+        projects.import_project(futures::stream::iter(records.clone())).await.expect("import");
+    }
     // Last: DeleteProject's tombstone, chunks and final row on a project with a history.
     let doomed = common::project(server, "doomed").await;
     brain_e2e::seed::history(db, &doomed, History { turns: 600, memories: 600, analyses: 600, events: 600 }).await;
@@ -257,7 +271,13 @@ async fn plan(conn: &DatabaseConnection, backend: Backend, sql: &str) -> Result<
             .map(|row| row.try_get_by_index::<String>(3).unwrap_or_default())
             .collect(),
         Backend::Postgres => {
-            let params = (1..=64).rev().find(|n| sql.contains(&format!("${n}"))).unwrap_or(0);
+            // The highest $N: batched inserts and IN lists carry thousands.
+            let params = sql
+                .split('$')
+                .skip(1)
+                .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+                .max()
+                .unwrap_or(0);
             conn.execute_unprepared(&format!("PREPARE brain_plan AS {sql}")).await.map_err(|e| e.to_string())?;
             let nulls = vec!["NULL"; params].join(", ");
             let execute =

@@ -142,8 +142,13 @@ async fn send_export(
     }
     let sent = send_pages(tx, |after| snapshot.scenes(after, EXPORT_PAGE_ROWS), |s| s.position, ProjectRecord::Scene)
         .await?
-        && send_pages(tx, |after| snapshot.memories(after, EXPORT_PAGE_ROWS), |m| m.id.clone(), ProjectRecord::Memory)
-            .await?;
+        && send_pages(
+            tx,
+            |after| snapshot.memories(after, EXPORT_PAGE_ROWS),
+            |m| (m.memory_type.as_str().to_owned(), m.id.clone()),
+            ProjectRecord::Memory,
+        )
+        .await?;
     if !sent {
         return Ok(());
     }

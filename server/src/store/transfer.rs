@@ -15,7 +15,8 @@ use std::collections::HashSet;
 
 use sea_orm::{
     AccessMode, ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IsolationLevel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 
 use super::{
@@ -223,13 +224,13 @@ impl Store {
                     status: Set(a.status.as_str().to_owned()),
                     source_url: Set(a.source_url.clone()),
                     mime_type: Set(a.mime_type.clone()),
-                    byte_size: Set(a.byte_size.map(|b| b.min(i64::MAX as u64) as i64)),
+                    byte_size: Set(a.byte_size.map(|b| i64::try_from(b).unwrap_or(i64::MAX))),
                     content_sha256: Set(a.content_sha256.clone()),
                     facts: Set(facts),
                     analyzer: Set(a.facts.as_ref().map(|f| f.analyzer.clone())),
                     processing_ms: Set(a.facts.as_ref().map(|f| f.processing_ms)),
                     error: Set(a.error.clone()),
-                    attempts: Set(a.attempts.min(i32::MAX as u32) as i32),
+                    attempts: Set(i32::try_from(a.attempts).unwrap_or(i32::MAX)),
                     created_at: Set(a.created_at),
                     completed_at: Set(a.completed_at),
                 });
@@ -273,13 +274,16 @@ impl ExportSnapshot {
         rows.into_iter().map(scene).collect()
     }
 
-    /// Up to `limit` memory items after id `after`, in id order (creation order: ids are UUIDv7).
-    pub async fn memories(&self, after: Option<String>, limit: u64) -> Result<Vec<MemoryItem>> {
-        let mut query = memories::Entity::find().filter(memories::Column::ProjectId.eq(&self.project_id));
-        if let Some(after) = after {
-            query = query.filter(memories::Column::Id.gt(after));
+    /// Up to `limit` memory items after `after` (type, id), in type and id order: the
+    /// (project_id, memory_type, id) index serves each page without sorting.
+    pub async fn memories(&self, after: Option<(String, String)>, limit: u64) -> Result<Vec<MemoryItem>> {
+        use memories::Column::{Id, MemoryType, ProjectId};
+        let mut query = memories::Entity::find().filter(ProjectId.eq(&self.project_id));
+        if let Some((memory_type, id)) = after {
+            let key = Expr::tuple([Expr::col(MemoryType).into(), Expr::col(Id).into()]);
+            query = query.filter(key.gt(Expr::tuple([Expr::value(memory_type), Expr::value(id)])));
         }
-        let rows = query.order_by_asc(memories::Column::Id).limit(limit).all(&self.txn).await?;
+        let rows = query.order_by_asc(MemoryType).order_by_asc(Id).limit(limit).all(&self.txn).await?;
         rows.into_iter().map(memory).collect()
     }
 

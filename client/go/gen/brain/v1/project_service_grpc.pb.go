@@ -64,8 +64,8 @@ type ProjectServiceClient interface {
 	DeleteProject(ctx context.Context, in *DeleteProjectRequest, opts ...grpc.CallOption) (*DeleteProjectResponse, error)
 	// ExportProject streams everything a project holds, as records in the order
 	// ImportProject takes them: a header (the project, and how many records of
-	// each kind follow), then scenes in position order, memory items in id
-	// order, conversation turns (the archived ones, then the others, each oldest
+	// each kind follow), then scenes in position order, memory items by type
+	// and id, conversation turns (the archived ones, then the others, each oldest
 	// first) and image analyses in image id order. The records come from one consistent snapshot:
 	// writes that commit during the export are not in it. Orchestrations (their
 	// stored responses and request ids), jobs and the event log are not exported:
@@ -284,8 +284,8 @@ type ProjectServiceServer interface {
 	DeleteProject(context.Context, *DeleteProjectRequest) (*DeleteProjectResponse, error)
 	// ExportProject streams everything a project holds, as records in the order
 	// ImportProject takes them: a header (the project, and how many records of
-	// each kind follow), then scenes in position order, memory items in id
-	// order, conversation turns (the archived ones, then the others, each oldest
+	// each kind follow), then scenes in position order, memory items by type
+	// and id, conversation turns (the archived ones, then the others, each oldest
 	// first) and image analyses in image id order. The records come from one consistent snapshot:
 	// writes that commit during the export are not in it. Orchestrations (their
 	// stored responses and request ids), jobs and the event log are not exported:

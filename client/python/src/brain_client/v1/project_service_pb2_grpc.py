@@ -163,8 +163,8 @@ class ProjectServiceServicer(object):
     def ExportProject(self, request, context):
         """ExportProject streams everything a project holds, as records in the order
         ImportProject takes them: a header (the project, and how many records of
-        each kind follow), then scenes in position order, memory items in id
-        order, conversation turns (the archived ones, then the others, each oldest
+        each kind follow), then scenes in position order, memory items by type
+        and id, conversation turns (the archived ones, then the others, each oldest
         first) and image analyses in image id order. The records come from one consistent snapshot:
         writes that commit during the export are not in it. Orchestrations (their
         stored responses and request ids), jobs and the event log are not exported:
