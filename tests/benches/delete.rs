@@ -15,18 +15,16 @@
 //! `cargo bench -p brain-e2e --bench delete`   (env TURNS=100000 WRITERS=4 BASELINE_S=5)
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use brain_e2e::{
     Backend, Server, TestDb, create_project, env_usize,
+    load::Writers,
     seed::{self, History},
 };
-use brain_proto::v1::{DeleteProjectRequest, OrchestrateRequest};
+use brain_proto::v1::DeleteProjectRequest;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -54,32 +52,7 @@ async fn run(db: Arc<TestDb>, history: History, writers: usize, baseline: Durati
     seed::history(&db, &doomed, history).await;
     println!("\n{backend}: seeded in {:.1} s", seeding.elapsed().as_secs_f64());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let project_id = create_project(&mut projects, &format!("busy {w}")).await.project_id;
-        let (server, stop) = (server.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut orchestrator = server.orchestrator(None).await;
-            let mut samples = Vec::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Acquire) {
-                let started = Instant::now();
-                orchestrator
-                    .orchestrate(OrchestrateRequest {
-                        project_id: project_id.clone(),
-                        prompt: format!("make scene {i} warmer"),
-                        request_id: format!("bench-{w}-{i}"),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("orchestrate");
-                samples.push((started, started.elapsed()));
-                i += 1;
-            }
-            samples
-        }));
-    }
+    let writers = Writers::start(&server, &mut projects, writers).await;
     // Warm-up, then the baseline window, then the delete.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let baseline_from = Instant::now();
@@ -94,20 +67,7 @@ async fn run(db: Arc<TestDb>, history: History, writers: usize, baseline: Durati
         .expect("counts");
     let took = started.elapsed();
     let ended = Instant::now();
-    stop.store(true, Ordering::Release);
-    let mut samples = Vec::new();
-    for task in tasks {
-        samples.extend(task.await.expect("writer"));
-    }
-    let window = |from: Instant, to: Instant| {
-        let mut of: Vec<Duration> =
-            samples.iter().filter(|(at, _)| *at >= from && *at < to).map(|(_, took)| *took).collect();
-        of.sort();
-        let at = |q: usize| of.get(of.len() * q / 100).copied().unwrap_or_default().as_secs_f64() * 1e3;
-        (of.len(), at(50), at(99))
-    };
-    let (n0, p50_0, p99_0) = window(baseline_from, started);
-    let (n1, p50_1, p99_1) = window(started, ended);
+    let samples = writers.finish().await;
     let rows = deleted.conversation_turns
         + deleted.memory_items
         + deleted.image_analyses
@@ -120,8 +80,5 @@ async fn run(db: Arc<TestDb>, history: History, writers: usize, baseline: Durati
         took.as_secs_f64(),
         rows as f64 / took.as_secs_f64()
     );
-    println!("| {backend} | calls | p50 ms | p99 ms |\n| --- | --- | --- | --- |");
-    println!("| before the delete | {n0} | {p50_0:.2} | {p99_0:.2} |");
-    println!("| during the delete | {n1} | {p50_1:.2} | {p99_1:.2} |");
-    println!("p99 during / before: {:.2}x (target at most 2x)", p99_1 / p99_0.max(f64::MIN_POSITIVE));
+    samples.compare(backend, "delete", (baseline_from, started), (started, ended));
 }

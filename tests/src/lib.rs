@@ -12,6 +12,7 @@
 //! does not exist yet. [`Server::raw_unary`] sends bytes no generated client
 //! would, and [`Server::grpc_health_probe`] runs the real probe when installed.
 
+pub mod load;
 pub mod seed;
 pub mod sentry;
 

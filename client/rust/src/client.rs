@@ -7,7 +7,7 @@ use brain_proto::v1::{
     orchestrator_service_client::OrchestratorServiceClient, performance_service_client::PerformanceServiceClient,
     project_service_client::ProjectServiceClient,
 };
-use futures::{StreamExt, stream::BoxStream};
+use futures::{Stream, StreamExt, stream::BoxStream};
 use tokio::time::Instant;
 use tonic::{
     Code, Request, Response, Status,
@@ -376,6 +376,59 @@ impl BrainClient {
             .unary(false, request, |ch, req| async move { Self::projects_stub(ch).delete_project(req).await })
             .await?;
         response.deleted.ok_or_else(|| missing("deleted"))
+    }
+
+    /// Streams everything a project holds, as records in the order
+    /// [`import_project`](Self::import_project) takes them: an
+    /// [`ExportHeader`](pb::ExportHeader) (the project, and how many records of each kind
+    /// follow), then scenes in position order, memory items, conversation turns (archived ones
+    /// included) and image analyses, all from one consistent snapshot. Orchestrations, jobs
+    /// and the event log are not exported.
+    ///
+    /// Errors before the first record (NOT_FOUND `PROJECT_NOT_FOUND`, auth) are this call's
+    /// `Err`; a failure later ends the stream with one `Err` item. No deadline: an export
+    /// lasts as long as the project is large, so the client's default timeout (which bounds
+    /// unary calls) does not apply; wrap the stream in `tokio::time::timeout` to bound it.
+    /// Dropping the stream cancels the export. Not retried: export again (a new snapshot).
+    pub async fn export_project(
+        &self,
+        project_id: impl Into<String>,
+    ) -> Result<BoxStream<'static, Result<pb::ProjectRecord, BrainError>>, BrainError> {
+        let request = pb::ExportProjectRequest { project_id: project_id.into() };
+        let mut stream = self
+            .server_stream(request, |ch, req| async move { Self::projects_stub(ch).export_project(req).await })
+            .await?
+            .map(|item| item.and_then(|response| response.record.ok_or_else(|| missing("record"))));
+        // A server may report NOT_FOUND as the stream's first message rather than instead of
+        // the stream; either way the caller sees it here.
+        let first = match stream.next().await {
+            Some(Err(err)) => return Err(err),
+            first => first,
+        };
+        Ok(futures::stream::iter(first).chain(stream).boxed())
+    }
+
+    /// Creates a new project from an export's records, sent in export order (the header
+    /// first), one message each; returns the new project and how many records of each kind
+    /// were stored. Scene and image ids, names, values, timestamps and order are kept; the
+    /// project gets a new id.
+    ///
+    /// A malformed, out-of-order or truncated record is INVALID_ARGUMENT naming it
+    /// (`field()` = `records[N]` or `records[N].<field>`, N from 0), and nothing of the import
+    /// stays. No deadline, as for [`export_project`](Self::export_project): the client's
+    /// default timeout does not cut an import off. To abandon an import, drop the returned
+    /// future: the stream is reset and the server removes what it had stored. (Ending
+    /// `records` early is not an abort: the server sees the end of the import and answers
+    /// INVALID_ARGUMENT only when the header's counts were not reached.) Not retried: a replay
+    /// would create a second project.
+    pub async fn import_project(
+        &self,
+        records: impl Stream<Item = pb::ProjectRecord> + Send + 'static,
+    ) -> Result<pb::ImportProjectResponse, BrainError> {
+        let messages = records.map(|record| pb::ImportProjectRequest { record: Some(record) });
+        let request = self.request(messages, None)?;
+        let response = Self::projects_stub(self.channel.clone()).import_project(request).await?;
+        Ok(response.into_inner())
     }
 
     /// Lists the caller's projects, one page at a time.

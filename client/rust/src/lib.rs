@@ -14,7 +14,9 @@
 //! Every unary call runs under a deadline (10 s by default; set it with
 //! [`BrainClientBuilder::timeout`], or per call with [`BrainClient::with_timeout`]).
 //! The deadline covers all attempts of a call; the server sees the remaining
-//! time as `grpc-timeout`. Streams have no default deadline.
+//! time as `grpc-timeout`. Streams have no default deadline: not the watches, nor
+//! [`BrainClient::export_project`] and [`BrainClient::import_project`], which last as long
+//! as the project is large (bound them with `tokio::time::timeout`; dropping one cancels it).
 //!
 //! # Retries
 //! Idempotent unary calls are retried with exponential backoff and jitter
@@ -28,7 +30,7 @@
 //! | --- | --- |
 //! | always | `get_project`, `list_projects`, `update_project` (the same values again), `list_scenes`, `list_memories`, `get_context_packet`, `get_image_facts`, `list_image_facts`, `get_performance_report`, `health`, `put_memory` (same type and key: last write wins; a replay may count one extra occurrence), `run_retention` (an admin key's call, for one tenant) |
 //! | when the request says which | `upsert_scene` with a `scene_id`; `orchestrate` with a `request_id` (the server replays the stored response) |
-//! | never | `create_project`, `delete_project`, `delete_scene`, `delete_memory`, `purge_tenant` (a replay would answer NOT_FOUND: after a lost response, NOT_FOUND means it is gone), `analyze_images`, `upsert_scene` without `scene_id`, `orchestrate` without `request_id`, `orchestrate_stream`, `watch_performance_report` |
+//! | never | `create_project`, `delete_project`, `delete_scene`, `delete_memory`, `purge_tenant` (a replay would answer NOT_FOUND: after a lost response, NOT_FOUND means it is gone), `analyze_images`, `upsert_scene` without `scene_id`, `orchestrate` without `request_id`, `orchestrate_stream`, `watch_performance_report`, `export_project` (a stream: export again), `import_project` (a replay would create a second project) |
 //!
 //! # Admin
 //! AdminService ([`BrainClient::run_retention`], [`BrainClient::purge_tenant`]) needs an admin
@@ -36,6 +38,13 @@
 //! key gets PERMISSION_DENIED `ADMIN_KEY_REQUIRED` from AdminService, an admin key gets
 //! PERMISSION_DENIED `TENANT_KEY_REQUIRED` from every other service. In local mode (a
 //! loopback server without any keys) the one caller may call both.
+//!
+//! # Export and import
+//! [`BrainClient::export_project`] streams a project as [`proto::ProjectRecord`]s (an
+//! `ExportHeader` first, then scenes, memory items, conversation turns and image analyses);
+//! [`BrainClient::import_project`] sends such records back, to this server or another, and
+//! creates a new project from them. The `brain` CLI keeps them as JSON Lines
+//! (`brain projects export` / `brain projects import`).
 //!
 //! # Watching image facts
 //! [`BrainClient::watch_image_facts`] returns an [`ImageFactsWatch`] that

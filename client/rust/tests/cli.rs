@@ -22,6 +22,26 @@ impl Cli<'_> {
             .expect("run brain")
     }
 
+    async fn ok_with_stdin(&self, args: &[&str], input: &[u8]) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_brain"))
+            .args(args)
+            .env("BRAIN_ADDR", &self.server.addr)
+            .env("BRAIN_API_KEY", &self.server.api_key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run brain");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).await.expect("write stdin");
+        drop(stdin);
+        let output = child.wait_with_output().await.expect("wait for brain");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "brain {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    }
+
     async fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args).await;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -175,4 +195,78 @@ async fn cli_projects_delete() {
     assert!(deleted.get("deleted").is_none(), "not wrapped in a response: {deleted}");
     let listed = cli.json(&["projects", "list", "--all"]).await;
     assert_eq!(listed["projects"].as_array().map(Vec::len), Some(0), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_projects_export_import() {
+    let server = BrainServer::start().await;
+    let cli = Cli { server: &server };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("launch.jsonl");
+    let file = file.to_str().expect("utf-8 path");
+
+    let created = cli.json(&["projects", "create", "Launch video"]).await;
+    let project_id = created["projectId"].as_str().expect("projectId").to_owned();
+    for id in ["intro", "demo", "outro"] {
+        cli.ok(&["scenes", "upsert", &project_id, "--scene-id", id, "--name", id, "--summary", "A scene"]).await;
+    }
+    cli.ok(&["memory", "put", &project_id, "style", "minimal"]).await;
+
+    // To a file: the file holds the records, stdout says what was written.
+    let out = cli.ok(&["projects", "export", &project_id, "--output", file]).await;
+    assert!(out.starts_with(&format!("Exported project {project_id}")), "{out}");
+    let text = std::fs::read_to_string(file).expect("export file");
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines[0]["header"]["project"]["projectId"], project_id.as_str(), "{text}");
+    assert_eq!(lines[0]["header"]["counts"]["scenes"], "3", "{text}");
+    assert_eq!(lines[1]["scene"]["sceneId"], "intro", "{text}");
+    assert_eq!(lines[4]["memory"]["value"], "minimal", "{text}");
+    // To stdout (the default): the same lines, and nothing on stderr, which is no terminal here.
+    let output = cli.run(&["projects", "export", &project_id]).await;
+    assert!(output.status.success() && output.stderr.is_empty(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), text);
+
+    // Import from the file (JSON: the new project) and from stdin (text), blank lines skipped.
+    let imported = cli.json(&["projects", "import", file]).await;
+    let copy = imported["projectId"].as_str().expect("projectId").to_owned();
+    assert_ne!(copy, project_id);
+    assert_eq!(imported["name"], "Launch video");
+    let scenes = cli.json(&["scenes", "list", &copy]).await;
+    let ids: Vec<&str> =
+        scenes["scenes"].as_array().expect("scenes").iter().filter_map(|s| s["sceneId"].as_str()).collect();
+    assert_eq!(ids, ["intro", "demo", "outro"]);
+    let out = cli.ok_with_stdin(&["projects", "import", "-"], text.replace('\n', "\n\n").as_bytes()).await;
+    assert!(out.starts_with("Imported project ") && out.contains("Scenes              3"), "{out}");
+    let listed = cli.json(&["projects", "list"]).await;
+    assert_eq!(listed["projects"].as_array().map(Vec::len), Some(3), "{listed}");
+
+    // A malformed line fails on the client, naming the line; nothing is imported.
+    let broken = dir.path().join("broken.jsonl");
+    let mut with_bad_line: Vec<&str> = text.lines().collect();
+    with_bad_line.insert(2, r#"{"scene": {"sceneId": "x", "nmae": "typo"}}"#);
+    std::fs::write(&broken, with_bad_line.join("\n")).expect("write");
+    let output = cli.run(&["projects", "import", broken.to_str().expect("utf-8")]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("broken.jsonl line 3") && stderr.contains("nmae"), "{stderr}");
+    // A record the server refuses: INVALID_ARGUMENT naming records[N], and the line it is on.
+    let refused = dir.path().join("refused.jsonl");
+    std::fs::write(&refused, text.replace(r#""key":"style""#, r#""key":"""#)).expect("write");
+    let refused = refused.to_str().expect("utf-8");
+    let err = cli.error(&["projects", "import", refused]).await;
+    assert_eq!(err["code"], "INVALID_ARGUMENT", "{err}");
+    assert!(err["field"].as_str().is_some_and(|f| f.starts_with("records[4]")), "{err}");
+    let output = cli.run(&["projects", "import", refused]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refused.jsonl line 5: INVALID_ARGUMENT"), "{stderr}");
+    let listed = cli.json(&["projects", "list"]).await;
+    assert_eq!(listed["projects"].as_array().map(Vec::len), Some(3), "failed imports leave nothing: {listed}");
+
+    // A missing project: NOT_FOUND, and no file.
+    let missing = dir.path().join("missing.jsonl");
+    let err = cli.error(&["projects", "export", "no-such-project", "-o", missing.to_str().expect("utf-8")]).await;
+    assert_eq!((err["code"].as_str(), err["reason"].as_str()), (Some("NOT_FOUND"), Some("PROJECT_NOT_FOUND")));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(left.len(), 3, "no export file, no partial file: {left:?}");
 }

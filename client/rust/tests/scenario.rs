@@ -460,3 +460,124 @@ async fn quickstart_example_runs() {
         std::fs::read_to_string(support::repo_root().join("client/rust/examples/quickstart.rs")).expect("example");
     assert!(readme.contains(example_source.trim()), "README.md shows examples/quickstart.rs verbatim");
 }
+
+/// Export a project and import it: a new project with the same scenes and memory. Neither
+/// stream is bound by the client's default deadline (here 1 ms, far shorter than either).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_a_project() {
+    let server = BrainServer::start().await;
+    let client = server.client().await;
+    let project = client
+        .create_project(proto::CreateProjectRequest { name: "Exported".into(), description: "to be copied".into() })
+        .await
+        .expect("create project");
+    let project_id = project.project_id.clone();
+    for (scene_id, name, seconds) in [("intro", "Intro", Some(4.5)), ("outro", "Outro", None)] {
+        client
+            .upsert_scene(proto::UpsertSceneRequest {
+                project_id: project_id.clone(),
+                scene_id: scene_id.into(),
+                name: name.into(),
+                summary: format!("{name} on dark blue"),
+                duration_seconds: seconds,
+                ..Default::default()
+            })
+            .await
+            .expect("upsert scene");
+    }
+    for (key, value, confidence) in [("style", "minimal, flat colours", 0.9), ("font", "serif", 0.35)] {
+        client
+            .put_memory(proto::PutMemoryRequest {
+                project_id: project_id.clone(),
+                r#type: proto::MemoryType::UserPreference.into(),
+                key: key.into(),
+                value: value.into(),
+                confidence: Some(confidence),
+                ttl: None,
+            })
+            .await
+            .expect("put memory");
+    }
+
+    let hasty = client.with_timeout(Duration::from_millis(1));
+    let records: Vec<proto::ProjectRecord> = export(&hasty, &project_id).await;
+    let Some(proto::project_record::Record::Header(header)) = &records[0].record else {
+        panic!("an export starts with its header: {:?}", records[0]);
+    };
+    assert_eq!(header.format_version, 1);
+    assert_eq!(header.project.as_ref().map(|p| p.project_id.as_str()), Some(project_id.as_str()));
+    let counts = header.counts.expect("counts");
+    assert_eq!((counts.scenes, counts.memory_items, counts.conversation_turns, counts.image_analyses), (2, 2, 0, 0));
+    assert_eq!(records.len(), 5, "the header and one record per item: {records:?}");
+
+    let imported = hasty.import_project(futures::stream::iter(records.clone())).await.expect("import");
+    let copy = imported.project.expect("project");
+    assert_ne!(copy.project_id, project_id, "an import creates a new project");
+    assert_eq!((copy.name.as_str(), copy.description.as_str()), ("Exported", "to be copied"));
+    assert_eq!(imported.imported, Some(counts));
+
+    let scenes = |id: String| {
+        let client = client.clone();
+        async move {
+            let listed = client
+                .list_scenes(proto::ListScenesRequest { project_id: id, ..Default::default() })
+                .await
+                .expect("list scenes");
+            let scenes: Vec<_> = listed
+                .scenes
+                .into_iter()
+                .map(|s| (s.scene_id, s.position, s.name, s.summary, s.duration_seconds))
+                .collect();
+            scenes
+        }
+    };
+    let memories = |id: String| {
+        let client = client.clone();
+        async move {
+            let listed = client
+                .list_memories(proto::ListMemoriesRequest { project_id: id, ..Default::default() })
+                .await
+                .expect("list memories");
+            let memories: Vec<_> =
+                listed.memories.into_iter().map(|m| (m.r#type, m.key, m.value, m.confidence)).collect();
+            memories
+        }
+    };
+    let original_scenes = scenes(project_id.clone()).await;
+    assert_eq!(original_scenes.len(), 2);
+    assert_eq!(scenes(copy.project_id.clone()).await, original_scenes);
+    assert_eq!(memories(copy.project_id.clone()).await, memories(project_id.clone()).await);
+    // The copy exports as the original did, but for its id.
+    let again = export(&client, &copy.project_id).await;
+    assert_eq!(again.len(), records.len());
+
+    // A project that is not there (never was, or was deleted) is NOT_FOUND when the export opens.
+    client.delete_project(project_id.clone()).await.expect("delete");
+    for missing in ["no-such-project", project_id.as_str()] {
+        let err = client.export_project(missing).await.err().expect("exporting a missing project fails");
+        assert_eq!(err.code(), Code::NotFound, "{err}");
+        assert_eq!(err.reason(), Some("PROJECT_NOT_FOUND"), "{err}");
+    }
+
+    // A bad record is INVALID_ARGUMENT naming it, and nothing of that import stays.
+    let before = client.list_projects(Default::default()).await.expect("list projects").projects.len();
+    let mut bad = records.clone();
+    if let Some(proto::project_record::Record::Memory(memory)) = &mut bad[3].record {
+        memory.key.clear();
+    }
+    let err = client.import_project(futures::stream::iter(bad)).await.expect_err("a memory item without a key");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert!(err.field().is_some_and(|f| f.starts_with("records[3]")), "{err}");
+    let err = client
+        .import_project(futures::stream::iter(records[..4].to_vec()))
+        .await
+        .expect_err("an import with fewer records than its header announces");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    let after = client.list_projects(Default::default()).await.expect("list projects").projects.len();
+    assert_eq!(after, before, "failed imports leave no project");
+}
+
+async fn export(client: &BrainClient, project_id: &str) -> Vec<proto::ProjectRecord> {
+    let stream = client.export_project(project_id).await.expect("export");
+    stream.map(|record| record.expect("record")).collect().await
+}

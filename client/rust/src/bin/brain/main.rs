@@ -5,9 +5,11 @@
 //! New subcommands (for example a load generator) add a variant to [`Command`]
 //! and a module next to the others.
 
+mod jsonl;
 mod memory;
 mod orchestrate;
 mod output;
+mod progress;
 mod projects;
 mod report;
 mod scenes;
@@ -50,7 +52,7 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create, show, update, delete and list projects.
+    /// Create, show, update, delete, list, export and import projects.
     #[command(subcommand)]
     Projects(projects::Command),
     /// Add, replace, list and delete a project's scenes.

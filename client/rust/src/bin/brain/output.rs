@@ -26,6 +26,28 @@ pub fn to_json<M: prost::Message>(message: &M, full_name: &str) -> anyhow::Resul
     Ok(dynamic.serialize_with_options(serde_json::value::Serializer, &options)?)
 }
 
+/// Parses proto3 JSON (as [`to_json`] writes it) into a message; unknown fields are errors.
+pub fn from_json<M: prost::Message + Default>(json: &str, full_name: &str) -> anyhow::Result<M> {
+    let descriptor = pool()
+        .and_then(|p| p.get_message_by_name(full_name))
+        .ok_or_else(|| anyhow::anyhow!("no descriptor for {full_name}"))?;
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let dynamic = DynamicMessage::deserialize(descriptor, &mut deserializer)
+        .and_then(|dynamic| deserializer.end().map(|()| dynamic))
+        .map_err(json_error)?;
+    Ok(dynamic.transcode_to()?)
+}
+
+/// A JSON error that names the column only: the caller knows which line (or file) it read.
+fn json_error(err: serde_json::Error) -> anyhow::Error {
+    let text = err.to_string();
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    match text.strip_suffix(&position) {
+        Some(message) if err.line() == 1 => anyhow::anyhow!("{message} (column {})", err.column()),
+        _ => anyhow::Error::new(err),
+    }
+}
+
 impl Printer {
     pub fn new(json: bool) -> Self {
         Self { json }
