@@ -8,7 +8,7 @@
 //! whatever ends it early (bad input, the store, the client hanging up) removes
 //! what it wrote.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Instant};
 
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
@@ -85,11 +85,17 @@ impl Projects {
         let mut unfinished = Unfinished { projects: self.clone(), project_id: Some(project_id.clone()) };
         let mut import = Import::new(header.counts);
         let mut index = 0;
+        let mut batch_started = Instant::now();
         while let Some(record) = records.next().await {
             index += 1;
             import.add(record?).map_err(|e| e.in_record(index))?;
             if import.batch.len() >= IMPORT_BATCH_ROWS {
                 self.write_batch(tenant, &project_id, &mut import).await?;
+                // A pause as long as the batch took (checking, counting tokens, writing), as
+                // DeleteProject pauses after each chunk: an import gets at most half of the
+                // writer and of a core, and other projects' writes go between its batches.
+                tokio::time::sleep(batch_started.elapsed()).await;
+                batch_started = Instant::now();
             }
         }
         import.check_complete().map_err(|e| e.in_record(index + 1))?;
