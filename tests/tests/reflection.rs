@@ -93,7 +93,9 @@ async fn describes_services_and_error_details() {
     let files = files_for_symbol(&server, "brain.v1.ProjectService").await;
     let service_file =
         files.iter().find(|f| f.name() == "brain/v1/project_service.proto").expect("project_service.proto");
-    let project = files.iter().find(|f| f.name() == "brain/v1/project.proto").expect("project.proto");
+    // The messages' file, as a tool asks for it next (reflection answers with the symbol's file).
+    let project_files = files_for_symbol(&server, "brain.v1.Project").await;
+    let project = project_files.iter().find(|f| f.name() == "brain/v1/project.proto").expect("project.proto");
     let service = service_file.service.iter().find(|s| s.name() == "ProjectService").expect("ProjectService");
     let methods: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
     assert_eq!(

@@ -44,7 +44,8 @@ pub enum ProjectRecord {
     Scene(Scene),
     Memory(MemoryItem),
     Turn(ExportedTurn),
-    Image(ImageAnalysis),
+    /// Boxed: an analysis with its facts is three times the size of any other record.
+    Image(Box<ImageAnalysis>),
 }
 
 /// A conversation turn with what only an export carries: whether it is archived.

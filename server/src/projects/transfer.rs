@@ -164,8 +164,8 @@ async fn send_export(
             return Ok(());
         }
     }
-    send_pages(tx, |after| snapshot.images(after, EXPORT_PAGE_ROWS), |a| a.image_id.clone(), ProjectRecord::Image)
-        .await?;
+    let image = |a: ImageAnalysis| ProjectRecord::Image(Box::new(a));
+    send_pages(tx, |after| snapshot.images(after, EXPORT_PAGE_ROWS), |a| a.image_id.clone(), image).await?;
     Ok(())
 }
 
@@ -203,11 +203,15 @@ struct Unfinished {
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        if let Some(project_id) = self.project_id.take() {
-            tracing::info!(project_id = %project_id, "removing an import that did not complete");
-            // Outcome not awaited: the removal retries by itself, and a restart finishes it.
-            drop(self.projects.spawn_removal(project_id));
+        let Some(project_id) = self.project_id.take() else { return };
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Dropped outside the runtime (it is shutting down): the next start removes it.
+            tracing::warn!(project_id = %project_id, "an unfinished import is left for the next start to remove");
+            return;
         }
+        tracing::info!(project_id = %project_id, "removing an import that did not complete");
+        // Outcome not awaited: the removal retries by itself, and a restart finishes it.
+        drop(self.projects.spawn_removal(project_id));
     }
 }
 
@@ -326,7 +330,7 @@ impl Import {
                 self.batch.turns.push(turn);
             }
             ProjectRecord::Image(image) => {
-                let image = self.checked_image(image)?;
+                let image = self.checked_image(*image)?;
                 self.batch.images.push(image);
             }
         }

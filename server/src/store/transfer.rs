@@ -280,7 +280,7 @@ impl ExportSnapshot {
         use memories::Column::{Id, MemoryType, ProjectId};
         let mut query = memories::Entity::find().filter(ProjectId.eq(&self.project_id));
         if let Some((memory_type, id)) = after {
-            let key = Expr::tuple([Expr::col(MemoryType).into(), Expr::col(Id).into()]);
+            let key = Expr::tuple([Expr::col(MemoryType), Expr::col(Id)]);
             query = query.filter(key.gt(Expr::tuple([Expr::value(memory_type), Expr::value(id)])));
         }
         let rows = query.order_by_asc(MemoryType).order_by_asc(Id).limit(limit).all(&self.txn).await?;

@@ -34,7 +34,7 @@ impl From<ProjectRecord> for pb::ExportProjectResponse {
             ProjectRecord::Scene(scene) => Record::Scene(scene.into()),
             ProjectRecord::Memory(memory) => Record::Memory(memory.into()),
             ProjectRecord::Turn(t) => Record::Turn(pb::ConversationTurn { archived: t.archived, ..t.turn.into() }),
-            ProjectRecord::Image(image) => Record::Image((&image).into()),
+            ProjectRecord::Image(image) => Record::Image(image.as_ref().into()),
         };
         pb::ExportProjectResponse { record: Some(pb::ProjectRecord { record: Some(record) }) }
     }
@@ -114,7 +114,7 @@ pub fn project_record(record: Option<pb::ProjectRecord>) -> Result<ProjectRecord
             },
             archived: t.archived,
         }),
-        Record::Image(a) => ProjectRecord::Image(image_analysis(a)?),
+        Record::Image(a) => ProjectRecord::Image(Box::new(image_analysis(a)?)),
     })
 }
 
