@@ -61,8 +61,8 @@ impl App {
         let changes = Arc::new(ProjectChanges::new());
         let projects = Projects::new(store.clone(), changes.clone());
         let perf = Perf::with_config(PerfConfig::from_config(&config));
-        let retention = Retention::new(store.clone(), &config, perf.clone());
-        let context_cache = Arc::new(ContextCache::new(config.context_cache_capacity));
+        let retention = Retention::new(store.clone(), config.retention.clone(), perf.clone());
+        let context_cache = Arc::new(ContextCache::new(config.orchestration.context_cache_capacity));
         let invalidate = context_cache.clone();
         changes.subscribe(move |project_id| invalidate.invalidate(project_id));
         let weak = Arc::downgrade(&context_cache);
@@ -115,17 +115,17 @@ impl App {
             handlers,
             self.perf.clone(),
             replica.clone(),
-            self.config.job_workers,
+            self.config.jobs.workers,
             self.shutdown.clone(),
         );
         *self.workers.lock().await = Some(workers);
-        tracing::info!(replica = %replica, workers = self.config.job_workers, "job workers started");
+        tracing::info!(replica = %replica, workers = self.config.jobs.workers, "job workers started");
 
         if self.store.backend() == Backend::Postgres {
             let jobs = self.jobs.clone();
             tokio::spawn(crate::events::listener::run(
-                self.config.database_url.clone(),
-                Duration::from_millis(self.config.db_acquire_timeout_ms),
+                self.config.store.database_url.expose().to_owned(),
+                self.config.store.acquire_timeout,
                 self.events.clone(),
                 self.changes.clone(),
                 move || jobs.wake(),
@@ -190,7 +190,7 @@ impl App {
             tracing::warn!(error = %err, "the scheduled retention task failed");
         }
         if let Some(workers) = self.workers.lock().await.take() {
-            workers.stop(Duration::from_millis(self.config.shutdown_grace_ms)).await;
+            workers.stop(self.config.shutdown.grace).await;
         }
     }
 }

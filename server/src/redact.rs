@@ -26,10 +26,54 @@
 //! writer redacts each formatted line before it reaches stderr, and error
 //! tracking scrubs every event with [`text`] before it is sent.
 
-use std::sync::{OnceLock, RwLock};
+use std::{
+    fmt,
+    sync::{OnceLock, RwLock},
+};
 
 /// What replaces a secret.
 pub const REDACTED: &str = "<redacted>";
+
+/// A configured secret: an API key or a Sentry DSN (never shown), or a URL that may carry
+/// credentials, such as a database URL or a model API's base URL (shown through [`url`]: scheme,
+/// user, host and path kept, password and secret query parameters hidden).
+///
+/// This `Debug` is the one every configuration struct uses for its secrets, so they all derive
+/// `Debug` and print a secret the same way: as [`Secret::redacted`] does.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    value: String,
+    is_url: bool,
+}
+
+impl Secret {
+    /// A secret shown as [`REDACTED`], whole.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self { value: value.into(), is_url: false }
+    }
+
+    /// A URL shown with its credentials hidden ([`url`]).
+    pub fn url(value: impl Into<String>) -> Self {
+        Self { value: value.into(), is_url: true }
+    }
+
+    /// The value itself, for the one place that uses it: a database driver, an `Authorization`
+    /// header, the error-tracking SDK.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// The value as it may be shown: in logs, errors and `Debug`.
+    pub fn redacted(&self) -> String {
+        if self.is_url { url(&self.value) } else { REDACTED.to_owned() }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.redacted(), f)
+    }
+}
 
 /// Shortest secret value replaced by value (see the module docs).
 pub const MIN_REGISTERED_CHARS: usize = 8;
@@ -360,6 +404,17 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_show_redacted_and_keep_their_value() {
+        let key = Secret::new("sk-proj-0123456789abcdef");
+        assert_eq!(format!("{key:?}"), "\"<redacted>\"");
+        assert_eq!(key.expose(), "sk-proj-0123456789abcdef");
+        let db = Secret::url("postgres://brain:hunter2@db/brain");
+        assert_eq!(format!("{db:?}"), "\"postgres://brain:<redacted>@db/brain\"");
+        assert_eq!(db.redacted(), "postgres://brain:<redacted>@db/brain");
+        assert_eq!(db.expose(), "postgres://brain:hunter2@db/brain");
+    }
 
     #[test]
     fn userinfo_is_hidden_and_the_rest_kept() {

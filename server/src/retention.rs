@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config,
+    config::RetentionSettings,
     error::Result,
     model::{TenantId, now_ms},
     perf::{Perf, RetentionRun, prom},
@@ -14,42 +14,18 @@ use crate::{
     validate,
 };
 
-const HOUR_MS: i64 = 3_600_000;
-
 /// Retention: what is kept, and the runs that delete the rest.
 #[derive(Clone)]
 pub struct Retention {
     store: Store,
     perf: Perf,
-    keep_turns: u32,
-    event_hours: u64,
-    job_hours: u64,
-    idempotency_hours: u64,
-    image_days: u64,
-    active_project_days: u64,
-    archive_turn_days: u64,
-    inactive_project_days: u64,
-    min_confidence: f64,
-    interval: Duration,
+    settings: RetentionSettings,
 }
 
 impl Retention {
     /// Retention as configured; scheduled runs are reported to `perf` (the dashboard).
-    pub fn new(store: Store, config: &Config, perf: Perf) -> Self {
-        Self {
-            store,
-            perf,
-            keep_turns: config.retention_keep_turns,
-            event_hours: config.retention_event_hours,
-            job_hours: config.retention_job_hours,
-            idempotency_hours: config.idempotency_window_hours,
-            image_days: config.retention_image_days,
-            active_project_days: config.retention_active_project_days,
-            archive_turn_days: config.retention_archive_turn_days,
-            inactive_project_days: config.retention_inactive_project_days,
-            min_confidence: config.retention_min_confidence,
-            interval: Duration::from_millis(config.retention_interval_ms),
-        }
+    pub fn new(store: Store, settings: RetentionSettings, perf: Perf) -> Self {
+        Self { store, perf, settings }
     }
 
     /// Applies the retention policy to one project (when `project_id` is not empty) or every project of the tenant.
@@ -74,7 +50,7 @@ impl Retention {
     /// the interval is 0 (scheduled runs off). The first run waits one interval, so that a fleet
     /// restarting together does not start with a burst of deletes.
     pub fn spawn_scheduled(&self, shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
-        if self.interval.is_zero() {
+        if self.settings.interval.is_zero() {
             tracing::info!("scheduled retention is off (retention_interval_ms = 0)");
             return None;
         }
@@ -83,7 +59,7 @@ impl Retention {
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(retention.interval) => {}
+                    () = tokio::time::sleep(retention.settings.interval) => {}
                 }
                 retention.run_scheduled(&shutdown).await;
             }
@@ -164,19 +140,19 @@ impl Retention {
     /// The cut-offs of a run starting now.
     fn policy(&self) -> RetentionPolicy {
         let now = now_ms();
-        let hours_ago =
-            |h: u64| now.saturating_sub(i64::try_from(h).unwrap_or(i64::MAX / HOUR_MS).saturating_mul(HOUR_MS));
+        let ago = |age: Duration| now.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+        let s = &self.settings;
         RetentionPolicy {
-            keep_turns: self.keep_turns,
-            events_before: hours_ago(self.event_hours),
-            jobs_finished_before: hours_ago(self.job_hours),
-            request_ids_before: hours_ago(self.idempotency_hours),
+            keep_turns: s.keep_turns,
+            events_before: ago(s.event_age),
+            jobs_finished_before: ago(s.job_age),
+            request_ids_before: ago(s.idempotency_window),
             now,
-            images_before: hours_ago(self.image_days.saturating_mul(24)),
-            active_since: hours_ago(self.active_project_days.saturating_mul(24)),
-            turns_before: hours_ago(self.archive_turn_days.saturating_mul(24)),
-            inactive_before: hours_ago(self.inactive_project_days.saturating_mul(24)),
-            min_confidence: self.min_confidence,
+            images_before: ago(s.image_age),
+            active_since: ago(s.active_project_window),
+            turns_before: ago(s.archive_turn_age),
+            inactive_before: ago(s.inactive_project_age),
+            min_confidence: s.min_confidence,
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::{
     config::Config,
     context::tokens,
     grpc::{
-        layers::{Gate, RpcLayers, TenantLimits, tenant_limits::LimitSettings},
+        layers::{Gate, RpcLayers, TenantLimits},
         server::{LIVENESS_SERVICE, set_health},
     },
     perf::Reporter,
@@ -44,7 +44,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let serving = ServingRuntime::start()?;
     priority::lower_all_but(SERVING_THREAD_NAME);
-    let listen_addr = config.listen_addr;
+    let listen_addr = config.server.listen_addr;
     let store = Store::open(&config).await.context("cannot open the store")?;
     refuse_without_keys_before_binding(&store, &config).await?;
     let listener = serving
@@ -58,7 +58,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let app = App::new(config.clone(), store.clone(), shutdown.clone()).context("cannot build the services")?;
     let perf_reporter = Arc::new(Reporter::new(app.perf.clone(), store.clone()));
-    let metrics_listener = match config.metrics_addr {
+    let metrics_listener = match config.server.metrics_addr {
         Some(addr) => Some(serving.spawn(crate::http::bind(addr)).await??),
         None => None,
     };
@@ -68,13 +68,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     health.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
 
     let gate = Gate::default();
-    let tenant_limits = TenantLimits::new(LimitSettings::from_config(&config));
+    let tenant_limits = TenantLimits::new(config.limits);
     let layers = RpcLayers {
         gate: gate.clone(),
-        permits: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+        permits: Arc::new(Semaphore::new(config.server.max_concurrent_requests)),
         work: Handle::current(),
-        request_timeout: config.request_timeout(),
-        max_message_bytes: config.max_message_bytes,
+        request_timeout: config.server.request_timeout,
+        max_message_bytes: config.server.max_message_bytes,
         perf: app.perf.clone(),
         tenant_limits: tenant_limits.clone(),
     };
@@ -93,18 +93,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         images: app.images.clone(),
         perf_reporter,
         retention: app.retention.clone(),
-        max_message_bytes: config.max_message_bytes,
+        max_message_bytes: config.server.max_message_bytes,
         shutdown: shutdown.clone(),
     };
     let router = crate::grpc::server::router(handlers, &health, layers)?;
 
     write_ready_file(&config, grpc_addr, metrics_addr)?;
-    tracing::info!(%grpc_addr, database = %crate::config::redact_url(&config.database_url), "listening");
+    tracing::info!(%grpc_addr, database = %config.store.database_url.redacted(), "listening");
     if let Some(addr) = metrics_addr {
         tracing::info!(%addr, "serving /metrics and /dashboard");
     }
 
-    let delay = Duration::from_millis(config.shutdown_delay_ms);
+    let delay = config.shutdown.delay;
     let stop = shutdown.clone();
     let stopping = async move {
         stop.cancelled().await;
@@ -113,7 +113,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::time::sleep(delay).await;
     };
     let serving_task = serving.spawn(crate::grpc::server::serve(router, listener, stopping));
-    let grace = Duration::from_millis(config.shutdown_grace_ms) + delay;
+    let grace = config.shutdown.grace + delay;
     let hard_stop = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;
@@ -199,16 +199,17 @@ fn auth_mode(key_count: u64, addr: SocketAddr, insecure: bool) -> Result<AuthMod
 /// `db_acquire_timeout_ms` and has none, refuse before binding anything. A store that does not
 /// answer yet is decided after binding ([`initialize`]), so health can say NOT_SERVING meanwhile.
 async fn refuse_without_keys_before_binding(store: &Store, config: &Config) -> anyhow::Result<()> {
-    if config.listen_addr.ip().is_loopback() || config.insecure {
+    if config.server.listen_addr.ip().is_loopback() || config.auth.insecure {
         return Ok(());
     }
     let count = async {
         store.initialize().await?;
         store.active_key_count().await
     };
-    let wait = Duration::from_millis(config.db_acquire_timeout_ms);
-    match tokio::time::timeout(wait, count).await {
-        Ok(Ok(keys)) => auth_mode(keys, config.listen_addr, config.insecure).map(drop).map_err(anyhow::Error::msg),
+    match tokio::time::timeout(config.store.acquire_timeout, count).await {
+        Ok(Ok(keys)) => {
+            auth_mode(keys, config.server.listen_addr, config.auth.insecure).map(drop).map_err(anyhow::Error::msg)
+        }
         _ => Ok(()),
     }
 }
@@ -242,7 +243,7 @@ async fn initialize(
             }
         }
     };
-    let implicit = match auth_mode(key_count, addr, app.config.insecure) {
+    let implicit = match auth_mode(key_count, addr, app.config.auth.insecure) {
         Ok(AuthMode::Keys) => {
             tracing::info!(keys = key_count, "API keys required");
             None
@@ -272,8 +273,7 @@ async fn initialize(
             return;
         }
     };
-    let ttl = Duration::from_millis(app.config.auth_cache_ttl_ms);
-    gate.open(Authenticator::new(store.clone(), ttl, implicit));
+    gate.open(Authenticator::new(store.clone(), app.config.auth.cache_ttl, implicit));
     app.start().await;
     tracing::info!("ready");
 }
@@ -288,8 +288,8 @@ async fn probe_health(
     config: Arc<Config>,
     shutdown: CancellationToken,
 ) {
-    let timeout = Duration::from_millis(config.health_probe_timeout_ms);
-    let mut ticker = tokio::time::interval(Duration::from_millis(config.health_probe_interval_ms));
+    let timeout = config.health.probe_timeout;
+    let mut ticker = tokio::time::interval(config.health.probe_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = ServingStatus::NotServing;
     loop {
@@ -343,7 +343,7 @@ async fn watch_signals(shutdown: CancellationToken) {
 
 /// Writes the bound addresses as JSON, atomically, for scripts and tests that start the server on port 0.
 fn write_ready_file(config: &Config, grpc_addr: SocketAddr, metrics_addr: Option<SocketAddr>) -> anyhow::Result<()> {
-    let Some(path) = &config.ready_file else { return Ok(()) };
+    let Some(path) = &config.server.ready_file else { return Ok(()) };
     let mut body = serde_json::json!({
         "grpc_addr": grpc_addr.to_string(),
         "pid": std::process::id(),

@@ -57,13 +57,14 @@ impl Telemetry {
 pub fn init(config: &Config) -> Result<Telemetry, String> {
     // Before anything can log: from here on every line and event is redacted of these.
     config.register_secrets();
-    let sentry = match config.sentry_dsn.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+    let settings = &config.telemetry;
+    let sentry = match settings.sentry_dsn.as_ref().map(|dsn| dsn.expose().trim()).filter(|d| !d.is_empty()) {
         Some(dsn) => {
             let dsn: sentry::types::Dsn = dsn.parse().map_err(|e| format!("sentry_dsn is not a valid DSN: {e}"))?;
             let mut options = sentry::ClientOptions::new();
             options.dsn = Some(dsn);
             options.release = sentry::release_name!();
-            options.environment = Some(config.environment.clone().into());
+            options.environment = Some(settings.environment.clone().into());
             options.send_default_pii = false;
             options.attach_stacktrace = false;
             options.max_breadcrumbs = 50;
@@ -75,8 +76,8 @@ pub fn init(config: &Config) -> Result<Telemetry, String> {
         None => None,
     };
 
-    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (json, pretty) = match config.log_format {
+    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (json, pretty) = match settings.log_format {
         LogFormat::Json => {
             let json = tfmt::layer()
                 .json()

@@ -16,13 +16,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use brain_server::config::{Config, DeciderKind};
-use brain_server::decide::openai::{CircuitState, OpenAiDecider, OpenAiDeciderSettings};
+use brain_server::config::{Config, DeciderKind, OpenAiSettings};
+use brain_server::decide::openai::{CircuitState, OpenAiDecider};
 use brain_server::decide::rules::{self, RulesDecider};
 use brain_server::decide::{
     Decider, Decision, DecisionBackend, DecisionInput, EditComplexity, Outcome, Tool, ToolCall, decider_from_config,
 };
 use brain_server::model::{Scene, SceneStatus};
+use brain_server::redact::Secret;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- stand-in
@@ -127,21 +128,22 @@ async fn stand_in() -> (SocketAddr, StandIn) {
 
 // ---------------------------------------------------------------- helpers
 
-fn settings(addr: SocketAddr) -> OpenAiDeciderSettings {
-    OpenAiDeciderSettings {
-        base_url: format!("http://{addr}/v1/"),
-        api_key: Some("test-key".into()),
+fn settings(addr: SocketAddr) -> OpenAiSettings {
+    OpenAiSettings {
+        base_url: Secret::url(format!("http://{addr}/v1/")),
+        api_key: Some(Secret::new("test-key")),
         model: "decider-test".into(),
-        attempt_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
         deadline: Duration::from_secs(10),
         max_retries: 2,
         backoff: Duration::from_millis(10),
         breaker_threshold: 5,
         breaker_cooldown: Duration::from_secs(30),
+        ..Config::default().openai
     }
 }
 
-fn decider(settings: OpenAiDeciderSettings) -> OpenAiDecider {
+fn decider(settings: OpenAiSettings) -> OpenAiDecider {
     OpenAiDecider::new(settings, Arc::new(RulesDecider)).unwrap()
 }
 
@@ -399,11 +401,7 @@ mod openai {
     async fn a_slow_model_times_out_is_retried_and_falls_back() {
         let (addr, s) = stand_in().await;
         s.otherwise(Reply::Slow(Duration::from_secs(5), Box::new(good())));
-        let d = decider(OpenAiDeciderSettings {
-            attempt_timeout: Duration::from_millis(300),
-            max_retries: 1,
-            ..settings(addr)
-        });
+        let d = decider(OpenAiSettings { timeout: Duration::from_millis(300), max_retries: 1, ..settings(addr) });
         let decision = decide(&d, &scenes(), PROMPT, &[]).await;
         assert_rules_fallback(&decision, PROMPT, "timeout");
         assert_eq!(reason(&decision), "timeout: no answer within 300 ms after 2 attempts");
@@ -414,8 +412,8 @@ mod openai {
     async fn the_deadline_bounds_all_attempts() {
         let (addr, s) = stand_in().await;
         s.otherwise(Reply::Slow(Duration::from_secs(5), Box::new(good())));
-        let d = decider(OpenAiDeciderSettings {
-            attempt_timeout: Duration::from_secs(2),
+        let d = decider(OpenAiSettings {
+            timeout: Duration::from_secs(2),
             deadline: Duration::from_millis(400),
             max_retries: 3,
             ..settings(addr)
@@ -460,7 +458,7 @@ mod openai {
             )
         };
         s.then([limited(None), good()]);
-        let d = decider(OpenAiDeciderSettings { deadline: Duration::from_secs(5), ..settings(addr) });
+        let d = decider(OpenAiSettings { deadline: Duration::from_secs(5), ..settings(addr) });
         assert_eq!(decide(&d, &scenes(), PROMPT, &[]).await.backend, DecisionBackend::Openai);
         assert_eq!(s.requests(), 2);
 
@@ -510,7 +508,7 @@ mod openai {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let d = decider(OpenAiDeciderSettings { max_retries: 1, ..settings(addr) });
+        let d = decider(OpenAiSettings { max_retries: 1, ..settings(addr) });
         let decision = decide(&d, &scenes(), PROMPT, &[]).await;
         assert_rules_fallback(&decision, PROMPT, "connection_failed");
         assert_eq!(reason(&decision), "connection_failed: could not reach the model endpoint after 2 attempts");
@@ -522,7 +520,7 @@ mod openai {
         s.otherwise(server_error(500));
         // Long enough that a loaded machine does not see it pass between two calls.
         let cooldown = Duration::from_millis(1_000);
-        let d = decider(OpenAiDeciderSettings {
+        let d = decider(OpenAiSettings {
             max_retries: 1,
             breaker_threshold: 3,
             breaker_cooldown: cooldown,
@@ -570,7 +568,7 @@ mod openai {
     async fn while_the_probe_is_in_flight_others_fall_back_at_once() {
         let (addr, s) = stand_in().await;
         let cooldown = Duration::from_millis(200);
-        let d = Arc::new(decider(OpenAiDeciderSettings {
+        let d = Arc::new(decider(OpenAiSettings {
             max_retries: 0,
             breaker_threshold: 1,
             breaker_cooldown: cooldown,
@@ -607,13 +605,11 @@ mod openai {
 
         let (addr, s) = stand_in().await;
         s.then([good()]);
-        let config = Config {
-            decider: DeciderKind::Openai,
-            openai_base_url: format!("http://{addr}/v1"),
-            openai_api_key: None,
-            openai_model: "configured-model".into(),
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.orchestration.decider = DeciderKind::Openai;
+        config.openai.base_url = Secret::url(format!("http://{addr}/v1"));
+        config.openai.api_key = None;
+        config.openai.model = "configured-model".into();
         config.validate().unwrap();
         let openai = decider_from_config(&config).unwrap();
         let decision = decide(openai.as_ref(), &scenes(), PROMPT, &[]).await;

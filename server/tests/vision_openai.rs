@@ -15,9 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use brain_server::config::{Config, OpenAiSettings};
 use brain_server::model::{ImageFacts, TypographyStatus};
+use brain_server::redact::Secret;
 use brain_server::vision::Analyzer;
-use brain_server::vision::openai::{OpenAiSettings, OpenAiVision};
+use brain_server::vision::openai::OpenAiVision;
 use brain_server::vision::pixels::{PixelAnalyzer, PixelLimits};
 use serde_json::{Value, json};
 
@@ -82,10 +84,11 @@ fn vision(addr: SocketAddr, mode: &str, timeout_ms: u64) -> OpenAiVision {
     OpenAiVision::new(
         PixelAnalyzer::new(limits()),
         OpenAiSettings {
-            base_url: format!("http://{addr}/{mode}/v1/"),
-            api_key: Some("test-key".into()),
-            model: "vision-test".into(),
+            base_url: Secret::url(format!("http://{addr}/{mode}/v1/")),
+            api_key: Some(Secret::new("test-key")),
+            vision_model: "vision-test".into(),
             timeout: Duration::from_millis(timeout_ms),
+            ..Config::default().openai
         },
     )
     .unwrap()

@@ -15,6 +15,7 @@ use brain_server::{
     config::Config,
     error::{Error, ErrorKind},
     perf::{OrchestrationSample, Perf, StageTimings},
+    redact::Secret,
     telemetry::{self, Failure},
 };
 
@@ -24,7 +25,9 @@ const PROJECT: &str = "01a206ee-0000-7000-8000-00000000p001";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_failures_reach_sentry_tagged_and_scrubbed() {
     let sentry = FakeSentry::start().await;
-    let config = Config { sentry_dsn: Some(sentry.dsn()), environment: "e2e".into(), ..Config::default() };
+    let mut config = Config::default();
+    config.telemetry.sentry_dsn = Some(Secret::new(sentry.dsn()));
+    config.telemetry.environment = "e2e".into();
     let guard = telemetry::init(&config).expect("telemetry");
     assert!(guard.sentry_enabled());
 

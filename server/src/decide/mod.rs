@@ -222,13 +222,13 @@ pub trait Decider: Send + Sync {
 /// Fails only if the `openai` backend's HTTP client cannot be built.
 pub fn decider_from_config(config: &Config) -> Result<Arc<dyn Decider>, crate::error::Error> {
     let rules: Arc<dyn Decider> = Arc::new(rules::RulesDecider);
-    Ok(match config.decider {
+    Ok(match config.orchestration.decider {
         DeciderKind::Rules => rules,
         DeciderKind::Openai => {
             let decider = openai::OpenAiDecider::from_config(config, rules)?;
             tracing::info!(
-                base_url = %crate::config::redact_url(&config.openai_base_url),
-                model = %config.openai_model,
+                base_url = %config.openai.base_url.redacted(),
+                model = %config.openai.model,
                 "decisions by an OpenAI-compatible model, falling back to the rules"
             );
             Arc::new(decider)

@@ -250,8 +250,8 @@ mod tests {
     };
 
     async fn store_with_project(dir: &tempfile::TempDir) -> (Store, crate::model::TenantId, String) {
-        let config =
-            Config { database_url: format!("sqlite://{}/brain.db", dir.path().display()), ..Config::default() };
+        let mut config = Config::default();
+        config.store.database_url = crate::redact::Secret::url(format!("sqlite://{}/brain.db", dir.path().display()));
         let store = Store::open(&config).await.expect("open"); // ok: unit test only (#[cfg(test)]), not on a request path
         store.initialize().await.expect("migrate"); // ok: unit test only (#[cfg(test)]), not on a request path
         let tenant = store.ensure_tenant("t").await.expect("tenant").id; // ok: unit test only (#[cfg(test)]), not on a request path

@@ -110,7 +110,7 @@ async fn api_timeline(State(reporter): State<Arc<Reporter>>, Query(params): Quer
 async fn api_retention(State(reporter): State<Arc<Reporter>>) -> Response {
     let perf = reporter.perf();
     let body = serde_json::json!({
-        "interval_ms": perf.config().retention_interval_ms,
+        "interval_ms": perf.config().retention_interval.as_millis() as u64,
         "last_run": perf.last_retention_run(),
     });
     no_store(Json(body).into_response())

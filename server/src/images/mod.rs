@@ -11,7 +11,7 @@
 mod cache;
 mod worker;
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc};
 
 use bytes::Bytes;
 use futures::Stream;
@@ -108,7 +108,7 @@ pub fn prepare(inputs: Vec<ImageInput>, config: &Config) -> Result<Vec<PreparedI
     if inputs.is_empty() {
         return Err(Error::missing("images"));
     }
-    let max = config.max_images_per_request as usize;
+    let max = config.images.max_per_request as usize;
     if inputs.len() > max {
         return Err(Error::new(
             Reason::TooManyImages,
@@ -134,7 +134,7 @@ pub fn prepare(inputs: Vec<ImageInput>, config: &Config) -> Result<Vec<PreparedI
                     return Err(Error::missing(&field));
                 }
                 let format =
-                    vision::intake::check_inline(&data, config.max_image_bytes).map_err(|e| e.with_field(&field))?;
+                    vision::intake::check_inline(&data, config.images.max_bytes).map_err(|e| e.with_field(&field))?;
                 PreparedImage {
                     image_id,
                     mime_type: Some(format.mime()),
@@ -148,7 +148,7 @@ pub fn prepare(inputs: Vec<ImageInput>, config: &Config) -> Result<Vec<PreparedI
                 if url.is_empty() {
                     return Err(Error::missing(&field));
                 }
-                let url = vision::intake::validate_url(url, config.allow_private_image_urls)
+                let url = vision::intake::validate_url(url, config.images.allow_private_urls)
                     .map_err(|e| e.with_field(&field))?;
                 PreparedImage { image_id, mime_type: None, byte_size: None, source: ImageSource::Url(url.into()) }
             }
@@ -189,10 +189,7 @@ impl Images {
     ) -> Result<Self> {
         let images = Self {
             inner: Arc::new(Inner {
-                cache: FactsCache::new(
-                    config.image_facts_cache_capacity,
-                    Duration::from_millis(config.image_facts_cache_ttl_ms),
-                ),
+                cache: FactsCache::new(config.images.facts_cache_capacity, config.images.facts_cache_ttl),
                 analyzer: vision::analyzer_from_config(&config)?,
                 fetcher: Fetcher::from_config(&config)?,
                 store,
@@ -263,7 +260,7 @@ impl Images {
                 kind: jobs::KIND_ANALYZE_IMAGE,
                 subject_id: image.image_id,
                 payload,
-                max_attempts: self.inner.config.job_max_attempts,
+                max_attempts: self.inner.config.jobs.max_attempts,
             };
             txn.enqueue_job(&job).await?;
         }
@@ -344,7 +341,7 @@ impl Images {
         let project_id = validate::id("project_id", project_id)?;
         let orchestration_id = validate::optional_id("orchestration_id", orchestration_id)?;
         self.inner.store.get_project(tenant, &project_id).await?;
-        let heartbeat = Duration::from_millis(self.inner.config.stream_heartbeat_ms);
+        let heartbeat = self.inner.config.server.stream_heartbeat;
         Watch::open(&self.inner.bus, &project_id, after_cursor, orchestration_id.as_deref(), heartbeat, shutdown).await
     }
 

@@ -86,9 +86,9 @@ impl JobQueue {
 /// failed attempt): `base * 2^(attempt-1)`, capped at five minutes, with
 /// "equal jitter" (a random point in the upper half) so retries of jobs that
 /// failed together spread out instead of hammering a recovering dependency.
-pub fn backoff(base_ms: u64, attempt: u32) -> Duration {
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let exp = attempt.saturating_sub(1).min(20);
-    let full = Duration::from_millis(base_ms.saturating_mul(1 << exp)).min(MAX_BACKOFF);
+    let full = base.saturating_mul(1 << exp).min(MAX_BACKOFF);
     let half = full / 2;
     let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
     half + Duration::from_millis(jitter)
@@ -103,11 +103,11 @@ mod tests {
         for attempt in 1..=6 {
             let full = 100u64 << (attempt - 1);
             for _ in 0..50 {
-                let d = backoff(100, attempt).as_millis() as u64;
+                let d = backoff(Duration::from_millis(100), attempt).as_millis() as u64;
                 assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d} not in [{}, {full}]", full / 2);
             }
         }
-        assert!(backoff(1_000, 40) <= MAX_BACKOFF);
-        assert!(backoff(1_000, 40) >= MAX_BACKOFF / 2);
+        assert!(backoff(Duration::from_secs(1), 40) <= MAX_BACKOFF);
+        assert!(backoff(Duration::from_secs(1), 40) >= MAX_BACKOFF / 2);
     }
 }

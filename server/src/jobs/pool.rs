@@ -164,7 +164,7 @@ impl Workers {
 
 async fn worker(ctx: Arc<Ctx>, index: u32) {
     let owner = format!("{}/w{index}", ctx.replica);
-    let poll = Duration::from_millis(ctx.queue.config().job_poll_interval_ms);
+    let poll = ctx.queue.config().jobs.poll_interval;
     loop {
         if ctx.shutdown.is_cancelled() {
             return;
@@ -196,7 +196,7 @@ async fn claim(ctx: &Ctx, owner: &str) -> Result<Option<Job>> {
     if !store.has_due_job(&kinds).await? {
         return Ok(None);
     }
-    let lease_ms = ctx.queue.config().job_lease_ms as i64;
+    let lease_ms = ctx.queue.config().jobs.lease.as_millis() as i64;
     let txn = store.begin_write().await?;
     let claimed = txn.claim_job(owner, lease_ms, &kinds, &ctx.queue.turn()).await?;
     // Only kinds with a handler are claimed.
@@ -285,7 +285,7 @@ async fn run_attempt(ctx: &Ctx, job: Job) {
             ctx.perf.record_job(&sample(JobOutcome::Failed, failure.orchestration_id.or(orchestration_id), None));
         }
         Err(failure) => {
-            let delay = backoff(ctx.queue.config().job_backoff_ms, job.attempts);
+            let delay = backoff(ctx.queue.config().jobs.backoff, job.attempts);
             let run_after = now_ms() + delay.as_millis() as i64;
             tracing::info!(error = %failure.message, retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry");
             if let Err(err) = handler.retry(&job, &failure.message, run_after).await {
@@ -305,11 +305,11 @@ fn cannot_record(job: &Job, what: &str, err: &crate::error::Error) {
 
 /// Extends the lease every third of its length; returns when it was lost.
 async fn keep_lease(ctx: &Ctx, job: &Job) {
-    let lease_ms = ctx.queue.config().job_lease_ms;
-    let every = Duration::from_millis((lease_ms / 3).max(1));
+    let lease = ctx.queue.config().jobs.lease;
+    let every = (lease / 3).max(Duration::from_millis(1));
     loop {
         tokio::time::sleep(every).await;
-        match ctx.queue.store().extend_job_lease(job, lease_ms as i64).await {
+        match ctx.queue.store().extend_job_lease(job, lease.as_millis() as i64).await {
             Ok(true) => {}
             Ok(false) => return,
             // The store may come back before the lease runs out; if it does

@@ -309,7 +309,7 @@ impl Orchestrator {
         if !prompt.is_empty() {
             self.check_prompt(prompt)?;
         }
-        let budget = budget::resolve_budget(token_budget, self.config.token_budget)?;
+        let budget = budget::resolve_budget(token_budget, self.config.orchestration.token_budget)?;
         let (prepared, cache_hit) = self.prepared(tenant, &project_id).await?;
         let fitted = budget::fit(&prepared, prompt, budget)?;
         warn_if_near_budget(&project_id, &fitted.report);
@@ -408,7 +408,7 @@ impl Orchestrator {
         let images =
             if request.images.is_empty() { Vec::new() } else { self.images.prepare(request.images.clone())? };
         let request_id = validate::optional_id("request_id", &request.request_id)?;
-        let budget = budget::resolve_budget(request.token_budget, self.config.token_budget)?;
+        let budget = budget::resolve_budget(request.token_budget, self.config.orchestration.token_budget)?;
         // Last, so a request refused for any field spends none of the tenant's image budget.
         admission.admit(images.len())?;
         let digests: Vec<String> = request.images.iter().map(image_digest).collect();
@@ -417,7 +417,7 @@ impl Orchestrator {
     }
 
     fn check_prompt(&self, prompt: &str) -> Result<()> {
-        let max = self.config.max_prompt_bytes;
+        let max = self.config.orchestration.max_prompt_bytes;
         if prompt.len() > max {
             return Err(Error::new(
                 Reason::PromptTooLarge,
@@ -545,7 +545,8 @@ fn tool_name(decision: &Decision) -> &'static str {
 
 /// The configured part of what a context packet holds.
 fn packet_limits(config: &Config) -> PacketLimits {
-    PacketLimits { recent_turns: config.recent_turns, preferences: config.context_max_preferences }
+    let settings = &config.orchestration;
+    PacketLimits { recent_turns: settings.recent_turns, preferences: settings.max_preferences }
 }
 
 #[cfg(test)]

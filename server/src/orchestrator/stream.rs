@@ -95,7 +95,7 @@ impl Orchestrator {
                 Err(Error::invalid("image_wait", "image_wait must be at most 10 minutes").with_limit("600s"))
             }
             Some(wait) => Ok(wait),
-            None => Ok(Duration::from_millis(self.config.image_wait_ms)),
+            None => Ok(self.config.orchestration.image_wait),
         }
     }
 }

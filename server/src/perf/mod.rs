@@ -34,7 +34,11 @@ pub use report::{Report, ReportQuery, Reporter, Window};
 pub use watch::{DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, watch_interval};
 use window::{STAGES, Windows, code_index};
 
-use crate::{config::Config, error::ErrorKind, telemetry};
+use crate::{
+    config::{Config, PerfSettings},
+    error::ErrorKind,
+    telemetry,
+};
 
 /// Where one orchestration spent its time, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -172,48 +176,28 @@ impl StreamKind {
 /// The settings the recorder needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PerfConfig {
-    /// Old blocking flow: context stage, ms.
-    pub old_context_ms: f64,
-    /// Old blocking flow: decision stage, ms.
-    pub old_decision_ms: f64,
-    /// Old blocking flow: image analysis stage when images are present, ms.
-    pub old_image_ms: f64,
-    /// Async-win target, 0..=1.
-    pub improvement_target: f64,
-    /// Stage (or unary RPC) p95 above which an anomaly is reported, ms; 0 disables.
-    pub anomaly_p95_ms: f64,
-    /// How often the anomaly check runs.
-    pub anomaly_interval: Duration,
-    /// (tenant, project) scopes kept per 10-second slot before they merge into "~other".
-    pub max_series: usize,
-    /// Scopes one tenant keeps per 10-second slot before its others merge into its "~other".
-    pub max_series_per_tenant: usize,
+    /// The `perf_*` settings.
+    pub settings: PerfSettings,
     /// Feed the Prometheus recorder too.
     pub prometheus: bool,
-    /// How often scheduled retention runs (0: off), for the dashboard's retention line.
-    pub retention_interval_ms: u64,
+    /// How often scheduled retention runs (zero: off), for the dashboard's retention line.
+    pub retention_interval: Duration,
 }
 
 impl PerfConfig {
     /// The recorder settings of `config`.
     pub fn from_config(config: &Config) -> Self {
         Self {
-            old_context_ms: config.perf_old_context_ms,
-            old_decision_ms: config.perf_old_decision_ms,
-            old_image_ms: config.perf_old_image_ms,
-            improvement_target: config.perf_improvement_target,
-            anomaly_p95_ms: config.perf_anomaly_p95_ms,
-            anomaly_interval: Duration::from_millis(config.perf_anomaly_interval_ms),
-            max_series: config.perf_max_series as usize,
-            max_series_per_tenant: config.perf_max_series_per_tenant as usize,
-            prometheus: config.metrics_addr.is_some(),
-            retention_interval_ms: config.retention_interval_ms,
+            settings: config.perf.clone(),
+            prometheus: config.server.metrics_addr.is_some(),
+            retention_interval: config.retention.interval,
         }
     }
 
     /// The old blocking flow's estimated response time for an orchestration.
     pub fn old_flow_ms(&self, image_count: u32) -> f64 {
-        self.old_context_ms + self.old_decision_ms + if image_count > 0 { self.old_image_ms } else { 0.0 }
+        let s = &self.settings;
+        s.old_context_ms + s.old_decision_ms + if image_count > 0 { s.old_image_ms } else { 0.0 }
     }
 }
 
@@ -279,7 +263,7 @@ impl Perf {
         }
         Self {
             inner: Arc::new(Inner {
-                windows: Windows::new(config.max_series, config.max_series_per_tenant),
+                windows: Windows::new(config.settings.max_series, config.settings.max_series_per_tenant),
                 config,
                 tracker: Mutex::default(),
                 streams: Default::default(),

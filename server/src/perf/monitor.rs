@@ -38,7 +38,7 @@ pub struct Anomaly {
 }
 
 pub(super) fn anomalies(perf: &Perf, last: &Mutex<HashMap<String, Instant>>) -> Vec<Anomaly> {
-    let threshold = perf.config().anomaly_p95_ms;
+    let threshold = perf.config().settings.anomaly_p95_ms;
     if threshold <= 0.0 {
         return Vec::new();
     }
@@ -66,7 +66,7 @@ pub(super) fn anomalies(perf: &Perf, last: &Mutex<HashMap<String, Instant>>) -> 
 pub fn spawn(reporter: Arc<Reporter>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let perf = reporter.perf().clone();
-        let check_every = perf.config().anomaly_interval;
+        let check_every = perf.config().settings.anomaly_interval;
         let tick = check_every.min(SAMPLE_EVERY).max(Duration::from_millis(100));
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,9 +108,16 @@ mod tests {
     use super::*;
     use crate::perf::PerfConfig;
 
+    /// A recorder whose anomaly threshold is `p95_ms`.
+    fn with_threshold(p95_ms: f64) -> Perf {
+        let mut config = PerfConfig::default();
+        config.settings.anomaly_p95_ms = p95_ms;
+        Perf::with_config(config)
+    }
+
     #[test]
     fn slow_stages_are_reported_once_per_period() {
-        let perf = Perf::with_config(PerfConfig { anomaly_p95_ms: 5.0, ..PerfConfig::default() });
+        let perf = with_threshold(5.0);
         for _ in 0..MIN_SAMPLES {
             perf.record_rpc("GetProject", "OK", Some("t"), None, Duration::from_millis(20));
             perf.record_rpc("ListProjects", "OK", Some("t"), None, Duration::from_millis(1));
@@ -125,10 +132,10 @@ mod tests {
 
     #[test]
     fn too_few_samples_or_disabled_is_quiet() {
-        let perf = Perf::with_config(PerfConfig { anomaly_p95_ms: 5.0, ..PerfConfig::default() });
+        let perf = with_threshold(5.0);
         perf.record_rpc("GetProject", "OK", Some("t"), None, Duration::from_millis(20));
         assert!(perf.take_anomalies().is_empty());
-        let off = Perf::with_config(PerfConfig { anomaly_p95_ms: 0.0, ..PerfConfig::default() });
+        let off = with_threshold(0.0);
         for _ in 0..MIN_SAMPLES {
             off.record_rpc("GetProject", "OK", Some("t"), None, Duration::from_millis(20));
         }

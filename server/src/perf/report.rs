@@ -342,17 +342,17 @@ pub fn build(perf: &Perf, query: &ReportQuery, extras: &Extras) -> Report {
     };
     let estimated = EstimatedAsyncWin {
         samples: agg.orchestrations,
-        old_context_ms: config.old_context_ms,
-        old_decision_ms: config.old_decision_ms,
-        old_image_ms: config.old_image_ms,
+        old_context_ms: config.settings.old_context_ms,
+        old_decision_ms: config.settings.old_decision_ms,
+        old_image_ms: config.settings.old_image_ms,
         mean_old_ms: mean(agg.old_ms_sum, agg.orchestrations),
         mean_actual_ms: mean(agg.actual_ms_sum, agg.orchestrations),
         improvement: improvement(agg.actual_ms_sum, agg.old_ms_sum),
     };
     let target_met = if measured.samples > 0 {
-        measured.improvement >= config.improvement_target
+        measured.improvement >= config.settings.improvement_target
     } else {
-        estimated.samples > 0 && estimated.improvement >= config.improvement_target
+        estimated.samples > 0 && estimated.improvement >= config.settings.improvement_target
     };
 
     Report {
@@ -369,7 +369,7 @@ pub fn build(perf: &Perf, query: &ReportQuery, extras: &Extras) -> Report {
         rpc_latencies,
         unary_latency: LatencySummary::of("unary", &unary),
         stage_latencies: STAGES.iter().zip(&agg.stages).map(|(name, h)| LatencySummary::of(name, h)).collect(),
-        async_win: AsyncWin { measured, estimated, target: config.improvement_target, target_met },
+        async_win: AsyncWin { measured, estimated, target: config.settings.improvement_target, target_met },
         context_cache: cache_stats(
             &merged.caches,
             CacheKind::ContextPacket,

@@ -79,16 +79,17 @@ impl Store {
     /// Connecting lazily lets the server bind and report NOT_SERVING while the
     /// database is still unreachable, instead of crash-looping.
     pub async fn open(config: &Config) -> Result<Self, Error> {
-        let acquire = Duration::from_millis(config.db_acquire_timeout_ms);
-        let probe_timeout = Duration::from_millis(config.health_probe_timeout_ms);
-        if config.is_sqlite() {
-            let path = sqlite_path(&config.database_url)?;
+        let settings = &config.store;
+        let acquire = settings.acquire_timeout;
+        let probe_timeout = config.health.probe_timeout;
+        if settings.is_sqlite() {
+            let path = sqlite_path(settings.database_url.expose())?;
             if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::store_unavailable(format!("cannot create {}: {e}", dir.display())))?;
             }
-            let busy = Duration::from_millis(config.sqlite_busy_timeout_ms);
-            let synchronous = match config.sqlite_synchronous {
+            let busy = settings.sqlite_busy_timeout;
+            let synchronous = match settings.sqlite_synchronous {
                 SqliteSync::Normal => SqliteSynchronous::Normal,
                 SqliteSync::Full => SqliteSynchronous::Full,
             };
@@ -106,25 +107,25 @@ impl Store {
                     .pragma("wal_autocheckpoint", "0")
             })
             .await?;
-            let read = sqlite_pool(&url, config.db_max_connections, acquire, ReleaseCheck::ReadOnly, move |o| {
+            let read = sqlite_pool(&url, settings.max_connections, acquire, ReleaseCheck::ReadOnly, move |o| {
                 o.busy_timeout(busy).foreign_keys(true)
             })
             .await?;
             // The probe takes the write lock briefly, so its busy timeout is the probe timeout.
             let probe =
                 sqlite_pool(&url, 1, probe_timeout, ReleaseCheck::Full, move |o| o.busy_timeout(probe_timeout)).await?;
-            let (write, read, probe) = statement_log::attach(config, [write, read, probe])?;
+            let (write, read, probe) = statement_log::attach(settings, [write, read, probe])?;
             Ok(Self {
                 write,
                 read,
                 probe,
                 backend: Backend::Sqlite,
-                max_connections: config.db_max_connections + 1,
+                max_connections: settings.max_connections + 1,
                 writes: Arc::default(),
             })
         } else {
-            let mut opts = ConnectOptions::new(config.database_url.clone());
-            opts.max_connections(config.db_max_connections)
+            let mut opts = ConnectOptions::new(settings.database_url.expose());
+            opts.max_connections(settings.max_connections)
                 .min_connections(0)
                 .acquire_timeout(acquire)
                 .connect_timeout(acquire)
@@ -132,7 +133,7 @@ impl Store {
                 .sqlx_logging(false)
                 .map_sqlx_postgres_pool_opts(|pool| pool.after_release(release_outside_transaction_pg));
             let pool = connect_lazy(opts).await?;
-            let mut probe_opts = ConnectOptions::new(config.database_url.clone());
+            let mut probe_opts = ConnectOptions::new(settings.database_url.expose());
             probe_opts
                 .max_connections(1)
                 .min_connections(0)
@@ -141,13 +142,13 @@ impl Store {
                 .connect_lazy(true)
                 .sqlx_logging(false);
             let probe = connect_lazy(probe_opts).await?;
-            let (pool, probe, _) = statement_log::attach(config, [pool, probe.clone(), probe])?;
+            let (pool, probe, _) = statement_log::attach(settings, [pool, probe.clone(), probe])?;
             Ok(Self {
                 write: pool.clone(),
                 read: pool,
                 probe,
                 backend: Backend::Postgres,
-                max_connections: config.db_max_connections,
+                max_connections: settings.max_connections,
                 writes: Arc::default(),
             })
         }

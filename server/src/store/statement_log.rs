@@ -10,7 +10,7 @@ use std::{
 
 use sea_orm::DatabaseConnection;
 
-use crate::{config::Config, error::Error};
+use crate::{config::StoreSettings, error::Error};
 
 struct StatementLog {
     seen: Mutex<HashSet<String>>,
@@ -29,11 +29,11 @@ impl StatementLog {
 
 /// Makes the connections report their statements to the log, when one is configured.
 pub(super) fn attach(
-    config: &Config,
+    settings: &StoreSettings,
     connections: [DatabaseConnection; 3],
 ) -> Result<(DatabaseConnection, DatabaseConnection, DatabaseConnection), Error> {
     let [mut a, mut b, mut c] = connections;
-    if let Some(path) = &config.statement_log_file {
+    if let Some(path) = &settings.statement_log_file {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

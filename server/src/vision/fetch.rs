@@ -181,15 +181,16 @@ pub struct FetchSettings {
 impl FetchSettings {
     /// From `image_fetch_*`, `max_image_bytes` and `allow_private_image_urls`.
     pub fn from_config(config: &Config) -> Self {
+        let fetch = &config.images.fetch;
         Self {
-            connect_timeout: Duration::from_millis(config.image_fetch_connect_timeout_ms),
-            total_timeout: Duration::from_millis(config.image_fetch_timeout_ms),
-            max_bytes: config.max_image_bytes,
-            max_redirects: config.image_fetch_max_redirects,
-            policy: AddressPolicy { allow_private: config.allow_private_image_urls, exceptions: Vec::new() },
-            min_bytes_per_sec: config.image_fetch_min_bytes_per_sec,
-            rate_grace: Duration::from_millis(config.image_fetch_rate_grace_ms),
-            slow_max_attempts: config.image_fetch_slow_max_attempts,
+            connect_timeout: fetch.connect_timeout,
+            total_timeout: fetch.timeout,
+            max_bytes: config.images.max_bytes,
+            max_redirects: fetch.max_redirects,
+            policy: AddressPolicy { allow_private: config.images.allow_private_urls, exceptions: Vec::new() },
+            min_bytes_per_sec: fetch.min_bytes_per_sec,
+            rate_grace: fetch.rate_grace,
+            slow_max_attempts: fetch.slow_max_attempts,
         }
     }
 }

@@ -58,7 +58,7 @@ pub trait Analyzer: Send + Sync {
 /// The analyser the configuration asks for (`vision = "pixels" | "openai"`).
 /// Fails only if the HTTP client of the `openai` backend cannot be built.
 pub fn analyzer_from_config(config: &Config) -> Result<Arc<dyn Analyzer>, crate::error::Error> {
-    Ok(match config.vision {
+    Ok(match config.images.vision {
         VisionKind::Pixels => Arc::new(PixelAnalyzer::from_config(config)),
         VisionKind::Openai => Arc::new(OpenAiVision::from_config(config)?),
     })

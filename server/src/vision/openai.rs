@@ -17,7 +17,6 @@
 //! class only: never image bytes, prompt or model text.
 
 use std::io::Cursor;
-use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -27,7 +26,8 @@ use super::header::Dimensions;
 use super::intake::ImageFormat;
 use super::pixels::{self, PixelAnalyzer};
 use super::{AnalysisError, Analyzer, ImageFacts, Typography, TypographyStatus};
-use crate::config::Config;
+use crate::config::{Config, OpenAiSettings};
+use crate::redact::Secret;
 use crate::text::strip_fence;
 
 /// Largest image sent as is; bigger ones are sent as a preview.
@@ -49,55 +49,19 @@ Describe only what you can see; never guess."#;
 
 const USER_PROMPT: &str = "Describe this image's typography and layout.";
 
-/// Settings of the vision model client. `Debug` redacts the key.
-#[derive(Clone)]
-pub struct OpenAiSettings {
-    /// Base URL; requests go to `{base_url}/chat/completions`.
-    pub base_url: String,
-    /// Bearer token, if the server needs one.
-    pub api_key: Option<String>,
-    /// Model name.
-    pub model: String,
-    /// Timeout of the whole call.
-    pub timeout: Duration,
-}
-
-impl std::fmt::Debug for OpenAiSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiSettings")
-            .field("base_url", &crate::redact::url(&self.base_url))
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-impl OpenAiSettings {
-    /// `openai_base_url`, `openai_api_key`, `vision_model`, `openai_timeout_ms`.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            base_url: config.openai_base_url.clone(),
-            api_key: config.openai_api_key.clone(),
-            model: config.vision_model.clone(),
-            timeout: Duration::from_millis(config.openai_timeout_ms),
-        }
-    }
-}
-
 /// Pixel facts enriched by a vision model.
 pub struct OpenAiVision {
     pixels: PixelAnalyzer,
     client: reqwest::Client,
-    endpoint: String,
+    endpoint: Secret,
     settings: OpenAiSettings,
 }
 
 impl std::fmt::Debug for OpenAiVision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiVision")
-            .field("endpoint", &crate::redact::url(&self.endpoint))
-            .field("model", &self.settings.model)
+            .field("endpoint", &self.endpoint)
+            .field("model", &self.settings.vision_model)
             .finish()
     }
 }
@@ -105,20 +69,21 @@ impl std::fmt::Debug for OpenAiVision {
 impl OpenAiVision {
     /// From the configuration.
     pub fn from_config(config: &Config) -> Result<Self, crate::error::Error> {
-        Self::new(PixelAnalyzer::from_config(config), OpenAiSettings::from_config(config))
+        Self::new(PixelAnalyzer::from_config(config), config.openai.clone())
     }
 
-    /// With an explicit pixel analyser and model settings.
+    /// With an explicit pixel analyser and model settings (the model is `settings.vision_model`,
+    /// one call is bounded by `settings.timeout`).
     pub fn new(pixels: PixelAnalyzer, settings: OpenAiSettings) -> Result<Self, crate::error::Error> {
         let client = crate::http_client::model_client(settings.timeout, "vision model client")?;
-        let endpoint = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
+        let endpoint = Secret::url(format!("{}/chat/completions", settings.base_url.expose().trim_end_matches('/')));
         Ok(Self { pixels, client, endpoint, settings })
     }
 
     async fn ask_model(&self, bytes: &[u8]) -> Result<ModelAnswer, ModelFailure> {
         let data_url = self.image_data_url(bytes).await?;
         let body = json!({
-            "model": self.settings.model,
+            "model": self.settings.vision_model,
             "temperature": 0,
             "max_tokens": 400,
             "response_format": {"type": "json_object"},
@@ -131,10 +96,13 @@ impl OpenAiVision {
             ]
         });
         let body = serde_json::to_vec(&body).map_err(|_| ModelFailure::Internal)?;
-        let mut request =
-            self.client.post(&self.endpoint).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        let mut request = self
+            .client
+            .post(self.endpoint.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
         if let Some(key) = &self.settings.api_key {
-            request = request.bearer_auth(key);
+            request = request.bearer_auth(key.expose());
         }
         let call = async {
             let mut response = request.send().await.map_err(ModelFailure::from_reqwest)?;
@@ -198,11 +166,11 @@ impl Analyzer for OpenAiVision {
             Ok(answer) => {
                 facts.typography = answer.typography;
                 facts.layout.description = answer.layout_description;
-                facts.analyzer = format!("openai:{}", self.settings.model);
+                facts.analyzer = format!("openai:{}", self.settings.vision_model);
             }
             Err(failure) => {
                 tracing::warn!(
-                    model = %self.settings.model,
+                    model = %self.settings.vision_model,
                     failure = %failure,
                     "vision model failed; keeping the pixel facts"
                 );
@@ -340,6 +308,8 @@ pub fn parse_answer(body: &[u8]) -> Result<ModelAnswer, ModelFailure> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn wrap(content: &str) -> Vec<u8> {
@@ -350,10 +320,11 @@ mod tests {
     #[test]
     fn debug_output_never_shows_the_api_key() {
         let settings = OpenAiSettings {
-            base_url: "http://proxy:proxy-secret-value@127.0.0.1:9/v1".into(),
-            api_key: Some("sk-secret-value".into()),
-            model: "gpt-4o".into(),
+            base_url: Secret::url("http://proxy:proxy-secret-value@127.0.0.1:9/v1"),
+            api_key: Some(Secret::new("sk-secret-value")),
+            vision_model: "gpt-4o".into(),
             timeout: Duration::from_secs(1),
+            ..Config::default().openai
         };
         let printed = format!("{settings:?}");
         assert!(!printed.contains("sk-secret-value"), "{printed}");

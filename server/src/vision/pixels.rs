@@ -68,7 +68,7 @@ pub struct PixelLimits {
 impl PixelLimits {
     /// `max_image_bytes` and `max_image_pixels` from the configuration.
     pub fn from_config(config: &Config) -> Self {
-        Self { max_bytes: config.max_image_bytes, max_pixels: config.max_image_pixels }
+        Self { max_bytes: config.images.max_bytes, max_pixels: config.images.max_pixels }
     }
 }
 

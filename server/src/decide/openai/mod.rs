@@ -39,7 +39,10 @@ pub use breaker::{CircuitBreaker, CircuitState};
 use schema::{ModelDecision, Reject};
 
 use super::{Decider, Decision, DecisionBackend, DecisionInput};
-use crate::config::{Config, redact_url};
+use crate::{
+    config::{Config, OpenAiSettings},
+    redact::Secret,
+};
 
 /// Largest response body read, in bytes.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -51,63 +54,6 @@ pub const MAX_OUTPUT_TOKENS: u32 = 2_048;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Longest `Retry-After` honoured; longer ones end the retries.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
-
-/// Settings of the decision model client.
-#[derive(Clone)]
-pub struct OpenAiDeciderSettings {
-    /// Base URL; requests go to `{base_url}/chat/completions`.
-    pub base_url: String,
-    /// Bearer token, if the server needs one. Never logged.
-    pub api_key: Option<String>,
-    /// Model name.
-    pub model: String,
-    /// Bound on one attempt.
-    pub attempt_timeout: Duration,
-    /// Bound on all attempts and the delays between them.
-    pub deadline: Duration,
-    /// Attempts after the first, for retryable failures.
-    pub max_retries: u32,
-    /// First retry delay; doubles each retry, with jitter.
-    pub backoff: Duration,
-    /// Consecutive failed decisions that open the breaker.
-    pub breaker_threshold: u32,
-    /// How long the breaker stays open before a probe.
-    pub breaker_cooldown: Duration,
-}
-
-impl fmt::Debug for OpenAiDeciderSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiDeciderSettings")
-            .field("base_url", &redact_url(&self.base_url))
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("attempt_timeout", &self.attempt_timeout)
-            .field("deadline", &self.deadline)
-            .field("max_retries", &self.max_retries)
-            .field("backoff", &self.backoff)
-            .field("breaker_threshold", &self.breaker_threshold)
-            .field("breaker_cooldown", &self.breaker_cooldown)
-            .finish()
-    }
-}
-
-impl OpenAiDeciderSettings {
-    /// `openai_base_url`, `openai_api_key`, `openai_model`, `openai_timeout_ms`, `openai_deadline_ms`,
-    /// `openai_max_retries`, `openai_backoff_ms`, `openai_breaker_threshold`, `openai_breaker_cooldown_ms`.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            base_url: config.openai_base_url.clone(),
-            api_key: config.openai_api_key.clone(),
-            model: config.openai_model.clone(),
-            attempt_timeout: Duration::from_millis(config.openai_timeout_ms),
-            deadline: Duration::from_millis(config.openai_deadline_ms),
-            max_retries: config.openai_max_retries,
-            backoff: Duration::from_millis(config.openai_backoff_ms),
-            breaker_threshold: config.openai_breaker_threshold,
-            breaker_cooldown: Duration::from_millis(config.openai_breaker_cooldown_ms),
-        }
-    }
-}
 
 /// What went wrong with one HTTP attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,8 +189,8 @@ impl fmt::Display for FallbackReason {
 /// Decides with a model, falling back to another decider (the rules).
 pub struct OpenAiDecider {
     client: reqwest::Client,
-    endpoint: String,
-    settings: OpenAiDeciderSettings,
+    endpoint: Secret,
+    settings: OpenAiSettings,
     breaker: CircuitBreaker,
     fallback: Arc<dyn Decider>,
     /// Built once: the same for every request.
@@ -254,7 +200,7 @@ pub struct OpenAiDecider {
 impl fmt::Debug for OpenAiDecider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiDecider")
-            .field("endpoint", &redact_url(&self.endpoint))
+            .field("endpoint", &self.endpoint)
             .field("model", &self.settings.model)
             .field("circuit", &self.breaker.state())
             .finish()
@@ -264,14 +210,15 @@ impl fmt::Debug for OpenAiDecider {
 impl OpenAiDecider {
     /// From the configuration, falling back to `fallback`.
     pub fn from_config(config: &Config, fallback: Arc<dyn Decider>) -> Result<Self, crate::error::Error> {
-        Self::new(OpenAiDeciderSettings::from_config(config), fallback)
+        Self::new(config.openai.clone(), fallback)
     }
 
-    /// With explicit settings. Fails only if the HTTP client cannot be built.
-    pub fn new(settings: OpenAiDeciderSettings, fallback: Arc<dyn Decider>) -> Result<Self, crate::error::Error> {
+    /// With explicit settings (the decision model is `settings.model`). Fails only if the HTTP
+    /// client cannot be built.
+    pub fn new(settings: OpenAiSettings, fallback: Arc<dyn Decider>) -> Result<Self, crate::error::Error> {
         // A backstop: each attempt is also bounded by what is left of the deadline.
-        let client = crate::http_client::model_client(settings.attempt_timeout, "decision model client")?;
-        let endpoint = format!("{}/chat/completions", settings.base_url.trim_end_matches('/'));
+        let client = crate::http_client::model_client(settings.timeout, "decision model client")?;
+        let endpoint = Secret::url(format!("{}/chat/completions", settings.base_url.expose().trim_end_matches('/')));
         let breaker = CircuitBreaker::new(settings.breaker_threshold, settings.breaker_cooldown);
         Ok(Self { client, endpoint, settings, breaker, fallback, response_format: schema::response_format() })
     }
@@ -309,7 +256,7 @@ impl OpenAiDecider {
         let mut attempts = 0;
         let raw = loop {
             attempts += 1;
-            let timeout = self.settings.attempt_timeout.min(deadline.saturating_duration_since(Instant::now()));
+            let timeout = self.settings.timeout.min(deadline.saturating_duration_since(Instant::now()));
             let failure = match self.attempt(body.clone(), timeout).await {
                 Ok(raw) => break raw,
                 Err(failure) => failure,
@@ -368,12 +315,12 @@ impl OpenAiDecider {
         let after_ms = timeout.as_micros().div_ceil(1000) as u64;
         let mut request = self
             .client
-            .post(&self.endpoint)
+            .post(self.endpoint.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(body);
         if let Some(key) = &self.settings.api_key {
-            request = request.bearer_auth(key);
+            request = request.bearer_auth(key.expose());
         }
         let call = async {
             let mut response = request.send().await.map_err(|e| AttemptFailure::from_reqwest(&e, after_ms))?;
@@ -408,7 +355,7 @@ impl OpenAiDecider {
             let message = match status.as_u16() {
                 // Some servers echo part of the key in these; say nothing.
                 401 | 403 => None,
-                _ => error_message(&raw, self.settings.api_key.as_deref()),
+                _ => error_message(&raw, self.settings.api_key.as_ref().map(Secret::expose)),
             };
             Err(AttemptFailure::Status { status: status.as_u16(), retry_after, message })
         };
@@ -579,8 +526,9 @@ mod tests {
 
     #[test]
     fn settings_debug_hides_the_key() {
-        let config = Config { openai_api_key: Some("sk-secret-value".into()), ..Config::default() };
-        let shown = format!("{:?}", OpenAiDeciderSettings::from_config(&config));
+        let mut config = Config::default();
+        config.openai.api_key = Some(Secret::new("sk-secret-value"));
+        let shown = format!("{:?}", config.openai);
         assert!(!shown.contains("sk-secret-value"), "{shown}");
         assert!(shown.contains("<redacted>"));
     }

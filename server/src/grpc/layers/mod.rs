@@ -191,8 +191,8 @@ pub(crate) mod testing {
     /// requests that never reach the store); keep the directory while it is used.
     pub async fn authenticator(implicit_tenant: Option<TenantId>) -> (tempfile::TempDir, Authenticator) {
         let dir = tempfile::tempdir().expect("a temp dir"); // ok: unit test only (#[cfg(test)]), not on a request path
-        let config =
-            Config { database_url: format!("sqlite://{}/brain.db", dir.path().display()), ..Config::default() };
+        let mut config = Config::default();
+        config.store.database_url = crate::redact::Secret::url(format!("sqlite://{}/brain.db", dir.path().display()));
         let store = Store::open(&config).await.expect("open"); // ok: unit test only (#[cfg(test)]), not on a request path
         (dir, Authenticator::new(store, std::time::Duration::from_secs(30), implicit_tenant))
     }

@@ -34,7 +34,7 @@ use tower::{Layer, Service};
 
 use super::{method_name, refusal, take_ready};
 use crate::{
-    config::Config,
+    config::LimitSettings,
     error::{Error, Reason},
     model::TenantId,
     perf::prom,
@@ -53,33 +53,7 @@ const ORCHESTRATE_METHODS: [&str; 2] = ["Orchestrate", "OrchestrateStream"];
 /// them, which the server cannot predict, so this is a polite polling interval.
 const STREAM_RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// The configured limits; a rate of 0 turns that limit off.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LimitSettings {
-    pub orchestrate_per_sec: u32,
-    pub orchestrate_burst: u32,
-    pub unary_per_sec: u32,
-    pub unary_burst: u32,
-    pub images_per_minute: u32,
-    pub open_streams: u32,
-    /// Most tenants whose state is kept.
-    pub tenants: usize,
-}
-
 impl LimitSettings {
-    /// The `rate_limit_*` settings of `config`.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            orchestrate_per_sec: config.rate_limit_orchestrate_per_sec,
-            orchestrate_burst: config.rate_limit_orchestrate_burst,
-            unary_per_sec: config.rate_limit_unary_per_sec,
-            unary_burst: config.rate_limit_unary_burst,
-            images_per_minute: config.rate_limit_images_per_minute,
-            open_streams: config.rate_limit_open_streams,
-            tenants: config.rate_limit_tenants.max(1) as usize,
-        }
-    }
-
     /// The refill rate (per second) and capacity of each bucket, None when it is off.
     fn bucket(&self, kind: BucketKind) -> Option<Rate> {
         let (per_sec, capacity) = match kind {
@@ -89,12 +63,6 @@ impl LimitSettings {
             BucketKind::Images => (f64::from(self.images_per_minute) / 60.0, f64::from(self.images_per_minute)),
         };
         (per_sec > 0.0 && capacity > 0.0).then_some(Rate { per_sec, capacity })
-    }
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        Self::from_config(&Config::default())
     }
 }
 
