@@ -16,6 +16,10 @@
 #   ci::drop_postgres_db           drop the run DB + unused leftover brain_test_% DBs (trap-safe)
 #   ci::ensure_go_tools            grpcurl, grpc-health-probe (+grpc_health_probe), ghz
 #   ci::ensure_buf                 buf from npm @bufbuild/buf into $HOME cache prefix
+#   ci::ensure_prometheus          prometheus + promtool (Debian package prometheus)
+#   ci::ensure_k8s_tools           kubeconform + kustomize (go install, pinned)
+#   ci::ensure_k8s_schemas VER...  Kubernetes JSON schemas (PyPI kubernetes-validate, pinned by
+#                                  sha256), converted for kubeconform; exports BRAIN_CI_K8S_SCHEMAS
 #   ci::wait_for_port HOST PORT TIMEOUT_SECS
 #
 # Tunables (env, all optional):
@@ -28,6 +32,12 @@ CI_GRPCURL_VERSION="${CI_GRPCURL_VERSION:-v1.9.4}"
 CI_GRPC_HEALTH_PROBE_VERSION="${CI_GRPC_HEALTH_PROBE_VERSION:-v0.4.61}"
 CI_GHZ_VERSION="${CI_GHZ_VERSION:-v0.120.0}"
 CI_BUF_VERSION="${CI_BUF_VERSION:-1.75.0}"
+CI_KUBECONFORM_VERSION="${CI_KUBECONFORM_VERSION:-v0.8.0}"
+CI_KUSTOMIZE_VERSION="${CI_KUSTOMIZE_VERSION:-v5.8.2}" # v5.8.3 needs Go 1.27; the machine has 1.26
+# Kubernetes JSON schemas: the wheel of PyPI's kubernetes-validate ships them for 1.25 to 1.37,
+# generated from Kubernetes' OpenAPI definitions. Pinned by version and sha256.
+CI_K8S_SCHEMAS_PACKAGE="${CI_K8S_SCHEMAS_PACKAGE:-kubernetes-validate==1.37.0}"
+CI_K8S_SCHEMAS_SHA256="${CI_K8S_SCHEMAS_SHA256:-85136d018a27b50ec7fc049d902bfa5193f5976807e6c0f408e3ab6fe078cad9}"
 
 # ---- logging / sections -----------------------------------------------------
 ci::log() {
@@ -325,28 +335,27 @@ ci::_go_bin_is() {
     '$1=="mod" && $2==m && $3==v {found=1} END {exit !found}'
 }
 
-ci::ensure_go_tools() {
+# Puts go and GOBIN on PATH; exports BRAIN_CI_GOBIN.
+ci::_go_env() {
   if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
     ci::path_prepend /usr/local/go/bin
   fi
   command -v go >/dev/null 2>&1 || { ci::die "go not found on PATH"; return 1; }
-
   local gobin
   gobin="$(ci::_gobin)"
   mkdir -p "$gobin"
   ci::path_prepend "$gobin"
   export BRAIN_CI_GOBIN="$gobin"
-  ci::log "go tools: GOBIN=${gobin} ($(go version))"
+}
 
-  # name|module|package|version
-  local specs=(
-    "grpcurl|github.com/fullstorydev/grpcurl|github.com/fullstorydev/grpcurl/cmd/grpcurl|${CI_GRPCURL_VERSION}"
-    "grpc-health-probe|github.com/grpc-ecosystem/grpc-health-probe|github.com/grpc-ecosystem/grpc-health-probe|${CI_GRPC_HEALTH_PROBE_VERSION}"
-    "ghz|github.com/bojand/ghz|github.com/bojand/ghz/cmd/ghz|${CI_GHZ_VERSION}"
-  )
+# ci::_go_install_pinned "name|module|package|version"...  -> go install each one that is not
+# already there at that version (in parallel unless BRAIN_CI_GO_JOBS=1); checks each resolves to
+# GOBIN. Call ci::_go_env first.
+ci::_go_install_pinned() {
+  local gobin="$BRAIN_CI_GOBIN"
   local logdir spec name mod pkg ver pids=() names=() logs=() i rc=0
   logdir="$(mktemp -d)"
-  for spec in "${specs[@]}"; do
+  for spec in "$@"; do
     IFS='|' read -r name mod pkg ver <<<"$spec"
     if ci::_go_bin_is "${gobin}/${name}" "$mod" "$ver"; then
       ci::log "go tools: ${name} ${ver} already installed (skip)"
@@ -372,18 +381,140 @@ ci::ensure_go_tools() {
   done
   rm -rf "$logdir"
   ((rc == 0)) || return 1
-
-  ln -sfn grpc-health-probe "${gobin}/grpc_health_probe"
   hash -r 2>/dev/null || true
-
-  local t
-  for t in grpcurl grpc-health-probe grpc_health_probe ghz; do
-    if [[ "$(command -v "$t" || true)" != "${gobin}/${t}" ]]; then
-      ci::die "go tools: ${t} resolves to '$(command -v "$t" || echo none)', expected ${gobin}/${t}"
+  for spec in "$@"; do
+    IFS='|' read -r name mod pkg ver <<<"$spec"
+    if [[ "$(command -v "$name" || true)" != "${gobin}/${name}" ]]; then
+      ci::die "go tools: ${name} resolves to '$(command -v "$name" || echo none)', expected ${gobin}/${name}"
       return 1
     fi
   done
+}
+
+ci::ensure_go_tools() {
+  ci::_go_env || return 1
+  local gobin="$BRAIN_CI_GOBIN"
+  ci::log "go tools: GOBIN=${gobin} ($(go version))"
+
+  # name|module|package|version
+  ci::_go_install_pinned \
+    "grpcurl|github.com/fullstorydev/grpcurl|github.com/fullstorydev/grpcurl/cmd/grpcurl|${CI_GRPCURL_VERSION}" \
+    "grpc-health-probe|github.com/grpc-ecosystem/grpc-health-probe|github.com/grpc-ecosystem/grpc-health-probe|${CI_GRPC_HEALTH_PROBE_VERSION}" \
+    "ghz|github.com/bojand/ghz|github.com/bojand/ghz/cmd/ghz|${CI_GHZ_VERSION}" || return 1
+
+  ln -sfn grpc-health-probe "${gobin}/grpc_health_probe"
+  hash -r 2>/dev/null || true
+  if [[ "$(command -v grpc_health_probe || true)" != "${gobin}/grpc_health_probe" ]]; then
+    ci::die "go tools: grpc_health_probe resolves to '$(command -v grpc_health_probe || echo none)', expected ${gobin}/grpc_health_probe"
+    return 1
+  fi
   ci::log "go tools: OK (grpcurl ${CI_GRPCURL_VERSION}, grpc-health-probe/grpc_health_probe ${CI_GRPC_HEALTH_PROBE_VERSION}, ghz ${CI_GHZ_VERSION})"
+}
+
+# ---- Kubernetes manifests: kubeconform, kustomize, schemas ---------------------
+ci::ensure_k8s_tools() {
+  ci::_go_env || return 1
+  ci::_go_install_pinned \
+    "kubeconform|github.com/yannh/kubeconform|github.com/yannh/kubeconform/cmd/kubeconform|${CI_KUBECONFORM_VERSION}" \
+    "kustomize|sigs.k8s.io/kustomize/kustomize/v5|sigs.k8s.io/kustomize/kustomize/v5|${CI_KUSTOMIZE_VERSION}" || return 1
+  ci::log "k8s tools: OK (kubeconform ${CI_KUBECONFORM_VERSION}, kustomize ${CI_KUSTOMIZE_VERSION})"
+}
+
+# ci::ensure_k8s_schemas VERSION...  (e.g. 1.30.0 1.37.0)
+# kubeconform fetches its schemas from GitHub, which this machine cannot reach. The same kind of
+# schemas (JSON Schema, generated from Kubernetes' OpenAPI definitions, one file per kind and API
+# version) ships in the PyPI wheel of kubernetes-validate: download it (pinned version and sha256),
+# and for each VERSION convert its "local-strict" set for kubeconform. The only changes are to
+# references: they point at /api/_definitions.json under the schemas' https://kubernetes.io $id,
+# which a validator would try to download; the conversion drops the $id and makes them relative
+# to the file. Cached in $BRAIN_CI_CACHE/k8s-schemas; exports BRAIN_CI_K8S_SCHEMAS, a directory
+# holding v<VERSION>-local-strict/<kind>-<group>-<version>.json for kubeconform's -schema-location.
+ci::ensure_k8s_schemas() {
+  local pkg="$CI_K8S_SCHEMAS_PACKAGE" sha="$CI_K8S_SCHEMAS_SHA256"
+  local dir="${BRAIN_CI_CACHE:-$HOME/.cache/brain-ci}/k8s-schemas/${pkg/==/-}-${sha:0:12}"
+  local v missing=()
+  for v in "$@"; do
+    [[ -f "${dir}/v${v}-local-strict/.complete" ]] || missing+=("$v")
+  done
+  if ((${#missing[@]} == 0)); then
+    ci::log "k8s schemas: ${*} already converted in ${dir} (skip)"
+  else
+    local tmp wheel got try
+    tmp="$(mktemp -d)"
+    ci::log "k8s schemas: pip download ${pkg} (the wheel ships Kubernetes JSON schemas)"
+    for try in 1 2; do
+      if python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" "$pkg" >&2; then
+        break
+      fi
+      ((try == 2)) && { rm -rf "$tmp"; ci::die "k8s schemas: pip download ${pkg} failed"; return 1; }
+      ci::log "k8s schemas: pip download failed, retrying"; sleep 3
+    done
+    wheel="$(compgen -G "${tmp}/*.whl" | head -n 1)"
+    got="$(sha256sum "$wheel" | cut -d' ' -f1)"
+    if [[ "$got" != "$sha" ]]; then
+      rm -rf "$tmp"
+      ci::die "k8s schemas: $(basename "$wheel") has sha256 ${got}, expected ${sha}"
+      return 1
+    fi
+    mkdir -p "$dir"
+    python3 - "$wheel" "$dir" "${missing[@]}" <<'PY' >&2 || { rm -rf "$tmp"; ci::die "k8s schemas: conversion failed"; return 1; }
+import json, os, sys, zipfile
+wheel, out, versions = sys.argv[1], sys.argv[2], sys.argv[3:]
+archive = zipfile.ZipFile(wheel)
+def relative_refs(node):
+    if isinstance(node, dict):
+        node.pop("$id", None)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("/api/_definitions.json#"):
+            node["$ref"] = ref[len("/api/"):]
+        for child in node.values():
+            relative_refs(child)
+    elif isinstance(node, list):
+        for child in node:
+            relative_refs(child)
+for version in versions:
+    prefix = f"kubernetes_validate/kubernetes-json-schema/v{version}-local-strict/"
+    names = [n for n in archive.namelist() if n.startswith(prefix) and n.endswith(".json")]
+    if not names:
+        sys.exit(f"{wheel} has no schemas for Kubernetes {version}")
+    target = os.path.join(out, f"v{version}-local-strict")
+    os.makedirs(target, exist_ok=True)
+    for name in names:
+        doc = json.loads(archive.read(name))
+        relative_refs(doc)
+        with open(os.path.join(target, name[len(prefix):]), "w") as f:
+            json.dump(doc, f)
+    open(os.path.join(target, ".complete"), "w").close()
+    print(f"k8s schemas: Kubernetes {version}: {len(names)} schemas")
+PY
+    rm -rf "$tmp"
+  fi
+  export BRAIN_CI_K8S_SCHEMAS="$dir"
+  ci::log "k8s schemas: OK (${pkg}, Kubernetes ${*}) -> ${dir}"
+}
+
+# ---- Prometheus (Debian) --------------------------------------------------------
+# prometheus and promtool from Debian's package (its service is not started: there is no init
+# system in CI, and policy-rc.d forbids it in containers; CI starts its own on a free port).
+ci::ensure_prometheus() {
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    ci::log "prometheus: already installed (skip)"
+  else
+    ci::log "prometheus: not installed -> apt-get install prometheus"
+    ci::_apt_update_once
+    ci::_sudo env DEBIAN_FRONTEND=noninteractive \
+      apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends prometheus >&2
+  fi
+  local cmd
+  for cmd in jq curl; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+      ci::log "prometheus: ${cmd} missing -> apt-get install ${cmd}"
+      ci::_apt_update_once
+      ci::_sudo env DEBIAN_FRONTEND=noninteractive \
+        apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends "$cmd" >&2
+    fi
+  done
+  ci::log "prometheus: OK ($(prometheus --version 2>&1 | head -n 1); $(promtool --version 2>&1 | head -n 1))"
 }
 
 # ---- buf (npm) --------------------------------------------------------------
