@@ -33,6 +33,11 @@ pub const PROMPT_HEADING: &str = "# User prompt\n";
 
 /// Makes a value safe to embed in one line: newlines and other control characters become spaces.
 pub fn one_line(text: &str) -> String {
+    // Most values have no control character: one scan and one copy instead of a char-by-char
+    // rebuild and a second copy (a quarter of a cold context build's time went there).
+    if !text.chars().any(char::is_control) {
+        return text.trim().to_owned();
+    }
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
 }
 
