@@ -14,8 +14,8 @@
 use std::collections::HashSet;
 
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IsolationLevel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IsolationLevel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -134,23 +134,9 @@ impl Store {
             return Ok(HashSet::new());
         }
         let found: Vec<String> = match kind {
-            GlobalId::Memory => {
-                memories::Entity::find()
-                    .select_only()
-                    .column(memories::Column::Id)
-                    .filter(memories::Column::Id.is_in(ids.iter().cloned()))
-                    .into_tuple()
-                    .all(self.reader())
-                    .await?
-            }
+            GlobalId::Memory => ids_in::<memories::Entity>(self.reader(), memories::Column::Id, ids).await?,
             GlobalId::Turn => {
-                conversation_turns::Entity::find()
-                    .select_only()
-                    .column(conversation_turns::Column::Id)
-                    .filter(conversation_turns::Column::Id.is_in(ids.iter().cloned()))
-                    .into_tuple()
-                    .all(self.reader())
-                    .await?
+                ids_in::<conversation_turns::Entity>(self.reader(), conversation_turns::Column::Id, ids).await?
             }
         };
         Ok(found.into_iter().collect())
@@ -309,4 +295,9 @@ impl ExportSnapshot {
         let rows = query.order_by_asc(image_analyses::Column::ImageId).limit(limit).all(&self.txn).await?;
         rows.into_iter().map(analysis).collect()
     }
+}
+
+/// Which of `ids` table `E` holds in its `id` column.
+async fn ids_in<E: EntityTrait>(db: &impl ConnectionTrait, id: E::Column, ids: &[String]) -> Result<Vec<String>> {
+    Ok(E::find().select_only().column(id).filter(id.is_in(ids.iter().cloned())).into_tuple().all(db).await?)
 }
