@@ -4,9 +4,9 @@
 //! NOT_SERVING, end streams, drain in-flight RPCs and exit.
 //!
 //! Two runtimes: the gRPC server and `/metrics` run on a serving runtime of their own (accepting
-//! connections, HTTP/2, health, reflection, and refusing what cannot be admitted), while
-//! admitted calls, the store and background work run on the runtime this is called on (see
-//! [`crate::grpc::layers::offload`] for why). The serving threads also get the CPU first: every
+//! connections, HTTP/2, health, reflection, refusing what cannot be admitted, and the first
+//! admitted calls), while admitted calls beyond those, the store and background work run on the
+//! runtime this is called on (see [`crate::grpc::layers::offload`] for why). The serving threads also get the CPU first: every
 //! other thread of the process runs at a lower scheduling priority ([`priority`]).
 
 pub mod memory;

@@ -8,8 +8,9 @@
 //! 4. [`readiness`]: brain RPCs are `STORE_UNAVAILABLE` until the store is migrated.
 //! 5. [`admission`]: above `max_concurrent_requests` in flight a call is refused at once with
 //!    `OVERLOADED`, before its message is decoded; never queued.
-//! 6. [`offload`]: an admitted call runs on the work runtime, so admitted work never delays the
-//!    runtime that accepts, refuses and answers calls (see the module docs).
+//! 6. [`offload`]: admitted calls beyond the first [`offload::INLINE_CALLS`] in flight run on the
+//!    work runtime, so admitted work never delays for long the runtime that accepts, refuses and
+//!    answers calls (see the module docs).
 //! 7. [`authentication`]: the tenant, from the API key (or the implicit tenant in local mode).
 //! 8. [`tenant_limits`]: the tenant's rate limits and open-stream bound (`rate_limit_*`); over
 //!    one the call is refused with `RATE_LIMITED` or `QUOTA_EXCEEDED`, before its message is
