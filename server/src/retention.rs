@@ -78,6 +78,7 @@ impl Retention {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "scheduled retention skipped: cannot take its lock");
+                prom::retention_failure("lock");
                 return;
             }
         };
@@ -85,6 +86,7 @@ impl Retention {
             Ok(tenants) => tenants,
             Err(err) => {
                 tracing::warn!(error = %err, "scheduled retention skipped: cannot list tenants");
+                prom::retention_failure("tenants");
                 lock.release().await;
                 return;
             }
@@ -101,6 +103,7 @@ impl Retention {
                 Err(err) => {
                     failed += 1;
                     tracing::warn!(error = %err, tenant = %tenant, "scheduled retention failed for a tenant");
+                    prom::retention_failure("tenant");
                 }
             }
         }

@@ -30,6 +30,12 @@ use brain_proto::v1::{ListMemoriesRequest, MemoryType, OrchestrateRequest, PutMe
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
+/// The value of `brain_health_serving` in the server's /metrics.
+async fn health_gauge(metrics: std::net::SocketAddr) -> Option<String> {
+    let (_, text) = brain_e2e::http_get(metrics, "/metrics").await;
+    text.lines().find_map(|line| line.strip_prefix("brain_health_serving ")).map(str::to_owned)
+}
+
 /// A tmpfs mounted on a fresh directory, unmounted on drop.
 struct SmallDisk {
     dir: PathBuf,
@@ -230,7 +236,14 @@ async fn sqlite_disk_full_loses_no_acknowledged_write() {
         eprintln!("skipped sqlite_disk_full_loses_no_acknowledged_write: mounting a tmpfs needs root");
         return;
     };
-    let server = Arc::new(Server::start_with(&db, ServerOptions::new().set("health_probe_interval_ms", 200)).await);
+    let server = Arc::new(
+        Server::start_with(
+            &db,
+            ServerOptions::new().set("health_probe_interval_ms", 200).set("metrics_addr", "127.0.0.1:0"),
+        )
+        .await,
+    );
+    let metrics = server.metrics_addr().expect("metrics address");
     let to = Projects {
         memories: common::project(&server, "disk full: memories").await,
         prompts: common::project(&server, "disk full: prompts").await,
@@ -257,12 +270,14 @@ async fn sqlite_disk_full_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let failed_while_full: u32 = out.lock().unwrap().failures.values().sum();
     assert!(not_serving.is_ok(), "health stayed SERVING on a full disk:\n{}", server.logs());
+    assert_eq!(health_gauge(metrics).await.as_deref(), Some("0"), "/metrics while NOT_SERVING");
     assert!(failed_while_full > 0, "no write failed on a full disk (free: {} bytes)", disk.free_bytes());
 
     // Space comes back: SERVING within 2 s, and writes work without a restart.
     std::fs::remove_file(&filler).expect("remove filler");
     let back = server.wait_health("", ServingStatus::Serving, Duration::from_secs(2)).await;
     println!("measured: disk full -> SERVING {} ms after space returned", back.as_millis());
+    assert_eq!(health_gauge(metrics).await.as_deref(), Some("1"), "/metrics once SERVING again");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {

@@ -96,6 +96,7 @@ pub async fn serve(
 
 /// Sets the status of the whole server (`""`) and of every brain service.
 pub async fn set_health(reporter: &HealthReporter, status: ServingStatus) {
+    crate::perf::prom::health_serving(status == ServingStatus::Serving);
     reporter.set_service_status("", status).await;
     for name in SERVICE_NAMES {
         reporter.set_service_status(name, status).await;

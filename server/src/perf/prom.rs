@@ -78,6 +78,8 @@ pub const TENANT_LIMIT_TENANTS: &str = "brain_tenant_limit_tenants";
 
 /// Scheduled retention runs this replica completed.
 pub const RETENTION_RUNS: &str = "brain_retention_runs_total";
+pub const RETENTION_FAILURES: &str = "brain_retention_failures_total";
+pub const HEALTH_SERVING: &str = "brain_health_serving";
 /// Rows scheduled retention removed (or archived, for turns), by kind.
 pub const RETENTION_DELETED: &str = "brain_retention_deleted_total";
 
@@ -162,6 +164,21 @@ pub fn describe() {
         describe_gauge!(TENANT_LIMITS, "The configured per-tenant limits on this replica, by limit (0 = off).");
         describe_gauge!(TENANT_LIMIT_TENANTS, Unit::Count, "Tenants whose rate-limit state is kept now.");
         describe_counter!(RETENTION_RUNS, Unit::Count, "Scheduled retention runs this replica completed.");
+        describe_counter!(
+            RETENTION_FAILURES,
+            Unit::Count,
+            "Scheduled retention failures on this replica, by stage (lock: the run could not start; \
+             tenants: it could not list them; tenant: one tenant's part failed, the others ran)."
+        );
+        // At 0 from the start, so the first failure is an increase an alert can see.
+        for stage in RETENTION_STAGES {
+            counter!(RETENTION_FAILURES, "stage" => stage).absolute(0);
+        }
+        describe_gauge!(
+            HEALTH_SERVING,
+            "1 while this replica's gRPC health is SERVING, 0 while NOT_SERVING (store down, refusing \
+             writes, starting or stopping)."
+        );
         describe_counter!(
             RETENTION_DELETED,
             Unit::Count,
@@ -259,6 +276,19 @@ pub fn retention_run(removed: &[(&'static str, u64)]) {
     for (kind, rows) in removed {
         counter!(RETENTION_DELETED, "kind" => *kind).increment(*rows);
     }
+}
+
+/// Where a scheduled retention run can fail.
+pub const RETENTION_STAGES: [&str; 3] = ["lock", "tenants", "tenant"];
+
+/// A scheduled retention failure at `stage` (one of [`RETENTION_STAGES`]).
+pub fn retention_failure(stage: &'static str) {
+    counter!(RETENTION_FAILURES, "stage" => stage).increment(1);
+}
+
+/// The replica's gRPC health now.
+pub fn health_serving(serving: bool) {
+    gauge!(HEALTH_SERVING).set(if serving { 1.0 } else { 0.0 });
 }
 
 pub(super) fn measured(actual_ms: f64, blocking_ms: f64) {
