@@ -137,11 +137,17 @@ impl App {
             let store = self.store.clone();
             let shutdown = self.shutdown.clone();
             tokio::spawn(async move {
+                let mut next = crate::store::CHECKPOINT_EVERY;
                 loop {
                     tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {
-                            if let Err(err) = store.checkpoint().await {
-                                tracing::debug!(error = %err, "WAL checkpoint did not run");
+                        () = tokio::time::sleep(next) => {
+                            match store.checkpoint().await {
+                                Ok(wait) => next = wait,
+                                Err(err) => {
+                                    // A full disk cannot take the copy; keep trying often.
+                                    next = crate::store::CHECKPOINT_EVERY_SHORT;
+                                    tracing::debug!(error = %err, "WAL checkpoint did not run");
+                                }
                             }
                         }
                         () = shutdown.cancelled() => return,

@@ -30,10 +30,19 @@ use brain_proto::v1::{ListMemoriesRequest, MemoryType, OrchestrateRequest, PutMe
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-/// The value of `brain_health_serving` in the server's /metrics.
-async fn health_gauge(metrics: std::net::SocketAddr) -> Option<String> {
-    let (_, text) = brain_e2e::http_get(metrics, "/metrics").await;
-    text.lines().find_map(|line| line.strip_prefix("brain_health_serving ")).map(str::to_owned)
+/// The value of `brain_health_serving` in the server's /metrics, or what came back instead.
+async fn health_gauge(metrics: std::net::SocketAddr) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(metrics).await.map_err(|e| format!("connect: {e}"))?;
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {metrics}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    text.lines()
+        .find_map(|line| line.strip_prefix("brain_health_serving "))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no brain_health_serving in {} bytes: {:.300}", raw.len(), text))
 }
 
 /// A tmpfs mounted on a fresh directory, unmounted on drop.
@@ -270,14 +279,16 @@ async fn sqlite_disk_full_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let failed_while_full: u32 = out.lock().unwrap().failures.values().sum();
     assert!(not_serving.is_ok(), "health stayed SERVING on a full disk:\n{}", server.logs());
-    assert_eq!(health_gauge(metrics).await.as_deref(), Some("0"), "/metrics while NOT_SERVING");
+    let gauge = health_gauge(metrics).await;
+    assert_eq!(gauge.as_deref(), Ok("0"), "/metrics while NOT_SERVING\n{}", server.logs());
     assert!(failed_while_full > 0, "no write failed on a full disk (free: {} bytes)", disk.free_bytes());
 
     // Space comes back: SERVING within 2 s, and writes work without a restart.
     std::fs::remove_file(&filler).expect("remove filler");
     let back = server.wait_health("", ServingStatus::Serving, Duration::from_secs(2)).await;
     println!("measured: disk full -> SERVING {} ms after space returned", back.as_millis());
-    assert_eq!(health_gauge(metrics).await.as_deref(), Some("1"), "/metrics once SERVING again");
+    let gauge = health_gauge(metrics).await;
+    assert_eq!(gauge.as_deref(), Ok("1"), "/metrics once SERVING again\n{}", server.logs());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {

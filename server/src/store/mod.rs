@@ -81,20 +81,35 @@ const WAL_MAX_BYTES: u64 = 1 << 30;
 /// Free space on the database's file system below which the WAL is kept short.
 const WAL_DISK_RESERVE_BYTES: u64 = 1 << 30;
 
+/// How often the WAL is checkpointed while the disk has room.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// How often it is checkpointed while the disk is short (below [`WAL_DISK_RESERVE_BYTES`] free):
+/// six writers grew the WAL by ~15 MB a second on a 32 MB disk, so a second was enough for it to
+/// refill the space that had just come back, and a full disk cannot take the checkpoint's copy.
+pub const CHECKPOINT_EVERY_SHORT: Duration = Duration::from_millis(100);
+
 /// Whether the periodic checkpoint should empty the WAL (`TRUNCATE`).
 ///
 /// Truncating holds every write back while it waits for older readers and copies the rest:
 /// 60-80 ms at 2,000 orchestrations/s on the benchmark machine. Under that load the WAL grows by
 /// ~12,000 frames a second, so truncating at every 2,000 frames stalled writes every second and
-/// tripled Orchestrate's p99. A WAL only has to stay short when the disk is short: it is truncated
-/// once it passes [`WAL_TRUNCATE_FRAMES`] and the disk has less than [`WAL_DISK_RESERVE_BYTES`]
-/// free (or its free space is unknown), and always past [`WAL_MAX_BYTES`].
+/// tripled Orchestrate's p99. A WAL only has to stay short when the disk is short: with less than
+/// [`WAL_DISK_RESERVE_BYTES`] free (or free space unknown) it is truncated once it holds more than
+/// [`WAL_TRUNCATE_FRAMES`] or a quarter of the free space; with room, only past [`WAL_MAX_BYTES`].
 fn should_truncate_wal(frames: i64, wal_bytes: u64, free_bytes: Option<u64>) -> bool {
-    if frames <= WAL_TRUNCATE_FRAMES {
-        return false;
+    if wal_bytes >= WAL_MAX_BYTES && frames > WAL_TRUNCATE_FRAMES {
+        return true;
     }
-    wal_bytes >= WAL_MAX_BYTES || free_bytes.is_none_or(|free| free < WAL_DISK_RESERVE_BYTES)
+    match free_bytes {
+        Some(free) if free >= WAL_DISK_RESERVE_BYTES => false,
+        Some(free) => frames > WAL_TRUNCATE_FRAMES || (frames as u64).saturating_mul(WAL_FRAME_BYTES) > free / 4,
+        None => frames > WAL_TRUNCATE_FRAMES,
+    }
 }
+
+/// Bytes a WAL frame takes: the default 4 KiB page and its 24-byte header.
+const WAL_FRAME_BYTES: u64 = 4096 + 24;
 
 /// Bytes available to this process on the file system holding `path`.
 #[cfg(unix)]
@@ -276,8 +291,17 @@ impl Store {
     /// the space, the checkpoint runs `TRUNCATE` on the write connection: it
     /// waits (busy timeout) for the readers of older snapshots, copies the
     /// rest, and empties the file, holding writes back for that copy.
-    pub async fn checkpoint(&self) -> Result<(), Error> {
-        let Some(file) = &self.sqlite_file else { return Ok(()) };
+    ///
+    /// Returns how long to wait before the next checkpoint: [`CHECKPOINT_EVERY`], or
+    /// [`CHECKPOINT_EVERY_SHORT`] while the disk is short.
+    pub async fn checkpoint(&self) -> Result<Duration, Error> {
+        let Some(file) = &self.sqlite_file else { return Ok(CHECKPOINT_EVERY) };
+        let free = free_disk_bytes(file);
+        let next = if free.is_some_and(|free| free >= WAL_DISK_RESERVE_BYTES) {
+            CHECKPOINT_EVERY
+        } else {
+            CHECKPOINT_EVERY_SHORT
+        };
         let passive = Statement::from_string(self.read.get_database_backend(), "PRAGMA wal_checkpoint(PASSIVE)");
         let row = self.read.query_one_raw(passive).await.map_err(Error::from)?;
         // The row is (busy, frames in the WAL, frames checkpointed).
@@ -285,10 +309,10 @@ impl Store {
         let mut wal = file.as_os_str().to_owned();
         wal.push("-wal");
         let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        if should_truncate_wal(frames, wal_bytes, free_disk_bytes(file)) {
+        if should_truncate_wal(frames, wal_bytes, free) {
             self.write.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.map_err(Error::from)?;
         }
-        Ok(())
+        Ok(next)
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
@@ -319,17 +343,26 @@ impl Store {
 
     /// Connections in use, idle, and the maximum, across the read and write pools.
     pub fn pool_stats(&self) -> PoolStats {
-        let (mut in_use, mut idle) = (0, 0);
+        let (mut in_use, mut idle) = (0u32, 0u32);
         let pools: &[&DatabaseConnection] = match self.backend {
             Backend::Sqlite => &[&self.write, &self.read],
             Backend::Postgres => &[&self.write],
         };
         for pool in pools {
+            // sqlx's counts are separate atomics: while a connection is replaced (a write on a
+            // full disk replaces one per failed commit) the size can read as wrapped below 0, so
+            // each figure is kept within the pools' maximum.
             let (size, pool_idle) = pool_size(pool, self.backend);
-            in_use += size.saturating_sub(pool_idle);
-            idle += pool_idle;
+            let size = size.min(self.max_connections);
+            let pool_idle = pool_idle.min(size);
+            in_use = in_use.saturating_add(size - pool_idle);
+            idle = idle.saturating_add(pool_idle);
         }
-        PoolStats { in_use, idle, max: self.max_connections }
+        PoolStats {
+            in_use: in_use.min(self.max_connections),
+            idle: idle.min(self.max_connections),
+            max: self.max_connections,
+        }
     }
 
     /// Closes every pool.
@@ -550,15 +583,19 @@ mod tests {
         const GIB: u64 = 1 << 30;
         let long = WAL_TRUNCATE_FRAMES + 1;
         let long_bytes = long as u64 * 4096;
-        // A short WAL is left alone, however little space is left.
-        assert!(!should_truncate_wal(WAL_TRUNCATE_FRAMES, 8 << 20, Some(0)));
-        // A long one on a short disk (or one whose free space is unknown) is emptied ...
-        assert!(should_truncate_wal(long, long_bytes, Some(32 << 20)));
+        // A short WAL is left alone while it is small beside the free space ...
+        assert!(!should_truncate_wal(100, 8 << 20, Some(32 << 20)));
+        // ... but not once it could fill a quarter of it, or past WAL_TRUNCATE_FRAMES.
+        assert!(should_truncate_wal(WAL_TRUNCATE_FRAMES, 8 << 20, Some(30 << 20)));
+        assert!(should_truncate_wal(long, long_bytes, Some(900 << 20)));
         assert!(should_truncate_wal(long, long_bytes, None));
-        // ... but where the disk has room it may grow, up to WAL_MAX_BYTES.
+        assert!(!should_truncate_wal(WAL_TRUNCATE_FRAMES, long_bytes, None));
+        // Where the disk has room it may grow, up to WAL_MAX_BYTES.
         assert!(!should_truncate_wal(long, long_bytes, Some(50 * GIB)));
         assert!(!should_truncate_wal(250_000, GIB - 1, Some(50 * GIB)));
         assert!(should_truncate_wal(262_144, GIB, Some(50 * GIB)));
+        // A large file the WAL started over in is not a long WAL.
+        assert!(!should_truncate_wal(10, GIB, Some(50 * GIB)));
     }
 
     #[test]
