@@ -23,6 +23,7 @@ use common::*;
 use futures::StreamExt;
 use image::ImageFormat;
 use tonic::{Code, Status};
+use tonic_types::StatusExt;
 
 const WAIT: Duration = Duration::from_secs(30);
 const PROMPT: &str = "make the intro warmer and keep the outro short";
@@ -336,7 +337,9 @@ async fn all_rows(db: &TestDb) -> u64 {
 /// Malformed, out-of-order, duplicate, truncated and oversized imports are INVALID_ARGUMENT
 /// naming the record; none leaves a row. An import whose client hangs up leaves none either.
 async fn bad_imports_name_the_record_and_leave_nothing(db: Arc<TestDb>) {
-    let server = Server::start_with(&db, options()).await;
+    // A small message limit, so one record can exceed it.
+    let server =
+        Server::start_with(&db, options().set("max_message_bytes", 65_536).set("max_image_bytes", 65_536)).await;
     let project_id = rich_project(&server).await;
     let records = export(&server, &project_id).await.expect("export");
     let rows_before = all_rows(&db).await;
@@ -390,6 +393,17 @@ async fn bad_imports_name_the_record_and_leave_nothing(db: Arc<TestDb>) {
     let mut empty = records.clone();
     empty[first_turn] = ProjectRecord { record: None };
     cases.push(("an empty record", empty, format!("records[{first_turn}].record")));
+
+    // One message over max_message_bytes: the codec refuses it before it is a record.
+    let mut oversized_message = records.clone();
+    if let Some(Record::Turn(t)) = oversized_message[first_turn].record.as_mut() {
+        t.prompt = "a long prompt ".repeat(6_000);
+    }
+    let status = import(&server, None, oversized_message.clone()).await.expect_err("an oversized message");
+    let info = status.get_details_error_info().expect("error info");
+    assert_eq!(info.metadata.get("limit").map(String::as_str), Some("65536"), "{}", status.message());
+    assert!(status.message().contains("larger than the server accepts"), "{}", status.message());
+    cases.push(("a message over max_message_bytes", oversized_message, format!("records[{first_turn}].record")));
 
     for (case, bad, field) in cases {
         let status = import(&server, None, bad).await.expect_err(case);

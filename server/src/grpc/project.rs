@@ -5,9 +5,8 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
 
-use super::{convert, note_project, rpc_context, stream, tenant};
+use super::{convert, note_project, rpc_context, status::unreadable_stream_message, stream, tenant};
 use crate::{
-    error::Error,
     model::{MemoryPut, MemorySelector, ProjectUpdate, SceneUpsert},
     projects::Projects,
 };
@@ -17,12 +16,14 @@ pub struct ProjectApi {
     projects: Projects,
     /// Ends exports when the server stops.
     shutdown: CancellationToken,
+    /// Largest message accepted, named in an import's oversized-record error.
+    max_message_bytes: usize,
 }
 
 impl ProjectApi {
     /// Serves `projects`; exports end on `shutdown`.
-    pub fn new(projects: Projects, shutdown: CancellationToken) -> Self {
-        Self { projects, shutdown }
+    pub fn new(projects: Projects, shutdown: CancellationToken, max_message_bytes: usize) -> Self {
+        Self { projects, shutdown, max_message_bytes }
     }
 }
 
@@ -103,11 +104,12 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::ImportProjectResponse>, Status> {
         let tenant = tenant(&request)?;
         let context = rpc_context(&request);
-        let records = request.into_inner().zip(futures::stream::iter(0u64..)).map(|(item, index)| {
+        let limit = self.max_message_bytes;
+        let records = request.into_inner().zip(futures::stream::iter(0u64..)).map(move |(item, index)| {
             let record = match item {
                 Ok(message) => convert::project_record(message.record),
                 // The client's stream broke or a message could not be decoded (too large, malformed).
-                Err(status) => Err(Error::invalid("record", format!("could not be read: {}", status.message()))),
+                Err(status) => Err(unreadable_stream_message(&status, "record", limit)),
             };
             record.map_err(|err| err.in_record(index))
         });

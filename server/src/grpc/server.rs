@@ -67,7 +67,7 @@ pub fn router(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
-            ProjectServiceServer::new(ProjectApi::new(projects.clone(), shutdown.clone()))
+            ProjectServiceServer::new(ProjectApi::new(projects.clone(), shutdown.clone(), max))
                 .max_decoding_message_size(max),
         )
         .add_service(OrchestratorServiceServer::new(orchestrator_api).max_decoding_message_size(max))

@@ -55,11 +55,31 @@ impl From<Error> for Status {
 /// Rewrites tonic's own oversized-message error (OUT_OF_RANGE, from its
 /// decoder) into RESOURCE_EXHAUSTED with a reason, as the gRPC spec asks.
 pub fn oversized_message(code: Code, message: &str, limit: usize) -> Option<Status> {
-    (code == Code::OutOfRange && message.contains("message length too large")).then(|| {
+    is_oversized(code, message).then(|| {
         Error::new(Reason::MessageTooLarge, format!("the request is larger than the server accepts ({limit} bytes)"))
             .with_limit(limit)
             .into()
     })
+}
+
+/// Whether tonic's codec refused a message over `max_decoding_message_size`.
+fn is_oversized(code: Code, message: &str) -> bool {
+    code == Code::OutOfRange && message.contains("message length too large")
+}
+
+/// A message of a client stream that could not be read (`field` names it), as the error the
+/// handler reports: `MESSAGE_TOO_LARGE` with its `limit` for one over `limit` bytes, as a unary
+/// request gets; `INVALID_FIELD` for bytes that are not the message or a stream that broke.
+pub fn unreadable_stream_message(status: &Status, field: &str, limit: usize) -> Error {
+    if is_oversized(status.code(), status.message()) {
+        return Error::new(
+            Reason::MessageTooLarge,
+            format!("the message is larger than the server accepts ({limit} bytes)"),
+        )
+        .with_field(field)
+        .with_limit(limit);
+    }
+    Error::invalid(field, format!("could not be read: {}", status.message()))
 }
 
 /// Prefix of tonic's error for a request body that is not a valid protobuf message.
