@@ -2,7 +2,7 @@
 //! with DEADLINE_EXCEEDED / `DEADLINE_EXCEEDED` and the handler is dropped. A shorter client
 //! deadline (`grpc-timeout`) is enforced by tonic around the whole stack.
 //!
-//! ImportProject is exempt: its handler reads the client's whole stream, which takes as long as
+//! Client-streaming methods (ImportProject) are exempt: the handler reads the client's whole stream, which takes as long as
 //! the project is big. The client's own deadline and the tenant's open-stream bound
 //! (`rate_limit_open_streams`) bound it instead.
 
@@ -23,8 +23,9 @@ use tower::{
 use super::{method_name, refusal};
 use crate::error::{Error, Reason};
 
-/// The client-streaming method the timeout does not apply to (see the module docs).
-const UNBOUNDED_METHOD: &str = "ImportProject";
+/// The client-streaming methods, which the timeout does not apply to (see the module docs); a
+/// test checks the list against the contract, so a new client-streaming RPC is not cut short.
+const UNBOUNDED_METHODS: [&str; 1] = ["ImportProject"];
 
 /// Wraps services with [`Deadline`].
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +71,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if method_name(request.uri().path()) == UNBOUNDED_METHOD {
+        if UNBOUNDED_METHODS.contains(&method_name(request.uri().path())) {
             let response = self.inner.get_mut().call(request);
             return Box::pin(async move { Ok(response.await.unwrap_or_else(|_| no_response())) });
         }
@@ -101,6 +102,23 @@ mod tests {
 
     use super::*;
     use crate::grpc::layers::testing::{ok, outcome, request};
+
+    #[test]
+    fn every_client_streaming_method_is_unbounded() {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(brain_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+        let mut client_streaming: Vec<&str> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "brain.v1")
+            .flat_map(|f| f.service.iter())
+            .flat_map(|s| s.method.iter())
+            .filter(|m| m.client_streaming())
+            .map(|m| m.name())
+            .collect();
+        client_streaming.sort_unstable();
+        assert_eq!(client_streaming, UNBOUNDED_METHODS);
+    }
 
     #[tokio::test]
     async fn a_handler_past_the_timeout_is_deadline_exceeded() {
