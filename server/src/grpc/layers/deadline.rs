@@ -2,9 +2,9 @@
 //! with DEADLINE_EXCEEDED / `DEADLINE_EXCEEDED` and the handler is dropped. A shorter client
 //! deadline (`grpc-timeout`) is enforced by tonic around the whole stack.
 //!
-//! Client-streaming methods (ImportProject) are exempt: the handler reads the client's whole stream, which takes as long as
-//! the project is big. The client's own deadline and the tenant's open-stream bound
-//! (`rate_limit_open_streams`) bound it instead.
+//! Client-streaming methods (ImportProject) are exempt: the handler reads the client's whole
+//! stream, which takes as long as the project is big. The client's own deadline and the tenant's
+//! open-stream bound (`rate_limit_open_streams`) bound it instead.
 
 use std::{
     convert::Infallible,
