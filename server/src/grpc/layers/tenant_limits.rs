@@ -32,7 +32,7 @@ use http_body::Frame;
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
-use super::{method_name, refusal, take_ready};
+use super::{authentication::AdminAccess, method_name, refusal, take_ready};
 use crate::{
     config::LimitSettings,
     error::{Error, Reason},
@@ -372,10 +372,15 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let mut inner = take_ready(&mut self.inner);
+        let method = method_name(request.uri().path());
         let admitted = match request.extensions().get::<TenantId>() {
-            Some(tenant) => self.limits.admit(tenant, method_name(request.uri().path()), Instant::now()),
-            // Authentication runs first and names a tenant for every key but an admin key
-            // (AdminService only, not a tenant's traffic): nothing to limit without one.
+            Some(tenant) => self.limits.admit(tenant, method, Instant::now()),
+            // Authentication names a tenant for every key but an admin key: admin keys share one
+            // bucket of the unary limits, so a leaked or looping admin key cannot flood the
+            // store with retention runs and purges either.
+            None if request.extensions().get::<AdminAccess>().is_some() => {
+                self.limits.admit(&admin_bucket(), method, Instant::now())
+            }
             None => Ok(None),
         };
         let slot = match admitted {
@@ -393,6 +398,14 @@ where
         })
     }
 }
+
+/// The rate-limit state every admin key shares. Tenant ids are UUIDs, so this name is never one.
+fn admin_bucket() -> TenantId {
+    TenantId(ADMIN_BUCKET.to_owned())
+}
+
+/// Name of the admin keys' bucket (see [`admin_bucket`]).
+const ADMIN_BUCKET: &str = "admin keys";
 
 /// A response body that holds its stream's slot until it is dropped.
 struct Holding {
@@ -424,7 +437,7 @@ mod tests {
     use tower::{ServiceExt, service_fn};
 
     use super::*;
-    use crate::grpc::layers::testing::{outcome, request};
+    use crate::grpc::layers::testing::{ok, outcome, request};
 
     fn tenant(name: &str) -> TenantId {
         TenantId(name.into())
@@ -601,5 +614,26 @@ mod tests {
         drop(stream);
         let again = call("s", "WatchImageFacts").await.expect("infallible");
         assert_eq!(outcome(&again), None, "the closed stream gave its slot back");
+    }
+
+    #[tokio::test]
+    async fn admin_keys_share_one_bucket_and_keyless_calls_are_not_limited_here() {
+        let limits = TenantLimits::new(LimitSettings { unary_burst: 2, ..settings() });
+        let service = TenantLimitLayer::new(limits).layer(service_fn(|_: Request<Body>| async { ok() }));
+        let admin_call = || {
+            let mut request = request("RunRetention", &[]);
+            request.extensions_mut().insert(AdminAccess);
+            service.clone().oneshot(request)
+        };
+        for _ in 0..2 {
+            assert_eq!(outcome(&admin_call().await.expect("infallible")), None);
+        }
+        let refused = admin_call().await.expect("infallible");
+        assert_eq!(outcome(&refused), Some((Code::ResourceExhausted, "RATE_LIMITED".into())));
+        // No tenant and no admin access: authentication refuses such calls before this layer.
+        for _ in 0..3 {
+            let keyless = service.clone().oneshot(request("GetProject", &[])).await.expect("infallible");
+            assert_eq!(outcome(&keyless), None);
+        }
     }
 }
