@@ -6,8 +6,9 @@
 //! Two runtimes: the gRPC server and `/metrics` run on a serving runtime of their own (accepting
 //! connections, HTTP/2, health, reflection, refusing what cannot be admitted, and the first
 //! admitted calls), while admitted calls beyond those, the store and background work run on the
-//! runtime this is called on (see [`crate::grpc::layers::offload`] for why). The serving threads also get the CPU first: every
-//! other thread of the process runs at a lower scheduling priority ([`priority`]).
+//! runtime this is called on (see [`crate::grpc::layers::offload`] for why). The serving threads
+//! also get the CPU first: every other thread of the process runs at a lower scheduling priority
+//! ([`priority`]).
 
 pub mod memory;
 pub mod priority;

@@ -55,11 +55,13 @@ impl From<Error> for Status {
 /// Rewrites tonic's own oversized-message error (OUT_OF_RANGE, from its
 /// decoder) into RESOURCE_EXHAUSTED with a reason, as the gRPC spec asks.
 pub fn oversized_message(code: Code, message: &str, limit: usize) -> Option<Status> {
-    is_oversized(code, message).then(|| {
-        Error::new(Reason::MessageTooLarge, format!("the request is larger than the server accepts ({limit} bytes)"))
-            .with_limit(limit)
-            .into()
-    })
+    is_oversized(code, message).then(|| too_large("the request", limit).into())
+}
+
+/// `MESSAGE_TOO_LARGE` for `what`, naming the `limit`.
+fn too_large(what: &str, limit: usize) -> Error {
+    Error::new(Reason::MessageTooLarge, format!("{what} is larger than the server accepts ({limit} bytes)"))
+        .with_limit(limit)
 }
 
 /// Whether tonic's codec refused a message over `max_decoding_message_size`.
@@ -72,12 +74,7 @@ fn is_oversized(code: Code, message: &str) -> bool {
 /// request gets; `INVALID_FIELD` for bytes that are not the message or a stream that broke.
 pub fn unreadable_stream_message(status: &Status, field: &str, limit: usize) -> Error {
     if is_oversized(status.code(), status.message()) {
-        return Error::new(
-            Reason::MessageTooLarge,
-            format!("the message is larger than the server accepts ({limit} bytes)"),
-        )
-        .with_field(field)
-        .with_limit(limit);
+        return too_large("the message", limit).with_field(field);
     }
     Error::invalid(field, format!("could not be read: {}", status.message()))
 }

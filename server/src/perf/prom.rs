@@ -78,7 +78,9 @@ pub const TENANT_LIMIT_TENANTS: &str = "brain_tenant_limit_tenants";
 
 /// Scheduled retention runs this replica completed.
 pub const RETENTION_RUNS: &str = "brain_retention_runs_total";
+/// Scheduled retention failures, by stage ([`RETENTION_STAGES`]).
 pub const RETENTION_FAILURES: &str = "brain_retention_failures_total";
+/// 1 while the replica's gRPC health is SERVING, else 0.
 pub const HEALTH_SERVING: &str = "brain_health_serving";
 /// Rows scheduled retention removed (or archived, for turns), by kind.
 pub const RETENTION_DELETED: &str = "brain_retention_deleted_total";

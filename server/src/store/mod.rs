@@ -101,11 +101,17 @@ fn should_truncate_wal(frames: i64, wal_bytes: u64, free_bytes: Option<u64>) -> 
     if wal_bytes >= WAL_MAX_BYTES && frames > WAL_TRUNCATE_FRAMES {
         return true;
     }
-    match free_bytes {
-        Some(free) if free >= WAL_DISK_RESERVE_BYTES => false,
-        Some(free) => frames > WAL_TRUNCATE_FRAMES || (frames as u64).saturating_mul(WAL_FRAME_BYTES) > free / 4,
-        None => frames > WAL_TRUNCATE_FRAMES,
+    if disk_has_room(free_bytes) {
+        return false;
     }
+    frames > WAL_TRUNCATE_FRAMES
+        || free_bytes.is_some_and(|free| (frames as u64).saturating_mul(WAL_FRAME_BYTES) > free / 4)
+}
+
+/// Whether the database's file system has at least [`WAL_DISK_RESERVE_BYTES`] free (unknown
+/// free space counts as short).
+fn disk_has_room(free_bytes: Option<u64>) -> bool {
+    free_bytes.is_some_and(|free| free >= WAL_DISK_RESERVE_BYTES)
 }
 
 /// Bytes a WAL frame takes: the default 4 KiB page and its 24-byte header.
@@ -297,11 +303,7 @@ impl Store {
     pub async fn checkpoint(&self) -> Result<Duration, Error> {
         let Some(file) = &self.sqlite_file else { return Ok(CHECKPOINT_EVERY) };
         let free = free_disk_bytes(file);
-        let next = if free.is_some_and(|free| free >= WAL_DISK_RESERVE_BYTES) {
-            CHECKPOINT_EVERY
-        } else {
-            CHECKPOINT_EVERY_SHORT
-        };
+        let next = if disk_has_room(free) { CHECKPOINT_EVERY } else { CHECKPOINT_EVERY_SHORT };
         let passive = Statement::from_string(self.read.get_database_backend(), "PRAGMA wal_checkpoint(PASSIVE)");
         let row = self.read.query_one_raw(passive).await.map_err(Error::from)?;
         // The row is (busy, frames in the WAL, frames checkpointed).

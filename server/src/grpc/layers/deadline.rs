@@ -101,21 +101,13 @@ mod tests {
     use tower::{ServiceExt, service_fn};
 
     use super::*;
-    use crate::grpc::layers::testing::{ok, outcome, request};
+    use crate::grpc::layers::testing::{brain_methods, ok, outcome, request};
 
     #[test]
     fn every_client_streaming_method_is_unbounded() {
-        use prost::Message as _;
-        let set = prost_types::FileDescriptorSet::decode(brain_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
-        let mut client_streaming: Vec<&str> = set
-            .file
-            .iter()
-            .filter(|f| f.package() == "brain.v1")
-            .flat_map(|f| f.service.iter())
-            .flat_map(|s| s.method.iter())
-            .filter(|m| m.client_streaming())
-            .map(|m| m.name())
-            .collect();
+        let methods = brain_methods();
+        let mut client_streaming: Vec<&str> =
+            methods.iter().filter(|m| m.client_streaming()).map(|m| m.name()).collect();
         client_streaming.sort_unstable();
         assert_eq!(client_streaming, UNBOUNDED_METHODS);
     }

@@ -217,6 +217,18 @@ pub(crate) mod testing {
         Ok(status.into_http())
     }
 
+    /// Every method of the brain.v1 services, from the contract's descriptors.
+    pub fn brain_methods() -> Vec<prost_types::MethodDescriptorProto> {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(brain_proto::FILE_DESCRIPTOR_SET).expect("descriptor set"); // ok: unit test only (#[cfg(test)]), not on a request path
+        set.file
+            .into_iter()
+            .filter(|f| f.package() == "brain.v1")
+            .flat_map(|f| f.service)
+            .flat_map(|s| s.method)
+            .collect()
+    }
+
     /// The code and ErrorInfo reason of a trailers-only response (None for a streaming one).
     pub fn outcome(response: &Response<Body>) -> Option<(tonic::Code, String)> {
         let (code, _) = status_in(response.headers())?;

@@ -432,12 +432,11 @@ impl http_body::Body for Holding {
 
 #[cfg(test)]
 mod tests {
-    use prost::Message;
     use tonic::Code;
     use tower::{ServiceExt, service_fn};
 
     use super::*;
-    use crate::grpc::layers::testing::{ok, outcome, request};
+    use crate::grpc::layers::testing::{brain_methods, ok, outcome, request};
 
     fn tenant(name: &str) -> TenantId {
         TenantId(name.into())
@@ -566,14 +565,7 @@ mod tests {
     /// Orchestrate method exists, so a renamed or new RPC cannot slip past the bound.
     #[test]
     fn the_method_lists_match_the_proto() {
-        let set = prost_types::FileDescriptorSet::decode(brain_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
-        let methods: Vec<_> = set
-            .file
-            .iter()
-            .filter(|f| f.package() == "brain.v1")
-            .flat_map(|f| f.service.iter())
-            .flat_map(|s| s.method.iter())
-            .collect();
+        let methods = brain_methods();
         let mut streaming: Vec<&str> =
             methods.iter().filter(|m| m.server_streaming() || m.client_streaming()).map(|m| m.name()).collect();
         streaming.sort_unstable();
